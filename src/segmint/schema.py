@@ -1,0 +1,127 @@
+"""The canonical tables of a workspace and the column presets that map users' files onto them.
+
+Every reader produces these columns; every later step relies on them and nothing else.
+Identifiers are strings, time is UTC (naive ``TIMESTAMP``), money is one currency per workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from segmint.errors import DataValidationError
+
+#: transactions: one row per order line. ``amount`` is signed (returns are negative).
+TRANSACTION_COLUMNS: dict[str, str] = {
+    "customer_id": "VARCHAR",
+    "order_id": "VARCHAR",
+    "ts": "TIMESTAMP",
+    "product_id": "VARCHAR",
+    "description": "VARCHAR",
+    "category": "VARCHAR",
+    "quantity": "DOUBLE",
+    "unit_price": "DOUBLE",
+    "amount": "DOUBLE",
+    "channel": "VARCHAR",
+    "is_return": "BOOLEAN",
+}
+
+#: customers: one row per customer; extra user columns live in ``attributes`` (JSON object).
+CUSTOMER_COLUMNS: dict[str, str] = {
+    "customer_id": "VARCHAR",
+    "first_seen": "TIMESTAMP",
+    "country": "VARCHAR",
+    "attributes": "JSON",
+}
+
+#: fields a transactions file must provide (after mapping); ``amount`` may instead be derived
+#: from ``quantity * unit_price``.
+REQUIRED_TRANSACTION_FIELDS = ("customer_id", "ts")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How one file layout maps onto the canonical schema.
+
+    Parameters
+    ----------
+    name : str
+        Preset name used on the command line (``--preset NAME``).
+    transactions : dict
+        Canonical field -> column name in the user's transactions file.
+    customers : dict
+        Canonical field -> column name in the user's customers file.
+    return_order_prefix : str or None
+        An order id starting with this prefix marks a cancellation/return (UCI: ``"C"``).
+    customer_fields_in_transactions : tuple of str
+        Customer fields (e.g. ``country``) that this layout carries on each transaction line.
+    description : str
+        One line for ``--help`` and the README.
+    """
+
+    name: str
+    transactions: dict[str, str]
+    customers: dict[str, str] = field(default_factory=dict)
+    return_order_prefix: str | None = None
+    customer_fields_in_transactions: tuple[str, ...] = ()
+    description: str = ""
+
+    def with_overrides(self, overrides: dict[str, str]) -> Preset:
+        """Return a copy whose transaction mapping is updated by ``--map field=column`` pairs."""
+        unknown = sorted(set(overrides) - set(TRANSACTION_COLUMNS) - {"country"})
+        if unknown:
+            raise DataValidationError(
+                f"unknown canonical field(s) {', '.join(unknown)} in --map; expected one of "
+                + ", ".join([*TRANSACTION_COLUMNS, "country"])
+            )
+        return Preset(
+            name=self.name,
+            transactions={**self.transactions, **overrides},
+            customers=self.customers,
+            return_order_prefix=self.return_order_prefix,
+            customer_fields_in_transactions=self.customer_fields_in_transactions,
+            description=self.description,
+        )
+
+
+_GENERIC_TX = {name: name for name in TRANSACTION_COLUMNS}
+_GENERIC_TX["country"] = "country"
+
+PRESETS: dict[str, Preset] = {
+    "generic": Preset(
+        name="generic",
+        transactions=_GENERIC_TX,
+        customers={"customer_id": "customer_id", "first_seen": "first_seen", "country": "country"},
+        customer_fields_in_transactions=("country",),
+        description="columns already named as segmint's canonical fields "
+        "(customer_id, order_id, ts, product_id, description, category, quantity, unit_price, "
+        "amount, channel, is_return)",
+    ),
+    "online-retail": Preset(
+        name="online-retail",
+        transactions={
+            "order_id": "InvoiceNo",
+            "product_id": "StockCode",
+            "description": "Description",
+            "quantity": "Quantity",
+            "ts": "InvoiceDate",
+            "unit_price": "UnitPrice",
+            "customer_id": "CustomerID",
+            "country": "Country",
+        },
+        customers={"customer_id": "CustomerID", "country": "Country"},
+        return_order_prefix="C",
+        customer_fields_in_transactions=("country",),
+        description="UCI Online Retail (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, "
+        "UnitPrice, CustomerID, Country); invoices starting with 'C' are cancellations",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset by name, with a clear error listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise DataValidationError(
+            f"unknown preset {name!r}; expected one of: {', '.join(sorted(PRESETS))}"
+        ) from None
