@@ -1,0 +1,322 @@
+"""Map a source view onto the canonical transactions/customers columns and sort out bad rows.
+
+All of it runs as one DuckDB statement per table, so it costs about one scan of the file.
+Rows that cannot be used are kept in the staging table with a reason, counted, and shown with
+examples (row number and value); only a file with nothing usable is an error.
+The SQL is assembled from the column mapping, which is the nature of the job: every source
+column name is quoted as an identifier, every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from segmint.errors import DataValidationError
+from segmint.schema import REQUIRED_TRANSACTION_FIELDS, Preset
+
+STAGE_TRANSACTIONS = "_stage_transactions"
+STAGE_CUSTOMERS = "_stage_customers"
+
+#: date layouts tried after ISO 8601, in order (UCI's own CSV uses month-first)
+DATE_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+
+#: reject reasons, in the order they are checked; a row gets the first that applies
+REASONS = {
+    "missing_customer_id": "no customer id",
+    "bad_date": "missing or unparseable date",
+    "bad_quantity": "quantity is not a number",
+    "bad_unit_price": "unit price is not a number",
+    "bad_amount": "amount is not a number",
+}
+
+
+@dataclass
+class StageReport:
+    """What staging found in one source file."""
+
+    source: str
+    rows_read: int
+    rows_usable: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_usable": self.rows_usable,
+            "rejected": dict(self.rejected),
+            "examples": dict(self.examples),
+        }
+
+
+def quote(identifier: str) -> str:
+    """Quote ``identifier`` for DuckDB SQL (doubling embedded quotes)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _resolve(mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """Canonical field -> actual source column, matching names case-insensitively."""
+    by_lower = {c.lower().strip(): c for c in columns}
+    resolved = {}
+    for canonical, wanted in mapping.items():
+        actual = by_lower.get(wanted.lower().strip())
+        if actual is not None:
+            resolved[canonical] = actual
+    return resolved
+
+
+def _missing_error(source: str, missing: list[str], mapping: dict, columns: list[str]) -> None:
+    wanted = ", ".join(f"{mapping.get(m, m)!r} (for {m})" for m in missing)
+    found = ", ".join(repr(c) for c in columns[:20]) + (" ..." if len(columns) > 20 else "")
+    raise DataValidationError(
+        f"missing required column(s) {wanted}; the file has {found}. "
+        "Choose a --preset or map columns with --map field=column",
+        source=source,
+    )
+
+
+def _id_expr(col: str) -> str:
+    # spreadsheets export integer ids as floats ("17850.0"); an id is a label, so strip that
+    text = f"nullif(trim(CAST({quote(col)} AS VARCHAR)), '')"
+    return f"regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1')"
+
+
+def _number_expr(col: str) -> str:
+    return f"TRY_CAST(trim(CAST({quote(col)} AS VARCHAR)) AS DOUBLE)"
+
+
+def _ts_expr(col: str, n_formats: int) -> str:
+    text = f"trim(CAST({quote(col)} AS VARCHAR))"
+    parts = [f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"]
+    parts += [f"try_strptime({text}, ?)" for _ in range(n_formats)]
+    return "coalesce(" + ", ".join(parts) + ")"
+
+
+def stage_transactions(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    columns: list[str],
+    preset: Preset,
+    *,
+    source: str,
+    date_format: str | None = None,
+) -> StageReport:
+    """Build the temporary table of canonical transaction rows from the source ``view``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection holding ``view``; the staging table is created as a TEMP table on it.
+    view : str
+        Name of the source view (from :func:`segmint.io.readers.open_source`).
+    columns : list of str
+        The view's column names.
+    preset : Preset
+        Column mapping and conventions of the file's layout.
+    source : str
+        File name used in messages.
+    date_format : str, optional
+        strptime format tried first for the date column (e.g. ``"%d/%m/%Y %H:%M"``).
+
+    Returns
+    -------
+    StageReport
+        Counts of rows read, usable and rejected per reason, with one example per reason.
+
+    Raises
+    ------
+    DataValidationError
+        A required column is missing, or no row at all is usable.
+    """
+    col = _resolve(preset.transactions, columns)
+    missing = [f for f in REQUIRED_TRANSACTION_FIELDS if f not in col]
+    if "amount" not in col and "unit_price" not in col:
+        missing.append("amount")
+    if missing:
+        _missing_error(source, missing, preset.transactions, columns)
+
+    formats = ([date_format] if date_format else []) + list(DATE_FORMATS)
+    ts = _ts_expr(col["ts"], len(formats))
+    customer = _id_expr(col["customer_id"])
+    quantity = _number_expr(col["quantity"]) if "quantity" in col else "1.0"
+    price = _number_expr(col["unit_price"]) if "unit_price" in col else None
+    amount = _number_expr(col["amount"]) if "amount" in col else None
+    order = (
+        _id_expr(col["order_id"])
+        if "order_id" in col
+        else f"{customer} || '@' || CAST({ts} AS VARCHAR)"
+    )
+    params: list[object] = list(formats)
+    if "order_id" not in col:
+        params += list(formats)
+
+    def text(field_name: str) -> str:
+        if field_name not in col:
+            return "CAST(NULL AS VARCHAR)"
+        return f"nullif(trim(CAST({quote(col[field_name])} AS VARCHAR)), '')"
+
+    if "is_return" in col:
+        flag = f"TRY_CAST(CAST({quote(col['is_return'])} AS VARCHAR) AS BOOLEAN)"
+    else:
+        flag = "CAST(NULL AS BOOLEAN)"
+    prefix_test = "false"
+    if preset.return_order_prefix and "order_id" in col:
+        prefix_test = "starts_with(s_order, ?)"
+
+    raw_checks = [
+        ("missing_customer_id", "s_customer IS NULL"),
+        ("bad_date", "s_ts IS NULL"),
+    ]
+    if "quantity" in col:
+        raw_checks.append(("bad_quantity", "s_quantity IS NULL"))
+    if price is not None:
+        raw_checks.append(("bad_unit_price", "s_price IS NULL"))
+    if amount is not None:
+        raw_checks.append(("bad_amount", "s_amount IS NULL"))
+    reason = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for r, c in raw_checks) + " END"
+
+    sql = f"""
+    CREATE OR REPLACE TEMP TABLE {STAGE_TRANSACTIONS} AS
+    WITH mapped AS (
+        SELECT
+            {customer} AS s_customer,
+            {order} AS s_order,
+            {ts} AS s_ts,
+            {quantity} AS s_quantity,
+            {price if price is not None else "CAST(NULL AS DOUBLE)"} AS s_price,
+            {amount if amount is not None else "CAST(NULL AS DOUBLE)"} AS s_amount,
+            {flag} AS s_flag,
+            {text("product_id")} AS product_id,
+            {text("description")} AS description,
+            {text("category")} AS category,
+            {text("channel")} AS channel,
+            {text("country")} AS country,
+            {_raw_preview(col)} AS _raw,
+            row_number() OVER () AS _row
+        FROM {quote(view)}
+    ), flagged AS (
+        SELECT *, {reason} AS _reason,
+               coalesce(s_flag, {prefix_test} OR s_quantity < 0
+                        OR coalesce(s_amount, s_quantity * s_price) < 0) AS is_return
+        FROM mapped
+    )
+    SELECT
+        s_customer AS customer_id,
+        s_order AS order_id,
+        s_ts AS ts,
+        product_id, description, category,
+        s_quantity AS quantity,
+        coalesce(s_price, s_amount / nullif(s_quantity, 0)) AS unit_price,
+        -- returns are negative amounts whatever sign the source used
+        CASE WHEN is_return THEN -abs(coalesce(s_amount, s_quantity * s_price))
+             ELSE coalesce(s_amount, s_quantity * s_price) END AS amount,
+        channel,
+        coalesce(is_return, false) AS is_return,
+        country,
+        _reason,
+        _raw,
+        _row
+    FROM flagged
+    """
+    if prefix_test != "false":
+        params.append(preset.return_order_prefix)
+    con.execute(sql, params)
+    return _report(con, STAGE_TRANSACTIONS, source, col)
+
+
+def _raw_preview(col: dict[str, str]) -> str:
+    # the raw text of the fields we check, to quote in examples of rejected rows
+    keys = [k for k in ("customer_id", "ts", "quantity", "unit_price", "amount") if k in col]
+    pairs = " || ', ' || ".join(
+        f"'{col[k].replace(chr(39), chr(39) * 2)}=' || coalesce(CAST({quote(col[k])} AS VARCHAR), "
+        "'<empty>')"
+        for k in keys
+    )
+    return pairs
+
+
+def _report(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, col: dict[str, str]
+) -> StageReport:
+    rows = con.execute(
+        f"SELECT _reason, count(*), min(_row) FROM {table} GROUP BY _reason"
+    ).fetchall()
+    read = sum(n for _, n, _ in rows)
+    rejected = {r: n for r, n, _ in rows if r is not None}
+    examples = {}
+    for reason, _, first in rows:
+        if reason is None:
+            continue
+        (raw,) = con.execute(f"SELECT _raw FROM {table} WHERE _row = ?", [first]).fetchall()[0]
+        examples[reason] = f"row {first}: {raw}"
+    report = StageReport(source, read, read - sum(rejected.values()), rejected, examples)
+    if report.rows_usable == 0:
+        worst = max(rejected, key=rejected.get)
+        raise DataValidationError(
+            f"no usable rows: every row was rejected ({_describe(rejected)}); "
+            f"first problem: {REASONS[worst]} at {examples[worst]}",
+            source=source,
+        )
+    return report
+
+
+def _describe(rejected: dict[str, int]) -> str:
+    return ", ".join(f"{REASONS[r]}: {n:,}" for r, n in sorted(rejected.items()))
+
+
+def describe_rejects(report: StageReport) -> str:
+    """One line listing rejected rows per reason, for messages."""
+    return _describe(report.rejected)
+
+
+def stage_customers(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    columns: list[str],
+    preset: Preset,
+    *,
+    source: str,
+) -> StageReport:
+    """Build the temporary table of canonical customer rows from the source ``view``.
+
+    Columns other than the mapped ones become the ``attributes`` JSON object, keeping their names.
+    """
+    col = _resolve(preset.customers or {"customer_id": "customer_id"}, columns)
+    if "customer_id" not in col:
+        _missing_error(source, ["customer_id"], preset.customers, columns)
+    mapped_sources = set(col.values())
+    extras = [c for c in columns if c not in mapped_sources]
+    attrs = (
+        "to_json(struct_pack(" + ", ".join(f"{quote(c)} := {quote(c)}" for c in extras) + "))"
+        if extras
+        else "CAST(NULL AS JSON)"
+    )
+    first_seen = (
+        _ts_expr(col["first_seen"], len(DATE_FORMATS))
+        if "first_seen" in col
+        else "CAST(NULL AS TIMESTAMP)"
+    )
+    params = list(DATE_FORMATS) if "first_seen" in col else []
+    country = (
+        f"nullif(trim(CAST({quote(col['country'])} AS VARCHAR)), '')"
+        if "country" in col
+        else "CAST(NULL AS VARCHAR)"
+    )
+    customer = _id_expr(col["customer_id"])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {STAGE_CUSTOMERS} AS
+        SELECT {customer} AS customer_id, {first_seen} AS first_seen, {country} AS country,
+               {attrs} AS attributes,
+               CASE WHEN {customer} IS NULL THEN 'missing_customer_id' END AS _reason,
+               '{col["customer_id"].replace(chr(39), chr(39) * 2)}=' ||
+                   coalesce(CAST({quote(col["customer_id"])} AS VARCHAR), '<empty>') AS _raw,
+               row_number() OVER () AS _row
+        FROM {quote(view)}
+        """,
+        params,
+    )
+    return _report(con, STAGE_CUSTOMERS, source, col)

@@ -1,0 +1,129 @@
+"""Move staged rows (see ``segmint.io.validate``) into the workspace's canonical tables.
+
+Callers run these inside :meth:`Workspace.transaction`, so a failure stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_transactions(
+    con: duckdb.DuckDBPyConnection, report: StageReport, *, fingerprint: str
+) -> int:
+    """Append the staged usable transaction rows not already stored; return rows added.
+
+    Also creates or updates the customers seen in these rows (first_seen, country) and records
+    the ingest with its reject counts.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _new_lines AS
+        SELECT * EXCLUDE (h), hash(h, row_number() OVER (PARTITION BY h)) AS line_key
+        FROM (
+            SELECT * EXCLUDE (_reason, _raw, _row),
+                   hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount,
+                        is_return) AS h
+            FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL
+        )
+        """
+    )
+    before = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+    con.execute(
+        """
+        INSERT INTO transactions
+        SELECT customer_id, order_id, ts, product_id, description, category, quantity,
+               unit_price, amount, channel, is_return, line_key
+        FROM _new_lines ANTI JOIN transactions USING (line_key)
+        """
+    )
+    added = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0] - before
+    con.execute(
+        """
+        INSERT INTO customers
+        SELECT customer_id, min(ts), arg_max(country, ts), NULL
+        FROM _new_lines GROUP BY customer_id
+        ON CONFLICT (customer_id) DO UPDATE SET
+            first_seen = least(customers.first_seen, excluded.first_seen),
+            country = coalesce(customers.country, excluded.country)
+        """
+    )
+    con.execute("DROP TABLE _new_lines")
+    _record(con, "transactions", report, fingerprint, added)
+    return added
+
+
+def load_customers(con: duckdb.DuckDBPyConnection, report: StageReport, *, fingerprint: str) -> int:
+    """Insert or update the staged customers; return the number of distinct customers given."""
+    con.execute(
+        f"""
+        INSERT INTO customers
+        SELECT customer_id, min(first_seen), arg_max(country, _row), arg_max(attributes, _row)
+        FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL
+        GROUP BY customer_id
+        ON CONFLICT (customer_id) DO UPDATE SET
+            first_seen = coalesce(least(customers.first_seen, excluded.first_seen),
+                                  customers.first_seen, excluded.first_seen),
+            country = coalesce(excluded.country, customers.country),
+            attributes = coalesce(excluded.attributes, customers.attributes)
+        """
+    )
+    given = con.execute(
+        f"SELECT count(DISTINCT customer_id) FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL"
+    ).fetchall()[0][0]
+    _record(con, "customers", report, fingerprint, given)
+    return given
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, kind: str, report: StageReport, fingerprint: str, loaded: int
+) -> None:
+    con.execute(
+        """
+        INSERT INTO ingests
+        SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ? FROM ingests
+        """,
+        [
+            kind,
+            report.source,
+            fingerprint,
+            datetime.now(UTC).replace(tzinfo=None),
+            report.rows_read,
+            loaded,
+            report.rows_usable - loaded if kind == "transactions" else 0,
+            json.dumps(report.rejected),
+        ],
+    )
+
+
+def ingest_history(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every ingest so far, oldest first, as dicts for reports and ``--json``."""
+    rows = con.execute(
+        """SELECT ingest_id, kind, source, fingerprint, created_at, rows_read, rows_loaded,
+                  rows_duplicate, rejected FROM ingests ORDER BY ingest_id"""
+    ).fetchall()
+    keys = ["ingest_id", "kind", "source", "fingerprint", "created_at", "rows_read",
+            "rows_loaded", "rows_duplicate", "rejected"]
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row))
+        item["created_at"] = item["created_at"].isoformat()
+        item["rejected"] = json.loads(item["rejected"])
+        out.append(item)
+    return out

@@ -1,0 +1,190 @@
+"""Versioned runs: parameters, metrics, data fingerprint, and each run's stored results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from segmint.errors import RunNotFoundError, WorkspaceError
+
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A short hash of the stored transactions (row count, content keys, time span)."""
+    row = con.execute(
+        """SELECT count(*), coalesce(sum(line_key::HUGEINT), 0), min(ts), max(ts)
+           FROM transactions"""
+    ).fetchall()[0]
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:16]
+
+
+def features_table(run_id: int) -> str:
+    """Name of the table holding a run's per-customer features."""
+    return f"run_features_{int(run_id)}"
+
+
+def create_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    kind: str,
+    as_of: datetime,
+    params: dict,
+    metrics: dict,
+    fingerprint: str,
+) -> int:
+    """Record a run and return its id (1, 2, 3, ... per workspace)."""
+    (run_id,) = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()[0]
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            kind,
+            datetime.now(UTC).replace(tzinfo=None),
+            as_of,
+            json.dumps(params, default=str),
+            json.dumps(metrics, default=str),
+            fingerprint,
+        ],
+    )
+    return int(run_id)
+
+
+def save_results(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    *,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    features: pa.Table,
+) -> None:
+    """Store a run's segments, per-customer assignments and features."""
+    seg = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "segment_id": segments["segment_id"].astype("int32"),
+            "parent_id": pd.array([None] * len(segments), dtype="Int32"),
+            "name": segments["name"].astype(str),
+            "rule": segments["rule"].astype(str),
+            "size": segments["size"].astype("int64"),
+            "value_share": segments["value_share"].astype(float),
+            "profile": [json.dumps(p, default=_json_default) for p in _profiles(segments)],
+        }
+    )
+    con.register("_seg", seg)
+    con.execute("INSERT INTO segments SELECT * FROM _seg")
+    con.unregister("_seg")
+    columns = ["customer_id", "segment_id", "micro_segment_id", "confidence", "r_score",
+               "f_score", "m_score", "rfm_group", "map_x", "map_y"]
+    con.register("_asg", assignments[columns])
+    con.execute(f"INSERT INTO assignments SELECT ?, {', '.join(columns)} FROM _asg", [run_id])
+    con.unregister("_asg")
+    con.register("_feat", features)
+    con.execute(f"CREATE TABLE {features_table(run_id)} AS SELECT * FROM _feat")
+    con.unregister("_feat")
+
+
+def _profiles(segments: pd.DataFrame) -> list[dict]:
+    # everything about a segment beyond the fixed columns travels in its profile JSON
+    fixed = {"segment_id", "name", "rule", "size", "value_share"}
+    extra = [c for c in segments.columns if c not in fixed]
+    return segments[extra].to_dict(orient="records")
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def list_runs(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """All runs, newest last."""
+    rows = con.execute(
+        """SELECT run_id, kind, created_at, as_of, params, metrics, data_fingerprint
+           FROM runs ORDER BY run_id"""
+    ).fetchall()
+    return [_run_dict(row) for row in rows]
+
+
+def get_run(con: duckdb.DuckDBPyConnection, run_id: int | None = None) -> dict:
+    """One run by id, or the latest when ``run_id`` is None."""
+    if run_id is None:
+        row = con.execute(
+            """SELECT run_id, kind, created_at, as_of, params, metrics, data_fingerprint
+               FROM runs ORDER BY run_id DESC LIMIT 1"""
+        ).fetchall()
+        if not row:
+            raise WorkspaceError("the workspace has no runs yet; run `segmint run` first")
+        return _run_dict(row[0])
+    row = con.execute(
+        """SELECT run_id, kind, created_at, as_of, params, metrics, data_fingerprint
+           FROM runs WHERE run_id = ?""",
+        [run_id],
+    ).fetchall()
+    if not row:
+        known = [r["run_id"] for r in list_runs(con)]
+        raise RunNotFoundError(f"no run {run_id} in this workspace; runs: {known or 'none'}")
+    return _run_dict(row[0])
+
+
+def _run_dict(row: tuple) -> dict:
+    run_id, kind, created_at, as_of, params, metrics, fingerprint = row
+    return {
+        "run_id": run_id,
+        "kind": kind,
+        "created_at": created_at.isoformat(timespec="seconds"),
+        "as_of": as_of.isoformat(timespec="seconds"),
+        "params": json.loads(params),
+        "metrics": json.loads(metrics),
+        "data_fingerprint": fingerprint,
+    }
+
+
+def load_segments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
+    """A run's segments with their profile fields expanded into columns."""
+    df = con.execute(
+        """SELECT segment_id, name, rule, size, value_share, profile
+           FROM segments WHERE run_id = ? ORDER BY segment_id""",
+        [run_id],
+    ).df()
+    extra = pd.DataFrame([json.loads(p) for p in df.pop("profile")], index=df.index)
+    return pd.concat([df, extra], axis=1)
+
+
+def load_assignments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
+    """A run's per-customer assignments joined with the features used for value and maps."""
+    return con.execute(
+        f"""SELECT a.* EXCLUDE (run_id), f.monetary
+            FROM assignments a JOIN {features_table(run_id)} f USING (customer_id)
+            WHERE a.run_id = ? ORDER BY a.customer_id""",
+        [run_id],
+    ).df()
+
+
+def compare_runs(con: duckdb.DuckDBPyConnection, run_a: int, run_b: int) -> pd.DataFrame:
+    """Customers moving between the segments of two runs.
+
+    Returns one row per (segment in A, segment in B) pair with the number of customers, where
+    a missing side (customer only in one run) is shown as "(not in run N)".
+    """
+    get_run(con, run_a)
+    get_run(con, run_b)
+    return con.execute(
+        """
+        WITH a AS (SELECT customer_id, s.name FROM assignments x JOIN segments s
+                   USING (run_id, segment_id) WHERE run_id = $a),
+             b AS (SELECT customer_id, s.name FROM assignments x JOIN segments s
+                   USING (run_id, segment_id) WHERE run_id = $b)
+        SELECT coalesce(a.name, '(not in run ' || $a || ')') AS from_segment,
+               coalesce(b.name, '(not in run ' || $b || ')') AS to_segment,
+               count(*) AS customers
+        FROM a FULL OUTER JOIN b USING (customer_id)
+        GROUP BY ALL ORDER BY customers DESC, from_segment, to_segment
+        """,
+        {"a": run_a, "b": run_b},
+    ).df()

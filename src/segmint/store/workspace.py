@@ -1,0 +1,122 @@
+"""The workspace: one directory holding one DuckDB file, its migrations, reports and exports."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from segmint.errors import WorkspaceError
+
+DB_NAME = "segmint.duckdb"
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("segmint.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Workspace:
+    """A segmint workspace directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory of the workspace; its database is ``path/segmint.duckdb``.
+
+    Examples
+    --------
+    >>> ws = Workspace("my-workspace")            # doctest: +SKIP
+    >>> with ws.connect() as con:                 # doctest: +SKIP
+    ...     con.sql("SELECT count(*) FROM transactions").fetchall()[0]
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_NAME
+
+    @property
+    def exists(self) -> bool:
+        return self.db_path.is_file()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    @contextmanager
+    def connect(self, *, create: bool = False, read_only: bool = False) -> Iterator[
+        duckdb.DuckDBPyConnection
+    ]:
+        """Open the workspace database, applying pending migrations.
+
+        Parameters
+        ----------
+        create : bool, default=False
+            Create the workspace if it does not exist. If the ``with`` block then fails, a
+            workspace created here is removed again, so a failed first command leaves nothing.
+        read_only : bool, default=False
+            Open without write access (several readers may share the file).
+        """
+        created = False
+        if not self.exists:
+            if not create:
+                raise WorkspaceError(
+                    f"no workspace at {self.path}; run `segmint run` or `segmint demo` first, "
+                    "or pass --workspace"
+                )
+            created_dir = not self.path.exists()
+            self.path.mkdir(parents=True, exist_ok=True)
+            created = True
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=read_only and not created)
+        except duckdb.IOException as exc:
+            raise WorkspaceError(f"cannot open workspace {self.path}: {exc}") from None
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if not read_only or created:
+                _migrate(con)
+            yield con
+        except BaseException:
+            con.close()
+            if created:
+                self.db_path.unlink(missing_ok=True)
+                Path(str(self.db_path) + ".wal").unlink(missing_ok=True)
+                if created_dir:
+                    shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        else:
+            con.close()
+
+    @contextmanager
+    def transaction(self, *, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Connect and run the block in one transaction: all of it is stored, or none."""
+        with self.connect(create=create) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
+    current = row[0] or 0
+    for version, sql in _migrations():
+        if version > current:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+            con.execute("COMMIT")
