@@ -6,15 +6,59 @@ returns plain values, reporting progress through an optional callback.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
+
+from segmint.datasets import generate
+from segmint.datasets import write as write_dataset
+from segmint.errors import DataValidationError, SegmintError
+from segmint.features import (
+    FEATURE_LABELS,
+    MIN_CATEGORY_COVERAGE,
+    build_features,
+    default_as_of,
+    derive_categories,
+)
 from segmint.io.readers import open_source
+from segmint.io.validate import REASONS as REJECT_REASONS
 from segmint.io.validate import stage_customers, stage_transactions
+from segmint.report import build_summary
+from segmint.report import write_report as render_report
 from segmint.schema import Preset, get_preset
-from segmint.store.ingest import file_fingerprint, load_customers, load_transactions
+from segmint.segment import Segmenter, describe_segments, rfm_scores
+from segmint.store.exports import export_query
+from segmint.store.ingest import (
+    file_fingerprint,
+    ingest_history,
+    load_customers,
+    load_transactions,
+)
+from segmint.store.runs import compare_runs as store_compare_runs
+from segmint.store.runs import (
+    create_run,
+    data_fingerprint,
+    features_table,
+    get_run,
+    load_assignments,
+    load_segments,
+    save_results,
+)
+from segmint.store.runs import list_runs as store_list_runs
 from segmint.store.workspace import Workspace
+
+__all__ = ["REJECT_REASONS", "IngestResult", "RunResult", "compare_runs", "export", "ingest",
+           "list_runs", "load_run", "segment", "write_report"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -85,3 +129,279 @@ def ingest(
             )
         progress("store transactions", 2, 2)
     return results
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+@dataclass
+class RunResult:
+    """A stored segmentation run, as the CLI and API show it."""
+
+    run_id: int
+    as_of: datetime
+    n_customers: int
+    metrics: dict
+    params: dict
+    segments: pd.DataFrame
+    report_path: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "n_customers": self.n_customers,
+            "params": self.params,
+            "metrics": self.metrics,
+            "segments": json.loads(self.segments.to_json(orient="records")),
+            "report": str(self.report_path) if self.report_path else None,
+        }
+
+
+def parse_date(text: str) -> datetime:
+    """A ``YYYY-MM-DD`` (or ISO datetime) string from the command line as a UTC datetime."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        raise DataValidationError(f"--as-of {text!r}: expected a date like 2024-06-30") from None
+
+
+def clustering_columns(columns: list[str]) -> list[str]:
+    """The feature columns segments are found on.
+
+    Behaviour only: customer attributes describe segments (they appear in profiles) but do not
+    define them, and ``n_products`` duplicates what ``frequency`` and ``basket_size`` carry.
+    """
+    skip = {"customer_id", "n_products"}
+    return [c for c in columns if c not in skip and not c.startswith("attr_")]
+
+
+def compute_features(
+    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
+) -> tuple[pd.DataFrame, datetime]:
+    """Features per customer as of a date, deriving and storing product categories if needed."""
+    as_of = as_of or default_as_of(con)
+    (coverage,) = con.execute(
+        "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
+    ).fetchall()[0]
+    map_table = None
+    if coverage < MIN_CATEGORY_COVERAGE:
+        (mapped,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
+        if mapped == 0:
+            categories = derive_categories(con)
+            con.register("_derived", categories)
+            con.execute("INSERT INTO product_categories SELECT product_id, category FROM _derived")
+            con.unregister("_derived")
+        map_table = "product_categories"
+    table = build_features(con, as_of=as_of, category_map_table=map_table)
+    return table.to_pandas().set_index("customer_id"), as_of
+
+
+def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
+    # a linear 2-D projection: fast on a million customers and faithful to cluster separation
+    return PCA(n_components=2, random_state=random_state).fit_transform(Z).astype("float32")
+
+
+def segment(
+    workspace: Workspace,
+    *,
+    as_of: datetime | None = None,
+    n_segments: int | None = None,
+    method: str = "kmeans",
+    random_state: int = 0,
+    micro_segments: bool = True,
+    report_path: str | Path | None = None,
+    write_html: bool = True,
+    progress: Progress = _noop,
+) -> RunResult:
+    """Compute features, find segments, name and explain them, store the run and its report."""
+    with workspace.connect() as con:
+        progress("features", 0, 1)
+        features, as_of = compute_features(con, as_of)
+        progress("features", 1, 1)
+        fingerprint = data_fingerprint(con)
+    if len(features) < 10:
+        raise DataValidationError(
+            f"only {len(features)} customers have purchases before {as_of:%Y-%m-%d}; "
+            "segmentation needs at least 10"
+        )
+    columns = clustering_columns(list(features.columns))
+    model = Segmenter(
+        method=method, n_segments=n_segments, micro_segments=micro_segments,
+        random_state=random_state, callback=progress,
+    ).fit(features[columns])
+    labels = model.labels_
+    progress("explain", 0, 2)
+    descriptions = describe_segments(
+        features, labels, value="monetary", labels_map=FEATURE_LABELS, random_state=random_state
+    )
+    segments = pd.DataFrame([d.to_dict() for d in descriptions])
+    rfm = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
+    progress("explain", 1, 2)
+    coords = _map_coordinates(model.transform(features[columns]), random_state)
+    assignments = pd.DataFrame(
+        {
+            "customer_id": features.index.astype(str),
+            "segment_id": labels.astype("int32"),
+            "micro_segment_id": model.micro_labels_.astype(str),
+            "confidence": model.confidence(features[columns]),
+            "r_score": rfm["r_score"].to_numpy(),
+            "f_score": rfm["f_score"].to_numpy(),
+            "m_score": rfm["m_score"].to_numpy(),
+            "rfm_group": rfm["rfm_group"].to_numpy(),
+            "map_x": coords[:, 0],
+            "map_y": coords[:, 1],
+        }
+    )
+    progress("explain", 2, 2)
+    params = {
+        "method": method, "n_segments": n_segments, "random_state": random_state,
+        "micro_segments": micro_segments, "features": columns,
+    }
+    metrics = {
+        "n_customers": int(len(features)),
+        "n_segments": int(model.n_segments_),
+        "method": model.method_ if hasattr(model, "method_") else method,
+        "selection_criterion": model.selection_criterion_,
+        "silhouette": float(model.silhouette_),
+        "stability_ari": float(model.stability_),
+        "selection": model.selection_.to_dict(orient="records"),
+        "rfm_groups": int(rfm["rfm_group"].nunique()),
+    }
+    progress("store", 0, 1)
+    with workspace.transaction() as con:
+        run_id = create_run(con, kind="segmentation", as_of=as_of, params=params,
+                            metrics=metrics, fingerprint=fingerprint)
+        save_results(con, run_id, segments=segments, assignments=assignments,
+                     features=pa.Table.from_pandas(features.reset_index(), preserve_index=False))
+    progress("store", 1, 1)
+    result = RunResult(run_id, as_of, int(len(features)), metrics, params, segments)
+    if write_html:
+        progress("report", 0, 1)
+        result.report_path = write_report(workspace, run_id=run_id, path=report_path)
+        progress("report", 1, 1)
+    return result
+
+
+def load_run(workspace: Workspace, run_id: int | None = None) -> RunResult:
+    """A stored run with its segments."""
+    with workspace.connect(read_only=True) as con:
+        run = get_run(con, run_id)
+        segments = load_segments(con, run["run_id"])
+    return RunResult(
+        run["run_id"], datetime.fromisoformat(run["as_of"]), run["metrics"]["n_customers"],
+        run["metrics"], run["params"], segments,
+    )
+
+
+def list_runs(workspace: Workspace) -> list[dict]:
+    """Every run in the workspace, oldest first."""
+    with workspace.connect(read_only=True) as con:
+        return store_list_runs(con)
+
+
+def compare_runs(workspace: Workspace, run_a: int, run_b: int) -> pd.DataFrame:
+    """Customers moving between segments from run A to run B (see ``store.runs.compare_runs``)."""
+    with workspace.connect(read_only=True) as con:
+        return store_compare_runs(con, run_a, run_b)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write_report(
+    workspace: Workspace, *, run_id: int | None = None, path: str | Path | None = None
+) -> Path:
+    """Write a run's self-contained HTML report; return its path."""
+    with workspace.connect(read_only=True) as con:
+        run = get_run(con, run_id)
+        segments = load_segments(con, run["run_id"])
+        assignments = load_assignments(con, run["run_id"])
+        ingests = ingest_history(con)
+    summary = build_summary(
+        run=run, segments=segments, assignments=assignments, ingest=ingests,
+        feature_labels=FEATURE_LABELS,
+    )
+    target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
+    return render_report(summary, target)
+
+
+EXPORTS = {
+    "assignments": (
+        """SELECT a.customer_id, a.segment_id, s.name AS segment, a.micro_segment_id,
+                  a.confidence, a.r_score, a.f_score, a.m_score, a.rfm_group,
+                  r.as_of, f.* EXCLUDE (customer_id)
+           FROM assignments a
+           JOIN segments s USING (run_id, segment_id)
+           JOIN runs r USING (run_id)
+           JOIN {features} f USING (customer_id)
+           WHERE a.run_id = ? ORDER BY a.customer_id"""
+    ),
+    "profiles": (
+        """SELECT s.segment_id, s.name, s.rule, s.size, s.value_share, r.as_of,
+                  s.profile
+           FROM segments s JOIN runs r USING (run_id)
+           WHERE s.run_id = ? ORDER BY s.segment_id"""
+    ),
+}
+
+
+def export(
+    workspace: Workspace,
+    what: str,
+    path: str | Path | None,
+    *,
+    fmt: str = "csv",
+    run_id: int | None = None,
+) -> Path | None:
+    """Export a run's assignments or segment profiles; ``path=None`` writes CSV to stdout."""
+    if what not in EXPORTS:
+        raise SegmintError(f"unknown export {what!r}; expected one of {', '.join(EXPORTS)}")
+    with workspace.connect(read_only=True) as con:
+        run = get_run(con, run_id)
+        query = EXPORTS[what].format(features=features_table(run["run_id"]))
+        if path is None:
+            con.execute(query, [run["run_id"]]).df().to_csv(sys.stdout, index=False)
+            return None
+        return export_query(con, query, [run["run_id"]], path, fmt)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def demo(
+    workspace: Workspace,
+    *,
+    n_customers: int = 5000,
+    seed: int = 0,
+    progress: Progress = _noop,
+) -> RunResult:
+    """Generate synthetic customers with planted segments, then ingest, segment and report.
+
+    The generated files are kept in ``WORKSPACE/demo-data`` so the same commands can be tried by
+    hand; the agreement between found and planted segments is added to the run's metrics.
+    """
+    progress("generate data", 0, 1)
+    data = generate(n_customers, seed=seed)
+    files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
+    progress("generate data", 1, 1)
+    ingest(workspace, files["transactions"], customers=files["customers"],
+           preset="generic", progress=progress)
+    result = segment(workspace, as_of=data.as_of, random_state=seed, progress=progress,
+                     write_html=False)
+    with workspace.connect(read_only=True) as con:
+        found = con.execute(
+            "SELECT customer_id, segment_id FROM assignments WHERE run_id = ?", [result.run_id]
+        ).df()
+    planted = data.labels.to_pandas().merge(found, on="customer_id")
+    ari = float(adjusted_rand_score(planted["segment"], planted["segment_id"]))
+    result.metrics["planted_ari"] = ari
+    with workspace.transaction() as con:
+        con.execute(
+            "UPDATE runs SET metrics = ? WHERE run_id = ?",
+            [json.dumps(result.metrics, default=str), result.run_id],
+        )
+    progress("report", 0, 1)
+    result.report_path = write_report(workspace, run_id=result.run_id)
+    progress("report", 1, 1)
+    return result

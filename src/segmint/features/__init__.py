@@ -1,0 +1,30 @@
+"""Per-customer features computed in the engine (Ibis over DuckDB), by source.
+
+The main entry point is :func:`build_features`; :func:`derive_categories` supplies product
+categories when the data has none, and :data:`FEATURE_LABELS` / :func:`feature_label` turn
+column names into words for reports.
+"""
+
+from segmint.features.attributes import attribute_features, customer_countries
+from segmint.features.categories import derive_categories, stock_code_family
+from segmint.features.labels import FEATURE_LABELS, feature_label, slugify
+from segmint.features.transactions import (
+    CORE_FEATURES,
+    MIN_CATEGORY_COVERAGE,
+    build_features,
+    default_as_of,
+)
+
+__all__ = [
+    "CORE_FEATURES",
+    "FEATURE_LABELS",
+    "MIN_CATEGORY_COVERAGE",
+    "attribute_features",
+    "build_features",
+    "customer_countries",
+    "default_as_of",
+    "derive_categories",
+    "feature_label",
+    "slugify",
+    "stock_code_family",
+]

@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from segmint.features._backend import backend_for, table_or_none
 from segmint.features.labels import slugify
 
 __all__ = ["attribute_features", "customer_countries"]
@@ -64,9 +65,9 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     attribute gives 0 in every one-hot column.
     """
     taken = set() if taken is None else taken
-    if "customers" not in backend.list_tables():
+    customers = table_or_none(backend, "customers")
+    if customers is None:
         return None
-    customers = backend.table("customers")
     if "attributes" not in customers.columns or not customers["attributes"].type().is_json():
         return None
     attrs = customers["attributes"]
@@ -127,9 +128,8 @@ def customer_countries(con) -> pa.Table:
     pyarrow.Table
         Columns ``customer_id`` and ``country``; empty when there is no ``customers`` table.
     """
-    backend = ibis.duckdb.from_connection(con)
-    if "customers" not in backend.list_tables():
+    customers = table_or_none(backend_for(con), "customers")
+    if customers is None:
         empty = pa.array([], pa.string())
         return pa.table({"customer_id": empty, "country": empty})
-    customers = backend.table("customers")
     return customers.select("customer_id", "country").order_by("customer_id").to_pyarrow()

@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from segmint.errors import DataValidationError
+from segmint.features._backend import backend_for, table_or_none
 from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
 from segmint.features.labels import slugify
@@ -65,9 +66,9 @@ def _to_naive_utc(value: datetime | date) -> datetime:
 
 
 def _transactions(backend) -> ir.Table:
-    if "transactions" not in backend.list_tables():
+    tx = table_or_none(backend, "transactions")
+    if tx is None:
         raise DataValidationError("no transactions table in the workspace", source="transactions")
-    tx = backend.table("transactions")
     missing = [c for c in _REQUIRED if c not in tx.columns]
     if missing:
         raise DataValidationError(
@@ -95,7 +96,7 @@ def default_as_of(con) -> datetime:
         Naive UTC midnight following the latest ``ts`` (any line, returns included), so the
         whole last day counts and recency is measured from the end of the data.
     """
-    tx = _transactions(ibis.duckdb.from_connection(con))
+    tx = _transactions(backend_for(con))
     return _default_as_of(tx)
 
 
@@ -212,7 +213,7 @@ def build_features(
         raise ValueError("n_top_categories must be >= 0")
     if trend_window_days <= 0:
         raise ValueError("trend_window_days must be > 0")
-    backend = ibis.duckdb.from_connection(con)
+    backend = backend_for(con)
     tx = _transactions(backend)
     as_of = _default_as_of(tx) if as_of is None else _to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
@@ -246,9 +247,9 @@ def build_features(
 
 
 def _map_table(backend, name: str) -> ir.Table:
-    if name not in backend.list_tables():
+    table = table_or_none(backend, name)
+    if table is None:
         raise DataValidationError(f"category map table {name!r} does not exist", source=name)
-    table = backend.table(name)
     missing = [c for c in ("product_id", "category") if c not in table.columns]
     if missing:
         raise DataValidationError(

@@ -1,0 +1,24 @@
+"""The HTML report: summarise a run's stored tables -> plain dict -> Jinja -> one HTML file.
+
+Three stages that can be used and tested on their own (the pattern of skrub's TableReport):
+
+- :func:`build_summary` turns the run record, segments, assignments and ingest counts into a
+  plain, JSON-able dict (:func:`summary_to_json` writes it out);
+- :func:`render_html` renders that dict as a self-contained page (inline CSS and SVG charts,
+  nothing fetched from the network);
+- :func:`write_report` renders and writes the page atomically.
+"""
+
+from __future__ import annotations
+
+from ._html import render_html, summary_to_json, write_report
+from ._summarize import PALETTE, SUMMARY_SCHEMA_VERSION, build_summary
+
+__all__ = [
+    "PALETTE",
+    "SUMMARY_SCHEMA_VERSION",
+    "build_summary",
+    "render_html",
+    "summary_to_json",
+    "write_report",
+]

@@ -178,9 +178,7 @@ def _segment_rows(
                 "size": _int(r.get("size")) or 0,
                 "share": share,
                 "value_share": value_share,
-                "value_index": (
-                    value_share / share if share and value_share is not None else None
-                ),
+                "value_index": (value_share / share if share and value_share is not None else None),
                 "avg_monetary": _num(avg_monetary.get(r["segment_id"])),
                 "mean_confidence": _num(avg_conf.get(r["segment_id"])),
                 "n_micro_segments": _int(n_micro.get(r["segment_id"])),
@@ -258,6 +256,13 @@ def _heatmap(rows: list[dict[str, Any]], labels: Mapping[str, str]) -> dict[str,
     }
 
 
+def _frame(v: np.ndarray) -> tuple[float, float]:
+    """Axis range: min..max, unless far outliers would squash the rest (they go on the edge)."""
+    lo, hi = np.quantile(v, [0.005, 0.995])
+    margin = 0.15 * (hi - lo)
+    return max(float(v.min()), lo - margin), min(float(v.max()), hi + margin)
+
+
 def _customer_map(assignments: pd.DataFrame, segment_ids: list[int]) -> dict[str, Any] | None:
     if not {"map_x", "map_y"} <= set(assignments.columns):
         return None
@@ -282,9 +287,8 @@ def _customer_map(assignments: pd.DataFrame, segment_ids: list[int]) -> dict[str
         chosen = np.concatenate(parts)
         pts = pts.loc[np.sort(chosen)]
     x, y = pts["map_x"].to_numpy(float), pts["map_y"].to_numpy(float)
-    # robust frame: ignore the most extreme 0.5% on each side so outliers do not squash the map
-    x_lo, x_hi = np.quantile(x, [0.005, 0.995]) if len(x) > 200 else (x.min(), x.max())
-    y_lo, y_hi = np.quantile(y, [0.005, 0.995]) if len(y) > 200 else (y.min(), y.max())
+    x_lo, x_hi = _frame(x)
+    y_lo, y_hi = _frame(y)
     xs = np.clip((x - x_lo) / ((x_hi - x_lo) or 1.0), 0, 1)
     ys = np.clip((y - y_lo) / ((y_hi - y_lo) or 1.0), 0, 1)
     known = set(segment_ids)
@@ -330,7 +334,9 @@ def _rfm(assignments: pd.DataFrame) -> dict[str, Any] | None:
                     "count": len(g),
                     "share": len(g) / n if n else None,
                     "avg_monetary": _num(g["monetary"].mean()) if has_money else None,
-                    "value_share": spend / total_money if spend is not None and total_money else None,
+                    "value_share": (
+                        spend / total_money if spend is not None and total_money else None
+                    ),
                 }
             )
         rows.sort(key=lambda r: (-r["count"], r["group"]))
@@ -360,7 +366,9 @@ def _model_selection(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         "rows": rows,
         "chosen_k": chosen[0] if chosen else _int(metrics.get("n_segments")),
-        "metrics": [m for m in ("silhouette", "bic", "stability") if any(r[m] is not None for r in rows)],
+        "metrics": [
+            m for m in ("silhouette", "bic", "stability") if any(r[m] is not None for r in rows)
+        ],
     }
 
 
@@ -408,7 +416,9 @@ def _key_figures(
         "n_customers": run["n_customers"],
         "n_segments": run["n_segments"],
         "total_revenue": _num(total),
-        "revenue_per_customer": _num(total / len(money)) if money is not None and len(money) else None,
+        "revenue_per_customer": (
+            _num(total / len(money)) if money is not None and len(money) else None
+        ),
         "top20_revenue_share": _num(top20),
         "silhouette": _num(metrics.get("silhouette")),
         "stability_ari": _num(metrics.get("stability_ari")),
@@ -419,7 +429,11 @@ def _key_figures(
             else None
         ),
         "most_valuable_segment": (
-            {"name": richest["name"], "value_share": richest["value_share"], "color": richest["color"]}
+            {
+                "name": richest["name"],
+                "value_share": richest["value_share"],
+                "color": richest["color"],
+            }
             if richest
             else None
         ),

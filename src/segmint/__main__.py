@@ -1,0 +1,3 @@
+from segmint.cli import main
+
+main()

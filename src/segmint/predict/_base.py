@@ -1,0 +1,299 @@
+"""Shared fitting machinery: compression, optimisation in log space, Hessian, diagnostics."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+
+from segmint.errors import ModelError
+
+__all__ = ["BTYDModel", "compress"]
+
+LOG_LOWER = np.log(1e-8)
+LOG_UPPER = np.log(1e8)
+_DIVERGED = 1e7  # a parameter beyond this (or below 1/this) has run to the optimiser's bound
+
+
+def compress(*columns: np.ndarray, weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Collapse identical rows of ``columns`` into unique rows with summed weights.
+
+    Returns the unique columns and their weights; rows with zero weight are dropped.
+    """
+    keep = weights > 0
+    stacked = np.column_stack([c[keep] for c in columns])
+    uniq, inv = np.unique(stacked, axis=0, return_inverse=True)
+    w = np.bincount(inv.ravel(), weights=weights[keep], minlength=uniq.shape[0])
+    return [uniq[:, j].copy() for j in range(uniq.shape[1])], w
+
+
+def _numeric_grad(f: Callable[[np.ndarray], float], theta: np.ndarray, f0: float, h: float):
+    g = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        g[i] = (f(theta + e) - f0) / h
+    return g
+
+
+def numeric_hessian(objective, theta: np.ndarray) -> np.ndarray:
+    """Hessian of the total negative log-likelihood at ``theta`` (log space).
+
+    Central differences of the analytic gradient where there is one, otherwise second
+    differences of the function.
+    """
+    k = theta.size
+    H = np.empty((k, k))
+    if objective.has_grad:
+        h = 1e-5
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = h
+            H[:, j] = (objective(theta + e)[1] - objective(theta - e)[1]) / (2 * h)
+    else:
+        h = 1e-4
+        f0 = objective(theta)
+        fp = np.empty(k)
+        fm = np.empty(k)
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h
+            fp[i] = objective(theta + e)
+            fm[i] = objective(theta - e)
+            H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
+        for i in range(k):
+            for j in range(i + 1, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i] = h
+                ej[j] = h
+                fpp = objective(theta + ei + ej)
+                fmm = objective(theta - ei - ej)
+                # f(+,+) + f(-,-) - f(+i) - f(-i) - f(+j) - f(-j) + 2 f0 = 2 h^2 H_ij
+                H[i, j] = H[j, i] = (fpp + fmm - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) / (
+                    2 * h**2
+                )
+    return 0.5 * (H + H.T)
+
+
+class BTYDModel:
+    """Base class: sklearn-style estimator whose subclasses add only their math.
+
+    Subclasses define ``_param_names``, ``_make_objective(*data, w)``, ``_start(*data, w)``
+    and ``_diverged_message(name, value)``.
+    """
+
+    _param_names: tuple[str, ...] = ()
+
+    def __init__(self, *, max_iter: int = 1000, tol: float = 1e-12, warm_start_rows: int = 50_000):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start_rows = warm_start_rows
+
+    # ---- construction from known parameters ------------------------------------------------
+    @classmethod
+    def from_params(cls, params: dict[str, float], **kwargs):
+        """Return a model with the given parameters, as if fitted (no standard errors).
+
+        Examples
+        --------
+        >>> from segmint.predict import BetaGeoNBD
+        >>> m = BetaGeoNBD.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+        >>> round(float(m.p_alive(0, 0, 38.86)[0]), 3)
+        1.0
+        """
+        model = cls(**kwargs)
+        missing = [k for k in cls._param_names if k not in params]
+        if missing:
+            raise ModelError(f"{cls.__name__}.from_params is missing parameters {missing}")
+        model.params_ = {k: float(params[k]) for k in cls._param_names}
+        for k, v in model.params_.items():
+            if not (np.isfinite(v) and v > 0):
+                raise ModelError(f"parameter {k} must be a positive number, got {v!r}")
+        model.standard_errors_ = {k: float("nan") for k in cls._param_names}
+        model.covariance_log_ = None
+        model.log_likelihood_ = float("nan")
+        model.n_iter_ = 0
+        model.converged_ = True
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise ModelError(
+                f"this {type(self).__name__} is not fitted yet: call fit() or from_params() first"
+            )
+
+    def _p(self) -> tuple[float, ...]:
+        self._check_fitted()
+        return tuple(self.params_[k] for k in self._param_names)
+
+    # ---- the generic fit -------------------------------------------------------------------
+    def _fit_compressed(self, data: list[np.ndarray], w: np.ndarray, theta0: np.ndarray | None):
+        objective = self._make_objective(*data, w)
+        n_total = float(w.sum())
+        if theta0 is None:
+            theta0 = np.log(self._start(*data, w))
+            if data[0].size > self.warm_start_rows:
+                # A fit on a random subset of the unique rows gives starting values close to
+                # the optimum, so the full fit needs only a few iterations.
+                rng = np.random.default_rng(0)
+                idx = np.sort(rng.choice(data[0].size, self.warm_start_rows, replace=False))
+                sub = self._make_objective(*[d[idx] for d in data], w[idx])
+                res0 = self._minimise(sub, theta0, float(w[idx].sum()))
+                if np.all(np.isfinite(res0.x)):
+                    theta0 = np.clip(res0.x, LOG_LOWER + 1.0, LOG_UPPER - 1.0)
+        res = self._minimise(objective, theta0, n_total)
+        theta = res.x
+        value = objective(theta)
+        nll = value[0] if objective.has_grad else value
+        if not np.isfinite(nll):
+            raise ModelError(
+                f"{type(self).__name__}: the log-likelihood is not finite at the optimiser's "
+                f"end point ({res.message}); the data may not fit this model"
+            )
+        self._diagnose(theta, res, objective, n_total)
+        self.params_ = dict(zip(self._param_names, np.exp(theta).tolist(), strict=True))
+        self.log_likelihood_ = -float(nll)
+        self.n_iter_ = int(res.nit)
+        self._set_standard_errors(objective, theta)
+        return self
+
+    def _minimise(self, objective, theta0: np.ndarray, n_total: float):
+        scale = 1.0 / n_total
+        if objective.has_grad:
+
+            def fun(th):
+                f, g = objective(th)
+                return f * scale, g * scale
+
+            jac = True
+            gtol = 1e-9
+        else:
+            h = 1e-7
+
+            def fun(th):
+                f0 = objective(th)
+                if not np.isfinite(f0):
+                    return np.inf, np.zeros_like(th)
+                return f0 * scale, _numeric_grad(objective, th, f0, h) * scale
+
+            jac = True
+            gtol = 1e-6
+        bounds = [(LOG_LOWER, LOG_UPPER)] * theta0.size
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = minimize(
+                fun,
+                theta0,
+                jac=jac,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": self.max_iter, "ftol": self.tol, "gtol": gtol, "maxls": 50},
+            )
+        return res
+
+    def _diagnose(self, theta, res, objective, n_total) -> None:
+        name = type(self).__name__
+        values = np.exp(theta)
+        problems = []
+        for k, v in zip(self._param_names, values, strict=True):
+            if v > _DIVERGED or v < 1.0 / _DIVERGED:
+                problems.append(self._diverged_message(k, float(v)))
+        if problems:
+            self.converged_ = False
+            raise ModelError(f"{name} cannot be fitted to this data: " + "; ".join(problems))
+        _, g = (
+            objective(theta)
+            if objective.has_grad
+            else (None, _numeric_grad(objective, theta, objective(theta), 1e-6))
+        )
+        grad_norm = float(np.max(np.abs(g))) / n_total
+        # L-BFGS-B often ends with ABNORMAL_TERMINATION_IN_LNSRCH when it is already at the
+        # optimum to machine precision; judge convergence by the gradient instead.
+        self.converged_ = bool(res.success or grad_norm < 1e-4)
+        if not self.converged_:
+            raise ModelError(
+                f"{name} did not converge after {res.nit} iterations: the optimiser reports "
+                f"{res.message!r} and the largest gradient component per customer is "
+                f"{grad_norm:.2g}; parameters at stop: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in zip(self._param_names, values, strict=True))
+            )
+
+    def _set_standard_errors(self, objective, theta) -> None:
+        H = numeric_hessian(objective, theta)
+        names = self._param_names
+        try:
+            eig = np.linalg.eigvalsh(H)
+            if eig.min() <= 0:
+                raise np.linalg.LinAlgError
+            cov = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            warnings.warn(
+                f"{type(self).__name__}: the Hessian of the log-likelihood is not positive "
+                "definite at the optimum, so some parameters are not identified by this data; "
+                "standard errors are set to NaN",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.covariance_log_ = None
+            self.standard_errors_ = {k: float("nan") for k in names}
+            return
+        self.covariance_log_ = cov
+        se_log = np.sqrt(np.diag(cov))
+        # delta method: se(theta) = theta * se(log theta)
+        self.standard_errors_ = {
+            k: float(np.exp(t) * s) for k, t, s in zip(names, theta, se_log, strict=True)
+        }
+
+    def _diverged_message(self, name: str, value: float) -> str:
+        direction = "diverged to" if value > 1 else "collapsed to"
+        return f"parameter {name} {direction} {value:.3g}"
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Parameters with standard errors and 95% intervals (on the log scale, back-transformed).
+
+        Returns
+        -------
+        dict
+            ``{name: {"estimate", "se", "lower_95", "upper_95"}}``.
+        """
+        self._check_fitted()
+        out = {}
+        for k in self._param_names:
+            v = self.params_[k]
+            se = self.standard_errors_[k]
+            s = se / v
+            out[k] = {
+                "estimate": v,
+                "se": se,
+                "lower_95": v * float(np.exp(-1.959964 * s)),
+                "upper_95": v * float(np.exp(1.959964 * s)),
+            }
+        return out
+
+    def sample_params(self, n_draws: int, random_state=None) -> np.ndarray:
+        """Draws of the parameters from the asymptotic normal of the log-parameters.
+
+        Returns an array of shape (n_draws, n_params) in natural units, columns in the order of
+        ``params_``.
+        """
+        self._check_fitted()
+        if self.covariance_log_ is None:
+            raise ModelError(
+                f"{type(self).__name__} has no parameter covariance (from_params or a singular "
+                "Hessian), so parameter uncertainty cannot be sampled"
+            )
+        rng = np.random.default_rng(random_state)
+        mean = np.log(np.array(self._p()))
+        return np.exp(rng.multivariate_normal(mean, self.covariance_log_, size=n_draws))
+
+    def _with_params(self, values) -> BTYDModel:
+        clone = type(self).from_params(dict(zip(self._param_names, values, strict=True)))
+        return clone
+
+    def __repr__(self) -> str:
+        if hasattr(self, "params_"):
+            inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}()"

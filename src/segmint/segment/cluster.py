@@ -1,0 +1,622 @@
+"""Segmenter: scaling, automatic choice of the number of segments, final fit, micro-segments.
+
+Model selection runs on a random sample (``selection_sample`` rows) for speed; the final model is
+fitted on all rows, started from the centres (or mixture parameters) found on the sample, so it
+converges in a few passes over the full data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from segmint.errors import DataValidationError
+from segmint.segment._validation import as_numeric_frame, check_feature_names
+from segmint.segment.scaling import FeatureScaler
+from segmint.segment.stability import resample_stability
+
+__all__ = ["Segmenter", "kmeans_soft_assignments"]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+
+_METHODS = ("auto", "kmeans", "minibatch", "gmm")
+_SEED_MAX = np.iinfo(np.int32).max
+
+
+def _sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances, shape (n_samples, n_centers), computed without a 3-d array."""
+    d = (Z * Z).sum(axis=1)[:, None] - 2.0 * (Z @ centers.T) + (centers * centers).sum(axis=1)
+    np.maximum(d, 0.0, out=d)
+    return d
+
+
+def kmeans_soft_assignments(
+    Z: np.ndarray, centers: np.ndarray, within_variance: float
+) -> np.ndarray:
+    """Soft assignment of rows to k-means centres.
+
+    ``p_ik = softmax_k(-||z_i - c_k||^2 / (2 * sigma^2))`` where ``sigma^2`` is the pooled
+    within-cluster variance per dimension (``inertia / (n_samples * n_features)``). This is the
+    posterior of a mixture of equal-weight spherical Gaussians with that variance centred on the
+    k-means centres: a row half-way between two centres gets about 0.5 each, a row at a centre
+    far from the others gets nearly 1.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+        Scaled features.
+    centers : ndarray of shape (n_clusters, n_features)
+    within_variance : float
+        ``sigma^2`` above (must be positive).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_clusters)
+        Rows sum to 1.
+    """
+    logits = -_sq_distances(Z, centers) / (2.0 * max(within_variance, 1e-12))
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
+
+
+class Segmenter(ClusterMixin, BaseEstimator):
+    """Customer segmentation with an automatic number of segments.
+
+    ``fit`` scales the features (:class:`~segmint.segment.FeatureScaler`), selects the number of
+    segments on a random sample, fits the final model on all rows, relabels segments by
+    descending size (segment 0 is the largest), measures stability and optionally splits each
+    segment into micro-segments.
+
+    Selection of k (when ``n_segments`` is None):
+
+    - k-means (``"kmeans"``, ``"minibatch"``): the k with the highest silhouette on the sample;
+      every k whose silhouette is within ``tie_tolerance`` of the best is a tie, broken by the
+      higher stability, then by the smaller k.
+    - ``"gmm"``: the k with the lowest BIC on the sample.
+
+    Parameters
+    ----------
+    method : {"auto", "kmeans", "minibatch", "gmm"}, default="auto"
+        Clustering model. ``"auto"`` resolves to ``"kmeans"`` (full-batch Lloyd started from
+        the sample centres): measured on 2 cores it was faster than ``MiniBatchKMeans`` at every
+        size tried up to 3M rows, even with batches of 10k-50k rows. ``"minibatch"`` uses
+        ``MiniBatchKMeans`` with ``batch_size`` rows per batch (keeps memory flat on very large
+        data). ``"gmm"`` is a Gaussian mixture with ``covariance_type`` covariances.
+    n_segments : int or None, default=None
+        Fixed number of segments; None selects it from ``k_range``.
+    k_range : tuple of (int, int), default=(2, 10)
+        Smallest and largest k tried (inclusive).
+    selection_sample : int, default=20000
+        Rows sampled for model selection and stability (all rows when fewer).
+    silhouette_sample : int, default=5000
+        Rows of the selection sample on which silhouettes are computed (quadratic cost).
+    n_stability_resamples : int, default=5
+        Refits on 80% subsamples used to measure stability (0 disables stability).
+    tie_tolerance : float, default=0.01
+        Silhouette difference below which two k are considered tied (k-means).
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Covariance of the Gaussian mixture (``method="gmm"``).
+    n_init : int, default=3
+        Initialisations per fit on the sample (the final fit starts from the sample solution).
+    max_iter : int, default=300
+        Maximum iterations of each fit.
+    batch_size : int, default=16384
+        Mini-batch size for ``method="minibatch"``.
+    scaler : transformer or None, default=None
+        Transformer applied before clustering; None uses ``FeatureScaler()``. Cloned in fit.
+    micro_segments : bool, default=False
+        Also split every segment of at least ``micro_min_size`` rows into 2..4 micro-segments
+        (k-means, k chosen by silhouette within ``micro_k_range``).
+    micro_k_range : tuple of (int, int), default=(2, 4)
+        Range of micro-segments per segment.
+    micro_min_size : int, default=200
+        Segments smaller than this are not split (their single micro-segment is ``"s.0"``).
+    callback : callable or None, default=None
+        ``callback(step, done, total)`` called as work progresses; steps are ``"scale"``,
+        ``"select"``, ``"fit"``, ``"stability"`` and ``"micro"``.
+    random_state : int, RandomState or None, default=0
+        Seeds sampling and every fit; an int gives identical results run to run.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Segment of each training row, 0 = largest segment.
+    n_segments_ : int
+        Number of segments of the final model.
+    cluster_centers_ : ndarray of shape (n_segments_, n_features)
+        Segment centres (k-means centres, or mixture means) in scaled space.
+    confidence_ : ndarray of shape (n_samples,)
+        Highest membership probability of each training row (see :meth:`predict_proba`).
+    scaler_ : transformer
+        The fitted scaler.
+    model_ : estimator
+        The fitted clustering model (its own label order; use ``predict``).
+    method_ : str
+        The method used (``"auto"`` resolved).
+    selection_ : pandas.DataFrame
+        One row per k tried: ``k``, ``silhouette`` (on the sample), ``bic`` (gmm only),
+        ``inertia`` (k-means only, on the sample), ``stability`` (mean ARI of refits on
+        subsamples of the sample against the fit on the whole sample), ``chosen`` and
+        ``reason`` (why that k, on the chosen row).
+    selection_reason_ : str
+        Why ``n_segments_`` was chosen.
+    stability_ : float
+        Mean adjusted Rand index between refits on ``n_stability_resamples`` 80% subsamples of
+        the selection sample and the final labels of the same rows (NaN when disabled).
+    stability_scores_ : ndarray
+        The individual ARIs behind ``stability_``.
+    micro_labels_ : ndarray of str of shape (n_samples,)
+        Micro-segment ids ``"<segment>.<micro>"`` (only with ``micro_segments=True``); micro
+        ids are 0-based and ordered by descending size within their segment.
+    micro_centers_ : dict of int to ndarray
+        Micro-segment centres per segment, in scaled space.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from segmint.segment import Segmenter
+    >>> X, _ = make_blobs(2000, n_features=4, centers=3, random_state=1)
+    >>> seg = Segmenter(k_range=(2, 6), random_state=0).fit(X)
+    >>> seg.n_segments_
+    3
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str = "auto",
+        n_segments: int | None = None,
+        k_range: tuple[int, int] = (2, 10),
+        selection_sample: int = 20_000,
+        silhouette_sample: int = 5_000,
+        n_stability_resamples: int = 5,
+        tie_tolerance: float = 0.01,
+        covariance_type: str = "full",
+        n_init: int = 3,
+        max_iter: int = 300,
+        batch_size: int = 16_384,
+        scaler: Any = None,
+        micro_segments: bool = False,
+        micro_k_range: tuple[int, int] = (2, 4),
+        micro_min_size: int = 200,
+        callback: ProgressCallback | None = None,
+        random_state: Any = 0,
+    ) -> None:
+        self.method = method
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.selection_sample = selection_sample
+        self.silhouette_sample = silhouette_sample
+        self.n_stability_resamples = n_stability_resamples
+        self.tie_tolerance = tie_tolerance
+        self.covariance_type = covariance_type
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.scaler = scaler
+        self.micro_segments = micro_segments
+        self.micro_k_range = micro_k_range
+        self.micro_min_size = micro_min_size
+        self.callback = callback
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        def positive_int(name: str, value: Any, low: int = 1) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                msg = f"{name} must be an integer >= {low}, got {value!r}"
+                raise ValueError(msg)
+
+        if self.method not in _METHODS:
+            msg = f"method must be one of {_METHODS}, got {self.method!r}"
+            raise ValueError(msg)
+        if self.n_segments is not None:
+            positive_int("n_segments", self.n_segments, 1)
+        for name in ("k_range", "micro_k_range"):
+            rng = getattr(self, name)
+            if (
+                not isinstance(rng, (tuple, list))
+                or len(rng) != 2
+                or not all(isinstance(v, (int, np.integer)) for v in rng)
+                or rng[0] < 2
+                or rng[1] < rng[0]
+            ):
+                msg = f"{name} must be a pair (low, high) of integers with 2 <= low <= high"
+                raise ValueError(msg + f", got {rng!r}")
+        positive_int("selection_sample", self.selection_sample, 10)
+        positive_int("silhouette_sample", self.silhouette_sample, 10)
+        positive_int("n_stability_resamples", self.n_stability_resamples, 0)
+        positive_int("n_init", self.n_init, 1)
+        positive_int("max_iter", self.max_iter, 1)
+        positive_int("batch_size", self.batch_size, 1)
+        positive_int("micro_min_size", self.micro_min_size, 2)
+        if self.covariance_type not in ("full", "tied", "diag", "spherical"):
+            msg = f"covariance_type must be full, tied, diag or spherical, got {self.covariance_type!r}"
+            raise ValueError(msg)
+        if self.callback is not None and not callable(self.callback):
+            msg = "callback must be callable(step, done, total) or None"
+            raise ValueError(msg)
+
+    def _progress(self, step: str, done: int, total: int) -> None:
+        if self.callback is not None:
+            self.callback(step, done, total)
+
+    # ------------------------------------------------------------------ models
+    def _make_model(
+        self, k: int, seed: int, *, init: Any = None, full: bool = False, n_init: int | None = None
+    ) -> Any:
+        method = self.method_
+        n_init = self.n_init if n_init is None else n_init
+        if method == "gmm":
+            kwargs: dict[str, Any] = {}
+            if init is not None:
+                kwargs = {
+                    "weights_init": init.weights_,
+                    "means_init": init.means_,
+                    "precisions_init": init.precisions_,
+                }
+            return GaussianMixture(
+                n_components=k,
+                covariance_type=self.covariance_type,
+                n_init=1 if init is not None else n_init,
+                max_iter=self.max_iter,
+                reg_covar=1e-5,
+                random_state=seed,
+                **kwargs,
+            )
+        if method == "minibatch" and full:
+            return MiniBatchKMeans(
+                n_clusters=k,
+                init=init.cluster_centers_ if init is not None else "k-means++",
+                n_init=1 if init is not None else n_init,
+                batch_size=self.batch_size,
+                max_iter=self.max_iter,
+                random_state=seed,
+            )
+        return KMeans(
+            n_clusters=k,
+            init=init.cluster_centers_ if init is not None else "k-means++",
+            n_init=1 if init is not None else n_init,
+            max_iter=self.max_iter,
+            random_state=seed,
+        )
+
+    def _silhouette(self, Zs: np.ndarray, labels: np.ndarray, seed: int) -> float:
+        n_labels = np.unique(labels).size
+        if n_labels < 2 or n_labels >= Zs.shape[0]:
+            return float("nan")
+        size = min(self.silhouette_sample, Zs.shape[0])
+        sub = np.random.RandomState(seed).choice(Zs.shape[0], size, replace=False)
+        if not 1 < np.unique(labels[sub]).size < size:
+            return float("nan")
+        return float(silhouette_score(Zs[sub], labels[sub]))
+
+    def _stability(self, Zs: np.ndarray, reference: np.ndarray, k: int, seed: int) -> np.ndarray:
+        if self.n_stability_resamples == 0:
+            return np.empty(0)
+
+        def refit(Xs: np.ndarray, s: int) -> np.ndarray:
+            return self._make_model(k, s, n_init=1).fit(Xs).predict(Xs)
+
+        return resample_stability(
+            Zs, reference, refit, n_resamples=self.n_stability_resamples, random_state=seed
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None) -> Segmenter:
+        """Scale ``X``, choose the number of segments, fit the final model on all rows.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+            Numeric customer features in original units (pandas, polars, pyarrow or numpy);
+            NaN is imputed by the scaler.
+        y : ignored
+
+        Returns
+        -------
+        self : Segmenter
+
+        Raises
+        ------
+        DataValidationError
+            Empty input, fewer than 2 rows, non-numeric or infinite values, more segments
+            requested than rows.
+        """
+        self._check_params()
+        frame, had_names = as_numeric_frame(X, min_rows=2)
+        n = frame.shape[0]
+        if self.n_segments is not None and self.n_segments > n:
+            msg = f"n_segments={self.n_segments} is more than the {n} rows of X"
+            raise DataValidationError(msg)
+        self.method_ = "kmeans" if self.method == "auto" else self.method
+        rng = check_random_state(self.random_state)
+
+        self._progress("scale", 0, 1)
+        self.scaler_ = clone(self.scaler) if self.scaler is not None else FeatureScaler()
+        Z = np.asarray(self.scaler_.fit_transform(frame), dtype=np.float64)
+        self._feature_names = list(frame.columns)
+        self.n_features_in_ = frame.shape[1]
+        if had_names:
+            self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._progress("scale", 1, 1)
+
+        if n > self.selection_sample:
+            sample_idx = np.sort(rng.choice(n, self.selection_sample, replace=False))
+        else:
+            sample_idx = np.arange(n)
+        Zs = Z[sample_idx]
+        n_distinct = np.unique(Zs, axis=0).shape[0] if Zs.shape[0] <= 50_000 else Zs.shape[0]
+
+        if self.n_segments is not None:
+            ks = [int(self.n_segments)]
+        else:
+            lo, hi = self.k_range
+            hi = min(hi, n_distinct - 1, Zs.shape[0] - 1)
+            if hi < 2:
+                msg = (
+                    f"X has only {n_distinct} distinct row(s) after scaling; "
+                    "at least 3 are needed to choose the number of segments"
+                )
+                raise DataValidationError(msg)
+            ks = list(range(min(lo, hi), hi + 1))
+
+        # Fits on the sample are small: one thread avoids OpenMP/BLAS start-up and contention
+        # costs that dominate at this size (measured 10-20x slower on a busy 2-core machine).
+        with threadpool_limits(limits=1):
+            rows, sample_models = self._select(Zs, ks, rng)
+        k, reason = self._choose(rows)
+        for row in rows:
+            row["chosen"] = row["k"] == k
+            row["reason"] = reason if row["k"] == k else ""
+        self.selection_ = pd.DataFrame(
+            rows, columns=["k", "silhouette", "bic", "inertia", "stability", "chosen", "reason"]
+        )
+        self.selection_reason_ = reason
+        logger.info("segmenter: %s", reason)
+
+        self._progress("fit", 0, 1)
+        seed = int(rng.randint(_SEED_MAX))
+        if sample_idx.size == n and self.method_ != "minibatch":
+            model = sample_models[k]
+        else:
+            model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Z)
+        self.model_ = model
+        self._finalise(Z, model, k)
+        self._progress("fit", 1, 1)
+
+        self._progress("stability", 0, 1)
+        with threadpool_limits(limits=1):
+            scores = self._stability(Zs, self.labels_[sample_idx], k, int(rng.randint(_SEED_MAX)))
+        self.stability_scores_ = scores
+        self.stability_ = float(scores.mean()) if scores.size else float("nan")
+        self._progress("stability", 1, 1)
+
+        if self.micro_segments:
+            self._fit_micro(Z, int(rng.randint(_SEED_MAX)))
+        return self
+
+    def _select(
+        self, Zs: np.ndarray, ks: list[int], rng: np.random.RandomState
+    ) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+        rows: list[dict[str, Any]] = []
+        models: dict[int, Any] = {}
+        for i, k in enumerate(ks):
+            self._progress("select", i, len(ks))
+            seed, sil_seed, stab_seed = (int(s) for s in rng.randint(_SEED_MAX, size=3))
+            model = self._make_model(k, seed).fit(Zs)
+            labels = model.predict(Zs)
+            models[k] = model
+            stab = self._stability(Zs, labels, k, stab_seed) if len(ks) > 1 else np.empty(0)
+            rows.append(
+                {
+                    "k": k,
+                    "silhouette": self._silhouette(Zs, labels, sil_seed),
+                    "bic": float(model.bic(Zs)) if self.method_ == "gmm" else float("nan"),
+                    "inertia": float(model.inertia_) if hasattr(model, "inertia_") else np.nan,
+                    "stability": float(stab.mean()) if stab.size else float("nan"),
+                }
+            )
+        self._progress("select", len(ks), len(ks))
+        return rows, models
+
+    def _choose(self, rows: list[dict[str, Any]]) -> tuple[int, str]:
+        if len(rows) == 1:
+            return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
+        table = pd.DataFrame(rows)
+        if self.method_ == "gmm":
+            best = table.loc[table["bic"].idxmin()]
+            return int(best["k"]), (
+                f"k={int(best['k'])} has the lowest BIC ({best['bic']:,.0f}) "
+                f"among k={table['k'].min()}..{table['k'].max()} on the selection sample"
+            )
+        sil = table["silhouette"].fillna(-np.inf)
+        best_sil = float(sil.max())
+        tied = table[sil >= best_sil - self.tie_tolerance]
+        stab = tied["stability"].fillna(-np.inf)
+        chosen = tied.loc[stab[stab == stab.max()].index].sort_values("k").iloc[0]
+        k = int(chosen["k"])
+        reason = (
+            f"k={k} has silhouette {chosen['silhouette']:.3f} "
+            f"(best {best_sil:.3f} among k={table['k'].min()}..{table['k'].max()})"
+        )
+        if len(tied) > 1:
+            others = ", ".join(str(int(v)) for v in tied["k"] if int(v) != k)
+            reason += (
+                f"; tied within {self.tie_tolerance} with k={others}, "
+                f"chosen for its higher stability (ARI {chosen['stability']:.3f})"
+            )
+        return k, reason
+
+    def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
+        """Relabel by descending size and store the fitted state for training rows."""
+        raw = model.predict(Z)
+        counts = np.bincount(raw, minlength=k)
+        order = np.argsort(-counts, kind="stable")  # new id -> model id
+        relabel = np.empty(k, dtype=np.intp)
+        relabel[order] = np.arange(k)  # model id -> new id
+        self._order = order
+        self._relabel = relabel
+        self.n_segments_ = k
+        if self.method_ == "gmm":
+            self.cluster_centers_ = model.means_[order].copy()
+            self._within_variance = float("nan")
+        else:
+            self.cluster_centers_ = model.cluster_centers_[order].copy()
+            d = _sq_distances(Z, self.cluster_centers_)
+            labels = relabel[raw]
+            inertia = float(d[np.arange(Z.shape[0]), labels].sum())
+            self._within_variance = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
+        if (counts == 0).any():
+            logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
+        self.labels_ = relabel[raw]
+        self.confidence_ = self._proba(Z).max(axis=1)
+
+    # ------------------------------------------------------------------ micro
+    def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
+        rng = np.random.RandomState(seed)
+        lo, hi = self.micro_k_range
+        micro = np.zeros(Z.shape[0], dtype=np.intp)
+        centers: dict[int, np.ndarray] = {}
+        for s in range(self.n_segments_):
+            self._progress("micro", s, self.n_segments_)
+            idx = np.flatnonzero(self.labels_ == s)
+            if idx.size < max(self.micro_min_size, 2 * hi):
+                centers[s] = self.cluster_centers_[s : s + 1].copy()
+                continue
+            Zseg = Z[idx]
+            sub = (
+                rng.choice(idx.size, self.selection_sample, replace=False)
+                if idx.size > self.selection_sample
+                else np.arange(idx.size)
+            )
+            with threadpool_limits(limits=1):
+                k, km = self._micro_select(Zseg[sub], lo, hi, rng)
+            if sub.size < idx.size:
+                km = KMeans(k, init=km.cluster_centers_, n_init=1, random_state=0).fit(Zseg)
+            raw = km.predict(Zseg)
+            order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")
+            relabel = np.empty(k, dtype=np.intp)
+            relabel[order] = np.arange(k)
+            micro[idx] = relabel[raw]
+            centers[s] = km.cluster_centers_[order].copy()
+        self._progress("micro", self.n_segments_, self.n_segments_)
+        self.micro_centers_ = centers
+        self.micro_labels_ = self._micro_ids(self.labels_, micro)
+
+    def _micro_select(
+        self, Zs: np.ndarray, lo: int, hi: int, rng: np.random.RandomState
+    ) -> tuple[int, KMeans]:
+        """Best k in ``lo..hi`` by silhouette on ``Zs`` (ties: smaller k)."""
+        best_sil, best_k, best_km = -np.inf, lo, None
+        for k in range(lo, hi + 1):
+            km = KMeans(k, n_init=self.n_init, random_state=int(rng.randint(_SEED_MAX))).fit(Zs)
+            sil = self._silhouette(Zs, km.labels_, int(rng.randint(_SEED_MAX)))
+            if best_km is None or (np.isfinite(sil) and sil > best_sil):
+                best_sil, best_k, best_km = (sil if np.isfinite(sil) else -np.inf), k, km
+        assert best_km is not None
+        return best_k, best_km
+
+    @staticmethod
+    def _micro_ids(labels: np.ndarray, micro: np.ndarray) -> np.ndarray:
+        return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+
+    # ------------------------------------------------------------------ inference
+    def _scaled(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "labels_")
+        frame, had_names = as_numeric_frame(X)
+        frame = check_feature_names(self, frame, had_names)
+        return np.asarray(self.scaler_.transform(frame), dtype=np.float64)
+
+    def _proba(self, Z: np.ndarray) -> np.ndarray:
+        if self.method_ == "gmm":
+            return self.model_.predict_proba(Z)[:, self._order]
+        return kmeans_soft_assignments(Z, self.cluster_centers_, self._within_variance)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Scaled features (the space the segments live in).
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        return self._scaled(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of each row (nearest centre for k-means, most probable component for gmm).
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        Z = self._scaled(X)
+        if self.method_ == "gmm":
+            return self._relabel[self.model_.predict(Z)]
+        return _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Membership probabilities per segment.
+
+        gmm: the mixture posterior. k-means: :func:`kmeans_soft_assignments`, a softmax of
+        negative squared distances scaled by the pooled within-segment variance.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_segments_)
+        """
+        return self._proba(self._scaled(X))
+
+    def confidence(self, X: Any) -> np.ndarray:
+        """Highest membership probability of each row (see :meth:`predict_proba`)."""
+        return self.predict_proba(X).max(axis=1)
+
+    def predict_micro(self, X: Any) -> np.ndarray:
+        """Micro-segment id (``"<segment>.<micro>"``) of each row.
+
+        Requires ``micro_segments=True`` at fit time.
+        """
+        check_is_fitted(self, "micro_centers_")
+        Z = self._scaled(X)
+        labels = (
+            self._relabel[self.model_.predict(Z)]
+            if self.method_ == "gmm"
+            else _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
+        )
+        micro = np.zeros(Z.shape[0], dtype=np.intp)
+        for s, centers in self.micro_centers_.items():
+            mask = labels == s
+            if mask.any() and centers.shape[0] > 1:
+                micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
+        return self._micro_ids(labels, micro)

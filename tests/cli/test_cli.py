@@ -1,0 +1,94 @@
+"""The command line end to end on generated data: run, report, export, runs, demo, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from segmint.cli import app
+from segmint.datasets import generate, write
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory) -> dict[str, Path]:
+    data = generate(1500, seed=3)
+    return write(data, tmp_path_factory.mktemp("data"), fmt="csv")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_report_export_and_compare(data_files, tmp_path):
+    ws = str(tmp_path / "ws")
+    result = invoke("run", "--transactions", str(data_files["transactions"]),
+                    "--customers", str(data_files["customers"]), "--workspace", ws, "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["run_id"] == 1 and run["n_customers"] == 1500
+    names = [s["name"] for s in run["segments"]]
+    assert len(names) == len(set(names)) >= 2
+    assert all(s["rule"] for s in run["segments"])
+    report = Path(run["report"])
+    assert report.is_file() and "<svg" in report.read_text()
+
+    # a second run with a fixed k, then compare the two
+    result = invoke("run", "--transactions", str(data_files["transactions"]), "-k", "3",
+                    "--workspace", ws, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert "already in the workspace" in result.stderr
+    result = invoke("runs", "compare", "1", "2", "--workspace", ws, "--json")
+    assert result.exit_code == 0, result.stderr
+    moves = pd.DataFrame(json.loads(result.stdout))
+    assert moves.customers.sum() == 1500
+
+    result = invoke("runs", "list", "--workspace", ws, "--json")
+    assert [r["run_id"] for r in json.loads(result.stdout)] == [1, 2]
+
+    out = tmp_path / "assignments.parquet"
+    result = invoke("export", "assignments", "--run", "1", "--workspace", ws, "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    exported = pd.read_parquet(out)
+    assert len(exported) == 1500 and {"segment", "rfm_group", "recency_days"} <= set(exported)
+    result = invoke("export", "profiles", "--workspace", ws)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].startswith("segment_id,name,rule")
+    assert len(result.stdout.splitlines()) == 1 + 3
+
+    html = tmp_path / "r.html"
+    result = invoke("report", "--workspace", ws, "--run", "1", "-o", str(html))
+    assert result.exit_code == 0 and html.is_file()
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n")
+    result = invoke("run", "--transactions", str(bad), "--workspace", str(tmp_path / "ws"))
+    assert result.exit_code == 2
+    assert "missing required column" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "ws").exists()
+    result = invoke("report", "--workspace", str(tmp_path / "nowhere"))
+    assert result.exit_code == 1 and "no workspace" in result.stderr
+    result = invoke("run", "--transactions", str(bad), "--map", "nonsense",
+                    "--workspace", str(tmp_path / "ws"))
+    assert result.exit_code == 1 and "COLUMN=FIELD" in result.stderr
+
+
+def test_demo(tmp_path):
+    result = invoke("demo", "--customers", "2000", "--workspace", str(tmp_path / "ws"), "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["metrics"]["planted_ari"] >= 0.9
+    assert Path(run["report"]).is_file()
+
+
+def test_help_mentions_every_command():
+    result = invoke("--help")
+    for command in ("demo", "run", "report", "export", "runs"):
+        assert command in result.stdout
