@@ -80,73 +80,103 @@ class Category:
 
 #: The ten product categories. Descriptions read ``"<Word> <noun> <colour>"``, e.g.
 #: ``"Ceramic mug blue"``, so their words reveal the category to text clustering.
-CATEGORIES: tuple[Category, ...] = (
-    Category(
-        "KIT", "kitchen", 6.0,
-        ("mug", "teapot", "milk jug", "bowl", "dinner plate", "cake tin", "tea towel",
-         "egg cup", "storage jar", "measuring spoons", "apron", "coaster set"),
-        ("ceramic", "enamel", "stoneware", "baking", "kitchen"),
-    ),
-    Category(
-        "XMS", "christmas", 4.0,
-        ("bauble", "wreath", "stocking", "advent calendar", "tree topper", "gift tag set",
-         "nativity figure", "snow globe", "cracker set", "tinsel garland"),
-        ("christmas", "festive", "glitter", "snowflake", "reindeer"),
-    ),
-    Category(
-        "HOM", "home", 12.0,
-        ("cushion cover", "candle holder", "vase", "photo frame", "lantern", "wall clock",
-         "doormat", "throw blanket", "wall mirror", "trinket box"),
-        ("vintage", "rustic", "velvet", "decorative", "home"),
-    ),
-    Category(
-        "GRD", "garden", 9.0,
-        ("planter", "watering can", "bird feeder", "plant pot", "trowel", "seed tin",
-         "garden sign", "hanging basket", "wind chime"),
-        ("garden", "outdoor", "zinc", "terracotta", "herb"),
-    ),
-    Category(
-        "STA", "stationery", 2.5,
-        ("notebook", "pencil set", "greeting card", "wrapping paper", "envelope pack",
-         "journal", "sticker sheet", "memo pad", "bookmark"),
-        ("kraft", "lined", "stationery", "floral", "letterpress"),
-    ),
-    Category(
-        "TOY", "toys", 7.0,
-        ("jigsaw puzzle", "spinning top", "kite", "rag doll", "building blocks",
-         "skipping rope", "toy car", "hand puppet", "marble set"),
-        ("wooden", "kids", "playful", "toy", "retro"),
-    ),
-    Category(
-        "BAG", "bags", 10.0,
-        ("tote bag", "shopping bag", "lunch bag", "backpack", "purse", "wash bag",
-         "jumbo bag", "picnic basket"),
-        ("jute", "canvas", "recycled", "woven", "travel"),
-    ),
-    Category(
-        "JWL", "jewellery", 15.0,
-        ("necklace", "bracelet", "earrings", "ring", "brooch", "hair clip", "pendant",
-         "charm"),
-        ("beaded", "crystal", "sterling", "diamante", "jewelled"),
-    ),
-    Category(
-        "BTH", "bath", 5.0,
-        ("soap bar", "bath salts", "hand towel", "sponge", "bath bomb", "loofah",
-         "soap dish", "toothbrush holder"),
-        ("lavender", "scented", "organic", "spa", "bath"),
-    ),
-    Category(
-        "PTY", "party", 2.0,
-        ("balloons", "paper napkins", "bunting", "party cups", "paper plates",
-         "cake toppers", "party bags", "streamers"),
-        ("party", "birthday", "confetti", "celebration", "disco"),
-    ),
+CATEGORIES: tuple[Category, ...] = tuple(
+    Category(code, name, level, tuple(nouns.split(", ")), tuple(words.split()))
+    for code, name, level, nouns, words in (
+        (
+            "KIT",
+            "kitchen",
+            6.0,
+            "mug, teapot, milk jug, bowl, dinner plate, cake tin, tea towel, egg cup, "
+            "storage jar, measuring spoons, apron, coaster set",
+            "ceramic enamel stoneware baking kitchen",
+        ),
+        (
+            "XMS",
+            "christmas",
+            4.0,
+            "bauble, wreath, stocking, advent calendar, tree topper, gift tag set, "
+            "nativity figure, snow globe, cracker set, tinsel garland",
+            "christmas festive glitter snowflake reindeer",
+        ),
+        (
+            "HOM",
+            "home",
+            12.0,
+            "cushion cover, candle holder, vase, photo frame, lantern, wall clock, doormat, "
+            "throw blanket, wall mirror, trinket box",
+            "vintage rustic velvet decorative home",
+        ),
+        (
+            "GRD",
+            "garden",
+            9.0,
+            "planter, watering can, bird feeder, plant pot, trowel, seed tin, garden sign, "
+            "hanging basket, wind chime",
+            "garden outdoor zinc terracotta herb",
+        ),
+        (
+            "STA",
+            "stationery",
+            2.5,
+            "notebook, pencil set, greeting card, wrapping paper, envelope pack, journal, "
+            "sticker sheet, memo pad, bookmark",
+            "kraft lined stationery floral letterpress",
+        ),
+        (
+            "TOY",
+            "toys",
+            7.0,
+            "jigsaw puzzle, spinning top, kite, rag doll, building blocks, skipping rope, "
+            "toy car, hand puppet, marble set",
+            "wooden kids playful toy retro",
+        ),
+        (
+            "BAG",
+            "bags",
+            10.0,
+            "tote bag, shopping bag, lunch bag, backpack, purse, wash bag, jumbo bag, "
+            "picnic basket",
+            "jute canvas recycled woven travel",
+        ),
+        (
+            "JWL",
+            "jewellery",
+            15.0,
+            "necklace, bracelet, earrings, ring, brooch, hair clip, pendant, charm",
+            "beaded crystal sterling diamante jewelled",
+        ),
+        (
+            "BTH",
+            "bath",
+            5.0,
+            "soap bar, bath salts, hand towel, sponge, bath bomb, loofah, soap dish, "
+            "toothbrush holder",
+            "lavender scented organic spa bath",
+        ),
+        (
+            "PTY",
+            "party",
+            2.0,
+            "balloons, paper napkins, bunting, party cups, paper plates, cake toppers, "
+            "party bags, streamers",
+            "party birthday confetti celebration disco",
+        ),
+    )
 )
 
 _COLOURS = ("red", "blue", "green", "pink", "white", "black", "gold", "silver", "ivory", "pastel")
 _CHANNELS = ("web", "app", "store")
-_COUNTRIES = ("United Kingdom", "Germany", "France", "Netherlands", "Spain", "Ireland",
-              "Belgium", "Italy")
+_COUNTRIES = (
+    "United Kingdom",
+    "Germany",
+    "France",
+    "Netherlands",
+    "Spain",
+    "Ireland",
+    "Belgium",
+    "Italy",
+)
 _COUNTRY_WEIGHTS = (0.55, 0.12, 0.10, 0.06, 0.06, 0.05, 0.03, 0.03)
 
 
@@ -164,7 +194,8 @@ class Archetype:
         One line describing the behaviour.
     first_days : tuple of (float, float or None)
         Range of the first purchase, in days before the end of the period (uniform);
-        ``None`` as upper bound means the start of the period.
+        ``None`` as upper bound means the start of the period. Seasonal archetypes ignore
+        it: they first buy in a gift season that ends at least 180 days before the end.
     stop_days : tuple of (float, float)
         Range of the day the customer stops buying, in days before the end; ``(0, 0)`` means
         still active.
@@ -225,57 +256,114 @@ ARCHETYPES: dict[str, Archetype] = {
     a.name: a
     for a in (
         Archetype(
-            "Champions", 0.10,
+            "Champions",
+            0.10,
             "recent, frequent (every ~3 weeks), regular, high order value, broad category mix",
-            first_days=(180.0, None), gap_days=21.0, gap_sigma=0.25, regularity=4.0,
-            extra_lines=1.5, extra_units=1.3, price_position=(3.0, 1.0),
-            mix_concentration=20.0, return_rate=0.03, channel_probs=(0.5, 0.4, 0.1),
+            first_days=(180.0, None),
+            gap_days=21.0,
+            gap_sigma=0.25,
+            regularity=4.0,
+            extra_lines=1.5,
+            extra_units=1.3,
+            price_position=(3.0, 1.0),
+            mix_concentration=20.0,
+            return_rate=0.03,
+            channel_probs=(0.5, 0.4, 0.1),
             age_mean=38.0,
         ),
         Archetype(
-            "Lapsed big spenders", 0.08,
+            "Lapsed big spenders",
+            0.08,
             "were regular with high order values, but stopped 8-14 months before the end",
-            first_days=(520.0, None), stop_days=(250.0, 420.0), gap_days=30.0, gap_sigma=0.25,
-            regularity=4.0, extra_lines=2.0, extra_units=0.8, price_position=(3.0, 1.2),
-            category_mix={"home": 1.0, "jewellery": 1.0, "bags": 1.0, "kitchen": 0.6,
-                          "garden": 0.6},
-            return_rate=0.05, channel_probs=(0.6, 0.1, 0.3), age_mean=50.0,
+            first_days=(520.0, None),
+            stop_days=(250.0, 420.0),
+            gap_days=30.0,
+            gap_sigma=0.25,
+            regularity=4.0,
+            extra_lines=2.0,
+            extra_units=0.8,
+            price_position=(3.0, 1.2),
+            category_mix={
+                "home": 1.0,
+                "jewellery": 1.0,
+                "bags": 1.0,
+                "kitchen": 0.6,
+                "garden": 0.6,
+            },
+            return_rate=0.05,
+            channel_probs=(0.6, 0.1, 0.3),
+            age_mean=50.0,
         ),
         Archetype(
-            "New customers", 0.10,
+            "New customers",
+            0.10,
             "first purchase within the last 60 days, one to three orders",
-            first_days=(1.0, 59.0), gap_days=18.0, gap_sigma=0.3, regularity=1.0,
-            max_orders=3, extra_lines=1.5, extra_units=0.5, price_position=(1.5, 1.5),
-            mix_concentration=2.0, return_rate=0.03, channel_probs=(0.4, 0.5, 0.1),
+            first_days=(1.0, 59.0),
+            gap_days=18.0,
+            gap_sigma=0.3,
+            regularity=1.0,
+            max_orders=3,
+            extra_lines=1.5,
+            extra_units=0.5,
+            price_position=(1.5, 1.5),
+            mix_concentration=2.0,
+            return_rate=0.03,
+            channel_probs=(0.4, 0.5, 0.1),
             age_mean=30.0,
         ),
         Archetype(
-            "Bargain hunters", 0.22,
+            "Bargain hunters",
+            0.22,
             "frequent small orders of many cheap items, many returns",
-            first_days=(90.0, None), gap_days=40.0, gap_sigma=0.3, regularity=1.2,
-            extra_lines=0.7, extra_units=2.5, price_position=(1.0, 5.0),
-            category_mix={"stationery": 1.0, "party": 1.0, "bath": 0.8, "kitchen": 0.5,
-                          "toys": 0.4},
-            mix_concentration=6.0, return_rate=0.25, channel_probs=(0.45, 0.5, 0.05),
+            first_days=(90.0, None),
+            gap_days=40.0,
+            gap_sigma=0.3,
+            regularity=1.2,
+            extra_lines=0.7,
+            extra_units=2.5,
+            price_position=(1.0, 5.0),
+            category_mix={
+                "stationery": 1.0,
+                "party": 1.0,
+                "bath": 0.8,
+                "kitchen": 0.5,
+                "toys": 0.4,
+            },
+            mix_concentration=6.0,
+            return_rate=0.25,
+            channel_probs=(0.45, 0.5, 0.05),
             age_mean=33.0,
         ),
         Archetype(
-            "Seasonal gift buyers", 0.15,
+            "Seasonal gift buyers",
+            0.15,
             "buy (almost) only in November-December, mostly christmas and gift items",
-            first_days=(180.0, None), seasonal=True, extra_lines=2.0, extra_units=0.8,
+            first_days=(180.0, None),
+            seasonal=True,
+            extra_lines=2.0,
+            extra_units=0.8,
             price_position=(1.5, 1.5),
-            category_mix={"christmas": 1.0, "toys": 0.08, "jewellery": 0.06,
-                          "stationery": 0.04},
-            mix_concentration=40.0, return_rate=0.04, channel_probs=(0.55, 0.2, 0.25),
+            category_mix={"christmas": 1.0, "toys": 0.08, "jewellery": 0.06, "stationery": 0.04},
+            mix_concentration=40.0,
+            return_rate=0.04,
+            channel_probs=(0.55, 0.2, 0.25),
             age_mean=47.0,
         ),
         Archetype(
-            "Occasional home shoppers", 0.35,
+            "Occasional home shoppers",
+            0.35,
             "a few orders a year of mid value, mostly home furnishings",
-            first_days=(240.0, None), gap_days=100.0, gap_sigma=0.3, regularity=2.0,
-            extra_lines=0.8, extra_units=0.4, price_position=(1.2, 1.8),
+            first_days=(240.0, None),
+            gap_days=100.0,
+            gap_sigma=0.3,
+            regularity=2.0,
+            extra_lines=0.8,
+            extra_units=0.4,
+            price_position=(1.2, 1.8),
             category_mix={"home": 1.0, "garden": 0.12, "kitchen": 0.1},
-            mix_concentration=15.0, return_rate=0.05, channel_probs=(0.3, 0.1, 0.6),
+            mix_concentration=15.0,
+            return_rate=0.05,
+            channel_probs=(0.3, 0.1, 0.6),
             age_mean=45.0,
         ),
     )
@@ -284,16 +372,27 @@ ARCHETYPES: dict[str, Archetype] = {
 #: Arrow schema of the transactions table: the canonical columns, then ``country``.
 TRANSACTIONS_SCHEMA: pa.Schema = pa.schema(
     [
-        (name, {"VARCHAR": pa.string(), "TIMESTAMP": pa.timestamp("us"),
-                "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}[kind])
+        (
+            name,
+            {
+                "VARCHAR": pa.string(),
+                "TIMESTAMP": pa.timestamp("us"),
+                "DOUBLE": pa.float64(),
+                "BOOLEAN": pa.bool_(),
+            }[kind],
+        )
         for name, kind in TRANSACTION_COLUMNS.items()
     ]
     + [("country", pa.string())]
 )
 
 _CUSTOMERS_SCHEMA = pa.schema(
-    [("customer_id", pa.string()), ("country", pa.string()), ("age", pa.int64()),
-     ("signup_channel", pa.string())]
+    [
+        ("customer_id", pa.string()),
+        ("country", pa.string()),
+        ("age", pa.int64()),
+        ("signup_channel", pa.string()),
+    ]
 )
 _LABELS_SCHEMA = pa.schema([("customer_id", pa.string()), ("segment", pa.string())])
 
@@ -431,8 +530,12 @@ def generate(
     names = pa.array([a.name for a in arch_list])
     channels = pa.array(_CHANNELS)
     customers = pa.Table.from_arrays(
-        [customer_ids, countries.take(pa.array(country)), pa.array(age),
-         channels.take(pa.array(main_channel))],
+        [
+            customer_ids,
+            countries.take(pa.array(country)),
+            pa.array(age),
+            channels.take(pa.array(main_channel)),
+        ],
         schema=_CUSTOMERS_SCHEMA,
     )
     labels = pa.Table.from_arrays(
@@ -447,8 +550,9 @@ def generate(
     )
 
 
-def write(data: SyntheticData, directory: str | os.PathLike, *, fmt: str = "parquet"
-          ) -> dict[str, Path]:
+def write(
+    data: SyntheticData, directory: str | os.PathLike, *, fmt: str = "parquet"
+) -> dict[str, Path]:
     """Write the three tables of a data set to a directory, atomically per file.
 
     Each table goes to a temporary file in ``directory`` that is then renamed over the
@@ -649,13 +753,19 @@ def _param(name: str, archetype: np.ndarray) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)[archetype]
 
 
-def _renewal_orders(rng, clock, archetype, who):
+def _renewal_orders(
+    rng: np.random.Generator, clock: _SeasonalClock, archetype: np.ndarray, who: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Order days of customers ``who`` from their archetype's gamma renewal process."""
     arch = archetype[who]
     n, n_days = len(who), clock.n_days
     lo = np.array([a.first_days[0] for a in ARCHETYPES.values()])[arch]
-    hi = np.array([n_days if a.first_days[1] is None else min(a.first_days[1], n_days)
-                   for a in ARCHETYPES.values()])[arch]
+    hi = np.array(
+        [
+            n_days if a.first_days[1] is None else min(a.first_days[1], n_days)
+            for a in ARCHETYPES.values()
+        ]
+    )[arch]
     t0 = n_days - rng.uniform(lo, hi)
     stop = np.array([a.stop_days for a in ARCHETYPES.values()])[arch]
     t_stop = n_days - rng.uniform(stop[:, 0], stop[:, 1])
@@ -678,7 +788,9 @@ def _renewal_orders(rng, clock, archetype, who):
     return who[owner[keep]], clock.to_days(u[keep])
 
 
-def _seasonal_orders(rng, clock, who):
+def _seasonal_orders(
+    rng: np.random.Generator, clock: _SeasonalClock, who: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Order days of gift buyers ``who``: the gift seasons from a first one onwards."""
     seasons, n_days = clock.seasons, clock.n_days
     n = len(who)
@@ -700,8 +812,17 @@ def _seasonal_orders(rng, clock, who):
     return who[np.concatenate(owners)], np.concatenate(days)
 
 
-def _simulate_chunk(rng, archetype, main_channel, clock, catalog, order_offset, customer_ids,
-                    country, with_categories):
+def _simulate_chunk(
+    rng: np.random.Generator,
+    archetype: np.ndarray,
+    main_channel: np.ndarray,
+    clock: _SeasonalClock,
+    catalog: _Catalog,
+    order_offset: int,
+    customer_ids: pa.Array,
+    country: pa.Array,
+    with_categories: bool,
+) -> tuple[pa.RecordBatch, int]:
     """Simulate the orders, lines and returns of one chunk of customers.
 
     Returns the chunk's transactions as a record batch and its number of purchase orders.
@@ -718,8 +839,9 @@ def _simulate_chunk(rng, archetype, main_channel, clock, catalog, order_offset, 
     # Per order: time of day in opening hours, channel (usually the customer's own), lines.
     whole = np.floor(day)
     order_s = (whole * _DAY + _OPEN_S + (day - whole) * _OPEN_HOURS_S).astype(np.int64)
-    channel = np.where(rng.random(n_orders) < 0.8, main_channel[cust],
-                       rng.integers(0, len(_CHANNELS), n_orders))
+    channel = np.where(
+        rng.random(n_orders) < 0.8, main_channel[cust], rng.integers(0, len(_CHANNELS), n_orders)
+    )
     n_lines = 1 + rng.poisson(_param("extra_lines", archetype)[cust])
     line_order = np.repeat(np.arange(n_orders), n_lines)
     line_cust = cust[line_order]
@@ -756,8 +878,7 @@ def _simulate_chunk(rng, archetype, main_channel, clock, catalog, order_offset, 
     is_return = np.concatenate([np.zeros(n_rows, bool), np.ones(len(returned), bool)])
     seconds = np.concatenate([order_s[line_order], ret_s])
     qty = np.concatenate([quantity, ret_qty])
-    sort = np.argsort(line_cust[row] * np.int64(clock.n_days * _DAY + 1) + seconds,
-                      kind="stable")
+    sort = np.argsort(line_cust[row] * np.int64(clock.n_days * _DAY + 1) + seconds, kind="stable")
     row, is_return, seconds, qty = row[sort], is_return[sort], seconds[sort], qty[sort]
     prod = product[row]
     price = catalog.price[prod]

@@ -280,12 +280,20 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    # 1. Orders: every order-level feature comes from this one (smaller) table.
+    # 1. Orders (purchases only): every order-level feature comes from this smaller table.
     orders = purchases.group_by(["customer_id", "order_id"]).aggregate(
         ts=purchases["ts"].min(),
         gross=purchases["amount"].sum(),
         items=purchases["quantity"].sum(),
     )
+    # Gaps between consecutive distinct order days: after sorting a customer's orders by day,
+    # the non-zero differences to the previous order are exactly those gaps (orders on the same
+    # day give 0), so no separate DISTINCT over days is needed.
+    day = orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY)
+    orders = orders.mutate(day=day)
+    by_day = ibis.window(group_by=orders["customer_id"], order_by=orders["day"])
+    orders = orders.mutate(gap=(orders["day"] - orders["day"].lag().over(by_day)).cast("float64"))
+    is_gap = orders["gap"] > 0
     per_order = orders.group_by("customer_id").aggregate(
         frequency=orders.count(),
         first_ts=orders["ts"].min(),
@@ -296,45 +304,39 @@ def _assemble(
         previous=orders["gross"].sum(
             where=(orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
         ),
+        n_gaps=orders.count(where=is_gap),
+        gap_mean=orders["gap"].mean(where=is_gap),
+        gap_std=orders["gap"].std(how="pop", where=is_gap),
     )
 
-    # Gaps between consecutive distinct order days (day numbers since the epoch, UTC).
-    days = orders.select(
-        "customer_id", day=orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY)
-    ).distinct()
-    by_day = ibis.window(group_by=days["customer_id"], order_by=days["day"])
-    gaps = days.mutate(gap=(days["day"] - days["day"].lag().over(by_day)).cast("float64"))
-    per_gap = gaps.group_by("customer_id").aggregate(
-        n_days=gaps.count(),
-        gap_mean=gaps["gap"].mean(),
-        gap_std=gaps["gap"].std(how="pop"),
+    # 2. Lines (purchases and returns) -> customer x product -> customer x category ->
+    # customer: distinct products, returns, category spend and the cat_share_* pivot, each
+    # level aggregating the (smaller) level below instead of scanning the lines again.
+    by_product = lines.group_by(["customer_id", "product_id", "category"]).aggregate(
+        spend=lines["amount"].sum(where=~lines["is_ret"]),
+        returned=lines["amount"].abs().sum(where=lines["is_ret"]),
+        n_bought=lines.count(where=~lines["is_ret"]),
     )
-
-    # 2. Customer x category spend: n_categories, the top share and the cat_share_* pivot.
-    categorised = purchases.filter(purchases["category"].notnull())
-    by_category = categorised.group_by(["customer_id", "category"]).aggregate(
-        spend=categorised["amount"].sum()
+    bought = by_product["n_bought"] > 0
+    by_category = by_product.group_by(["customer_id", "category"]).aggregate(
+        spend=by_product["spend"].sum(),
+        returned=by_product["returned"].sum(),
+        n_products=by_product.count(where=bought & by_product["product_id"].notnull()),
+        n_bought=by_product["n_bought"].sum(),
     )
-    per_category = by_category.group_by("customer_id").aggregate(
-        n_categories=by_category.count(),
-        top_spend=by_category["spend"].max(),
+    in_category = by_category["category"].notnull() & (by_category["n_bought"] > 0)
+    per_product = by_category.group_by("customer_id").aggregate(
+        returned=by_category["returned"].sum(),
+        n_products=by_category["n_products"].sum(),
+        n_categories=by_category.count(where=in_category),
+        top_spend=by_category["spend"].max(where=in_category),
         **{
             name: by_category["spend"].sum(where=by_category["category"] == value)
             for name, value in share_columns.items()
         },
     )
 
-    # 3. Line level: returns and distinct products.
-    per_line = lines.group_by("customer_id").aggregate(
-        returned=lines["amount"].abs().sum(where=lines["is_ret"]),
-        n_products=lines["product_id"].nunique(where=~lines["is_ret"]),
-    )
-
-    joined = (
-        per_order.left_join(per_gap, "customer_id")
-        .left_join(per_category, "customer_id")
-        .left_join(per_line, "customer_id")
-    )
+    joined = per_order.left_join(per_product, "customer_id")
     j = joined
     gross = j["gross"]
     returned = j["returned"].fill_null(0.0)
@@ -353,7 +355,7 @@ def _assemble(
     )
     recent = ibis.greatest(j["recent"].fill_null(0.0), 0.0)
     previous = ibis.greatest(j["previous"].fill_null(0.0), 0.0)
-    has_categories = j["n_categories"].notnull()
+    has_categories = j["n_categories"] > 0
 
     return j.select(
         customer_id=j["customer_id"],
@@ -364,7 +366,7 @@ def _assemble(
         avg_order_value=gross / j["frequency"],
         interpurchase_mean_days=j["gap_mean"],
         interpurchase_cv=ibis.ifelse(
-            (j["n_days"] >= 3) & (j["gap_mean"] > 0), j["gap_std"] / j["gap_mean"], ibis.null()
+            (j["n_gaps"] >= 2) & (j["gap_mean"] > 0), j["gap_std"] / j["gap_mean"], ibis.null()
         ).cast("float64"),
         return_rate=return_rate.cast("float64"),
         basket_size=j["items"] / j["frequency"],

@@ -163,8 +163,7 @@ def check_bgbb(
     if ghost.any():
         i = _first(ghost)
         raise DataValidationError(
-            "recency must be 0 when frequency is 0; first offending index "
-            f"{i} (recency={tx[i]:g})",
+            f"recency must be 0 when frequency is 0; first offending index {i} (recency={tx[i]:g})",
             column="recency",
         )
     return x, tx, n

@@ -80,6 +80,17 @@ class _GeoNBD(BTYDModel):
             return f"{base}: dropout is not identifiable — too few lapsed customers"
         return base
 
+    def _check_identified(self):
+        a, b = self.params_["a"], self.params_["b"]
+        if a / (a + b) < 1e-4:
+            self.converged_ = False
+            raise ModelError(
+                f"{type(self).__name__} cannot be fitted to this data: the mean dropout "
+                f"probability a/(a+b) = {a / (a + b):.2g} went to 0 (a={a:.3g}, b={b:.3g}): "
+                "dropout is not identifiable — too few lapsed customers"
+            )
+        super()._check_identified()
+
     # ---- likelihood ------------------------------------------------------------------------
     def log_likelihood(self, frequency, recency, T):
         """Per-customer log-likelihood at the fitted parameters."""
@@ -113,7 +124,7 @@ class _GeoNBD(BTYDModel):
         --------
         >>> m = BetaGeoNBD.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
         >>> m.p_alive([0, 2], [0, 30.43], [38.86, 38.86]).round(3).tolist()
-        [1.0, 0.855]
+        [1.0, 0.727]
         """
         x, tx, TT = check_rfm(frequency, recency, T)
         return expit(-self._log_death_odds(x, tx, TT))
@@ -150,7 +161,7 @@ class _GeoNBD(BTYDModel):
         --------
         >>> m = BetaGeoNBD.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
         >>> round(float(m.expected_purchases_unconditional(39.0)), 3)
-        1.181
+        1.197
         """
         t = np.asarray(t, dtype=float)
         _, alpha, a, b = self._p()

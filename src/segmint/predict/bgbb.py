@@ -38,7 +38,7 @@ class BetaGeoBetaBinom(BTYDModel):
     >>> m = BetaGeoBetaBinom.from_params(
     ...     {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
     >>> round(float(m.expected_purchases_unconditional(6)), 3)
-    1.648
+    2.22
     """
 
     _param_names = ("alpha", "beta", "gamma", "delta")
@@ -49,8 +49,7 @@ class BetaGeoBetaBinom(BTYDModel):
         w = check_weights(weights, x.size)
         if not np.any((x > 0) & (w > 0)):
             raise ModelError(
-                "frequency is 0 for all customers: the transaction probability cannot be "
-                "identified"
+                "frequency is 0 for all customers: the transaction probability cannot be identified"
             )
         (x, tx, n), w = compress(x, tx, n, weights=w)
         self.n_customers_ = float(w.sum())
@@ -122,7 +121,10 @@ class BetaGeoBetaBinom(BTYDModel):
         """Simulate customers from the fitted parameters."""
         self._check_fitted()
         return simulate_bgbb(
-            n_customers, n_periods, **self.params_, random_state=random_state,
+            n_customers,
+            n_periods,
+            **self.params_,
+            random_state=random_state,
             return_latent=return_latent,
         )
 

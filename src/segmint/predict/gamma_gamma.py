@@ -35,7 +35,7 @@ class GammaGamma(BTYDModel):
     >>> from segmint.predict import GammaGamma
     >>> m = GammaGamma.from_params({"p": 6.25, "q": 3.74, "gamma": 15.44})
     >>> m.conditional_expected_spend([0, 2], [0.0, 30.0]).round(2).tolist()
-    [35.27, 31.08]
+    [35.22, 30.94]
     """
 
     _param_names = ("p", "q", "gamma")

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
+from segmint.predict._base import unique_rows, wsum
+
 __all__ = [
     "bg_nbd_log_likelihood",
     "mbg_nbd_log_likelihood",
@@ -111,7 +113,7 @@ class TwoTermObjective:
         self.sw = w.sum()
         self.has3_u = (self.xu > 0) if only_rep else np.ones(self.xu.size, dtype=bool)
         self.has3 = self.has3_u[self.xi]
-        self.sum_wx = float(np.dot(w, x))
+        self.sum_wx = wsum(w, x)
 
     def __call__(self, theta):
         r, alpha, a, b = np.exp(theta)
@@ -127,7 +129,7 @@ class TwoTermObjective:
         a2 = b2[xi] - rx * lT
         a3 = b3[xi] - rx * ltx
         m = np.logaddexp(a2, a3)
-        ll = float(np.dot(self.Wx, g1)) + self.sw * r * np.log(alpha) + float(np.dot(w, m))
+        ll = wsum(self.Wx, g1) + self.sw * r * np.log(alpha) + wsum(w, m)
         # gradient: d ln L = dA1 + w2 dA2 + w3 dA3 with w2 + w3 = 1 (softmax weights)
         w3 = np.exp(a3 - m)
         w2 = 1.0 - w3
@@ -135,23 +137,23 @@ class TwoTermObjective:
         W2u = np.bincount(xi, weights=ww2, minlength=xu.size)
         W3u = np.bincount(xi, weights=ww3, minlength=xu.size)
         d_r = (
-            float(np.dot(self.Wx, digamma(r + xu) - digamma(r)))
+            wsum(self.Wx, digamma(r + xu) - digamma(r))
             + self.sw * np.log(alpha)
-            - float(np.dot(ww2, lT))
-            - float(np.dot(ww3, ltx))
+            - wsum(ww2, lT)
+            - wsum(ww3, ltx)
         )
         d_alpha = (
             self.sw * r / alpha
-            - float(np.dot(ww2 * rx, 1.0 / (alpha + self.T)))
-            - float(np.dot(ww3 * rx, 1.0 / (alpha + self.t_x)))
+            - wsum(ww2 * rx, 1.0 / (alpha + self.T))
+            - wsum(ww3 * rx, 1.0 / (alpha + self.t_x))
         )
         da2, db2 = _dbeta_ratio(a, b, self.i2, xu + self.j2)
         with np.errstate(invalid="ignore", divide="ignore"):
             da3, db3 = _dbeta_ratio(a, b, self.i3, xu + self.j3)
         da3 = np.where(self.has3_u, da3, 0.0)
         db3 = np.where(self.has3_u, db3, 0.0)
-        d_a = float(np.dot(W2u, da2) + np.dot(W3u, da3))
-        d_b = float(np.dot(W2u, db2) + np.dot(W3u, db3))
+        d_a = wsum(W2u, da2) + wsum(W3u, da3)
+        d_b = wsum(W2u, db2) + wsum(W3u, db3)
         grad = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
         return -ll, -grad
 
@@ -226,24 +228,22 @@ class ParetoObjective:
         self.xu, self.xi = np.unique(x, return_inverse=True)
         self.Wx = np.bincount(self.xi, weights=w, minlength=self.xu.size)
         self.sw = w.sum()
-        k1, self.i1 = np.unique(np.column_stack([x, t_x]), axis=0, return_inverse=True)
-        k2, self.i2 = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+        k1, self.i1 = unique_rows(x, t_x)
+        k2, self.i2 = unique_rows(x, T)
         self.k1, self.k2 = k1, k2
-        self.i1 = self.i1.ravel()
-        self.i2 = self.i2.ravel()
-        self.n_hyp = k1.shape[0] + k2.shape[0]
+        self.n_hyp = k1[0].size + k2[0].size
 
     def __call__(self, theta):
         r, alpha, s, beta = np.exp(theta)
-        lf_tx = _pareto_log_f(r, alpha, s, beta, self.k1[:, 0], self.k1[:, 1])[self.i1]
-        lf_T = _pareto_log_f(r, alpha, s, beta, self.k2[:, 0], self.k2[:, 1])[self.i2]
+        lf_tx = _pareto_log_f(r, alpha, s, beta, self.k1[0], self.k1[1])[self.i1]
+        lf_T = _pareto_log_f(r, alpha, s, beta, self.k2[0], self.k2[1])[self.i2]
         with np.errstate(divide="ignore"):
             log_a0 = lf_tx + np.log1p(-np.minimum(np.exp(lf_T - lf_tx), 1.0))
         live, dead = _pareto_terms(r, alpha, s, beta, self.x, self.t_x, self.T, log_a0)
         ll = (
-            float(np.dot(self.Wx, gammaln(r + self.xu) - gammaln(r)))
+            wsum(self.Wx, gammaln(r + self.xu) - gammaln(r))
             + self.sw * (r * np.log(alpha) + s * np.log(beta))
-            + float(np.dot(self.w, np.logaddexp(live, dead)))
+            + wsum(self.w, np.logaddexp(live, dead))
         )
         return -ll
 
@@ -294,7 +294,7 @@ class BGBBObjective:
 
     def __call__(self, theta):
         al, be, ga, de = np.exp(theta)
-        return -float(np.dot(self.w, bgbb_log_likelihood(al, be, ga, de, self.x, self.t_x, self.n)))
+        return -wsum(self.w, bgbb_log_likelihood(al, be, ga, de, self.x, self.t_x, self.n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ class GammaGammaObjective:
         self.mx = m * x
         self.sw = w.sum()
         self.xlmx = w * x * (self.lm + self.lx)
-        self.wlm = float(np.dot(w, self.lm))
+        self.wlm = wsum(w, self.lm)
 
     def __call__(self, theta):
         p, q, g = np.exp(theta)
@@ -342,14 +342,14 @@ class GammaGammaObjective:
         px = p * x
         lg = np.log(g + self.mx)
         ll = (
-            float(np.dot(w, gammaln(px + q) - gammaln(px) - (px + q) * lg))
+            wsum(w, gammaln(px + q) - gammaln(px) - (px + q) * lg)
             + p * float(self.xlmx.sum())
             - self.wlm
             + self.sw * (q * np.log(g) - gammaln(q))
         )
         dpq = digamma(px + q)
-        d_p = float(np.dot(w * x, dpq - digamma(px) - lg)) + float(self.xlmx.sum())
-        d_q = float(np.dot(w, dpq - lg)) + self.sw * (np.log(g) - digamma(q))
-        d_g = self.sw * q / g - float(np.dot(w, (px + q) / (g + self.mx)))
+        d_p = wsum(w * x, dpq - digamma(px) - lg) + float(self.xlmx.sum())
+        d_q = wsum(w, dpq - lg) + self.sw * (np.log(g) - digamma(q))
+        d_g = self.sw * q / g - wsum(w, (px + q) / (g + self.mx))
         grad = np.array([d_p * p, d_q * q, d_g * g])
         return -ll, -grad

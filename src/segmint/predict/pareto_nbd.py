@@ -46,7 +46,7 @@ class ParetoNBD(BTYDModel):
     >>> from segmint.predict import ParetoNBD
     >>> m = ParetoNBD.from_params({"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669})
     >>> round(float(m.expected_purchases_unconditional(39.0)), 3)
-    1.397
+    1.213
     """
 
     _param_names = ("r", "alpha", "s", "beta")
@@ -106,8 +106,8 @@ class ParetoNBD(BTYDModel):
         x, tx, TT = check_rfm(frequency, recency, T)
         r, alpha, s, beta = self._p()
         t = np.asarray(t, dtype=float)
-        return (r + x) / (alpha + TT) * _lifetime_integral(s, beta + TT, t) * self.p_alive(
-            x, tx, TT
+        return (
+            (r + x) / (alpha + TT) * _lifetime_integral(s, beta + TT, t) * self.p_alive(x, tx, TT)
         )
 
     def expected_purchases_unconditional(self, t):
@@ -128,15 +128,20 @@ class ParetoNBD(BTYDModel):
         k = int(k)
         t = np.asarray(t, dtype=float)
         c = r + s + k + 1.0
-        first = np.exp(
-            gammaln(r + k)
-            - gammaln(r)
-            - gammaln(k + 1.0)
-            + r * (np.log(alpha) - np.log(alpha + t))
-            + k * (np.log(t) - np.log(alpha + t))
-            + s * (np.log(beta) - np.log(beta + t))
-        ) if k > 0 else np.exp(r * (np.log(alpha) - np.log(alpha + t)) + s * (
-            np.log(beta) - np.log(beta + t)))
+        first = (
+            np.exp(
+                gammaln(r + k)
+                - gammaln(r)
+                - gammaln(k + 1.0)
+                + r * (np.log(alpha) - np.log(alpha + t))
+                + k * (np.log(t) - np.log(alpha + t))
+                + s * (np.log(beta) - np.log(beta + t))
+            )
+            if k > 0
+            else np.exp(
+                r * (np.log(alpha) - np.log(alpha + t)) + s * (np.log(beta) - np.log(beta + t))
+            )
+        )
         if alpha >= beta:
             big, b_arg = alpha, s + 1.0
         else:

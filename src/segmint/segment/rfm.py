@@ -160,11 +160,11 @@ def rfm_scores(
 
     Examples
     --------
-    >>> df = rfm_scores([1, 50, 300], [9, 3, 1], [900.0, 120.0, 15.0])
+    >>> df = rfm_scores([1, 20, 50, 120, 300], [9, 5, 3, 2, 1], [900, 400, 120, 60, 15])
     >>> df["rfm_score"].tolist()
-    ['555', '333', '111']
+    ['555', '444', '333', '222', '111']
     >>> df["rfm_group"].tolist()
-    ['Champions', 'Need Attention', 'Lost']
+    ['Champions', 'Loyal Customers', 'Need Attention', 'Hibernating', 'Lost']
     """
     if group_axis not in ("fm", "f"):
         msg = f"group_axis must be 'fm' or 'f', got {group_axis!r}"
@@ -227,9 +227,9 @@ def rfm_groups_n(
 
     Examples
     --------
-    >>> g = rfm_groups_n([1, 2, 300, 400], [9, 8, 1, 1], [900, 800, 10, 12], 2)
-    >>> sorted(set(g))
-    ['Champions + Loyal Customers', 'Hibernating + Lost']
+    >>> g = rfm_groups_n([1, 20, 50, 120, 300], [9, 5, 3, 2, 1], [900, 400, 120, 60, 15], 2)
+    >>> g.value_counts().sort_index().to_dict()
+    {'Champions + Loyal Customers': 2, 'Need Attention + Hibernating + Lost': 3}
     """
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 1:
         msg = f"n_groups must be a positive integer, got {n_groups!r}"
@@ -267,10 +267,11 @@ def rfm_groups_n(
         assert best is not None
         _, i, j = best
         a, b = names[i], names[j]
-        new = f"{a} + {b}"
+        merged = sorted(members[a] + members[b], key=RFM_GROUPS.index)
+        new = " + ".join(merged)
         cent[new] = (cent[a] * size[a] + cent[b] * size[b]) / (size[a] + size[b])
         size[new] = size[a] + size[b]
-        members[new] = members[a] + members[b]
+        members[new] = merged
         names[i] = new
         del names[j]
     mapping = {orig: name for name in names for orig in members[name]}

@@ -97,7 +97,8 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     For every feature: missing values are replaced by the median seen in ``fit``; a transform is
     chosen by :func:`choose_transform` (``log1p`` for skewed non-negative features,
     ``signed_log`` for heavy-tailed signed ones, shares and others kept linear); then the
-    transformed values are centred and scaled; finally they are clipped to ``[-clip, clip]``
+    transformed values are centred and scaled; medians, quantiles and skewness are estimated on
+    a random sample of 200,000 rows when there are more (exact below that); finally they are clipped to ``[-clip, clip]``
     so that a handful of extreme customers cannot capture a cluster of their own.
 
     Parameters
@@ -202,11 +203,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
                 logger.warning("feature %r is entirely missing; it is treated as constant", name)
                 transforms[name] = "constant"
                 continue
-            impute[j] = float(np.median(col))
             sample = col if sample_idx is None else values[sample_idx, j]
             sample = sample[~np.isnan(sample)]
             if sample.size == 0:
                 sample = col
+            impute[j] = float(np.median(sample))
             if name in forced:
                 transforms[name] = forced[name]
             else:
@@ -223,8 +224,8 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        transformed = self._apply_transforms(values)
-        self.center_, self.scale_ = self._location_scale(transformed)
+        fit_rows = values if sample_idx is None else values[sample_idx]
+        self.center_, self.scale_ = self._location_scale(self._apply_transforms(fit_rows))
 
     def _apply_transforms(self, values: np.ndarray) -> np.ndarray:
         out = np.empty_like(values, dtype=np.float64)

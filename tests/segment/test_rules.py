@@ -1,0 +1,75 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from segmint.segment import segment_rules
+from segmint.segment.rules import format_number, nice_round
+
+
+@pytest.fixture(scope="module")
+def separable():
+    rng = np.random.default_rng(1)
+    n = 3000
+    X = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 400, n),
+            "monetary": rng.lognormal(6, 1, n),
+            "frequency": rng.integers(1, 20, n),
+        }
+    )
+    labels = np.where(
+        X["recency_days"] > 180,
+        np.where(X["monetary"] > 1500, 2, 1),
+        np.where(X["frequency"] >= 8, 3, 0),
+    )
+    return X, labels
+
+
+def test_rules_recover_separable_segments(separable):
+    X, labels = separable
+    rules = segment_rules(X, labels)
+    assert set(rules) == {0, 1, 2, 3}
+    for rule in rules.values():
+        assert rule.fidelity >= 0.8
+        assert rule.precision >= 0.8
+    lapsed_big = rules[2]
+    assert "recency_days >" in lapsed_big.text
+    assert "monetary >" in lapsed_big.text
+    assert "frequency >= 8" in rules[3].text  # integer feature gets an integer bound
+    conds = {(c.feature, c.op) for c in lapsed_big.conditions}
+    assert conds == {("recency_days", ">"), ("monetary", ">")}
+
+
+def test_labels_map_and_thousands_separator(separable):
+    X, labels = separable
+    rules = segment_rules(X, labels, labels_map={"recency_days": "days since last order"})
+    text = rules[2].text
+    assert "days since last order >" in text
+    assert "1,500" in text or "1,4" in text or "1,5" in text
+
+
+def test_disjunction_picks_leaf_covering_most():
+    # segment 1 = {a < 10} or {a > 90 and b > 0.5}; the bigger branch (a < 10) must win
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 100, 4000)
+    b = rng.uniform(0, 1, 4000)
+    lab = ((a < 30) | ((a > 90) & (b > 0.5))).astype(int)
+    rule = segment_rules(pd.DataFrame({"a": a, "b": b}), lab)[1]
+    assert rule.text == "a <= 30"
+    assert rule.precision == 1.0
+    assert rule.fidelity == pytest.approx(((a <= 30) & (lab == 1)).sum() / lab.sum())
+
+
+def test_rule_to_dict_is_json_serialisable(separable):
+    import json
+
+    X, labels = separable
+    rule = segment_rules(X, labels)[0]
+    json.dumps(rule.to_dict())
+
+
+def test_number_helpers():
+    assert nice_round(1523.0) == 1500
+    assert nice_round(0.347) == 0.35
+    assert format_number(1500.0) == "1,500"
+    assert format_number(0.35) == "0.35"
