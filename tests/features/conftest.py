@@ -15,7 +15,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE {name} ({cols})")
 
 
-def insert_transactions(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+def _insert_transactions(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
     """Insert rows (customer, order, ts, product, description, category, qty, price, is_return).
 
     ``amount`` is ``qty * price`` (negative for returns, whose qty is negative).
@@ -32,3 +32,9 @@ def con():
     create_tables(connection)
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def insert_transactions():
+    """The row-inserting helper (a fixture, so test modules need not import this file)."""
+    return _insert_transactions

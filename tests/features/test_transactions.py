@@ -6,7 +6,6 @@ import math
 from datetime import datetime
 
 import pytest
-from conftest import insert_transactions
 
 from segmint.errors import DataValidationError
 from segmint.features import CORE_FEATURES, build_features, default_as_of
@@ -111,7 +110,7 @@ EXPECTED = {
 
 
 @pytest.fixture
-def features(con):
+def features(con, insert_transactions):
     insert_transactions(con, ROWS)
     return build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
 
@@ -146,7 +145,7 @@ def test_types(features):
     assert str(features.schema.field("recency_days").type) == "double"
 
 
-def test_default_as_of_is_midnight_after_last_transaction(con):
+def test_default_as_of_is_midnight_after_last_transaction(con, insert_transactions):
     insert_transactions(con, ROWS)
     assert default_as_of(con) == datetime(2024, 2, 6)
     # With the default, A's later order counts.
@@ -156,7 +155,7 @@ def test_default_as_of_is_midnight_after_last_transaction(con):
     assert row["recency_days"] == pytest.approx(15 / 24)
 
 
-def test_as_of_before_data_is_a_clear_error(con):
+def test_as_of_before_data_is_a_clear_error(con, insert_transactions):
     insert_transactions(con, ROWS)
     with pytest.raises(DataValidationError, match="no purchases"):
         build_features(con, as_of=datetime(2023, 1, 1))
@@ -174,13 +173,13 @@ def test_missing_transactions_table_is_a_clear_error():
         build_features(duckdb.connect())
 
 
-def test_customer_with_only_returns_has_no_row(con):
+def test_customer_with_only_returns_has_no_row(con, insert_transactions):
     insert_transactions(con, [r for r in ROWS if r[0] in ("C", "D")])
     table = build_features(con, as_of=AS_OF)
     assert table["customer_id"].to_pylist() == ["D"]
 
 
-def test_category_map_table_replaces_categories(con):
+def test_category_map_table_replaces_categories(con, insert_transactions):
     insert_transactions(con, ROWS)
     con.execute(
         "CREATE TABLE product_map AS SELECT * FROM (VALUES ('P4', 'Misc'), ('P4', 'Misc'),"
@@ -198,7 +197,7 @@ def test_category_map_table_replaces_categories(con):
     assert "cat_share_toys" in table.column_names  # D's P5 is still Toys
 
 
-def test_missing_category_map_table_is_a_clear_error(con):
+def test_missing_category_map_table_is_a_clear_error(con, insert_transactions):
     insert_transactions(con, ROWS)
     with pytest.raises(DataValidationError, match="does not exist"):
         build_features(con, as_of=AS_OF, category_map_table="nope")

@@ -60,7 +60,9 @@ def load_cdnow(path: str | Path) -> pd.DataFrame:
     try:
         date = pd.to_datetime(raw["date"], format="%Y%m%d")
     except ValueError as exc:
-        raise DataValidationError(f"unparseable date ({exc})", source=str(path), column="date")
+        raise DataValidationError(
+            f"unparseable date ({exc})", source=str(path), column="date"
+        ) from None
     return pd.DataFrame(
         {
             "customer_id": raw["customer_id"].astype(str),

@@ -26,7 +26,7 @@ from segmint.segment._validation import as_numeric_frame, check_feature_names
 from segmint.segment.scaling import FeatureScaler
 from segmint.segment.stability import resample_stability
 
-__all__ = ["Segmenter", "kmeans_soft_assignments"]
+__all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter", "kmeans_soft_assignments"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ ProgressCallback = Callable[[str, int, int], None]
 
 _METHODS = ("auto", "kmeans", "minibatch", "gmm")
 _SEED_MAX = np.iinfo(np.int32).max
+#: ``method="auto"`` uses MiniBatchKMeans for the final fit above this many rows (see Segmenter).
+AUTO_MINIBATCH_ROWS = 500_000
 
 
 def _sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -92,11 +94,17 @@ class Segmenter(ClusterMixin, BaseEstimator):
     Parameters
     ----------
     method : {"auto", "kmeans", "minibatch", "gmm"}, default="auto"
-        Clustering model. ``"auto"`` resolves to ``"kmeans"`` (full-batch Lloyd started from
-        the sample centres): measured on 2 cores it was faster than ``MiniBatchKMeans`` at every
-        size tried up to 3M rows, even with batches of 10k-50k rows. ``"minibatch"`` uses
-        ``MiniBatchKMeans`` with ``batch_size`` rows per batch (keeps memory flat on very large
-        data). ``"gmm"`` is a Gaussian mixture with ``covariance_type`` covariances.
+        Clustering model. Selection always uses ``KMeans`` on the sample for the k-means
+        methods; they differ in the final fit on all rows, which starts from the sample centres.
+        ``"kmeans"``: full-batch Lloyd. ``"minibatch"``: ``MiniBatchKMeans`` with
+        ``batch_size`` rows per batch. ``"auto"``: ``"minibatch"`` above
+        ``AUTO_MINIBATCH_ROWS`` (500,000) rows, else ``"kmeans"``. Measured on a shared 2-core
+        machine, 15 features, k=8, started from sample centres: on weakly separated data Lloyd
+        needed 54 iterations at 1M rows (4.6 s) and 94 at 3M (16 s), while mini-batches of 16k
+        converged in one epoch (1.5 s, 1.7 s) with inertia 0.04% higher; on well separated
+        blobs Lloyd converged in 2 iterations (0.7 s at 1M) and mini-batch took 2.5 s. Below
+        a few hundred thousand rows both take well under a second. ``"gmm"`` is a Gaussian
+        mixture with ``covariance_type`` covariances.
     n_segments : int or None, default=None
         Fixed number of segments; None selects it from ``k_range``.
     k_range : tuple of (int, int), default=(2, 10)
@@ -347,7 +355,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if self.n_segments is not None and self.n_segments > n:
             msg = f"n_segments={self.n_segments} is more than the {n} rows of X"
             raise DataValidationError(msg)
-        self.method_ = "kmeans" if self.method == "auto" else self.method
+        if self.method == "auto":
+            self.method_ = "minibatch" if n > AUTO_MINIBATCH_ROWS else "kmeans"
+        else:
+            self.method_ = self.method
         rng = check_random_state(self.random_state)
 
         self._progress("scale", 0, 1)
