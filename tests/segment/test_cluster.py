@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from segmint.errors import DataValidationError
-from segmint.segment import Segmenter
+from segmint.segment import FeatureScaler, Segmenter, kmeans_soft_assignments
 
 FAST = {"k_range": (2, 6), "n_stability_resamples": 2, "n_init": 2}
 
@@ -56,6 +56,14 @@ def test_predict_on_training_data_equals_labels(blobs, fitted):
     assert ((fitted.confidence(X) > 0) & (fitted.confidence(X) <= 1)).all()
     # columns given in another order are matched by name
     np.testing.assert_array_equal(fitted.predict(X[X.columns[::-1]]), fitted.labels_)
+
+
+def test_soft_assignment_toy():
+    centers = np.array([[0.0], [2.0]])
+    p = kmeans_soft_assignments(np.array([[1.0], [0.0]]), centers, within_variance=1.0)
+    np.testing.assert_allclose(p[0], [0.5, 0.5])
+    # at a centre: exp(0) vs exp(-4 / 2)
+    np.testing.assert_allclose(p[1, 0], 1 / (1 + np.exp(-2.0)))
 
 
 def test_micro_segments_nested(blobs, fitted):
@@ -154,9 +162,9 @@ def test_more_segments_than_rows():
 
 def test_bad_params():
     with pytest.raises(ValueError, match="method"):
-        Segmenter(method="dbscan").fit(np.random.rand(20, 2))
+        Segmenter(method="dbscan").fit(np.random.default_rng(0).random((20, 2)))
     with pytest.raises(ValueError, match="k_range"):
-        Segmenter(k_range=(1, 4)).fit(np.random.rand(20, 2))
+        Segmenter(k_range=(1, 4)).fit(np.random.default_rng(0).random((20, 2)))
 
 
 def test_predict_checks(fitted, blobs):
@@ -176,3 +184,27 @@ def test_get_params_and_clone():
     seg.set_params(n_segments=None)
     assert seg.n_segments is None
     assert not hasattr(Segmenter(), "labels_")
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        pytest.param(
+            lambda: Segmenter(k_range=(2, 3), n_stability_resamples=1, n_init=1), id="Segmenter"
+        ),
+        pytest.param(FeatureScaler, id="FeatureScaler"),
+    ],
+)
+def test_sklearn_estimator_checks(estimator):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # check_dtype_object wants a TypeError for a dict inside an object array; we raise
+    # DataValidationError (a ValueError) naming the column instead, on purpose.
+    results = check_estimator(
+        estimator(),
+        on_fail=None,
+        expected_failed_checks={"check_dtype_object": "DataValidationError names the column"},
+    )
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []

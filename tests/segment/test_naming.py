@@ -118,7 +118,11 @@ def test_describe_segments_end_to_end(customers):
     assert lapsed.size == 50 and lapsed.share == 0.25
     assert lapsed.rule_fidelity >= 0.8 and lapsed.rule_precision >= 0.8
     assert set(lapsed.profile) == {
-        "recency_days", "frequency", "monetary", "tenure_days", "cat_share_christmas",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "tenure_days",
+        "cat_share_christmas",
     }
     assert {"feature", "lift", "segment_mean", "population_mean"} <= set(lapsed.top_features[0])
     payload = json.dumps([d.to_dict() for d in out])

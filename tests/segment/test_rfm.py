@@ -23,7 +23,16 @@ def test_rfm_scores_on_hand_checked_table():
     )
     # recency sorted ascending: b(1) h(2) a(5) e(12) c(40) i(60) f(90) j(150) g(200) d(300)
     assert df["r_score"].to_dict() == {
-        "b": 5, "h": 5, "a": 4, "e": 4, "c": 3, "i": 3, "f": 2, "j": 2, "g": 1, "d": 1,
+        "b": 5,
+        "h": 5,
+        "a": 4,
+        "e": 4,
+        "c": 3,
+        "i": 3,
+        "f": 2,
+        "j": 2,
+        "g": 1,
+        "d": 1,
     }
     assert df.loc["h", "rfm_score"] == "555"
     assert df.loc["d", "rfm_score"] == "111"

@@ -110,7 +110,7 @@ def _default_as_of(tx: ir.Table) -> datetime:
 def _category_spend(purchases: ir.Table) -> tuple[list[str], float]:
     """Return the categories by total purchase spend (largest first) and the covered share."""
     by_category = purchases.group_by("category").aggregate(
-        spend=purchases["amount"].sum(), n=purchases.count()
+        spend=purchases["value"].sum(), n=purchases.count()
     )
     rows = by_category.to_pyarrow().to_pylist()
     n_lines = sum(r["n"] for r in rows)
@@ -222,8 +222,10 @@ def build_features(
     if "category" not in lines.columns:
         lines = lines.mutate(category=ibis.null("string"))
     is_return = lines["is_return"].fill_null(lines["amount"] < 0)
+    # Returns are normalised to negative values whatever sign convention the source used.
     lines = lines.select(
-        "customer_id", "order_id", "ts", "product_id", "category", "quantity", "amount",
+        "customer_id", "order_id", "ts", "product_id", "category", "quantity",
+        value=ibis.ifelse(is_return, -lines["amount"].abs(), lines["amount"]),
         is_ret=is_return,
     )
     if category_map_table is not None:
@@ -280,63 +282,60 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    # 1. Orders (purchases only): every order-level feature comes from this smaller table.
-    orders = purchases.group_by(["customer_id", "order_id"]).aggregate(
-        ts=purchases["ts"].min(),
-        gross=purchases["amount"].sum(),
-        items=purchases["quantity"].sum(),
+    # 1. Orders: one row per (customer, order, return flag), so purchases and returns come out
+    # of the same scan. Every order-level feature is derived from this smaller table.
+    orders = lines.group_by(["customer_id", "order_id", "is_ret"]).aggregate(
+        ts=lines["ts"].min(),
+        value=lines["value"].sum(),
+        items=lines["quantity"].sum(),
     )
-    # Gaps between consecutive distinct order days: after sorting a customer's orders by day,
-    # the non-zero differences to the previous order are exactly those gaps (orders on the same
-    # day give 0), so no separate DISTINCT over days is needed.
-    day = orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY)
-    orders = orders.mutate(day=day)
-    by_day = ibis.window(group_by=orders["customer_id"], order_by=orders["day"])
+    # Gaps between consecutive distinct order days: after sorting a customer's purchase orders
+    # by day, the non-zero differences to the previous order are exactly those gaps (orders on
+    # the same day give 0), so no separate DISTINCT over days is needed.
+    orders = orders.mutate(day=orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY))
+    by_day = ibis.window(group_by=[orders["customer_id"], orders["is_ret"]], order_by=orders["day"])
     orders = orders.mutate(gap=(orders["day"] - orders["day"].lag().over(by_day)).cast("float64"))
-    is_gap = orders["gap"] > 0
+    bought = ~orders["is_ret"]
+    is_gap = bought & (orders["gap"] > 0)
     per_order = orders.group_by("customer_id").aggregate(
-        frequency=orders.count(),
-        first_ts=orders["ts"].min(),
-        last_ts=orders["ts"].max(),
-        gross=orders["gross"].sum(),
-        items=orders["items"].sum(),
-        recent=orders["gross"].sum(where=orders["ts"] >= recent_start),
-        previous=orders["gross"].sum(
-            where=(orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
+        frequency=orders.count(where=bought),
+        first_ts=orders["ts"].min(where=bought),
+        last_ts=orders["ts"].max(where=bought),
+        gross=orders["value"].sum(where=bought),
+        returned=-orders["value"].sum(where=orders["is_ret"]),
+        items=orders["items"].sum(where=bought),
+        recent=orders["value"].sum(where=bought & (orders["ts"] >= recent_start)),
+        previous=orders["value"].sum(
+            where=bought & (orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
         ),
         n_gaps=orders.count(where=is_gap),
         gap_mean=orders["gap"].mean(where=is_gap),
         gap_std=orders["gap"].std(how="pop", where=is_gap),
     )
 
-    # 2. Lines (purchases and returns) -> customer x product -> customer x category ->
-    # customer: distinct products, returns, category spend and the cat_share_* pivot, each
-    # level aggregating the (smaller) level below instead of scanning the lines again.
-    by_product = lines.group_by(["customer_id", "product_id", "category"]).aggregate(
-        spend=lines["amount"].sum(where=~lines["is_ret"]),
-        returned=lines["amount"].abs().sum(where=lines["is_ret"]),
-        n_bought=lines.count(where=~lines["is_ret"]),
+    # 2. Purchases -> customer x product -> customer x category -> customer: distinct
+    # products, category spend and the cat_share_* pivot; each level aggregates the (smaller)
+    # level below instead of scanning the lines again.
+    by_product = purchases.group_by(["customer_id", "product_id", "category"]).aggregate(
+        spend=purchases["value"].sum()
     )
-    bought = by_product["n_bought"] > 0
     by_category = by_product.group_by(["customer_id", "category"]).aggregate(
         spend=by_product["spend"].sum(),
-        returned=by_product["returned"].sum(),
-        n_products=by_product.count(where=bought & by_product["product_id"].notnull()),
-        n_bought=by_product["n_bought"].sum(),
+        n_products=by_product["product_id"].count(),
     )
-    in_category = by_category["category"].notnull() & (by_category["n_bought"] > 0)
+    named = by_category["category"].notnull()
     per_product = by_category.group_by("customer_id").aggregate(
-        returned=by_category["returned"].sum(),
         n_products=by_category["n_products"].sum(),
-        n_categories=by_category.count(where=in_category),
-        top_spend=by_category["spend"].max(where=in_category),
+        n_categories=by_category.count(where=named),
+        top_spend=by_category["spend"].max(where=named),
         **{
             name: by_category["spend"].sum(where=by_category["category"] == value)
             for name, value in share_columns.items()
         },
     )
 
-    joined = per_order.left_join(per_product, "customer_id")
+    # Inner join: per_product holds exactly the customers with a purchase before as_of.
+    joined = per_product.inner_join(per_order, "customer_id")
     j = joined
     gross = j["gross"]
     returned = j["returned"].fill_null(0.0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from segmint.errors import DataValidationError
 
@@ -28,6 +29,9 @@ def _to_pandas(X: Any) -> tuple[pd.DataFrame, bool]:
         if isinstance(frame, pd.Series):
             frame = frame.to_frame()
         return frame, True
+    if sp.issparse(X):
+        msg = "sparse input is not supported; pass a dense array or a table"
+        raise DataValidationError(msg)
     if hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
         return pd.api.interchange.from_dataframe(X), True
     try:
@@ -36,7 +40,11 @@ def _to_pandas(X: Any) -> tuple[pd.DataFrame, bool]:
         msg = f"X could not be read as a table or array ({type(X).__name__}): {exc}"
         raise DataValidationError(msg) from exc
     if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
+        msg = (
+            f"X must be 2-dimensional (rows x features), got a 1-d array of {arr.shape[0]} "
+            "values; Reshape your data with X.reshape(-1, 1) for a single feature"
+        )
+        raise DataValidationError(msg)
     if arr.ndim != 2:
         msg = f"X must be 2-dimensional (rows x features), got an array with {arr.ndim} dimensions"
         raise DataValidationError(msg)
@@ -77,13 +85,22 @@ def as_numeric_frame(
     """
     frame, had_names = _to_pandas(X)
     if frame.shape[1] == 0:
-        msg = f"{what} has no columns; at least one numeric feature is needed"
+        msg = (
+            f"{what} has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
+            "is required."
+        )
         raise DataValidationError(msg)
     if frame.shape[0] == 0:
-        msg = f"{what} is empty (0 rows); at least {max(min_rows, 1)} rows are needed"
+        msg = (
+            f"{what} is empty: 0 sample(s) (shape={frame.shape}) while a minimum of "
+            f"{max(min_rows, 1)} is required"
+        )
         raise DataValidationError(msg)
     if frame.shape[0] < min_rows:
-        msg = f"{what} has {frame.shape[0]} row(s); at least {min_rows} rows are needed"
+        msg = (
+            f"{what} has {frame.shape[0]} row(s) (n_samples={frame.shape[0]}); "
+            f"at least {min_rows} rows are needed"
+        )
         raise DataValidationError(msg)
     columns = [str(c) for c in frame.columns]
     dupes = sorted({c for c in columns if columns.count(c) > 1})
@@ -91,17 +108,30 @@ def as_numeric_frame(
         msg = f"{what} has duplicated column names: {', '.join(dupes)}"
         raise DataValidationError(msg)
     bad = []
+    converted = {}
     for col in frame.columns:
         dtype = frame[col].dtype
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_complex_dtype(dtype):
+            msg = f"{what} column {col!r}: Complex data not supported"
+            raise DataValidationError(msg, column=str(col))
+        elif pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
             continue
-        bad.append(f"{col} ({dtype})")
+        elif pd.api.types.is_object_dtype(dtype):
+            # numbers stored as Python objects are fine; text is not
+            try:
+                converted[col] = pd.to_numeric(frame[col], errors="raise")
+            except (TypeError, ValueError):
+                bad.append(f"{col} ({dtype})")
+        else:
+            bad.append(f"{col} ({dtype})")
     if bad:
         msg = (
             f"{what} has non-numeric column(s): {', '.join(bad)}; "
             "encode or drop them before segmenting"
         )
         raise DataValidationError(msg, column=str(bad[0].split(" (")[0]))
+    if converted:
+        frame = frame.assign(**{str(k): v for k, v in converted.items()})
     values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     out = pd.DataFrame(values, index=frame.index, columns=columns)
     finite = np.isfinite(values) | np.isnan(values)
@@ -126,7 +156,10 @@ def check_feature_names(estimator: Any, frame: pd.DataFrame, had_names: bool) ->
             raise DataValidationError(msg, column=missing[0])
         return frame[expected]
     if frame.shape[1] != len(expected):
-        msg = f"X has {frame.shape[1]} features, but the model was fitted with {len(expected)}"
+        msg = (
+            f"X has {frame.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{len(expected)} features as input"
+        )
         raise DataValidationError(msg)
     frame.columns = expected
     return frame

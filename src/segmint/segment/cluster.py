@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
@@ -76,7 +76,7 @@ def kmeans_soft_assignments(
     return logits
 
 
-class Segmenter(ClusterMixin, BaseEstimator):
+class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """Customer segmentation with an automatic number of segments.
 
     ``fit`` scales the features (:class:`~segmint.segment.FeatureScaler`), selects the number of
@@ -156,6 +156,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         The fitted clustering model (its own label order; use ``predict``).
     method_ : str
         The method used (``"auto"`` resolved).
+    n_iter_ : int
+        Iterations (or epochs) of the final fit on all rows.
     selection_ : pandas.DataFrame
         One row per k tried: ``k``, ``silhouette`` (on the sample), ``bic`` (gmm only),
         ``inertia`` (k-means only, on the sample), ``stability`` (mean ARI of refits on
@@ -257,7 +259,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         positive_int("batch_size", self.batch_size, 1)
         positive_int("micro_min_size", self.micro_min_size, 2)
         if self.covariance_type not in ("full", "tied", "diag", "spherical"):
-            msg = f"covariance_type must be full, tied, diag or spherical, got {self.covariance_type!r}"
+            msg = (
+                "covariance_type must be full, tied, diag or spherical, "
+                f"got {self.covariance_type!r}"
+            )
             raise ValueError(msg)
         if self.callback is not None and not callable(self.callback):
             msg = "callback must be callable(step, done, total) or None"
@@ -413,6 +418,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         else:
             model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Z)
         self.model_ = model
+        self.n_iter_ = int(getattr(model, "n_iter_", 0))
         self._finalise(Z, model, k)
         self._progress("fit", 1, 1)
 
@@ -481,7 +487,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
         """Relabel by descending size and store the fitted state for training rows."""
-        raw = model.predict(Z)
+        raw_proba = model.predict_proba(Z) if self.method_ == "gmm" else None
+        raw = raw_proba.argmax(axis=1) if raw_proba is not None else model.predict(Z)
         counts = np.bincount(raw, minlength=k)
         order = np.argsort(-counts, kind="stable")  # new id -> model id
         relabel = np.empty(k, dtype=np.intp)
@@ -501,7 +508,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if (counts == 0).any():
             logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
         self.labels_ = relabel[raw]
-        self.confidence_ = self._proba(Z).max(axis=1)
+        if raw_proba is not None:
+            self.confidence_ = raw_proba.max(axis=1)
+        else:
+            self.confidence_ = self._proba(Z).max(axis=1)
 
     # ------------------------------------------------------------------ micro
     def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
@@ -608,6 +618,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
         ndarray of shape (n_samples, n_segments_)
         """
         return self._proba(self._scaled(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the columns of :meth:`transform` (the input feature names)."""
+        check_is_fitted(self, "labels_")
+        return np.asarray(self._feature_names, dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def confidence(self, X: Any) -> np.ndarray:
         """Highest membership probability of each row (see :meth:`predict_proba`)."""

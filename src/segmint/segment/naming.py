@@ -215,8 +215,11 @@ def describe_segment(
     >>> import pandas as pd
     >>> from segmint.segment import profile_segments
     >>> X = pd.DataFrame({"recency_days": [10.0, 20, 300, 400], "monetary": [50.0, 60, 10, 20]})
-    >>> describe_segment(profile_segments(X, [0, 0, 1, 1]), 1, n_features=1)
-    '2 customers (50%) bringing 21% of revenue; they last ordered 350 days ago on average vs 182 overall.'
+    >>> text = describe_segment(profile_segments(X, [0, 0, 1, 1]), 1, n_features=1)
+    >>> for part in text.split("; "):
+    ...     print(part)
+    2 customers (50%) bringing 21% of revenue
+    they last ordered 350 days ago on average vs 182 overall.
     """
     row = profiles.summary.loc[segment]
     labels_map = labels_map or {}

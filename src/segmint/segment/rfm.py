@@ -32,11 +32,17 @@ RFM_GROUPS = (
 # Attention, R 3 & F 1-2 About To Sleep, R 1-2 & F 1-2 Hibernating) with the bottom corner
 # (R 1 & F 1) split off as Lost.
 _GRID = (
-    # F/FM:  1                 2                 3                 4                   5
+    # columns: F (or FM) = 1..5
     ("Lost", "Hibernating", "At Risk", "At Risk", "Cannot Lose Them"),  # R = 1
     ("Hibernating", "Hibernating", "At Risk", "At Risk", "Cannot Lose Them"),  # R = 2
     ("About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"),
-    ("Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"),
+    (
+        "Promising",
+        "Potential Loyalists",
+        "Potential Loyalists",
+        "Loyal Customers",
+        "Loyal Customers",
+    ),
     ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
 )
 _GRID_ARRAY = np.array(_GRID, dtype=object)
@@ -94,14 +100,13 @@ def quantile_scores(values: Any, n_bins: int = 5, *, higher_is_better: bool = Tr
 def rfm_group(r_score: Any, fm_score: Any) -> np.ndarray:
     """Named RFM group for R and F (or FM) scores in 1..5.
 
-    The mapping (rows R, columns F/FM)::
+    The mapping (R score, then F or FM score)::
 
-              F=1             F=2                 F=3                 F=4              F=5
-        R=5   New Customers   Potential Loyalists Potential Loyalists Champions        Champions
-        R=4   Promising       Potential Loyalists Potential Loyalists Loyal Customers  Loyal Customers
-        R=3   About To Sleep  About To Sleep      Need Attention      Loyal Customers  Loyal Customers
-        R=2   Hibernating     Hibernating         At Risk             At Risk          Cannot Lose Them
-        R=1   Lost            Hibernating         At Risk             At Risk          Cannot Lose Them
+        R=5   F=1 New Customers   F=2-3 Potential Loyalists  F=4-5 Champions
+        R=4   F=1 Promising       F=2-3 Potential Loyalists  F=4-5 Loyal Customers
+        R=3   F=1-2 About To Sleep       F=3 Need Attention  F=4-5 Loyal Customers
+        R=2   F=1-2 Hibernating          F=3-4 At Risk       F=5 Cannot Lose Them
+        R=1   F=1 Lost   F=2 Hibernating F=3-4 At Risk       F=5 Cannot Lose Them
 
     This is the widely used R x F segment map, with the R=1, F=1 corner named Lost.
 
@@ -276,5 +281,7 @@ def rfm_groups_n(
         del names[j]
     mapping = {orig: name for name in names for orig in members[name]}
     return pd.Series(
-        scores["rfm_group"].map(mapping).to_numpy(dtype=object), index=scores.index, name="rfm_group"
+        scores["rfm_group"].map(mapping).to_numpy(dtype=object),
+        index=scores.index,
+        name="rfm_group",
     )

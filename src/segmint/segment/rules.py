@@ -176,8 +176,7 @@ def _describe(conds: list[Condition], labels_map: dict[str, str] | None) -> str:
         return "all customers"
     labels_map = labels_map or {}
     return " and ".join(
-        f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}"
-        for c in conds
+        f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}" for c in conds
     )
 
 
@@ -296,10 +295,9 @@ def segment_rules(
             cover = _coverage(conds, X)
             hits = int((cover & member).sum())
             prec = hits / max(int(cover.sum()), 1)
-            if (
-                sig is None
-                or (hits / n_members >= raw_fid - max_fidelity_loss
-                    and prec >= raw_prec - max_fidelity_loss)
+            if sig is None or (
+                hits / n_members >= raw_fid - max_fidelity_loss
+                and prec >= raw_prec - max_fidelity_loss
             ):
                 chosen = conds
                 break

@@ -97,9 +97,10 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     For every feature: missing values are replaced by the median seen in ``fit``; a transform is
     chosen by :func:`choose_transform` (``log1p`` for skewed non-negative features,
     ``signed_log`` for heavy-tailed signed ones, shares and others kept linear); then the
-    transformed values are centred and scaled; medians, quantiles and skewness are estimated on
-    a random sample of 200,000 rows when there are more (exact below that); finally they are clipped to ``[-clip, clip]``
-    so that a handful of extreme customers cannot capture a cluster of their own.
+    transformed values are centred and scaled (medians, quantiles and skewness are estimated on
+    a random sample of 200,000 rows when there are more, exact below that); finally they are
+    clipped to ``[-clip, clip]`` so that a handful of extreme customers cannot capture a
+    cluster of their own.
 
     Parameters
     ----------
@@ -211,7 +212,9 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             if name in forced:
                 transforms[name] = forced[name]
             else:
-                transforms[name] = choose_transform(name, sample, skew_threshold=self.skew_threshold)
+                transforms[name] = choose_transform(
+                    name, sample, skew_threshold=self.skew_threshold
+                )
             if transforms[name] == "log1p" and col.min() <= -1:
                 msg = f"transform 'log1p' needs values > -1, feature {name!r} has {col.min()}"
                 raise DataValidationError(msg, column=name)
@@ -278,6 +281,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         frame, had_names = as_numeric_frame(X)
         self._fit_frame(frame, had_names)
         return self._transform_values(frame.to_numpy())
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Feature names of the output (the input names, in order)."""
