@@ -40,7 +40,7 @@ def test_transforms_chosen_per_feature(features):
 
 
 def test_output_scaled_finite_and_clipped(features):
-    Z = FeatureScaler(clip=4.0).fit_transform(features)
+    Z = FeatureScaler(scaling="robust", clip=4.0).fit_transform(features)
     assert Z.shape == features.shape
     assert np.isfinite(Z).all()
     assert np.abs(Z).max() <= 4.0

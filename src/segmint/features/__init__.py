@@ -8,6 +8,12 @@ column names into words for reports.
 from segmint.features.attributes import attribute_features, customer_countries
 from segmint.features.categories import derive_categories, stock_code_family
 from segmint.features.labels import FEATURE_LABELS, feature_label, slugify
+from segmint.features.rfm_summary import TIME_UNIT_DAYS, rfm_summary
+from segmint.features.training import (
+    default_churn_horizon,
+    default_cutoffs,
+    training_frames,
+)
 from segmint.features.transactions import (
     CORE_FEATURES,
     MIN_CATEGORY_COVERAGE,
@@ -27,4 +33,9 @@ __all__ = [
     "feature_label",
     "slugify",
     "stock_code_family",
+    "TIME_UNIT_DAYS",
+    "default_churn_horizon",
+    "default_cutoffs",
+    "rfm_summary",
+    "training_frames",
 ]

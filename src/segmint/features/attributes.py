@@ -23,6 +23,21 @@ __all__ = ["attribute_features", "customer_countries"]
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_DISCOVER_SQL = """
+SELECT e.key, e.type, count(*) AS n, count(DISTINCT e.value) AS n_values
+FROM customers AS c, json_each(c.attributes) AS e
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+_VALUES_SQL = """
+SELECT DISTINCT e.value ->> '$' AS v
+FROM customers AS c, json_each(c.attributes) AS e
+WHERE e.key = ? AND e.type = 'VARCHAR'
+ORDER BY v
+"""
+
+
 def _json_item(attributes: ir.JSONValue, key: str) -> ir.JSONValue:
     if _PLAIN_KEY.match(key):
         return attributes[key]
@@ -58,8 +73,9 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
 
     Notes
     -----
-    Key discovery runs two small queries over ``customers`` (keys, then per-key type counts);
-    the values themselves stay in the engine. A key is numeric when at least as many customers
+    Key discovery runs one DuckDB query over ``customers`` (``json_each``: key, JSON type,
+    counts) and one per categorical key for its values; a Spark engine needs its own version of
+    these two queries. The values themselves stay in the engine as Ibis expressions. A key is numeric when at least as many customers
     hold a number or boolean for it as hold a string; strings are then ignored (NULL). A missing
     numeric attribute stays NULL (imputing is the segmentation step's job); a missing categorical
     attribute gives 0 in every one-hot column.
@@ -72,37 +88,25 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
         return None
     attrs = customers["attributes"]
 
-    keys_expr = customers.select(key=attrs.map.keys().unnest()).distinct().order_by("key")
-    keys = [k for k in keys_expr.to_pyarrow()["key"].to_pylist() if k is not None]
-    if not keys:
-        return None
-
-    # One aggregate query counts, for every key, how many customers hold a number, a boolean or
-    # a string, and how many distinct strings there are.
-    stats = {}
-    for i, key in enumerate(keys):
-        item = _json_item(attrs, key)
-        stats[f"n{i}"] = item.float.count()
-        stats[f"b{i}"] = item.bool.count()
-        stats[f"s{i}"] = item.str.count()
-        stats[f"u{i}"] = item.str.nunique()
-    counts = customers.aggregate(**stats).to_pyarrow().to_pylist()[0]
+    # Discovery reads only key names, JSON types and counts, with one fixed query (no user
+    # values in the SQL); the feature values themselves are Ibis expressions below.
+    stats = backend.con.execute(_DISCOVER_SQL).fetchall()
+    by_key: dict[str, dict[str, tuple[int, int]]] = {}
+    for key, json_type, n, n_values in stats:
+        by_key.setdefault(key, {})[json_type] = (n, n_values)
 
     columns = {}
-    for i, key in enumerate(keys):
+    for key, types in by_key.items():
+        n_num = sum(types.get(t, (0, 0))[0] for t in ("BIGINT", "UBIGINT", "DOUBLE"))
+        n_bool = types.get("BOOLEAN", (0, 0))[0]
+        n_str, n_levels = types.get("VARCHAR", (0, 0))
         item = _json_item(attrs, key)
-        n_num, n_bool, n_str = counts[f"n{i}"], counts[f"b{i}"], counts[f"s{i}"]
         if n_num + n_bool > 0 and n_num + n_bool >= n_str:
             name = _unique_name("attr_" + slugify(key), taken)
-            if n_bool > n_num:
-                columns[name] = item.bool.cast("float64")
-            else:
-                columns[name] = item.float
-        elif n_str > 0 and counts[f"u{i}"] <= max_levels:
-            values_expr = (
-                customers.select(v=item.str).filter(ibis._.v.notnull()).distinct().order_by("v")
-            )
-            for value in values_expr.to_pyarrow()["v"].to_pylist():
+            columns[name] = item.bool.cast("float64") if n_bool > n_num else item.float
+        elif 0 < n_levels <= max_levels:
+            values = backend.con.execute(_VALUES_SQL, [key]).fetchall()
+            for (value,) in values:
                 name = _unique_name(f"attr_{slugify(key)}_{slugify(value)}", taken)
                 columns[name] = (item.str == value).fill_null(False).cast("float64")
     if not columns:

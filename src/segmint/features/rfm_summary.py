@@ -18,7 +18,7 @@ Only the per-customer result leaves the engine (as Arrow).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pyarrow as pa
 
@@ -114,7 +114,7 @@ def _as_timestamp(value: datetime | date | str | None, name: str) -> datetime | 
             return datetime.combine(value, time())
         raise DataValidationError(f"{name} must be a date or datetime, got {value!r}")
     if value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

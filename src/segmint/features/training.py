@@ -22,7 +22,7 @@ as in :func:`segmint.features.build_features`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -120,7 +120,7 @@ def _naive_utc(value: datetime | date | str, name: str) -> datetime:
             raise DataValidationError(f"{name} must be an ISO date, got {value!r}") from None
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            return value.astimezone(timezone.utc).replace(tzinfo=None)
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
     if isinstance(value, date):
         return datetime.combine(value, time())

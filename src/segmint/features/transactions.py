@@ -31,6 +31,10 @@ from segmint.features.labels import slugify
 
 __all__ = ["build_features", "default_as_of", "CORE_FEATURES", "MIN_CATEGORY_COVERAGE"]
 
+#: with at most this many categories, category spend is pivoted in one customer-level
+#: aggregation; with more, it goes through a customer x category table.
+MAX_PIVOT_CATEGORIES = 32
+
 #: the fixed feature columns, in output order (``cat_share_*`` follow ``top_category_share``,
 #: ``attr_*`` come last).
 CORE_FEATURES = (
@@ -74,7 +78,8 @@ def _transactions(backend) -> ir.Table:
         raise DataValidationError(
             f"transactions lack column(s) {', '.join(missing)}", source="transactions"
         )
-    if tx.count().to_pyarrow().as_py() == 0:
+    # limit(1): an existence check must not count a billion rows.
+    if tx.limit(1).count().to_pyarrow().as_py() == 0:
         raise DataValidationError(
             "the transactions table is empty; load some transactions before building features",
             source="transactions",
@@ -240,7 +245,9 @@ def build_features(
         categories, _ = _category_spend(purchases)
     share_columns = _category_columns(categories[:n_top_categories])
 
-    features = _assemble(lines, purchases, as_of_lit, trend_window_days, share_columns)
+    features = _assemble(
+        lines, purchases, as_of_lit, trend_window_days, categories, share_columns
+    )
     taken = set(features.columns)
     attrs = attribute_features(backend, taken=taken)
     if attrs is not None:
@@ -270,61 +277,42 @@ def _apply_map(lines: ir.Table, category_map: ir.Table) -> ir.Table:
     return joined.mutate(category=joined["mapped"].fill_null(joined["category"])).drop("mapped")
 
 
-def _assemble(
-    lines: ir.Table,
-    purchases: ir.Table,
-    as_of: ir.TimestampScalar,
-    trend_window_days: int,
-    share_columns: dict[str, str],
+def _pivot_categories(
+    by_product: ir.Table, categories: list[str], share_columns: dict[str, str]
 ) -> ir.Table:
-    """Build the per-customer feature expression (nothing runs here)."""
-    as_of_s = as_of.epoch_seconds()
-    recent_start = as_of - ibis.interval(days=trend_window_days)
-    previous_start = as_of - ibis.interval(days=2 * trend_window_days)
+    """Category features with one filtered sum per category (few categories: the fast path).
 
-    # 1. Orders: one row per (customer, order, return flag), so purchases and returns come out
-    # of the same scan. Every order-level feature is derived from this smaller table.
-    orders = lines.group_by(["customer_id", "order_id", "is_ret"]).aggregate(
-        ts=lines["ts"].min(),
-        value=lines["value"].sum(),
-        items=lines["quantity"].sum(),
-    )
-    # Gaps between consecutive distinct order days: after sorting a customer's purchase orders
-    # by day, the non-zero differences to the previous order are exactly those gaps (orders on
-    # the same day give 0), so no separate DISTINCT over days is needed.
-    orders = orders.mutate(day=orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY))
-    by_day = ibis.window(group_by=[orders["customer_id"], orders["is_ret"]], order_by=orders["day"])
-    orders = orders.mutate(gap=(orders["day"] - orders["day"].lag().over(by_day)).cast("float64"))
-    bought = ~orders["is_ret"]
-    is_gap = bought & (orders["gap"] > 0)
-    per_order = orders.group_by("customer_id").aggregate(
-        frequency=orders.count(where=bought),
-        first_ts=orders["ts"].min(where=bought),
-        last_ts=orders["ts"].max(where=bought),
-        gross=orders["value"].sum(where=bought),
-        returned=-orders["value"].sum(where=orders["is_ret"]),
-        items=orders["items"].sum(where=bought),
-        recent=orders["value"].sum(where=bought & (orders["ts"] >= recent_start)),
-        previous=orders["value"].sum(
-            where=bought & (orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
-        ),
-        n_gaps=orders.count(where=is_gap),
-        gap_mean=orders["gap"].mean(where=is_gap),
-        gap_std=orders["gap"].std(how="pop", where=is_gap),
+    Spend per category is pivoted inside a single customer-level aggregation, so no
+    customer x category table has to be built.
+    """
+    spend, n_products = by_product["spend"], by_product["product_id"]
+    category = by_product["category"]
+    aggregates = {"n_products": n_products.count()}
+    for i, value in enumerate(categories):
+        aggregates[f"_spend_{i}"] = spend.sum(where=category == value)
+    per_customer = by_product.group_by("customer_id").aggregate(**aggregates)
+    sums = [per_customer[f"_spend_{i}"] for i in range(len(categories))]
+    index = {value: i for i, value in enumerate(categories)}
+    # A category is "bought" when the customer has a line in it: its sum is then not NULL.
+    n_categories = sum((s.notnull().cast("int64") for s in sums), ibis.literal(0, "int64"))
+    top_spend = ibis.greatest(*sums) if len(sums) > 1 else (sums[0] if sums else ibis.null())
+    return per_customer.select(
+        "customer_id",
+        "n_products",
+        n_categories=n_categories,
+        top_spend=top_spend.cast("float64"),
+        **{name: sums[index[value]] for name, value in share_columns.items()},
     )
 
-    # 2. Purchases -> customer x product -> customer x category -> customer: distinct
-    # products, category spend and the cat_share_* pivot; each level aggregates the (smaller)
-    # level below instead of scanning the lines again.
-    by_product = purchases.group_by(["customer_id", "product_id", "category"]).aggregate(
-        spend=purchases["value"].sum()
-    )
+
+def _grouped_categories(by_product: ir.Table, share_columns: dict[str, str]) -> ir.Table:
+    """Category features through a customer x category table (many categories)."""
     by_category = by_product.group_by(["customer_id", "category"]).aggregate(
         spend=by_product["spend"].sum(),
         n_products=by_product["product_id"].count(),
     )
     named = by_category["category"].notnull()
-    per_product = by_category.group_by("customer_id").aggregate(
+    return by_category.group_by("customer_id").aggregate(
         n_products=by_category["n_products"].sum(),
         n_categories=by_category.count(where=named),
         top_spend=by_category["spend"].max(where=named),
@@ -333,6 +321,63 @@ def _assemble(
             for name, value in share_columns.items()
         },
     )
+
+
+def _assemble(
+    lines: ir.Table,
+    purchases: ir.Table,
+    as_of: ir.TimestampScalar,
+    trend_window_days: int,
+    categories: list[str],
+    share_columns: dict[str, str],
+) -> ir.Table:
+    """Build the per-customer feature expression (nothing runs here)."""
+    as_of_s = as_of.epoch_seconds()
+    recent_start = as_of - ibis.interval(days=trend_window_days)
+    previous_start = as_of - ibis.interval(days=2 * trend_window_days)
+
+    # 1. Orders: one row per (customer, order); purchases and returns come out of the same
+    # scan through filtered aggregates. Every order-level feature is derived from this table.
+    bought_line = ~lines["is_ret"]
+    orders = lines.group_by(["customer_id", "order_id"]).aggregate(
+        ts=lines["ts"].min(where=bought_line),
+        gross=lines["value"].sum(where=bought_line),
+        returned=-lines["value"].sum(where=lines["is_ret"]),
+        items=lines["quantity"].sum(where=bought_line),
+    )
+    # Gaps between consecutive distinct order days: after sorting a customer's orders by day,
+    # the non-zero differences to the previous order are exactly those gaps (orders on the
+    # same day give 0; return-only orders have a NULL day and a NULL gap, and sort at one end
+    # whatever the engine's NULL ordering), so no separate DISTINCT over days is needed.
+    orders = orders.mutate(day=orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY))
+    by_day = ibis.window(group_by=orders["customer_id"], order_by=orders["day"])
+    orders = orders.mutate(gap=(orders["day"] - orders["day"].lag().over(by_day)).cast("float64"))
+    bought = orders["ts"].notnull()
+    is_gap = orders["gap"] > 0
+    per_order = orders.group_by("customer_id").aggregate(
+        frequency=orders.count(where=bought),
+        first_ts=orders["ts"].min(),
+        last_ts=orders["ts"].max(),
+        gross=orders["gross"].sum(),
+        returned=orders["returned"].sum(),
+        items=orders["items"].sum(),
+        recent=orders["gross"].sum(where=orders["ts"] >= recent_start),
+        previous=orders["gross"].sum(
+            where=(orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
+        ),
+        n_gaps=orders.count(where=is_gap),
+        gap_mean=orders["gap"].mean(where=is_gap),
+        gap_std=orders["gap"].std(how="pop", where=is_gap),
+    )
+
+    # 2. Purchases -> customer x product (distinct products, category spend) -> customer.
+    by_product = purchases.group_by(["customer_id", "product_id", "category"]).aggregate(
+        spend=purchases["value"].sum()
+    )
+    if len(categories) <= MAX_PIVOT_CATEGORIES:
+        per_product = _pivot_categories(by_product, categories, share_columns)
+    else:
+        per_product = _grouped_categories(by_product, share_columns)
 
     # Inner join: per_product holds exactly the customers with a purchase before as_of.
     joined = per_product.inner_join(per_order, "customer_id")

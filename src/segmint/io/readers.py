@@ -60,23 +60,26 @@ def open_source(
         raise DataValidationError("file is empty", source=str(path))
     fmt = detect_format(path)
     try:
-        if fmt == "csv":
-            rel = con.read_csv(
-                str(path), all_varchar=True, header=True, encoding=encoding, sample_size=-1
-            )
+        if fmt == "csv" and encoding.lower().replace("-", "") not in ("utf8", "utf8sig"):
+            con.register(view, _read_csv_encoded(path, encoding))
+        elif fmt == "csv":
+            con.read_csv(
+                str(path), all_varchar=True, header=True, sample_size=-1
+            ).create_view(view, replace=True)
         elif fmt == "parquet":
-            rel = con.read_parquet(str(path))
+            con.read_parquet(str(path)).create_view(view, replace=True)
         elif fmt == "jsonl":
-            rel = con.read_json(str(path), format="newline_delimited", records=True)
+            con.read_json(str(path), format="newline_delimited", records="true").create_view(
+                view, replace=True
+            )
         else:
-            rel = con.from_arrow(_read_xlsx(path))
-        rel.create_view(view, replace=True)
-        columns = list(rel.columns)
+            con.register(view, _read_xlsx(path))
+        columns = [r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()]
         if not con.execute(f'SELECT 1 FROM "{view}" LIMIT 1').fetchall():
             raise DataValidationError("file has a header but no data rows", source=str(path))
     except DataValidationError:
         raise
-    except (duckdb.Error, ValueError, OSError) as exc:
+    except (duckdb.Error, pa.ArrowException, ValueError, OSError) as exc:
         raise DataValidationError(_explain_read_error(fmt, exc, encoding), source=str(path)) from None
     return columns
 
@@ -92,6 +95,30 @@ def _explain_read_error(fmt: str, exc: Exception, encoding: str) -> str:
     if fmt == "csv":
         return f"not a readable CSV table: {text}"
     return f"not a readable {fmt} file: {text}"
+
+
+def _read_csv_encoded(path: Path, encoding: str) -> pa.Table:
+    """Read a CSV in a non-UTF-8 encoding as text columns (DuckDB reads only UTF-8)."""
+    import codecs
+    import csv
+    import gzip
+
+    from pyarrow import csv as pacsv
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding, newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise ValueError("no header row")
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding=encoding),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in header}),
+    )
 
 
 def _read_xlsx(path: Path) -> pa.Table:

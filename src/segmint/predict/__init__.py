@@ -14,9 +14,11 @@ Examples
 
 from segmint.predict.beta_geo import BetaGeoNBD, ModifiedBetaGeoNBD
 from segmint.predict.bgbb import BetaGeoBetaBinom
+from segmint.predict.churn import ChurnModel, ScoreCalibrator, btyd_baseline, recency_baseline
 from segmint.predict.clv import CLVResult, clv
 from segmint.predict.gamma_gamma import GammaGamma
 from segmint.predict.pareto_nbd import ParetoNBD
+from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.simulate import (
     simulate_bg_nbd,
     simulate_bgbb,
@@ -38,4 +40,10 @@ __all__ = [
     "simulate_pareto_nbd",
     "simulate_bgbb",
     "simulate_gamma_gamma",
+    "ChurnModel",
+    "ScoreCalibrator",
+    "btyd_baseline",
+    "recency_baseline",
+    "PropensityModel",
+    "NextPurchaseModel",
 ]

