@@ -31,8 +31,10 @@ def con_with_customers(con, insert_transactions):
     insert_transactions(con, ROWS)
     con.executemany(
         "INSERT INTO customers VALUES (?, NULL, ?, CAST(? AS JSON))",
-        [(c, "UK" if c != "B" else "FR", None if a is None else json.dumps(a))
-         for c, a in ATTRIBUTES.items()],
+        [
+            (c, "UK" if c != "B" else "FR", None if a is None else json.dumps(a))
+            for c, a in ATTRIBUTES.items()
+        ],
     )
     return con
 
@@ -40,6 +42,9 @@ def con_with_customers(con, insert_transactions):
 def test_attribute_columns(con_with_customers):
     table = build_features(con_with_customers, as_of=datetime(2024, 2, 1))
     attrs = [c for c in table.column_names if c.startswith("attr_")]
+    assert table.column_names[0] == "customer_id"
+    assert table.column_names[-len(attrs) :] == attrs  # attributes come last
+    assert not any(c.startswith("customer_id_") for c in table.column_names)
     # Numbers and booleans -> one column each; strings with <= 5 values -> one-hot; nested
     # objects are left out, and so is country.
     assert "attr_address" not in attrs and not any(a.startswith("attr_address") for a in attrs)

@@ -185,9 +185,7 @@ def test_category_map_table_replaces_categories(con, insert_transactions):
         "CREATE TABLE product_map AS SELECT * FROM (VALUES ('P4', 'Misc'), ('P4', 'Misc'),"
         " ('P1', 'Games')) AS m(product_id, category)"
     )
-    table = build_features(
-        con, as_of=AS_OF, n_top_categories=10, category_map_table="product_map"
-    )
+    table = build_features(con, as_of=AS_OF, n_top_categories=10, category_map_table="product_map")
     rows = {r["customer_id"]: r for r in table.to_pylist()}
     # Unmapped products keep their own category; the duplicated map row does not duplicate lines.
     assert rows["E"]["cat_share_misc"] == pytest.approx(1.0)
@@ -201,3 +199,13 @@ def test_missing_category_map_table_is_a_clear_error(con, insert_transactions):
     insert_transactions(con, ROWS)
     with pytest.raises(DataValidationError, match="does not exist"):
         build_features(con, as_of=AS_OF, category_map_table="nope")
+
+
+def test_many_categories_path_gives_the_same_values(con, insert_transactions, monkeypatch):
+    import segmint.features.transactions as transactions
+
+    insert_transactions(con, ROWS)
+    fast = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
+    monkeypatch.setattr(transactions, "MAX_PIVOT_CATEGORIES", 1)
+    grouped = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
+    assert grouped.equals(fast)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -75,10 +74,11 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     -----
     Key discovery runs one DuckDB query over ``customers`` (``json_each``: key, JSON type,
     counts) and one per categorical key for its values; a Spark engine needs its own version of
-    these two queries. The values themselves stay in the engine as Ibis expressions. A key is numeric when at least as many customers
-    hold a number or boolean for it as hold a string; strings are then ignored (NULL). A missing
-    numeric attribute stays NULL (imputing is the segmentation step's job); a missing categorical
-    attribute gives 0 in every one-hot column.
+    these two queries. The values themselves stay in the engine as Ibis expressions. A key is
+    numeric when at least as many customers hold a number or boolean for it as hold a string;
+    strings are then ignored (NULL). Booleans become 0/1. A missing numeric attribute stays NULL
+    (imputing is the segmentation step's job); a missing categorical attribute gives 0 in every
+    one-hot column.
     """
     taken = set() if taken is None else taken
     customers = table_or_none(backend, "customers")
@@ -114,9 +114,7 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     # Aggregating by customer guards against a customers table with repeated ids, which would
     # otherwise duplicate feature rows in the join.
     wide = customers.select(customers["customer_id"], **columns)
-    return wide.group_by("customer_id").aggregate(
-        **{name: wide[name].max() for name in columns}
-    )
+    return wide.group_by("customer_id").aggregate(**{name: wide[name].max() for name in columns})
 
 
 def customer_countries(con) -> pa.Table:

@@ -187,17 +187,18 @@ def derive_categories(
         else:
             low, high = max(2, k_range[0]), min(k_range[1], n_docs - 1)
             candidates = list(range(min(low, high), high + 1)) or [1]
-        best_labels, best_score = None, -np.inf
-        for k in candidates:
-            labels = KMeans(k, n_init=3, random_state=random_state).fit_predict(vectors)
-            if len(candidates) == 1 or len(set(labels)) < 2:
-                score = 0.0
-            else:
-                score = silhouette_score(
-                    vectors, labels, sample_size=min(n_docs, 2000), random_state=random_state
-                )
+        # The search fits each k once (n_init=1); the chosen k is then refitted with n_init=4.
+        best_k, best_score = candidates[0], -np.inf
+        for k in candidates if len(candidates) > 1 else []:
+            labels = KMeans(k, n_init=1, random_state=random_state).fit_predict(vectors)
+            if len(set(labels)) < 2:
+                continue
+            score = silhouette_score(
+                vectors, labels, sample_size=min(n_docs, 2000), random_state=random_state
+            )
             if score > best_score:
-                best_labels, best_score = labels, score
+                best_k, best_score = k, score
+        best_labels = KMeans(best_k, n_init=4, random_state=random_state).fit_predict(vectors)
         names = _cluster_names(
             tfidf, best_labels, np.asarray(vectorizer.get_feature_names_out()), n_name_terms
         )

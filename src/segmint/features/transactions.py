@@ -17,7 +17,7 @@ timestamp (only when ``as_of`` is not given) and the spend per category (to pick
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -65,7 +65,7 @@ def _to_naive_utc(value: datetime | date) -> datetime:
     if not isinstance(value, datetime):
         return datetime.combine(value, time())
     if value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -229,7 +229,12 @@ def build_features(
     is_return = lines["is_return"].fill_null(lines["amount"] < 0)
     # Returns are normalised to negative values whatever sign convention the source used.
     lines = lines.select(
-        "customer_id", "order_id", "ts", "product_id", "category", "quantity",
+        "customer_id",
+        "order_id",
+        "ts",
+        "product_id",
+        "category",
+        "quantity",
         value=ibis.ifelse(is_return, -lines["amount"].abs(), lines["amount"]),
         is_ret=is_return,
     )
@@ -245,13 +250,14 @@ def build_features(
         categories, _ = _category_spend(purchases)
     share_columns = _category_columns(categories[:n_top_categories])
 
-    features = _assemble(
-        lines, purchases, as_of_lit, trend_window_days, categories, share_columns
-    )
+    features = _assemble(lines, purchases, as_of_lit, trend_window_days, categories, share_columns)
     taken = set(features.columns)
     attrs = attribute_features(backend, taken=taken)
     if attrs is not None:
-        features = features.left_join(attrs, "customer_id")
+        # An explicit select: a left join also keeps the right side's key (customer_id_right).
+        columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
+        joined = features.left_join(attrs, "customer_id")
+        features = joined.select(*columns)
     return features.order_by("customer_id").to_pyarrow()
 
 
@@ -261,9 +267,7 @@ def _map_table(backend, name: str) -> ir.Table:
         raise DataValidationError(f"category map table {name!r} does not exist", source=name)
     missing = [c for c in ("product_id", "category") if c not in table.columns]
     if missing:
-        raise DataValidationError(
-            f"category map lacks column(s) {', '.join(missing)}", source=name
-        )
+        raise DataValidationError(f"category map lacks column(s) {', '.join(missing)}", source=name)
     return table
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from segmint.segment.cluster import Segmenter, kmeans_soft_assignments
 from segmint.segment.describe import SegmentDescription, describe_segments
+from segmint.segment.metrics import eta_squared
 from segmint.segment.naming import describe_segment, name_segments, trait_words
 from segmint.segment.profile import SegmentProfiles, profile_segments
 from segmint.segment.rfm import RFM_GROUPS, quantile_scores, rfm_group, rfm_groups_n, rfm_scores
@@ -33,6 +34,7 @@ __all__ = [
     "choose_transform",
     "describe_segment",
     "describe_segments",
+    "eta_squared",
     "kmeans_soft_assignments",
     "name_segments",
     "profile_segments",
