@@ -24,11 +24,11 @@ from segmint.datasets import generate
 from segmint.datasets import write as write_dataset
 from segmint.errors import DataValidationError, SegmintError
 from segmint.features import (
-    FEATURE_LABELS,
     MIN_CATEGORY_COVERAGE,
     build_features,
     default_as_of,
     derive_categories,
+    feature_label,
 )
 from segmint.io.readers import open_source
 from segmint.io.validate import REASONS as REJECT_REASONS
@@ -176,6 +176,11 @@ def clustering_columns(columns: list[str]) -> list[str]:
     return [c for c in columns if c not in skip and not c.startswith("attr_")]
 
 
+#: category shares used as features; 8 rather than 6 so that a small but distinctive category
+#: (the planted seasonal gift buyers' "christmas") is not left out by the big ones
+N_TOP_CATEGORIES = 8
+
+
 def compute_features(
     con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
 ) -> tuple[pd.DataFrame, datetime]:
@@ -193,8 +198,15 @@ def compute_features(
             con.execute("INSERT INTO product_categories SELECT product_id, category FROM _derived")
             con.unregister("_derived")
         map_table = "product_categories"
-    table = build_features(con, as_of=as_of, category_map_table=map_table)
+    table = build_features(
+        con, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
+    )
     return table.to_pandas().set_index("customer_id"), as_of
+
+
+def feature_labels(columns) -> dict[str, str]:
+    """Plain-language label of every feature column, for rules, names and reports."""
+    return {c: feature_label(c) for c in columns if c != "customer_id"}
 
 
 def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
@@ -233,7 +245,8 @@ def segment(
     labels = model.labels_
     progress("explain", 0, 2)
     descriptions = describe_segments(
-        features, labels, value="monetary", labels_map=FEATURE_LABELS, random_state=random_state
+        features, labels, value="monetary", labels_map=feature_labels(features.columns),
+        random_state=random_state,
     )
     segments = pd.DataFrame([d.to_dict() for d in descriptions])
     rfm = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
@@ -254,6 +267,7 @@ def segment(
         }
     )
     progress("explain", 2, 2)
+    chosen = model.selection_.loc[model.selection_["chosen"]].iloc[0]
     params = {
         "method": method, "n_segments": n_segments, "random_state": random_state,
         "micro_segments": micro_segments, "features": columns,
@@ -261,11 +275,11 @@ def segment(
     metrics = {
         "n_customers": int(len(features)),
         "n_segments": int(model.n_segments_),
-        "method": model.method_ if hasattr(model, "method_") else method,
-        "selection_criterion": model.selection_criterion_,
-        "silhouette": float(model.silhouette_),
+        "method": model.method_,
+        "selection_criterion": model.selection_reason_,
+        "silhouette": float(chosen["silhouette"]),
         "stability_ari": float(model.stability_),
-        "selection": model.selection_.to_dict(orient="records"),
+        "selection": json.loads(model.selection_.to_json(orient="records")),
         "rfm_groups": int(rfm["rfm_group"].nunique()),
     }
     progress("store", 0, 1)
@@ -320,9 +334,10 @@ def write_report(
         ingests = ingest_history(con)
     summary = build_summary(
         run=run, segments=segments, assignments=assignments, ingest=ingests,
-        feature_labels=FEATURE_LABELS,
+        feature_labels=feature_labels(run["params"]["features"]),
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
     return render_report(summary, target)
 
 

@@ -139,8 +139,8 @@ def _show_run(result: pipeline.RunResult, as_json: bool) -> None:
     out.print(_segment_table(result))
     m = result.metrics
     err.print(
-        f"k={m['n_segments']} chosen by {m['selection_criterion']}; silhouette "
-        f"{m['silhouette']:.2f}; stability (ARI over resamples) {m['stability_ari']:.2f}",
+        f"{m['selection_criterion']}. Stability of the final segments (ARI over resamples): "
+        f"{m['stability_ari']:.2f}",
         highlight=False,
     )
     if result.report_path:

@@ -119,7 +119,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Silhouette difference below which two k are considered tied (k-means).
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
         Covariance of the Gaussian mixture (``method="gmm"``).
-    n_init : int, default=3
+    n_init : int, default=10
         Initialisations per fit on the sample (the final fit starts from the sample solution).
     max_iter : int, default=300
         Maximum iterations of each fit.
@@ -200,7 +200,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         n_stability_resamples: int = 5,
         tie_tolerance: float = 0.01,
         covariance_type: str = "full",
-        n_init: int = 3,
+        n_init: int = 10,
         max_iter: int = 300,
         batch_size: int = 16_384,
         scaler: Any = None,
