@@ -9,7 +9,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public datasets beside the checkout (skips when absent)."""
     if not SHARED_DATA.is_dir():
@@ -17,7 +17,7 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def online_retail_csv(shared_data: Path) -> Path:
     path = shared_data / "online-retail-uci" / "online_retail.csv.gz"
     if not path.is_file():

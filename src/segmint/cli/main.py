@@ -262,6 +262,46 @@ def export(
     err.print(f"exported {what} to {path}", highlight=False)
 
 
+@app.command()
+def evaluate(
+    cutoff: Annotated[str, typer.Option("--cutoff", help=(
+        "Segment on the data before this date (YYYY-MM-DD) and score the spend after it."))],
+    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, help=(
+        "Length of the period after the cut-off whose spend is explained."))] = 90,
+    segments: SegmentsOpt = None,
+    seed: SeedOpt = 0,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check segments against later behaviour: eta² of next-period spend, ML vs classic RFM.
+
+    Nothing after the cut-off is used to find the segments; the RFM baseline gets the same
+    number of groups.
+    """
+    try:
+        result = pipeline.evaluate_future_spend(
+            Workspace(workspace), cutoff=pipeline.parse_date(cutoff), horizon_days=horizon_days,
+            n_segments=segments, random_state=seed,
+        )
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Spend in the {horizon_days} days after {cutoff} explained by "
+                        f"{result['n_groups']} groups ({result['n_customers']:,} customers)",
+                  title_justify="left")
+    table.add_column("grouping")
+    table.add_column("eta² (spend)", justify="right")
+    table.add_column("eta² (log spend)", justify="right")
+    table.add_row("ML segments", f"{result['ml_eta2']:.4f}", f"{result['ml_eta2_log']:.4f}")
+    table.add_row(f"RFM groups merged to {result['n_groups']}", f"{result['rfm_eta2']:.4f}",
+                  f"{result['rfm_eta2_log']:.4f}")
+    table.add_row(f"all {result['rfm_named_groups']} named RFM groups",
+                  f"{result['rfm_named_eta2']:.4f}", f"{result['rfm_named_eta2_log']:.4f}")
+    out.print(table)
+
+
 @runs_app.command("list")
 def runs_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False) -> None:
     """List the runs in the workspace."""
