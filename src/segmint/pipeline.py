@@ -57,8 +57,18 @@ from segmint.store.runs import (
 from segmint.store.runs import list_runs as store_list_runs
 from segmint.store.workspace import Workspace
 
-__all__ = ["REJECT_REASONS", "IngestResult", "RunResult", "compare_runs", "export", "ingest",
-           "list_runs", "load_run", "segment", "write_report"]
+__all__ = [
+    "REJECT_REASONS",
+    "IngestResult",
+    "RunResult",
+    "compare_runs",
+    "export",
+    "ingest",
+    "list_runs",
+    "load_run",
+    "segment",
+    "write_report",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -83,7 +93,9 @@ class IngestResult:
         return dict(self.__dict__)
 
 
-def resolve_preset(preset: str | Preset = "generic", mapping: dict[str, str] | None = None) -> Preset:
+def resolve_preset(
+    preset: str | Preset = "generic", mapping: dict[str, str] | None = None
+) -> Preset:
     """The preset by name, with ``--map field=column`` overrides applied."""
     resolved = get_preset(preset) if isinstance(preset, str) else preset
     return resolved.with_overrides(mapping) if mapping else resolved
@@ -116,16 +128,30 @@ def ingest(
         progress("store transactions", 1, 2)
         added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
         results.append(
-            IngestResult("transactions", str(transactions), report.rows_read, added,
-                         report.rows_usable - added, report.rejected, report.examples)
+            IngestResult(
+                "transactions",
+                str(transactions),
+                report.rows_read,
+                added,
+                report.rows_usable - added,
+                report.rejected,
+                report.examples,
+            )
         )
         if customers is not None:
             columns = open_source(con, customers, "_source_cu", encoding=encoding)
             creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
             given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
             results.append(
-                IngestResult("customers", str(customers), creport.rows_read, given, 0,
-                             creport.rejected, creport.examples)
+                IngestResult(
+                    "customers",
+                    str(customers),
+                    creport.rows_read,
+                    given,
+                    0,
+                    creport.rejected,
+                    creport.examples,
+                )
             )
         progress("store transactions", 2, 2)
     return results
@@ -245,13 +271,20 @@ def segment(
         )
     columns = clustering_columns(list(features.columns))
     model = Segmenter(
-        method=method, n_segments=n_segments, k_range=k_range, micro_segments=micro_segments,
-        random_state=random_state, callback=progress,
+        method=method,
+        n_segments=n_segments,
+        k_range=k_range,
+        micro_segments=micro_segments,
+        random_state=random_state,
+        callback=progress,
     ).fit(features[columns])
     labels = model.labels_
     progress("explain", 0, 2)
     descriptions = describe_segments(
-        features, labels, value="monetary", labels_map=feature_labels(features.columns),
+        features,
+        labels,
+        value="monetary",
+        labels_map=feature_labels(features.columns),
         random_state=random_state,
     )
     segments = pd.DataFrame([d.to_dict() for d in descriptions])
@@ -275,9 +308,12 @@ def segment(
     progress("explain", 2, 2)
     chosen = model.selection_.loc[model.selection_["chosen"]].iloc[0]
     params = {
-        "method": method, "n_segments": n_segments, "k_range": list(k_range),
+        "method": method,
+        "n_segments": n_segments,
+        "k_range": list(k_range),
         "random_state": random_state,
-        "micro_segments": micro_segments, "features": columns,
+        "micro_segments": micro_segments,
+        "features": columns,
     }
     metrics = {
         "n_customers": int(len(features)),
@@ -291,10 +327,21 @@ def segment(
     }
     progress("store", 0, 1)
     with workspace.transaction() as con:
-        run_id = create_run(con, kind="segmentation", as_of=as_of, params=params,
-                            metrics=metrics, fingerprint=fingerprint)
-        save_results(con, run_id, segments=segments, assignments=assignments,
-                     features=pa.Table.from_pandas(features.reset_index(), preserve_index=False))
+        run_id = create_run(
+            con,
+            kind="segmentation",
+            as_of=as_of,
+            params=params,
+            metrics=metrics,
+            fingerprint=fingerprint,
+        )
+        save_results(
+            con,
+            run_id,
+            segments=segments,
+            assignments=assignments,
+            features=pa.Table.from_pandas(features.reset_index(), preserve_index=False),
+        )
     progress("store", 1, 1)
     result = RunResult(run_id, as_of, int(len(features)), metrics, params, segments)
     if write_html:
@@ -310,8 +357,12 @@ def load_run(workspace: Workspace, run_id: int | None = None) -> RunResult:
         run = get_run(con, run_id)
         segments = load_segments(con, run["run_id"])
     return RunResult(
-        run["run_id"], datetime.fromisoformat(run["as_of"]), run["metrics"]["n_customers"],
-        run["metrics"], run["params"], segments,
+        run["run_id"],
+        datetime.fromisoformat(run["as_of"]),
+        run["metrics"]["n_customers"],
+        run["metrics"],
+        run["params"],
+        segments,
     )
 
 
@@ -340,7 +391,10 @@ def write_report(
         assignments = load_assignments(con, run["run_id"])
         ingests = ingest_history(con)
     summary = build_summary(
-        run=run, segments=segments, assignments=assignments, ingest=ingests,
+        run=run,
+        segments=segments,
+        assignments=assignments,
+        ingest=ingests,
         feature_labels=feature_labels(run["params"]["features"]),
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
@@ -407,10 +461,16 @@ def demo(
     data = generate(n_customers, seed=seed)
     files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
     progress("generate data", 1, 1)
-    ingest(workspace, files["transactions"], customers=files["customers"],
-           preset="generic", progress=progress)
-    result = segment(workspace, as_of=data.as_of, random_state=seed, progress=progress,
-                     write_html=False)
+    ingest(
+        workspace,
+        files["transactions"],
+        customers=files["customers"],
+        preset="generic",
+        progress=progress,
+    )
+    result = segment(
+        workspace, as_of=data.as_of, random_state=seed, progress=progress, write_html=False
+    )
     with workspace.connect(read_only=True) as con:
         found = con.execute(
             "SELECT customer_id, segment_id FROM assignments WHERE run_id = ?", [result.run_id]

@@ -27,8 +27,16 @@ def invoke(*args: str):
 
 def test_run_report_export_and_compare(data_files, tmp_path):
     ws = str(tmp_path / "ws")
-    result = invoke("run", "--transactions", str(data_files["transactions"]),
-                    "--customers", str(data_files["customers"]), "--workspace", ws, "--json")
+    result = invoke(
+        "run",
+        "--transactions",
+        str(data_files["transactions"]),
+        "--customers",
+        str(data_files["customers"]),
+        "--workspace",
+        ws,
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)
     assert run["run_id"] == 1 and run["n_customers"] == 1500
@@ -39,8 +47,16 @@ def test_run_report_export_and_compare(data_files, tmp_path):
     assert report.is_file() and "<svg" in report.read_text()
 
     # a second run with a fixed k, then compare the two
-    result = invoke("run", "--transactions", str(data_files["transactions"]), "-k", "3",
-                    "--workspace", ws, "--quiet")
+    result = invoke(
+        "run",
+        "--transactions",
+        str(data_files["transactions"]),
+        "-k",
+        "3",
+        "--workspace",
+        ws,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.stderr
     assert "already in the workspace" in result.stderr
     result = invoke("runs", "compare", "1", "2", "--workspace", ws, "--json")
@@ -75,8 +91,9 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert not (tmp_path / "ws").exists()
     result = invoke("report", "--workspace", str(tmp_path / "nowhere"))
     assert result.exit_code == 1 and "no workspace" in result.stderr
-    result = invoke("run", "--transactions", str(bad), "--map", "nonsense",
-                    "--workspace", str(tmp_path / "ws"))
+    result = invoke(
+        "run", "--transactions", str(bad), "--map", "nonsense", "--workspace", str(tmp_path / "ws")
+    )
     assert result.exit_code == 1 and "COLUMN=FIELD" in result.stderr
 
 

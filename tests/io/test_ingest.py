@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,9 +19,7 @@ def table_snapshot(ws: Workspace) -> dict:
         return {}
     with ws.connect(read_only=True) as con:
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        return {
-            n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names
-        }
+        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names}
 
 
 def stored(ws: Workspace) -> pd.DataFrame:
@@ -58,7 +55,9 @@ def test_reingesting_the_same_file_adds_nothing(retail_csv, workspace):
 
 def test_overlapping_file_adds_only_new_lines(retail_csv, tmp_path, workspace):
     pipeline.ingest(workspace, retail_csv, preset="online-retail")
-    extra = "536999,22139,RETROSPOT TEA SET CERAMIC,3,2010-12-02 10:00:00,4.95,15311.0,United Kingdom\n"
+    extra = (
+        "536999,22139,RETROSPOT TEA SET CERAMIC,3,2010-12-02 10:00:00,4.95,15311.0,United Kingdom\n"
+    )
     bigger = tmp_path / "bigger.csv"
     bigger.write_text(retail_csv.read_text() + extra)
     (result,) = pipeline.ingest(workspace, bigger, preset="online-retail")
@@ -108,8 +107,10 @@ def test_customers_file_attributes(tmp_path, retail_csv, workspace):
     pipeline.ingest(workspace, retail_csv, customers=customers, preset="online-retail")
     with workspace.connect(read_only=True) as con:
         rows = dict(
-            (r[0], r[1:]) for r in con.execute(
-                "SELECT customer_id, country, attributes FROM customers").fetchall()
+            (r[0], r[1:])
+            for r in con.execute(
+                "SELECT customer_id, country, attributes FROM customers"
+            ).fetchall()
         )
     assert rows["17850"][0] == "France"
     assert json.loads(rows["17850"][1]) == {"age": "41", "tier": "gold"}

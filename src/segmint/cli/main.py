@@ -23,15 +23,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-runs_app = typer.Typer(help="List, inspect and compare the runs stored in a workspace.",
-                       no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect and compare the runs stored in a workspace.", no_args_is_help=True
+)
 app.add_typer(runs_app, name="runs")
 
 WorkspaceOpt = Annotated[
     Path,
     typer.Option(
-        "--workspace", "-w", envvar="SEGMINT_WORKSPACE",
-        help="Workspace directory (created on first use).", show_default=True,
+        "--workspace",
+        "-w",
+        envvar="SEGMINT_WORKSPACE",
+        help="Workspace directory (created on first use).",
+        show_default=True,
     ),
 ]
 DEFAULT_WORKSPACE = Path("segmint-workspace")
@@ -42,17 +46,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 SegmentsOpt = Annotated[
     int | None,
-    typer.Option("--segments", "-k", min=2, max=30,
-                 help="Number of segments (default: chosen automatically)."),
+    typer.Option(
+        "--segments",
+        "-k",
+        min=2,
+        max=30,
+        help="Number of segments (default: chosen automatically).",
+    ),
 ]
-MethodOpt = Annotated[
-    str, typer.Option("--method", help="Clustering: kmeans, minibatch or gmm.")
-]
+MethodOpt = Annotated[str, typer.Option("--method", help="Clustering: kmeans, minibatch or gmm.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same segments.")]
 ReportOpt = Annotated[
     Path | None,
-    typer.Option("--report", help="Where to write the HTML report "
-                 "(default: WORKSPACE/reports/run-N.html)."),
+    typer.Option(
+        "--report", help="Where to write the HTML report (default: WORKSPACE/reports/run-N.html)."
+    ),
 ]
 
 
@@ -83,7 +91,9 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
         left, sep, right = pair.partition("=")
         left, right = left.strip(), right.strip()
         if not sep or not left or not right:
-            raise SegmintError(f"--map {pair!r}: expected COLUMN=FIELD, e.g. --map Invoice=order_id")
+            raise SegmintError(
+                f"--map {pair!r}: expected COLUMN=FIELD, e.g. --map Invoice=order_id"
+            )
         if right in fields:
             mapping[right] = left
         elif left in fields:
@@ -103,21 +113,27 @@ def _fail(exc: SegmintError) -> typer.Exit:
 
 def _print_ingest(results: list[pipeline.IngestResult]) -> None:
     for r in results:
-        line = (f"[bold]{r.kind}[/bold] {r.source}: {r.rows_read:,} rows read, "
-                f"{r.rows_loaded:,} stored")
+        line = (
+            f"[bold]{r.kind}[/bold] {r.source}: {r.rows_read:,} rows read, {r.rows_loaded:,} stored"
+        )
         if r.rows_duplicate:
             line += f", {r.rows_duplicate:,} already in the workspace"
         err.print(line, highlight=False)
         for reason, n in sorted(r.rejected.items()):
             example = r.examples.get(reason, "")
-            err.print(f"  [yellow]skipped {n:,}[/yellow]: {pipeline.REJECT_REASONS[reason]} "
-                      f"(first at {example})", highlight=False)
+            err.print(
+                f"  [yellow]skipped {n:,}[/yellow]: {pipeline.REJECT_REASONS[reason]} "
+                f"(first at {example})",
+                highlight=False,
+            )
 
 
 def _segment_table(result: pipeline.RunResult) -> Table:
-    table = Table(title=f"Run {result.run_id}: {len(result.segments)} segments, "
-                        f"{result.n_customers:,} customers (as of {result.as_of:%Y-%m-%d})",
-                  title_justify="left")
+    table = Table(
+        title=f"Run {result.run_id}: {len(result.segments)} segments, "
+        f"{result.n_customers:,} customers (as of {result.as_of:%Y-%m-%d})",
+        title_justify="left",
+    )
     table.add_column("id", justify="right")
     table.add_column("segment", style="bold")
     table.add_column("customers", justify="right")
@@ -126,8 +142,12 @@ def _segment_table(result: pipeline.RunResult) -> Table:
     table.add_column("rule (fidelity)")
     for seg in result.segments.itertuples():
         table.add_row(
-            str(seg.segment_id), seg.name, f"{seg.size:,}", f"{seg.share:.0%}",
-            f"{seg.value_share:.0%}", f"{seg.rule} [dim]({seg.rule_fidelity:.0%})[/dim]",
+            str(seg.segment_id),
+            seg.name,
+            f"{seg.size:,}",
+            f"{seg.share:.0%}",
+            f"{seg.value_share:.0%}",
+            f"{seg.rule} [dim]({seg.rule_fidelity:.0%})[/dim]",
         )
     return table
 
@@ -150,8 +170,9 @@ def _show_run(result: pipeline.RunResult, as_json: bool) -> None:
 @app.command()
 def demo(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-    customers: Annotated[int, typer.Option("--customers", "-n", min=50,
-                                           help="Synthetic customers to generate.")] = 5000,
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", min=50, help="Synthetic customers to generate.")
+    ] = 5000,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -162,34 +183,76 @@ def demo(
     """
     try:
         with progress_bar(quiet or as_json) as progress:
-            result = pipeline.demo(Workspace(workspace), n_customers=customers, seed=seed,
-                                   progress=progress)
+            result = pipeline.demo(
+                Workspace(workspace), n_customers=customers, seed=seed, progress=progress
+            )
     except SegmintError as exc:
         raise _fail(exc) from None
     _show_run(result, as_json)
     if not as_json and result.metrics.get("planted_ari") is not None:
-        err.print(f"agreement with the planted segments (adjusted Rand index): "
-                  f"{result.metrics['planted_ari']:.2f}", highlight=False)
+        err.print(
+            f"agreement with the planted segments (adjusted Rand index): "
+            f"{result.metrics['planted_ari']:.2f}",
+            highlight=False,
+        )
 
 
 @app.command()
 def run(
-    transactions: Annotated[Path, typer.Option("--transactions", "-t", help=(
-        "Transactions file: CSV (.csv, .csv.gz), Parquet, JSON lines or XLSX."))],
-    customers: Annotated[Path | None, typer.Option("--customers", "-c", help=(
-        "Optional customer attributes file (customer id + any columns)."))] = None,
-    preset: Annotated[str, typer.Option("--preset", "-p", help=(
-        "Column layout: " + ", ".join(f"[bold]{k}[/bold] ({v.description})"
-                                      for k, v in PRESETS.items())))] = "generic",
-    map_: Annotated[list[str] | None, typer.Option("--map", "-m", help=(
-        "Map a column onto a field, COLUMN=FIELD (repeatable), e.g. --map Invoice=order_id."))
+    transactions: Annotated[
+        Path,
+        typer.Option(
+            "--transactions",
+            "-t",
+            help=("Transactions file: CSV (.csv, .csv.gz), Parquet, JSON lines or XLSX."),
+        ),
+    ],
+    customers: Annotated[
+        Path | None,
+        typer.Option(
+            "--customers",
+            "-c",
+            help=("Optional customer attributes file (customer id + any columns)."),
+        ),
+    ] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            "-p",
+            help=(
+                "Column layout: "
+                + ", ".join(f"[bold]{k}[/bold] ({v.description})" for k, v in PRESETS.items())
+            ),
+        ),
+    ] = "generic",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            "-m",
+            help=(
+                "Map a column onto a field, COLUMN=FIELD (repeatable), e.g. --map Invoice=order_id."
+            ),
+        ),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
-    date_format: Annotated[str | None, typer.Option(help=(
-        "strptime format of the dates, if not ISO 8601 (e.g. '%d/%m/%Y %H:%M')."))] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help=(
-        "Analyse as of this date (YYYY-MM-DD); later transactions are ignored. "
-        "Default: the day after the last transaction."))] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help=("strptime format of the dates, if not ISO 8601 (e.g. '%d/%m/%Y %H:%M').")
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help=(
+                "Analyse as of this date (YYYY-MM-DD); later transactions are ignored. "
+                "Default: the day after the last transaction."
+            ),
+        ),
+    ] = None,
     segments: SegmentsOpt = None,
     method: MethodOpt = "kmeans",
     seed: SeedOpt = 0,
@@ -208,14 +271,25 @@ def run(
         ws = Workspace(workspace)
         with progress_bar(quiet or as_json) as progress:
             results = pipeline.ingest(
-                ws, transactions, customers=customers, preset=preset, mapping=mapping,
-                encoding=encoding, date_format=date_format, progress=progress,
+                ws,
+                transactions,
+                customers=customers,
+                preset=preset,
+                mapping=mapping,
+                encoding=encoding,
+                date_format=date_format,
+                progress=progress,
             )
             if not as_json:
                 _print_ingest(results)
             result = pipeline.segment(
-                ws, as_of=pipeline.parse_date(as_of) if as_of else None, n_segments=segments,
-                method=method, random_state=seed, report_path=report, progress=progress,
+                ws,
+                as_of=pipeline.parse_date(as_of) if as_of else None,
+                n_segments=segments,
+                method=method,
+                random_state=seed,
+                report_path=report,
+                progress=progress,
             )
     except SegmintError as exc:
         raise _fail(exc) from None
@@ -226,8 +300,12 @@ def run(
 def report(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     run_id: RunOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
-        "HTML file to write (default: WORKSPACE/reports/run-N.html)."))] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help=("HTML file to write (default: WORKSPACE/reports/run-N.html).")
+        ),
+    ] = None,
 ) -> None:
     """Write the self-contained HTML report of a run (opens offline)."""
     try:
@@ -239,14 +317,28 @@ def report(
 
 @app.command()
 def export(
-    what: Annotated[str, typer.Argument(help="assignments (one row per customer) or "
-                                             "profiles (one row per segment).")] = "assignments",
+    what: Annotated[
+        str,
+        typer.Argument(
+            help="assignments (one row per customer) or profiles (one row per segment)."
+        ),
+    ] = "assignments",
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     run_id: RunOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
-        "File to write; '-' or omitted with CSV writes to stdout."))] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=(
-        f"One of {', '.join(EXPORT_FORMATS)} (default: from the file name, else csv)."))] = "",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help=("File to write; '-' or omitted with CSV writes to stdout.")
+        ),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help=(f"One of {', '.join(EXPORT_FORMATS)} (default: from the file name, else csv)."),
+        ),
+    ] = "",
 ) -> None:
     """Export a run's assignments or segment profiles as CSV or Parquet (atomic writes)."""
     try:
@@ -264,10 +356,23 @@ def export(
 
 @app.command()
 def evaluate(
-    cutoff: Annotated[str, typer.Option("--cutoff", help=(
-        "Segment on the data before this date (YYYY-MM-DD) and score the spend after it."))],
-    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, help=(
-        "Length of the period after the cut-off whose spend is explained."))] = 90,
+    cutoff: Annotated[
+        str,
+        typer.Option(
+            "--cutoff",
+            help=(
+                "Segment on the data before this date (YYYY-MM-DD) and score the spend after it."
+            ),
+        ),
+    ],
+    horizon_days: Annotated[
+        int,
+        typer.Option(
+            "--horizon-days",
+            min=1,
+            help=("Length of the period after the cut-off whose spend is explained."),
+        ),
+    ] = 90,
     segments: SegmentsOpt = None,
     seed: SeedOpt = 0,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -280,25 +385,36 @@ def evaluate(
     """
     try:
         result = pipeline.evaluate_future_spend(
-            Workspace(workspace), cutoff=pipeline.parse_date(cutoff), horizon_days=horizon_days,
-            n_segments=segments, random_state=seed,
+            Workspace(workspace),
+            cutoff=pipeline.parse_date(cutoff),
+            horizon_days=horizon_days,
+            n_segments=segments,
+            random_state=seed,
         )
     except SegmintError as exc:
         raise _fail(exc) from None
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"Spend in the {horizon_days} days after {cutoff} explained by "
-                        f"{result['n_groups']} groups ({result['n_customers']:,} customers)",
-                  title_justify="left")
+    table = Table(
+        title=f"Spend in the {horizon_days} days after {cutoff} explained by "
+        f"{result['n_groups']} groups ({result['n_customers']:,} customers)",
+        title_justify="left",
+    )
     table.add_column("grouping")
     table.add_column("eta² (spend)", justify="right")
     table.add_column("eta² (log spend)", justify="right")
     table.add_row("ML segments", f"{result['ml_eta2']:.4f}", f"{result['ml_eta2_log']:.4f}")
-    table.add_row(f"RFM groups merged to {result['n_groups']}", f"{result['rfm_eta2']:.4f}",
-                  f"{result['rfm_eta2_log']:.4f}")
-    table.add_row(f"all {result['rfm_named_groups']} named RFM groups",
-                  f"{result['rfm_named_eta2']:.4f}", f"{result['rfm_named_eta2_log']:.4f}")
+    table.add_row(
+        f"RFM groups merged to {result['n_groups']}",
+        f"{result['rfm_eta2']:.4f}",
+        f"{result['rfm_eta2_log']:.4f}",
+    )
+    table.add_row(
+        f"all {result['rfm_named_groups']} named RFM groups",
+        f"{result['rfm_named_eta2']:.4f}",
+        f"{result['rfm_named_eta2_log']:.4f}",
+    )
     out.print(table)
 
 
@@ -313,15 +429,31 @@ def runs_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = Fa
         print_json(runs)
         return
     table = Table(title="Runs", title_justify="left")
-    for col in ("run", "created (UTC)", "as of", "customers", "segments", "method", "silhouette",
-                "stability", "data"):
+    for col in (
+        "run",
+        "created (UTC)",
+        "as of",
+        "customers",
+        "segments",
+        "method",
+        "silhouette",
+        "stability",
+        "data",
+    ):
         table.add_column(col)
     for r in runs:
         m = r["metrics"]
-        table.add_row(str(r["run_id"]), r["created_at"], r["as_of"][:10],
-                      f"{m.get('n_customers', 0):,}", str(m.get("n_segments", "")),
-                      str(m.get("method", "")), f"{m.get('silhouette', float('nan')):.2f}",
-                      f"{m.get('stability_ari', float('nan')):.2f}", r["data_fingerprint"])
+        table.add_row(
+            str(r["run_id"]),
+            r["created_at"],
+            r["as_of"][:10],
+            f"{m.get('n_customers', 0):,}",
+            str(m.get("n_segments", "")),
+            str(m.get("method", "")),
+            f"{m.get('silhouette', float('nan')):.2f}",
+            f"{m.get('stability_ari', float('nan')):.2f}",
+            r["data_fingerprint"],
+        )
     out.print(table)
 
 

@@ -63,9 +63,9 @@ def open_source(
         if fmt == "csv" and encoding.lower().replace("-", "") not in ("utf8", "utf8sig"):
             con.register(view, _read_csv_encoded(path, encoding))
         elif fmt == "csv":
-            con.read_csv(
-                str(path), all_varchar=True, header=True, sample_size=-1
-            ).create_view(view, replace=True)
+            con.read_csv(str(path), all_varchar=True, header=True, sample_size=-1).create_view(
+                view, replace=True
+            )
         elif fmt == "parquet":
             con.read_parquet(str(path)).create_view(view, replace=True)
         elif fmt == "jsonl":
@@ -80,7 +80,9 @@ def open_source(
     except DataValidationError:
         raise
     except (duckdb.Error, pa.ArrowException, ValueError, OSError) as exc:
-        raise DataValidationError(_explain_read_error(fmt, exc, encoding), source=str(path)) from None
+        raise DataValidationError(
+            _explain_read_error(fmt, exc, encoding), source=str(path)
+        ) from None
     return columns
 
 
@@ -134,8 +136,10 @@ def _read_xlsx(path: Path) -> pa.Table:
         header = next(rows, None)
         if header is None or all(cell is None for cell in header):
             raise ValueError("the first sheet is empty")
-        names = [str(cell).strip() if cell is not None else f"column_{i + 1}" for i, cell in
-                 enumerate(header)]
+        names = [
+            str(cell).strip() if cell is not None else f"column_{i + 1}"
+            for i, cell in enumerate(header)
+        ]
         columns: list[list[str | None]] = [[] for _ in names]
         for row in rows:
             for i in range(len(names)):
@@ -143,7 +147,9 @@ def _read_xlsx(path: Path) -> pa.Table:
                 columns[i].append(None if cell is None else _cell_text(cell))
     finally:
         book.close()
-    return pa.table({name: pa.array(values, pa.string()) for name, values in zip(names, columns)})
+    return pa.table(
+        {name: pa.array(values, pa.string()) for name, values in zip(names, columns, strict=True)}
+    )
 
 
 def _cell_text(cell: object) -> str:

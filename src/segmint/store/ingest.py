@@ -118,11 +118,20 @@ def ingest_history(con: duckdb.DuckDBPyConnection) -> list[dict]:
         """SELECT ingest_id, kind, source, fingerprint, created_at, rows_read, rows_loaded,
                   rows_duplicate, rejected FROM ingests ORDER BY ingest_id"""
     ).fetchall()
-    keys = ["ingest_id", "kind", "source", "fingerprint", "created_at", "rows_read",
-            "rows_loaded", "rows_duplicate", "rejected"]
+    keys = [
+        "ingest_id",
+        "kind",
+        "source",
+        "fingerprint",
+        "created_at",
+        "rows_read",
+        "rows_loaded",
+        "rows_duplicate",
+        "rejected",
+    ]
     out = []
     for row in rows:
-        item = dict(zip(keys, row))
+        item = dict(zip(keys, row, strict=True))
         item["created_at"] = item["created_at"].isoformat()
         item["rejected"] = json.loads(item["rejected"])
         out.append(item)

@@ -77,8 +77,18 @@ def save_results(
     con.register("_seg", seg)
     con.execute("INSERT INTO segments SELECT * FROM _seg")
     con.unregister("_seg")
-    columns = ["customer_id", "segment_id", "micro_segment_id", "confidence", "r_score",
-               "f_score", "m_score", "rfm_group", "map_x", "map_y"]
+    columns = [
+        "customer_id",
+        "segment_id",
+        "micro_segment_id",
+        "confidence",
+        "r_score",
+        "f_score",
+        "m_score",
+        "rfm_group",
+        "map_x",
+        "map_y",
+    ]
     con.register("_asg", assignments[columns])
     con.execute(f"INSERT INTO assignments SELECT ?, {', '.join(columns)} FROM _asg", [run_id])
     con.unregister("_asg")

@@ -54,9 +54,9 @@ class Workspace:
         return f"Workspace({str(self.path)!r})"
 
     @contextmanager
-    def connect(self, *, create: bool = False, read_only: bool = False) -> Iterator[
-        duckdb.DuckDBPyConnection
-    ]:
+    def connect(
+        self, *, create: bool = False, read_only: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the workspace database, applying pending migrations.
 
         Parameters

@@ -1,0 +1,375 @@
+"""Speed and memory of the segmint pipeline, step by step, on synthetic customers.
+
+Usage::
+
+    python benchmarks/bench_pipeline.py [--customers 1000000] [--seed 0] \\
+        [--data-dir /tmp/segmint-bench] [--steps ingest,features,segmentation,report,...]
+
+The data set (``segmint.datasets.generate``, about 20 transaction lines per customer) is
+written once to Parquet under ``--data-dir`` (keyed by size and seed) and reused. Every step
+then runs in its own fresh Python process; the parent takes that process's peak resident
+memory from ``os.wait4`` (the child's own ``ru_maxrss``, not the running maximum over all
+children), and the step's wall time from inside the child, around the measured call only
+(interpreter start and imports excluded; the ``pipeline`` step is timed from outside, as a user
+sees it). Steps, in order (``--steps`` picks a subset; later ones need the workspace of
+``ingest``):
+
+- ``ingest``: ``pipeline.ingest`` of transactions + customers into a fresh workspace;
+- ``features``: ``pipeline.compute_features(con)`` (default ``as_of``), Arrow -> pandas included;
+- ``segmentation``: ``pipeline.segment(ws, write_html=False)`` minus the feature time it reports
+  through its progress callback (same process, so its peak memory includes the features);
+- ``report``: ``pipeline.write_report`` of that run;
+- ``pipeline``: the CLI ``segmint run --transactions ... --customers ... -w NEW -q`` end to end;
+- ``groupby`` / ``groupby_cat``: bare DuckDB ``GROUP BY customer_id`` baselines on the same
+  workspace table (max ts, distinct orders, sum amount; then also distinct categories);
+- ``pandas``: the feature step written with pandas groupby on the same rows, read from the
+  workspace (load time excluded from its figure).
+
+A table and one ``JSON:`` line with every figure are printed at the end. Targets: whole pipeline
+under 2 minutes and 6 GB; features <= 3x the bare GROUP BY; pandas >= 5x the features.
+``n_products`` is an approximate distinct count (HyperLogLog, typically within ~2 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STEPS = ("ingest", "features", "segmentation", "report", "pipeline", "groupby", "groupby_cat",
+         "pandas")
+
+GROUPBY_SQL = """SELECT customer_id, max(ts), count(DISTINCT order_id), sum(amount)
+                 FROM transactions GROUP BY 1"""
+GROUPBY_CAT_SQL = """SELECT customer_id, max(ts), count(DISTINCT order_id), sum(amount),
+                            count(DISTINCT category)
+                     FROM transactions GROUP BY 1"""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def ensure_data(n: int, seed: int, data_dir: Path) -> dict:
+    """Generate (once) and return the paths and facts of the synthetic data set."""
+    folder = data_dir / f"synthetic-n{n}-s{seed}"
+    marker = folder / "COMPLETE"
+    if not marker.is_file():
+        print(f"generating {n:,} customers (seed {seed}) into {folder} ...", flush=True)
+        code = (
+            "import json, sys, time\n"
+            "from pathlib import Path\n"
+            "from segmint.datasets import generate, write\n"
+            "n, seed, folder = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])\n"
+            "t0 = time.perf_counter(); data = generate(n, seed=seed)\n"
+            "write(data, folder, fmt='parquet')\n"
+            "(folder / 'COMPLETE').write_text(json.dumps({'n_customers': n, 'seed': seed,\n"
+            "    'rows': data.transactions.num_rows, 'as_of': data.as_of.isoformat(),\n"
+            "    'seconds': time.perf_counter() - t0}))\n"
+        )
+        subprocess.run([sys.executable, "-c", code, str(n), str(seed), str(folder)], check=True)
+    facts = json.loads(marker.read_text())
+    facts["transactions"] = str(folder / "transactions.parquet")
+    facts["customers"] = str(folder / "customers.parquet")
+    return facts
+
+
+# --------------------------------------------------------------------------- child steps
+
+
+def _step_ingest(args) -> dict:
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
+    t0 = time.perf_counter()
+    results = pipeline.ingest(Workspace(args.ws), args.transactions, customers=args.customers)
+    return {"seconds": time.perf_counter() - t0, "rows_loaded": results[0].rows_loaded}
+
+
+def _step_features(args) -> dict:
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
+    with Workspace(args.ws).connect() as con:
+        (mapped_before,) = con.execute("SELECT count(*) FROM product_categories").fetchone()
+        t0 = time.perf_counter()
+        features, as_of = pipeline.compute_features(con)
+        seconds = time.perf_counter() - t0
+        (mapped_after,) = con.execute("SELECT count(*) FROM product_categories").fetchone()
+    return {"seconds": seconds, "customers": len(features), "columns": features.shape[1],
+            "as_of": as_of.isoformat(), "categories_derived": mapped_after > mapped_before}
+
+
+def _step_segmentation(args) -> dict:
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
+    marks: dict[str, float] = {}
+    phases: list[tuple[str, float]] = []
+
+    def progress(step: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        marks.setdefault(f"{step}:{done}", now)
+        phases.append((f"{step} {done}/{total}", now))
+
+    t0 = time.perf_counter()
+    result = pipeline.segment(Workspace(args.ws), write_html=False, progress=progress)
+    total = time.perf_counter() - t0
+    features = marks["features:1"] - marks["features:0"]
+    # time between successive progress calls: where the segmentation spends it
+    breakdown, last = {}, t0
+    for name, at in phases:
+        breakdown[name] = round(breakdown.get(name, 0.0) + at - last, 3)
+        last = at
+    return {"seconds": total - features, "segment_total": total, "features_inside": features,
+            "run_id": result.run_id, "n_segments": result.metrics["n_segments"],
+            "breakdown": breakdown}
+
+
+def _step_report(args) -> dict:
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
+    t0 = time.perf_counter()
+    path = pipeline.write_report(Workspace(args.ws))
+    return {"seconds": time.perf_counter() - t0, "bytes": path.stat().st_size}
+
+
+def _query(args, sql: str) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(Path(args.ws) / "segmint.duckdb"), read_only=True)
+    t0 = time.perf_counter()
+    table = con.sql(sql).to_arrow_table()
+    return {"seconds": time.perf_counter() - t0, "rows": table.num_rows}
+
+
+def _step_groupby(args) -> dict:
+    return _query(args, GROUPBY_SQL)
+
+
+def _step_groupby_cat(args) -> dict:
+    return _query(args, GROUPBY_CAT_SQL)
+
+
+def _step_pandas(args) -> dict:
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    con = duckdb.connect(str(Path(args.ws) / "segmint.duckdb"), read_only=True)
+    t0 = time.perf_counter()
+    df = con.execute(
+        """SELECT customer_id, order_id, ts, product_id, category, quantity, amount, is_return
+           FROM transactions"""
+    ).df()
+    con.close()
+    load = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    out = pandas_features(df, n_top=8, window_days=90, np=np, pd=pd)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "load_seconds": load, "customers": len(out),
+            "columns": out.shape[1]}
+
+
+def pandas_features(df, *, n_top, window_days, np, pd):
+    """The feature step with pandas groupby (same definitions as ``build_features``,
+    ``attr_*`` columns excepted; ``n_products`` exact)."""
+    as_of = df["ts"].max().normalize() + pd.Timedelta(days=1)
+    df = df[df["ts"] < as_of]
+    ret = df["is_return"].fillna(df["amount"] < 0).to_numpy(bool)
+    value = np.where(ret, -df["amount"].abs(), df["amount"])
+    cust_codes, cust_ids = pd.factorize(df["customer_id"])
+    lines = pd.DataFrame({
+        "c": cust_codes, "order_id": df["order_id"], "ts": df["ts"],
+        "product_id": df["product_id"], "category": df["category"],
+        "quantity": df["quantity"], "value": value, "ret": ret,
+    })
+    buy = lines[~ret]
+    # orders (purchases) -> order-day gaps -> per customer
+    orders = buy.groupby(["c", "order_id"], sort=False, observed=True).agg(
+        ts=("ts", "min"), gross=("value", "sum"), items=("quantity", "sum")
+    ).reset_index()
+    orders["day"] = orders["ts"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    orders = orders.sort_values(["c", "day"], kind="stable")
+    orders["gap"] = orders.groupby("c", sort=False)["day"].diff()
+    w = pd.Timedelta(days=window_days)
+    orders["recent"] = orders["gross"].where(orders["ts"] >= as_of - w, 0.0)
+    orders["previous"] = orders["gross"].where(
+        (orders["ts"] >= as_of - 2 * w) & (orders["ts"] < as_of - w), 0.0)
+    g = orders.groupby("c")
+    f = pd.DataFrame({
+        "frequency": g.size(), "first": g["ts"].min(), "last": g["ts"].max(),
+        "gross": g["gross"].sum(), "items": g["items"].sum(),
+        "recent": g["recent"].sum(), "previous": g["previous"].sum(),
+    })
+    gaps = orders.loc[orders["gap"] > 0].groupby("c")["gap"]
+    f["gap_mean"], f["gap_std"], f["n_gaps"] = gaps.mean(), gaps.std(ddof=0), gaps.size()
+    f["returned"] = (-lines.loc[ret].groupby("c")["value"].sum()).reindex(f.index).fillna(0.0)
+    f["n_products"] = buy.groupby("c")["product_id"].nunique()
+    by_cat = buy.groupby(["c", "category"], observed=True)["value"].sum().unstack()
+    by_cat = by_cat.reindex(f.index)
+    top = buy.groupby("category")["value"].sum().sort_values(ascending=False).index[:n_top]
+    gross_pos = f["gross"].clip(lower=0).replace(0.0, np.nan)
+    out = pd.DataFrame(index=f.index)
+    out["recency_days"] = (as_of - f["last"]).dt.total_seconds() / 86400
+    out["frequency"] = f["frequency"]
+    out["monetary"] = f["gross"] - f["returned"]
+    out["tenure_days"] = (as_of - f["first"]).dt.total_seconds() / 86400
+    out["avg_order_value"] = f["gross"] / f["frequency"]
+    out["interpurchase_mean_days"] = f["gap_mean"]
+    out["interpurchase_cv"] = (f["gap_std"] / f["gap_mean"]).where(f["n_gaps"] >= 2)
+    out["return_rate"] = np.where(f["gross"] > 0, (f["returned"] / f["gross"]).clip(0, 1),
+                                  (f["returned"] > 0).astype(float))
+    out["basket_size"] = f["items"] / f["frequency"]
+    out["n_products"] = f["n_products"]
+    out["n_categories"] = by_cat.notna().sum(axis=1)
+    out["top_category_share"] = (by_cat.max(axis=1) / gross_pos).clip(0, 1)
+    for c in top:
+        out[f"cat_share_{c}"] = (by_cat[c].fillna(0.0) / gross_pos).clip(0, 1)
+    out["spend_trend"] = np.log((1 + f["recent"].clip(lower=0)) / (1 + f["previous"].clip(lower=0)))
+    out.index = cust_ids[out.index]
+    return out.sort_index()
+
+
+def child_main(step: str, args) -> None:
+    result = globals()[f"_step_{step}"](args)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def run_child(argv: list[str], *, capture_result: bool = True) -> dict:
+    """Run a fresh process; return its result with its own peak RSS and outer wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.stdout.write(out)
+        raise SystemExit(f"step failed ({proc.returncode}): {' '.join(argv)}")
+    result = {}
+    if capture_result:
+        lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+        result = json.loads(lines[-1][len("RESULT "):])
+    result["outer_seconds"] = wall
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/segmint-bench"))
+    ap.add_argument("--steps", default=",".join(STEPS),
+                    help=f"comma-separated subset of {','.join(STEPS)}")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--ws", help=argparse.SUPPRESS)
+    ap.add_argument("--transactions", help=argparse.SUPPRESS)
+    ap.add_argument("--customers-file", dest="customers_file", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.customers = args.customers_file
+        child_main(args.child, args)
+        return
+
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        ap.error(f"unknown step(s): {', '.join(sorted(unknown))}")
+    data = ensure_data(args.customers, args.seed, args.data_dir)
+    ws = args.data_dir / f"ws-n{args.customers}-s{args.seed}"
+    base = [sys.executable, __file__, "--ws", str(ws), "--transactions", data["transactions"],
+            "--customers-file", data["customers"]]
+    import duckdb
+
+    print(f"{args.customers:,} customers, {data['rows']:,} transaction lines; "
+          f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs; "
+          f"load average before: {_load()}", flush=True)
+
+    figures: dict[str, dict] = {}
+    for step in STEPS:
+        if step not in steps:
+            continue
+        if step == "ingest" and ws.exists():
+            shutil.rmtree(ws)
+        if step == "pipeline":
+            new = args.data_dir / f"ws-cli-n{args.customers}-s{args.seed}"
+            shutil.rmtree(new, ignore_errors=True)
+            cli = str(Path(sys.executable).with_name("segmint"))
+            argv = [cli, "run", "--transactions", data["transactions"],
+                    "--customers", data["customers"], "--workspace", str(new), "-q", "--json"]
+            result = run_child(argv, capture_result=False)
+            result["seconds"] = result["outer_seconds"]
+            shutil.rmtree(new, ignore_errors=True)
+        else:
+            result = run_child([*base, "--child", step])
+        result["load_after"] = _load()
+        figures[step] = result
+        extra = {k: v for k, v in result.items()
+                 if k not in ("seconds", "outer_seconds", "peak_rss_mib", "cpu_seconds",
+                              "load_after")}
+        print(f"  {step:<13s} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mib']:7.0f} "
+              f"MiB  cpu {result['cpu_seconds']:7.1f} s  load {result['load_after']}  "
+              f"{json.dumps(extra)}", flush=True)
+
+    print()
+    print(f"{'step':<34s}{'wall s':>9s}{'peak RSS MiB':>14s}{'target':>22s}")
+    rows = [
+        ("ingest", "ingest"), ("features (compute_features)", "features"),
+        ("segmentation (segment - features)", "segmentation"), ("report", "report"),
+        ("whole pipeline (CLI segmint run)", "pipeline"),
+        ("bare GROUP BY", "groupby"), ("bare GROUP BY + distinct category", "groupby_cat"),
+        ("pandas features (compute only)", "pandas"),
+    ]
+    targets = {"pipeline": "< 120 s, < 6144 MiB"}
+    for label, key in rows:
+        if key in figures:
+            r = figures[key]
+            print(f"{label:<34s}{r['seconds']:9.2f}{r['peak_rss_mib']:14.0f}"
+                  f"{targets.get(key, ''):>22s}")
+    ratios = {}
+    if "features" in figures and "groupby" in figures:
+        ratios["features_over_groupby"] = figures["features"]["seconds"] / figures["groupby"][
+            "seconds"]
+    if "features" in figures and "groupby_cat" in figures:
+        ratios["features_over_groupby_cat"] = (figures["features"]["seconds"]
+                                               / figures["groupby_cat"]["seconds"])
+    if "features" in figures and "pandas" in figures:
+        ratios["pandas_over_features"] = figures["pandas"]["seconds"] / figures["features"][
+            "seconds"]
+    for name, value in ratios.items():
+        target = {"features_over_groupby": "target <= 3x",
+                  "pandas_over_features": "target >= 5x"}.get(name, "")
+        print(f"{name:<34s}{value:8.2f}x  {target}")
+    print("n_products: approximate distinct count (HyperLogLog, typically within ~2 %)")
+    print(f"load average after: {_load()}")
+    print("JSON: " + json.dumps({
+        "customers": args.customers, "lines": data["rows"], "cpus": os.cpu_count(),
+        "duckdb": duckdb.__version__,
+        "figures": {k: {"seconds": round(v["seconds"], 3),
+                        "peak_rss_mib": round(v["peak_rss_mib"]),
+                        "load_after": v["load_after"]} for k, v in figures.items()},
+        "ratios": {k: round(v, 2) for k, v in ratios.items()},
+    }))
+
+
+if __name__ == "__main__":
+    main()
