@@ -72,3 +72,11 @@ def fmt_ratio(value: object) -> str:
         return DASH
     v = float(value)  # type: ignore[arg-type]
     return f"{v:.2f}\u00d7" if v < 1 else f"{v:.1f}\u00d7"
+
+
+def fmt_sd(value: object) -> str:
+    """A standardized difference (segment vs everyone, in standard deviations): ``"+1.2 sd"``."""
+    if _missing(value):
+        return DASH
+    v = float(value)  # type: ignore[arg-type]
+    return f"{v:+.1f}\u00a0sd"

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from . import _charts
-from ._format import fmt_compact, fmt_int, fmt_money, fmt_num, fmt_pct, fmt_ratio
+from ._format import fmt_compact, fmt_int, fmt_money, fmt_num, fmt_pct, fmt_ratio, fmt_sd
 
 __all__ = ["render_html", "summary_to_json", "write_report"]
 
@@ -54,6 +54,7 @@ def _environment() -> jinja2.Environment:
         compact=fmt_compact,
         money=fmt_money,
         ratio=fmt_ratio,
+        sd=fmt_sd,
         when=_when,
         pretty_json=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False),
     )
