@@ -253,11 +253,12 @@ def run_child(argv: list[str], *, capture_result: bool = True) -> dict:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
+    result = {}
     if proc.returncode != 0:
         sys.stdout.write(out)
-        raise SystemExit(f"step failed ({proc.returncode}): {' '.join(argv)}")
-    result = {}
-    if capture_result:
+        print(f"step failed ({proc.returncode}): {' '.join(argv)}", flush=True)
+        result["failed"] = proc.returncode
+    elif capture_result:
         lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
         result = json.loads(lines[-1][len("RESULT "):])
     result["outer_seconds"] = wall
@@ -322,6 +323,8 @@ def main() -> None:
         else:
             result = run_child([*base, "--child", step])
         result["load_after"] = _load()
+        if "failed" in result:
+            continue
         figures[step] = result
         extra = {k: v for k, v in result.items()
                  if k not in ("seconds", "outer_seconds", "peak_rss_mib", "cpu_seconds",

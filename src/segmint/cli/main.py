@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from segmint import __version__, pipeline
+from segmint.cli import serve as serve_commands
 from segmint.cli._output import err, out, print_json, progress_bar
 from segmint.errors import SegmintError
 from segmint.schema import PRESETS
@@ -27,6 +28,7 @@ runs_app = typer.Typer(
     help="List, inspect and compare the runs stored in a workspace.", no_args_is_help=True
 )
 app.add_typer(runs_app, name="runs")
+serve_commands.register(app)
 
 WorkspaceOpt = Annotated[
     Path,
@@ -140,15 +142,23 @@ def _segment_table(result: pipeline.RunResult) -> Table:
     table.add_column("share", justify="right")
     table.add_column("revenue", justify="right")
     table.add_column("rule (fidelity)")
+    scored = "clv" in result.segments.columns
+    if scored:
+        table.add_column("avg CLV", justify="right")
+        table.add_column("churn risk", justify="right")
+        table.add_column("flag")
     for seg in result.segments.itertuples():
-        table.add_row(
+        row = [
             str(seg.segment_id),
             seg.name,
             f"{seg.size:,}",
             f"{seg.share:.0%}",
             f"{seg.value_share:.0%}",
             f"{seg.rule} [dim]({seg.rule_fidelity:.0%})[/dim]",
-        )
+        ]
+        if scored:
+            row += [f"{seg.clv:,.0f}", f"{seg.churn_risk:.0%}", seg.value_flag]
+        table.add_row(*row)
     return table
 
 
@@ -352,6 +362,77 @@ def export(
     except SegmintError as exc:
         raise _fail(exc) from None
     err.print(f"exported {what} to {path}", highlight=False)
+
+
+@app.command("predict")
+def predict_cmd(
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    run_id: RunOpt = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon-days",
+            min=7,
+            help=(
+                "Churn horizon: no purchase within it counts as churn "
+                "(default: derived from the customers' usual gaps between purchases)."
+            ),
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score a run's customers: lifetime value, churn risk with reasons, next purchase.
+
+    Fits buy-till-you-die models (BG/NBD, or Pareto/NBD when BG/NBD cannot be identified)
+    with Gamma-Gamma spend for 12-month CLV, and gradient-boosted churn, propensity and
+    next-purchase models trained on past cut-offs. Every model is checked on held-out time;
+    the evaluation is stored with the run, shown in its report, and the scores join the exports.
+    """
+    try:
+        ws = Workspace(workspace)
+        with progress_bar(quiet or as_json) as progress:
+            evaluation = pipeline.predict(
+                ws, run_id=run_id, horizon_days=horizon_days, random_state=seed, progress=progress
+            )
+            result = pipeline.load_run(ws, run_id)
+            result.report_path = pipeline.write_report(ws, run_id=result.run_id)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(evaluation)
+        return
+    out.print(_segment_table(result))
+    churn = evaluation["churn"]
+    table = Table(
+        title=f"Churn within {churn['horizon_days']} days, held-out cut-off "
+        f"{churn['test_cutoff']} ({churn['n']:,} customers, "
+        f"{churn['base_rate']:.0%} churned)",
+        title_justify="left",
+    )
+    for col in ("model", "ROC-AUC", "Brier score"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, m in churn["models"].items():
+        table.add_row(name, f"{m['roc_auc']:.3f}", f"{m['brier']:.3f}")
+    out.print(table)
+    ltv = evaluation["lifetime_value"]
+    hold = ltv["holdout"]
+    err.print(
+        f"lifetime value: {ltv['purchase_model']} + Gamma-Gamma, {ltv['clv_months']} months; "
+        f"held-out {hold['holdout_days']} days: {hold['predicted_repeat_purchases']:,.0f} repeat "
+        f"purchases predicted vs {hold['actual_repeat_purchases']:,.0f} actual "
+        f"({hold['error_pct']:+.1f}%)",
+        highlight=False,
+    )
+    nxt = evaluation["next_purchase"]
+    err.print(
+        f"next purchase: mean absolute error {nxt['mae_days']:.1f} days "
+        f"(median baseline {nxt['median_baseline_mae_days']:.1f}); "
+        f"{evaluation['high_value_at_risk']:,} high-value customers at risk",
+        highlight=False,
+    )
+    err.print(f"report: {result.report_path}", highlight=False)
 
 
 @app.command()

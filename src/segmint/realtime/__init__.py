@@ -1,0 +1,45 @@
+"""Real time: live profiles, live assignment, change detection and webhooks.
+
+- :class:`ProfileStore`: array-backed per-customer aggregates giving the batch features live;
+- :func:`segmint.segment.segmenter_from_dict` (re-exported): the batch model for live assignment;
+- :class:`DriftDetector`: EWMA control charts per segment raising :class:`Alert`;
+- :class:`WebhookDispatcher`: signed, retried, logged webhook deliveries (:func:`sign`,
+  :func:`verify`, :class:`DeliveryLog`).
+"""
+
+from segmint.realtime.drift import Alert, DriftDetector, ewma_arl, ewma_limit
+from segmint.realtime.profiles import FEATURE_COLUMNS, ProfileStore, category_columns
+from segmint.realtime.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    Delivery,
+    DeliveryLog,
+    InMemoryDeliveryLog,
+    WebhookDispatcher,
+    sign,
+    verify,
+)
+from segmint.segment.persist import LiveSegmenter, segmenter_from_dict, segmenter_to_dict
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "FEATURE_COLUMNS",
+    "SIGNATURE_HEADER",
+    "Alert",
+    "Delivery",
+    "DeliveryLog",
+    "DriftDetector",
+    "InMemoryDeliveryLog",
+    "LiveSegmenter",
+    "ProfileStore",
+    "WebhookDispatcher",
+    "category_columns",
+    "ewma_arl",
+    "ewma_limit",
+    "segmenter_from_dict",
+    "segmenter_to_dict",
+    "sign",
+    "verify",
+]

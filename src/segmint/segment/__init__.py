@@ -47,3 +47,11 @@ __all__ = [
     "stability_score",
     "trait_words",
 ]
+
+from segmint.segment.persist import (  # noqa: E402
+    LiveSegmenter,
+    segmenter_from_dict,
+    segmenter_to_dict,
+)
+
+__all__ += ["LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"]

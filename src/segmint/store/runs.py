@@ -156,14 +156,19 @@ def _run_dict(row: tuple) -> dict:
 
 
 def load_segments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
-    """A run's segments with their profile fields expanded into columns."""
+    """A run's segments with their profile fields expanded into columns, and their mean CLV
+    and churn risk when the run has predictions."""
     df = con.execute(
         """SELECT segment_id, name, rule, size, value_share, profile
            FROM segments WHERE run_id = ? ORDER BY segment_id""",
         [run_id],
     ).df()
     extra = pd.DataFrame([json.loads(p) for p in df.pop("profile")], index=df.index)
-    return pd.concat([df, extra], axis=1)
+    df = pd.concat([df, extra], axis=1)
+    values = segment_values(con, run_id)
+    if values.empty:
+        return df
+    return df.merge(values, on="segment_id", how="left")
 
 
 def load_assignments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
@@ -197,4 +202,42 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: int, run_b: int) -> pd.D
         GROUP BY ALL ORDER BY customers DESC, from_segment, to_segment
         """,
         {"a": run_a, "b": run_b},
+    ).df()
+
+
+def save_model(con: duckdb.DuckDBPyConnection, run_id: int, name: str, payload: dict) -> None:
+    """Store (or replace) a fitted model or evaluation of a run as JSON."""
+    con.execute("DELETE FROM models WHERE run_id = ? AND name = ?", [run_id, name])
+    con.execute(
+        "INSERT INTO models VALUES (?, ?, ?)",
+        [run_id, name, json.dumps(payload, default=_json_default, allow_nan=False)],
+    )
+
+
+def load_model(con: duckdb.DuckDBPyConnection, run_id: int, name: str) -> dict | None:
+    """A stored model or evaluation of a run, or None."""
+    rows = con.execute(
+        "SELECT payload FROM models WHERE run_id = ? AND name = ?", [run_id, name]
+    ).fetchall()
+    return json.loads(rows[0][0]) if rows else None
+
+
+def save_predictions(con: duckdb.DuckDBPyConnection, run_id: int, scores: pd.DataFrame) -> None:
+    """Replace a run's per-customer predictions."""
+    con.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
+    columns = [r[0] for r in con.execute("DESCRIBE predictions").fetchall()][1:]
+    con.register("_pred", scores.reindex(columns=columns))
+    con.execute(f"INSERT INTO predictions SELECT ?, {', '.join(columns)} FROM _pred", [run_id])
+    con.unregister("_pred")
+
+
+def segment_values(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
+    """Per segment: mean CLV, its share of total CLV, mean churn risk, share at risk."""
+    return con.execute(
+        """SELECT a.segment_id, avg(p.clv) AS clv, sum(p.clv) / sum(sum(p.clv)) OVER () AS
+                  clv_share, avg(p.churn_risk) AS churn_risk,
+                  avg(p.at_risk::INT) AS at_risk_share, avg(p.high_value::INT) AS high_value_share
+           FROM assignments a JOIN predictions p USING (run_id, customer_id)
+           WHERE a.run_id = ? GROUP BY a.segment_id ORDER BY a.segment_id""",
+        [run_id],
     ).df()

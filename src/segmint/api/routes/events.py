@@ -1,0 +1,44 @@
+"""POST /v1/events: one event or a batch, stored durably before the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from segmint.api.deps import EngineDep, IngestKey
+from segmint.api.errors import error_responses
+from segmint.api.schemas import EventsIn, IngestResult, normalise_events
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+EXAMPLE = {
+    "event_id": "e-1001",
+    "customer_id": "c-42",
+    "ts": "2024-05-01T12:00:00Z",
+    "type": "purchase",
+    "properties": {"order_id": "o-9", "product_id": "p-1", "category": "garden",
+                   "quantity": 2, "unit_price": 12.5},
+}
+
+
+@router.post(
+    "",
+    response_model=IngestResult,
+    summary="Send events (one, or up to 10,000 as {\"events\": [...]})",
+    responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+)
+async def post_events(
+    engine: EngineDep,
+    key: IngestKey,
+    body: Annotated[EventsIn, Body(examples=[EXAMPLE])],
+) -> JSONResponse:
+    """Store events durably (write-ahead log, fsync'd), update the customers' live profiles and
+    segments, and answer with each touched customer's segment.
+
+    Idempotent by ``event_id``: an event sent again is acknowledged as a duplicate and not
+    counted twice, also after a restart. Unknown customers are created.
+    """
+    # plain JSON: 10,000 customers are not worth re-validating on the way out
+    return JSONResponse(await engine.ingest(normalise_events(body)))

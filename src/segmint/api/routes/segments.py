@@ -1,0 +1,68 @@
+"""Segments of the loaded run with live sizes, and paged members."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from segmint.api.deps import EngineDep, ReadKey
+from segmint.api.engine import NotFound
+from segmint.api.errors import error_responses
+from segmint.api.schemas import Members, SegmentList, SegmentOut
+
+router = APIRouter(prefix="/segments", tags=["segments"])
+SegmentId = Annotated[int, Path(ge=-1, le=10_000)]
+
+
+def _segment(engine, segment_id: int, live: dict[int, int]) -> SegmentOut:
+    seg = engine.live.segments.get(segment_id)
+    if seg is None:
+        known = sorted(engine.live.segments)
+        raise NotFound(f"no segment {segment_id} in the loaded run; segments: {known or 'none'}")
+    return SegmentOut(**seg, live_size=live.get(segment_id, 0))
+
+
+@router.get(
+    "",
+    response_model=SegmentList,
+    summary="Segments of the latest run",
+    responses=error_responses(401, 403, 429),
+)
+async def list_segments(engine: EngineDep, key: ReadKey) -> SegmentList:
+    live = engine.live.live_sizes()
+    return SegmentList(
+        run_id=engine.live.run_id,
+        segments=[_segment(engine, s, live) for s in sorted(engine.live.segments)],
+    )
+
+
+@router.get(
+    "/{segment_id}",
+    response_model=SegmentOut,
+    summary="One segment",
+    responses=error_responses(401, 403, 404, 422, 429),
+)
+async def get_segment(engine: EngineDep, key: ReadKey, segment_id: SegmentId) -> SegmentOut:
+    return _segment(engine, segment_id, engine.live.live_sizes())
+
+
+@router.get(
+    "/{segment_id}/members",
+    response_model=Members,
+    summary="Customers in a segment now, by customer id, paged",
+    responses=error_responses(401, 403, 404, 422, 429),
+)
+async def segment_members(
+    engine: EngineDep,
+    key: ReadKey,
+    segment_id: SegmentId,
+    cursor: Annotated[
+        str | None, Query(max_length=128, description="`next_cursor` of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Members:
+    if segment_id not in engine.live.segments:
+        _segment(engine, segment_id, {})
+    ids, nxt = engine.live.members(segment_id, cursor, limit)
+    return Members(segment_id=segment_id, customer_ids=ids, next_cursor=nxt)

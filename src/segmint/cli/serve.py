@@ -1,0 +1,136 @@
+"""Commands: serve, keys (create, list, revoke)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from segmint.cli._output import err, out, print_json
+from segmint.errors import SegmintError
+from segmint.store import service as store
+from segmint.store.workspace import Workspace
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="SEGMINT_WORKSPACE",
+        help="Workspace directory (created on first use).",
+        show_default=True,
+    ),
+]
+DEFAULT_WORKSPACE = Path("segmint-workspace")
+
+keys_app = typer.Typer(
+    help="API keys of the service: create (printed once), list, revoke.", no_args_is_help=True
+)
+
+
+def _fail(exc: SegmintError) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+    return typer.Exit(code=getattr(exc, "exit_code", 1))
+
+
+def _locked_hint(exc: SegmintError, workspace: Path) -> SegmintError:
+    if "lock" in str(exc).lower():
+        return SegmintError(
+            f"{exc}\nIs `segmint serve` running on {workspace}? While it runs, manage keys "
+            "through the API: POST/GET/DELETE /v1/keys with an admin key."
+        )
+    return exc
+
+
+def serve(
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    rate_limit: Annotated[
+        float, typer.Option(min=0.1, help="Requests per second allowed per API key.")
+    ] = 2000.0,
+    max_body_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest request body accepted, in MB.")
+    ] = 10.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve the HTTP API: events in, live profiles, segments, alerts and webhooks out."""
+    import uvicorn
+
+    from segmint.api import ServiceConfig, create_app
+
+    config = ServiceConfig(
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        rate_per_second=rate_limit,
+        rate_burst=max(rate_limit * 2, 10.0),
+    )
+    app = create_app(Workspace(workspace), config)
+    err.print(f"segmint serving {workspace} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option("--scope", "-s", help="ingest, read or admin.")],
+    name: Annotated[str | None, typer.Option("--name", help="A label for the key.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Create an API key; the key is printed once, as the last line of stdout."""
+    try:
+        with Workspace(workspace).transaction(create=True) as con:
+            key, token = store.create_key(con, scope=scope, name=name)
+    except SegmintError as exc:
+        raise _fail(_locked_hint(exc, workspace)) from None
+    err.print(f"created {key.scope} key {key.key_id}; store it now, it is not shown again")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """List API keys (never the keys themselves)."""
+    try:
+        with Workspace(workspace).connect() as con:
+            keys = store.list_keys(con)
+    except SegmintError as exc:
+        raise _fail(_locked_hint(exc, workspace)) from None
+    if as_json:
+        print_json([k.to_dict() for k in keys])
+        return
+    table = Table("id", "scope", "name", "created", "revoked")
+    for k in keys:
+        d = k.to_dict()
+        table.add_row(d["key_id"], d["scope"], d["name"] or "", d["created_at"], d["revoked_at"] or "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `segmint keys list`).")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    try:
+        with Workspace(workspace).transaction() as con:
+            key = store.revoke_key(con, key_id)
+    except SegmintError as exc:
+        raise _fail(_locked_hint(exc, workspace)) from None
+    out.print(f"revoked {key.scope} key {key.key_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``keys`` to the main app."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")

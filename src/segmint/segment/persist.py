@@ -1,0 +1,335 @@
+"""Fitted segmenters as plain JSON-ready dicts, and a small live model rebuilt from them.
+
+A :class:`~segmint.segment.Segmenter` is saved with :func:`segmenter_to_dict` (numbers and
+strings only, never a pickle) and loaded with :func:`segmenter_from_dict` as a
+:class:`LiveSegmenter`, whose ``predict``, ``predict_proba``, ``confidence`` and
+``predict_micro`` give exactly the fitted model's results on the same rows: the scaler and the
+Gaussian mixture are rebuilt as the same scikit-learn/segmint classes with the saved fitted
+state, and Python's ``json`` writes floats with ``repr``, which round-trips every float64
+exactly.
+
+Only the default scaler (:class:`~segmint.segment.FeatureScaler`) can be saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from segmint.errors import ModelError
+from segmint.segment._validation import as_numeric_frame, check_feature_names
+from segmint.segment.cluster import Segmenter, _sq_distances, kmeans_soft_assignments
+from segmint.segment.scaling import FeatureScaler
+
+__all__ = ["FORMAT", "LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"]
+
+#: value of the ``"format"`` key of a saved segmenter
+FORMAT = "segmint.segmenter"
+_VERSION = 1
+
+
+def _floats(a: Any) -> Any:
+    return np.asarray(a, dtype=np.float64).tolist()
+
+
+def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict:
+    """Save a fitted segmenter as a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    model : Segmenter
+        A fitted segmenter whose scaler is a :class:`FeatureScaler` (the default).
+    metadata : dict, optional
+        JSON-serialisable extras stored under ``"metadata"`` (for example the run id, the
+        ``as_of`` date, or the category behind each ``cat_share_*`` column).
+
+    Returns
+    -------
+    dict
+        Keys ``format``, ``version``, ``method``, ``n_segments``, ``feature_names``,
+        ``scaler`` (``scaling``, ``clip``, ``transforms``, ``impute_values``, ``center``,
+        ``scale``), ``cluster_centers``, ``within_variance`` (the soft-assignment variance of
+        k-means, None for gmm), ``gmm`` (``covariance_type``, ``weights``, ``means``,
+        ``covariances``, ``precisions_cholesky`` in the mixture's own component order and
+        ``order``, new segment id -> component; None for k-means), ``micro_centers``
+        (segment id as a string -> centres, None without micro-segments) and ``metadata``.
+
+    Raises
+    ------
+    ModelError
+        When the model is not fitted or uses a scaler other than ``FeatureScaler``.
+    """
+    if not hasattr(model, "labels_"):
+        raise ModelError("the segmenter is not fitted; call fit before saving it")
+    scaler = model.scaler_
+    if type(scaler) is not FeatureScaler:
+        raise ModelError(
+            f"only FeatureScaler can be saved, this segmenter uses {type(scaler).__name__}"
+        )
+    names = [str(n) for n in model._feature_names]
+    gmm = None
+    if model.method_ == "gmm":
+        m = model.model_
+        gmm = {
+            "covariance_type": m.covariance_type,
+            "weights": _floats(m.weights_),
+            "means": _floats(m.means_),
+            "covariances": _floats(m.covariances_),
+            "precisions_cholesky": _floats(m.precisions_cholesky_),
+            "order": [int(i) for i in model._order],
+        }
+    micro = None
+    if hasattr(model, "micro_centers_"):
+        micro = {str(int(s)): _floats(c) for s, c in model.micro_centers_.items()}
+    within = None if model.method_ == "gmm" else float(model._within_variance)
+    return {
+        "format": FORMAT,
+        "version": _VERSION,
+        "method": model.method_,
+        "n_segments": int(model.n_segments_),
+        "feature_names": names,
+        "had_names": hasattr(model, "feature_names_in_"),
+        "scaler": {
+            "scaling": scaler.scaling,
+            "clip": None if scaler.clip is None else float(scaler.clip),
+            "transforms": {n: scaler.transforms_[n] for n in names},
+            "impute_values": {n: float(scaler.impute_values_[n]) for n in names},
+            "center": _floats(scaler.center_),
+            "scale": _floats(scaler.scale_),
+        },
+        "cluster_centers": _floats(model.cluster_centers_),
+        "within_variance": within,
+        "gmm": gmm,
+        "micro_centers": micro,
+        "metadata": dict(metadata or {}),
+    }
+
+
+def _rebuild_scaler(d: dict, names: list[str], had_names: bool) -> FeatureScaler:
+    scaler = FeatureScaler(scaling=d["scaling"], clip=d["clip"])
+    scaler.transforms_ = {n: d["transforms"][n] for n in names}
+    scaler.impute_values_ = {n: float(d["impute_values"][n]) for n in names}
+    scaler._impute = np.array([scaler.impute_values_[n] for n in names], dtype=np.float64)
+    scaler._feature_names = list(names)
+    scaler.n_features_in_ = len(names)
+    if had_names:
+        scaler.feature_names_in_ = np.asarray(names, dtype=object)
+    scaler.center_ = np.asarray(d["center"], dtype=np.float64)
+    scaler.scale_ = np.asarray(d["scale"], dtype=np.float64)
+    return scaler
+
+
+def _rebuild_gmm(d: dict, n_features: int) -> GaussianMixture:
+    weights = np.asarray(d["weights"], dtype=np.float64)
+    gm = GaussianMixture(n_components=weights.size, covariance_type=d["covariance_type"])
+    gm.weights_ = weights
+    gm.means_ = np.asarray(d["means"], dtype=np.float64)
+    gm.covariances_ = np.asarray(d["covariances"], dtype=np.float64)
+    gm.precisions_cholesky_ = np.asarray(d["precisions_cholesky"], dtype=np.float64)
+    pc = gm.precisions_cholesky_
+    if gm.covariance_type == "full":
+        gm.precisions_ = np.einsum("kij,klj->kil", pc, pc)
+    elif gm.covariance_type == "tied":
+        gm.precisions_ = pc @ pc.T
+    else:
+        gm.precisions_ = pc**2
+    gm.n_features_in_ = n_features
+    gm.converged_ = True
+    gm.n_iter_ = 0
+    gm.lower_bound_ = float("nan")
+    return gm
+
+
+class LiveSegmenter:
+    """A saved segmenter, rebuilt for assignment only (see :func:`segmenter_from_dict`).
+
+    Parameters
+    ----------
+    d : dict
+        A dict made by :func:`segmenter_to_dict` (possibly through JSON).
+
+    Attributes
+    ----------
+    method : str
+        ``"kmeans"``, ``"minibatch"`` or ``"gmm"``.
+    n_segments : int
+    feature_names : list of str
+        The columns ``X`` must have (in this order when ``X`` is an array).
+    cluster_centers : ndarray of shape (n_segments, n_features)
+        Segment centres in scaled space.
+    micro_centers : dict of int to ndarray or None
+    metadata : dict
+    scaler : FeatureScaler
+        The fitted scaler, rebuilt.
+    """
+
+    def __init__(self, d: dict) -> None:
+        if d.get("format") != FORMAT:
+            raise ModelError(f"not a saved segmenter (format {d.get('format')!r})")
+        if int(d.get("version", 0)) > _VERSION:
+            raise ModelError(f"saved segmenter version {d['version']} is newer than supported")
+        self._dict = d
+        self.method = str(d["method"])
+        self.n_segments = int(d["n_segments"])
+        self.feature_names = [str(n) for n in d["feature_names"]]
+        self._feature_names = self.feature_names
+        if d.get("had_names", True):
+            self.feature_names_in_ = np.asarray(self.feature_names, dtype=object)
+        self.n_features_in_ = len(self.feature_names)
+        self.scaler = _rebuild_scaler(d["scaler"], self.feature_names, d.get("had_names", True))
+        self.cluster_centers = np.asarray(d["cluster_centers"], dtype=np.float64).reshape(
+            self.n_segments, self.n_features_in_
+        )
+        self.within_variance = d.get("within_variance")
+        self._gmm = None
+        if self.method == "gmm":
+            self._gmm = _rebuild_gmm(d["gmm"], self.n_features_in_)
+            self._order = np.asarray(d["gmm"]["order"], dtype=np.intp)
+            self._relabel = np.empty_like(self._order)
+            self._relabel[self._order] = np.arange(self._order.size)
+        micro = d.get("micro_centers")
+        self.micro_centers = (
+            None
+            if micro is None
+            else {
+                int(s): np.asarray(c, dtype=np.float64).reshape(-1, self.n_features_in_)
+                for s, c in micro.items()
+            }
+        )
+        self.metadata = dict(d.get("metadata") or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveSegmenter(method={self.method!r}, n_segments={self.n_segments}, "
+            f"n_features={self.n_features_in_})"
+        )
+
+    def to_dict(self) -> dict:
+        """The dict this model was built from."""
+        return self._dict
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Scaled features (the space the segments live in).
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+            Features in original units; a table is aligned by column name.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        frame, had_names = as_numeric_frame(X)
+        frame = check_feature_names(self, frame, had_names)
+        return np.asarray(self.scaler.transform(frame), dtype=np.float64)
+
+    def _labels(self, Z: np.ndarray) -> np.ndarray:
+        if self._gmm is not None:
+            return self._relabel[self._gmm.predict(Z)]
+        return _sq_distances(Z, self.cluster_centers).argmin(axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of each row, as :meth:`Segmenter.predict`.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        return self._labels(self.transform(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Membership probabilities per segment, as :meth:`Segmenter.predict_proba`.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_segments)
+        """
+        Z = self.transform(X)
+        if self._gmm is not None:
+            return self._gmm.predict_proba(Z)[:, self._order]
+        return kmeans_soft_assignments(Z, self.cluster_centers, float(self.within_variance))
+
+    def confidence(self, X: Any) -> np.ndarray:
+        """Highest membership probability of each row, as :meth:`Segmenter.confidence`."""
+        return self.predict_proba(X).max(axis=1)
+
+    def predict_micro(self, X: Any) -> np.ndarray:
+        """Micro-segment id (``"<segment>.<micro>"``) of each row, as the fitted model's.
+
+        Raises
+        ------
+        ModelError
+            When the model was fitted without micro-segments.
+        """
+        if self.micro_centers is None:
+            raise ModelError("this segmenter was fitted without micro-segments")
+        Z = self.transform(X)
+        labels = self._labels(Z)
+        micro = np.zeros(Z.shape[0], dtype=np.intp)
+        for s, centers in self.micro_centers.items():
+            mask = labels == s
+            if mask.any() and centers.shape[0] > 1:
+                micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
+        return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+
+    def assign(self, X: Any) -> dict[str, np.ndarray]:
+        """Segment, confidence and (when available) micro-segment of each row in one pass.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        dict
+            ``segment_id`` (int array), ``confidence`` (float array) and
+            ``micro_segment_id`` (object array of str, or None without micro-segments).
+        """
+        Z = self.transform(X)
+        labels = self._labels(Z)
+        if self._gmm is not None:
+            proba = self._gmm.predict_proba(Z)[:, self._order]
+        else:
+            proba = kmeans_soft_assignments(Z, self.cluster_centers, float(self.within_variance))
+        micro = None
+        if self.micro_centers is not None:
+            m = np.zeros(Z.shape[0], dtype=np.intp)
+            for s, centers in self.micro_centers.items():
+                mask = labels == s
+                if mask.any() and centers.shape[0] > 1:
+                    m[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
+            micro = np.char.add(np.char.add(labels.astype(str), "."), m.astype(str)).astype(object)
+        return {"segment_id": labels, "confidence": proba.max(axis=1), "micro_segment_id": micro}
+
+
+def segmenter_from_dict(d: dict) -> LiveSegmenter:
+    """Rebuild a saved segmenter for live assignment.
+
+    Parameters
+    ----------
+    d : dict
+        Made by :func:`segmenter_to_dict` (possibly after a JSON round trip).
+
+    Returns
+    -------
+    LiveSegmenter
+        Gives the same ``predict``, ``predict_proba``, ``confidence`` and ``predict_micro`` as
+        the saved model on the same rows.
+
+    Raises
+    ------
+    ModelError
+        When ``d`` is not a saved segmenter or comes from a newer version.
+    """
+    return LiveSegmenter(d)
