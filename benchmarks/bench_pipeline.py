@@ -85,9 +85,10 @@ def _step_ingest(args) -> dict:
     from segmint import pipeline
     from segmint.store.workspace import Workspace
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     results = pipeline.ingest(Workspace(args.ws), args.transactions, customers=args.customers)
-    return {"seconds": time.perf_counter() - t0, "rows_loaded": results[0].rows_loaded}
+    return {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0,
+            "rows_loaded": results[0].rows_loaded}
 
 
 def _step_features(args) -> dict:
@@ -96,12 +97,13 @@ def _step_features(args) -> dict:
 
     with Workspace(args.ws).connect() as con:
         (mapped_before,) = con.execute("SELECT count(*) FROM product_categories").fetchone()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         features, as_of = pipeline.compute_features(con)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         (mapped_after,) = con.execute("SELECT count(*) FROM product_categories").fetchone()
-    return {"seconds": seconds, "customers": len(features), "columns": features.shape[1],
-            "as_of": as_of.isoformat(), "categories_derived": mapped_after > mapped_before}
+    return {"seconds": seconds, "cpu": cpu, "customers": len(features),
+            "columns": features.shape[1], "as_of": as_of.isoformat(),
+            "categories_derived": mapped_after > mapped_before}
 
 
 def _step_segmentation(args) -> dict:
@@ -116,16 +118,17 @@ def _step_segmentation(args) -> dict:
         marks.setdefault(f"{step}:{done}", now)
         phases.append((f"{step} {done}/{total}", now))
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     result = pipeline.segment(Workspace(args.ws), write_html=False, progress=progress)
-    total = time.perf_counter() - t0
+    total, cpu_total = time.perf_counter() - t0, _cpu() - c0
     features = marks["features:1"] - marks["features:0"]
     # time between successive progress calls: where the segmentation spends it
     breakdown, last = {}, t0
     for name, at in phases:
         breakdown[name] = round(breakdown.get(name, 0.0) + at - last, 3)
         last = at
-    return {"seconds": total - features, "segment_total": total, "features_inside": features,
+    return {"seconds": total - features, "segment_total": total,
+            "segment_cpu_incl_features": cpu_total, "features_inside": features,
             "run_id": result.run_id, "n_segments": result.metrics["n_segments"],
             "breakdown": breakdown}
 
@@ -134,18 +137,18 @@ def _step_report(args) -> dict:
     from segmint import pipeline
     from segmint.store.workspace import Workspace
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     path = pipeline.write_report(Workspace(args.ws))
-    return {"seconds": time.perf_counter() - t0, "bytes": path.stat().st_size}
+    return {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "bytes": path.stat().st_size}
 
 
 def _query(args, sql: str) -> dict:
     import duckdb
 
     con = duckdb.connect(str(Path(args.ws) / "segmint.duckdb"), read_only=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     table = con.sql(sql).to_arrow_table()
-    return {"seconds": time.perf_counter() - t0, "rows": table.num_rows}
+    return {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "rows": table.num_rows}
 
 
 def _step_groupby(args) -> dict:
@@ -170,10 +173,10 @@ def _step_pandas(args) -> dict:
     con.close()
     load = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     out = pandas_features(df, n_top=8, window_days=90, np=np, pd=pd)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "load_seconds": load, "customers": len(out),
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"seconds": seconds, "cpu": cpu, "load_seconds": load, "customers": len(out),
             "columns": out.shape[1]}
 
 
@@ -235,6 +238,13 @@ def pandas_features(df, *, n_top, window_days, np, pd):
     out["spend_trend"] = np.log((1 + f["recent"].clip(lower=0)) / (1 + f["previous"].clip(lower=0)))
     out.index = cust_ids[out.index]
     return out.sort_index()
+
+
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_main(step: str, args) -> None:
@@ -319,6 +329,7 @@ def main() -> None:
                     "--customers", data["customers"], "--workspace", str(new), "-q", "--json"]
             result = run_child(argv, capture_result=False)
             result["seconds"] = result["outer_seconds"]
+            result["cpu"] = result["cpu_seconds"]
             shutil.rmtree(new, ignore_errors=True)
         else:
             result = run_child([*base, "--child", step])
@@ -334,7 +345,7 @@ def main() -> None:
               f"{json.dumps(extra)}", flush=True)
 
     print()
-    print(f"{'step':<34s}{'wall s':>9s}{'peak RSS MiB':>14s}{'target':>22s}")
+    print(f"{'step':<34s}{'wall s':>9s}{'cpu s':>9s}{'peak RSS MiB':>14s}{'target':>22s}")
     rows = [
         ("ingest", "ingest"), ("features (compute_features)", "features"),
         ("segmentation (segment - features)", "segmentation"), ("report", "report"),
@@ -346,7 +357,8 @@ def main() -> None:
     for label, key in rows:
         if key in figures:
             r = figures[key]
-            print(f"{label:<34s}{r['seconds']:9.2f}{r['peak_rss_mib']:14.0f}"
+            cpu = f"{r['cpu']:9.2f}" if "cpu" in r else f"{'-':>9s}"
+            print(f"{label:<34s}{r['seconds']:9.2f}{cpu}{r['peak_rss_mib']:14.0f}"
                   f"{targets.get(key, ''):>22s}")
     ratios = {}
     if "features" in figures and "groupby" in figures:
@@ -358,6 +370,10 @@ def main() -> None:
     if "features" in figures and "pandas" in figures:
         ratios["pandas_over_features"] = figures["pandas"]["seconds"] / figures["features"][
             "seconds"]
+    for a, b, name in (("features", "groupby", "features_over_groupby_cpu"),
+                       ("pandas", "features", "pandas_over_features_cpu")):
+        if a in figures and b in figures and "cpu" in figures[a] and "cpu" in figures[b]:
+            ratios[name] = figures[a]["cpu"] / figures[b]["cpu"]
     for name, value in ratios.items():
         target = {"features_over_groupby": "target <= 3x",
                   "pandas_over_features": "target >= 5x"}.get(name, "")
@@ -368,6 +384,7 @@ def main() -> None:
         "customers": args.customers, "lines": data["rows"], "cpus": os.cpu_count(),
         "duckdb": duckdb.__version__,
         "figures": {k: {"seconds": round(v["seconds"], 3),
+                        "cpu": round(v["cpu"], 3) if "cpu" in v else None,
                         "peak_rss_mib": round(v["peak_rss_mib"]),
                         "load_after": v["load_after"]} for k, v in figures.items()},
         "ratios": {k: round(v, 2) for k, v in ratios.items()},

@@ -19,7 +19,12 @@ def retail_workspace(tmp_path_factory, online_retail_csv) -> Workspace:
     return ws
 
 
-def test_segments_every_customer_with_a_name_and_a_rule(retail_workspace):
+@pytest.fixture(scope="module")
+def retail_run(retail_workspace):
+    return pipeline.segment(retail_workspace, write_html=True)
+
+
+def test_segments_every_customer_with_a_name_and_a_rule(retail_workspace, retail_run):
     with retail_workspace.connect(read_only=True) as con:
         (customers,) = con.execute("SELECT count(*) FROM customers").fetchall()[0]
         (buyers,) = con.execute(
@@ -27,7 +32,7 @@ def test_segments_every_customer_with_a_name_and_a_rule(retail_workspace):
         ).fetchall()[0]
     assert customers == 4372  # the published count of distinct CustomerIDs
     assert buyers == 4339  # 33 customers only ever cancelled
-    result = pipeline.segment(retail_workspace, write_html=True)
+    result = retail_run
     assert result.n_customers == buyers
     assert int(result.segments["size"].sum()) == buyers
     assert result.segments["name"].str.len().gt(0).all()
@@ -44,3 +49,18 @@ def test_ml_segments_explain_next_quarter_spend_better_than_rfm(retail_workspace
     assert result["n_customers"] == 3370
     assert result["ml_eta2"] > result["rfm_eta2"]
     assert result["ml_eta2_log"] > result["rfm_eta2_log"]
+
+
+def test_churn_model_beats_baselines_on_held_out_time(retail_workspace, retail_run):
+    evaluation = pipeline.predict(retail_workspace, run_id=retail_run.run_id)
+    churn = evaluation["churn"]
+    assert churn["test_cutoff"] == "2011-08-12"  # default horizon: 120 days before the end
+    model = churn["models"]["churn model"]
+    for baseline in ("recency (calibrated)", "1 - P(alive) (calibrated)"):
+        assert model["roc_auc"] > churn["models"][baseline]["roc_auc"]
+        assert model["brier"] < churn["models"][baseline]["brier"]
+    assert evaluation["next_purchase"]["mae_days"] < evaluation["next_purchase"][
+        "median_baseline_mae_days"
+    ]
+    run = pipeline.load_run(retail_workspace, retail_run.run_id)
+    assert {"clv", "churn_risk", "value_flag"} <= set(run.segments.columns)

@@ -27,10 +27,16 @@ def template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo workspace (300 customers, one run, its model stored), built once per session."""
     from segmint import pipeline
     from segmint.api.live import LiveState
+    from segmint.datasets import generate
+    from segmint.datasets import write as write_dataset
     from segmint.store.workspace import Workspace
 
     path = tmp_path_factory.mktemp("template") / "ws"
-    pipeline.demo(Workspace(path), n_customers=300, seed=0)
+    data = generate(300, seed=0)
+    files = write_dataset(data, path.parent / "data", fmt="parquet")
+    ws = Workspace(path)
+    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
+    pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
     with Workspace(path).connect() as con:
         LiveState.load(con)  # stores the run's fitted model if the pipeline did not
     return path

@@ -97,12 +97,27 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert result.exit_code == 1 and "COLUMN=FIELD" in result.stderr
 
 
-def test_demo(tmp_path):
-    result = invoke("demo", "--customers", "2000", "--workspace", str(tmp_path / "ws"), "--json")
+def test_demo_then_predict(tmp_path):
+    ws = str(tmp_path / "ws")
+    result = invoke("demo", "--customers", "2000", "--workspace", ws, "--json")
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)
     assert run["metrics"]["planted_ari"] >= 0.9
     assert Path(run["report"]).is_file()
+
+    result = invoke("predict", "--workspace", ws, "--horizon-days", "60", "--json")
+    assert result.exit_code == 0, result.stderr
+    evaluation = json.loads(result.stdout)
+    assert evaluation["lifetime_value"]["purchase_model"] in ("BG/NBD", "Pareto/NBD")
+    assert evaluation["churn"]["models"]["churn model"]["roc_auc"] > 0.6
+    out = tmp_path / "scored.csv"
+    result = invoke("export", "assignments", "--workspace", ws, "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    scored = pd.read_csv(out)
+    assert len(scored) == 2000
+    assert scored["clv"].notna().all() and scored["churn_risk"].between(0, 1).all()
+    result = invoke("runs", "show", "--workspace", ws)
+    assert "churn risk" in result.stdout
 
 
 def test_help_mentions_every_command():

@@ -24,6 +24,8 @@ SUMMARY_KEYS = {
     "model_selection",
     "comparison",
     "data_quality",
+    "value_risk",
+    "predictions",
 }
 
 

@@ -57,6 +57,12 @@ class ServiceConfig:
     webhook_timeout_s: float = 5.0
     webhook_max_attempts: int = 6
     webhook_backoff_s: float = 0.5
+    #: weeks of stored purchases the change-detection baseline is fitted on
+    drift_baseline_weeks: int = 26
+    #: in-control average run length of the whole family of charts, in weeks: one false alarm
+    #: in about 370 weeks per chart would be one a week or two over ~50 charts, so the limit
+    #: is set per chart from 370.4 x 50
+    drift_arl0: float = 370.4 * 50
 
 
 @dataclass
@@ -347,6 +353,8 @@ class Engine:
             for _, events in self.buffer:  # events committed while loading
                 state.apply(events)
             self.live = state
+            if self.notifier is not None:
+                await self.notifier.fit_drift()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
 
     def start_refit(self, n_segments: int | None, random_state: int) -> RefitState:

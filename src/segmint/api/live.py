@@ -87,19 +87,27 @@ class LiveState:
                 "value_share": float(row["value_share"]),
                 "profile": {k: v for k, v in row.items() if k not in fixed},
             }
-        asg = con.execute(
-            """SELECT customer_id, segment_id, confidence FROM assignments
-               WHERE run_id = ? ORDER BY customer_id""",
-            [state.run_id],
-        ).fetchnumpy()
-        state.ids = [str(c) for c in asg["customer_id"]]
-        state.index = {c: i for i, c in enumerate(state.ids)}
-        state.seg = np.asarray(asg["segment_id"], dtype=np.int32)
-        state.conf = np.nan_to_num(np.asarray(asg["confidence"], dtype=np.float32), nan=0.0)
         state.model = _load_model(con, run)
-        if state.model is not None:
-            state.feature_columns = list(state.model.feature_names)
         state.profiles = ProfileStore.from_workspace(con, as_of=load_as_of)
+        if state.model is not None:
+            # everyone is assigned by the model on their live features: with no data after the
+            # run this reproduces the run's assignments exactly (same data, same assignment)
+            state.feature_columns = list(state.model.feature_names)
+            state.ids = [str(c) for c in state.profiles.customer_ids]
+            state.index = {c: i for i, c in enumerate(state.ids)}
+            if state.ids:
+                state.seg, conf = state._assign(state.ids)
+                state.conf = conf.astype(np.float32)
+        else:  # no stored model: the run's assignments, and no live re-assignment
+            asg = con.execute(
+                """SELECT customer_id, segment_id, confidence FROM assignments
+                   WHERE run_id = ? ORDER BY customer_id""",
+                [state.run_id],
+            ).fetchnumpy()
+            state.ids = [str(c) for c in asg["customer_id"]]
+            state.index = {c: i for i, c in enumerate(state.ids)}
+            state.seg = np.asarray(asg["segment_id"], dtype=np.int32)
+            state.conf = np.nan_to_num(np.asarray(asg["confidence"], dtype=np.float32), nan=0.0)
         return state
 
     # ------------------------------------------------------------------ applying events
@@ -177,11 +185,17 @@ class LiveState:
         return out, changes
 
     def _assign(self, customer_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        columns = self.feature_columns
+        extra = "frequency" not in columns
         X = self.profiles.features(
-            customer_ids, as_of=self.clock.astype(datetime), columns=self.feature_columns
+            customer_ids,
+            as_of=self.clock.astype(datetime),
+            columns=[*columns, "frequency"] if extra else columns,
         )
         # a customer without purchases has no features: the batch leaves them out too
         has = np.asarray(X["frequency"].to_numpy(dtype=float) > 0)
+        if extra:
+            X = X[columns]
         labels = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         conf = np.zeros(len(customer_ids), dtype=np.float32)
         if has.any():

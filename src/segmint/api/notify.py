@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -13,33 +11,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import numpy as np
 
+from segmint.realtime.drift import DriftDetector
+from segmint.realtime.webhooks import SIGNATURE_HEADER, sign, verify
 from segmint.store import service as store
+
+from segmint.api.live import UNASSIGNED
 
 if TYPE_CHECKING:
     from segmint.api.engine import Engine
 
 log = logging.getLogger("segmint.api")
-SIGNATURE_HEADER = "X-Segmint-Signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """``t=TIMESTAMP,v1=HEX``, HEX = HMAC-SHA256(secret, b"TIMESTAMP." + body)."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300) -> bool:
-    """Check a signature header (for receivers and tests)."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        ts = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(time.time() - ts) > tolerance_s:
-        return False
-    expected = sign(secret, body, ts).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+__all__ = ["Notifier", "sign", "verify"]
 
 
 class Notifier:
@@ -54,12 +38,15 @@ class Notifier:
         self._client: httpx.AsyncClient | None = None
         self._inflight: set[asyncio.Task] = set()
         self.drift: Any = None
+        self._week = np.datetime64("NaT", "D")
+        self._lines = []
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._client = httpx.AsyncClient(timeout=self.cfg.webhook_timeout_s)
         self.engine.webhooks_changed = self._schedule_reload  # type: ignore[method-assign]
         await self.reload()
+        await self.fit_drift()
         for d in await self.engine.db(store.pending_deliveries):  # resume after a restart
             hook = next((w for w in self.webhooks if w["webhook_id"] == d["webhook_id"]), None)
             if hook is not None:
@@ -88,12 +75,85 @@ class Notifier:
 
     # ------------------------------------------------------------------ events in
 
+    async def fit_drift(self) -> None:
+        """Baseline of every segment's weekly category shares, value and size from the
+        stored purchases (buyers in their live segment), then watch the weeks that follow."""
+        live = self.engine.live
+        if live.run_id is None or not live.ids:
+            self.drift = None
+            return
+        lines = await self.engine.db(_weekly_lines, self.cfg.drift_baseline_weeks)
+        if lines is None:
+            self.drift = None
+            return
+        rows = np.array([live.index.get(c, -1) for c in lines["customer_id"]], dtype=np.int64)
+        seg = np.where(rows >= 0, live.seg[np.maximum(rows, 0)], UNASSIGNED)
+        keep = seg != UNASSIGNED
+        drift = DriftDetector(
+            period_days=7,
+            arl0=self.cfg.drift_arl0,
+            segment_names={s: v["name"] for s, v in live.segments.items()},
+        )
+        periods = lines["week"][keep]
+        if len(np.unique(periods)) < drift.min_baseline_periods:
+            self.drift = None
+            return
+        drift.fit_baseline(
+            periods,
+            seg[keep],
+            lines["category"][keep],
+            lines["amount"][keep],
+            customer_ids=lines["customer_id"][keep],
+        )
+        self.drift = drift
+        self._week = np.datetime64(lines["week"].max(), "D") + np.timedelta64(7, "D")
+        self._lines: list[tuple[int, str | None, float, str]] = []
+
     def observe(self, events: list[dict]) -> None:
-        """Feed change detection (see ``segmint.realtime.drift``)."""
+        """Feed change detection with purchases (event time drives the weekly periods)."""
         if self.drift is None:
             return
-        for alert in self.drift.observe(events):
-            self.engine.publish(alert)
+        live = self.engine.live
+        for e in events:
+            if e["type"] != "purchase":
+                continue
+            day = np.datetime64(e["ts"][:10], "D")
+            while day >= self._week + np.timedelta64(7, "D"):  # the period is over: chart it
+                self._close_period()
+            if day < self._week:
+                continue  # late lines of a charted period are not charted again
+            row = live.index.get(e["customer_id"])
+            s = UNASSIGNED if row is None else int(live.seg[row])
+            if s != UNASSIGNED:
+                p = e["properties"]
+                self._lines.append((s, p.get("category"), p["amount"], e["customer_id"]))
+
+    def _close_period(self) -> None:
+        lines, self._lines = self._lines, []
+        start = str(self._week)
+        self._week = self._week + np.timedelta64(7, "D")
+        if not lines:
+            return
+        segs, cats, amounts, custs = zip(*lines, strict=True)
+        for alert in self.drift.update(start, segs, cats, amounts, customer_ids=custs):
+            d = alert.to_dict()
+            self.engine.raise_alert(
+                {
+                    "alert_id": "alr_" + secrets.token_hex(8),
+                    "created_at": datetime.now(UTC).replace(tzinfo=None),
+                    "run_id": self.engine.live.run_id,
+                    "segment_id": d["segment_id"],
+                    "metric": d["metric"],
+                    "message": d["message"],
+                    "evidence": {
+                        **d["evidence"],
+                        "direction": d["direction"],
+                        "relative_change": d["relative_change"],
+                        "window": d["window"],
+                        "period_start": d["period_start"],
+                    },
+                }
+            )
 
     # ------------------------------------------------------------------ delivery
 
@@ -164,3 +224,27 @@ class Notifier:
             if d["status"] != "retrying":
                 return
             await asyncio.sleep(self.cfg.webhook_backoff_s * 2 ** (d["attempts"] - 1))
+
+
+def _weekly_lines(con: Any, weeks: int) -> dict | None:
+    """Purchase lines of the last ``weeks`` full weeks before the newest one, by week."""
+    (last,) = con.execute("SELECT max(ts) FROM transactions WHERE NOT is_return").fetchone()
+    if last is None:
+        return None
+    got = con.execute(
+        """SELECT customer_id, category, amount,
+                  CAST(date_trunc('week', ts) AS DATE) AS week
+           FROM transactions
+           WHERE NOT is_return
+             AND ts >= date_trunc('week', CAST(? AS TIMESTAMP)) - to_weeks(CAST(? AS INTEGER))
+             AND ts < date_trunc('week', CAST(? AS TIMESTAMP))""",
+        [last, weeks, last],
+    ).fetchnumpy()
+    if not len(got["customer_id"]):
+        return None
+    return {
+        "customer_id": np.asarray(got["customer_id"], dtype=object),
+        "category": np.asarray(got["category"], dtype=object),
+        "amount": np.asarray(got["amount"], dtype=np.float64),
+        "week": np.asarray(got["week"]).astype("datetime64[D]"),
+    }

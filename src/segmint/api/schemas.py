@@ -233,6 +233,14 @@ def normalise_events(body: Any) -> list[dict]:
 # --------------------------------------------------------------------------- responses
 
 
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: stored times are naive UTC; on the way out they carry their offset (RFC 3339)
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
 class Problem(BaseModel):
     """An error, as RFC 9457 problem details."""
 
@@ -291,7 +299,7 @@ class Members(BaseModel):
 
 class CustomerOut(BaseModel):
     customer_id: str
-    as_of: datetime | None
+    as_of: UtcDatetime | None
     profile: dict[str, Any]
     segment_id: int | None
     segment: str | None
@@ -308,8 +316,8 @@ class RunCreate(_Strict):
 class RunStatus(BaseModel):
     state: Literal["idle", "running", "done", "failed"]
     run_id: int | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     error: str | None = None
 
 
@@ -329,7 +337,7 @@ class RunList(BaseModel):
 
 class AlertOut(BaseModel):
     alert_id: str
-    created_at: datetime
+    created_at: UtcDatetime
     run_id: int | None
     segment_id: int | None
     metric: str
@@ -357,7 +365,7 @@ class WebhookOut(BaseModel):
     url: str
     event_types: list[str]
     description: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class WebhookCreated(WebhookOut):
@@ -377,8 +385,8 @@ class DeliveryOut(BaseModel):
     attempts: int
     response_code: int | None
     error: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class DeliveryList(BaseModel):

@@ -5,9 +5,11 @@ can later run on Spark; only the final per-customer table leaves the engine (as 
 
 The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated
 
-1. per order (purchases only): first timestamp, gross spend, items;
-2. per customer and category (purchases only): spend;
-3. per customer (all lines): returned value, distinct products;
+1. per order (all lines, purchases and returns through filtered aggregates): first purchase
+   timestamp, gross spend, returned value, items;
+2. per customer (purchases only): approximate distinct products (HyperLogLog) and the spend
+   per category, pivoted in the same aggregation (with more than ``MAX_PIVOT_CATEGORIES``
+   categories, through a customer x category table);
 
 and the customer rows are assembled from those, plus the gaps between distinct order days (a
 window over the order-day table) and the JSON attributes. Two small queries run first: the last
@@ -191,7 +193,12 @@ def build_features(
           order days, i.e. fewer than 2 gaps);
         - ``return_rate``: returned value / gross purchase spend, clipped to [0, 1];
         - ``basket_size``: mean quantity per order;
-        - ``n_products``, ``n_categories``: distinct products / non-null categories bought;
+        - ``n_products``: distinct products bought, approximate (DuckDB's HyperLogLog
+          ``approx_count_distinct``): typically within ~2 % (on 1M synthetic customers 87 %
+          of the counts were exact and the mean error 0.5 %, but a small count can be off by
+          one); an exact count would need a customer x product aggregation that costs a large
+          share of the whole build;
+        - ``n_categories``: distinct non-null categories bought;
         - ``top_category_share``: largest single-category spend / gross purchase spend
           (NULL when no purchase has a category);
         - ``cat_share_<slug>``: spend in that category / gross purchase spend;

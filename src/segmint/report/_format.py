@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_compact", "fmt_int", "fmt_money", "fmt_num", "fmt_pct", "fmt_ratio"]
+__all__ = [
+    "fmt_compact",
+    "fmt_int",
+    "fmt_money",
+    "fmt_num",
+    "fmt_pct",
+    "fmt_ratio",
+    "fmt_sd",
+    "fmt_signed",
+]
 
 DASH = "\u2014"
 
@@ -80,3 +89,10 @@ def fmt_sd(value: object) -> str:
         return DASH
     v = float(value)  # type: ignore[arg-type]
     return f"{v:+.1f}\u00a0sd"
+
+
+def fmt_signed(value: object, digits: int = 1) -> str:
+    """A number with an explicit sign: ``-18.37`` -> ``"-18.4"``, ``4.2`` -> ``"+4.2"``."""
+    if _missing(value):
+        return DASH
+    return f"{float(value):+,.{digits}f}"  # type: ignore[arg-type]

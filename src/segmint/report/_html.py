@@ -14,7 +14,16 @@ from typing import Any
 import jinja2
 
 from . import _charts
-from ._format import fmt_compact, fmt_int, fmt_money, fmt_num, fmt_pct, fmt_ratio, fmt_sd
+from ._format import (
+    fmt_compact,
+    fmt_int,
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    fmt_sd,
+    fmt_signed,
+)
 
 __all__ = ["render_html", "summary_to_json", "write_report"]
 
@@ -55,6 +64,7 @@ def _environment() -> jinja2.Environment:
         money=fmt_money,
         ratio=fmt_ratio,
         sd=fmt_sd,
+        signed=fmt_signed,
         when=_when,
         pretty_json=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False),
     )
@@ -85,6 +95,17 @@ def _charts_for(summary: dict[str, Any]) -> dict[str, Any]:
     charts["selection"] = _charts.selection_chart(sel) if sel and sel["metrics"] else None
     comp = summary.get("comparison")
     charts["comparison"] = _charts.comparison_chart(comp) if comp else None
+    vr = summary.get("value_risk")
+    charts["value_risk"] = _charts.value_risk_chart(vr, currency) if vr and vr["points"] else None
+    pred = summary.get("predictions") or {}
+    holdout = (pred.get("lifetime_value") or {}).get("holdout") or {}
+    charts["holdout"] = (
+        _charts.holdout_chart(holdout) if holdout.get("conditional_expectations") else None
+    )
+    churn = pred.get("churn") or {}
+    cal, lift = churn.get("calibration"), churn.get("lift")
+    charts["calibration"] = _charts.calibration_chart(cal) if cal and cal["points"] else None
+    charts["gains"] = _charts.gains_chart(lift) if lift and lift["rows"] else None
     return charts
 
 

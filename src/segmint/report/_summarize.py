@@ -183,7 +183,11 @@ def _segment_rows(
                 "mean_confidence": _num(avg_conf.get(r["segment_id"])),
                 "n_micro_segments": _int(n_micro.get(r["segment_id"])),
                 "clv": _num(r.get("clv")),
+                "clv_share": _num(r.get("clv_share")),
                 "churn_risk": _num(r.get("churn_risk")),
+                "at_risk_share": _num(r.get("at_risk_share")),
+                "high_value_share": _num(r.get("high_value_share")),
+                "value_flag": _text(r["value_flag"]) if "value_flag" in r else None,
                 "color": PALETTE[i % len(PALETTE)],
                 "top_features": top,
                 "profile": {
@@ -440,6 +444,252 @@ def _key_figures(
     }
 
 
+# --------------------------------------------------------------------------- predictions
+#: the held-out check groups customers by calibration-period repeat purchases, capped here
+_CE_CAP = 7
+#: a segment is "high value" when its mean CLV is at least this multiple of the average
+_HIGH_VALUE_MULTIPLE = 1.5
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    value = _maybe_json(value, {})
+    return value if isinstance(value, Mapping) else {}
+
+
+def _value_risk(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Segments placed by mean churn risk (x) and mean CLV (y), with the flag thresholds."""
+    pts = [s for s in rows if s["clv"] is not None and s["churn_risk"] is not None]
+    if not pts:
+        return None
+    sizes = np.array([max(s["size"], 0) for s in pts], dtype=float)
+    w = sizes if sizes.sum() > 0 else np.ones(len(pts))
+    mean_clv = float(np.average([s["clv"] for s in pts], weights=w))
+    mean_risk = float(np.average([s["churn_risk"] for s in pts], weights=w))
+    for s in rows:  # flags not stored with the run: derive them by the pipeline's rule
+        if s["value_flag"] is None and s["clv"] is not None and s["churn_risk"] is not None:
+            high = s["clv"] >= _HIGH_VALUE_MULTIPLE * mean_clv
+            risky = s["churn_risk"] > mean_risk
+            s["value_flag"] = ("high value at risk" if risky else "high value") if high else ""
+    return {
+        "mean_clv": _num(mean_clv),
+        "mean_churn_risk": _num(mean_risk),
+        "high_value_threshold": _num(_HIGH_VALUE_MULTIPLE * mean_clv),
+        "points": [
+            {
+                "segment_id": s["segment_id"],
+                "name": s["name"],
+                "color": s["color"],
+                "size": s["size"],
+                "clv": s["clv"],
+                "churn_risk": s["churn_risk"],
+                "value_flag": s["value_flag"],
+            }
+            for s in pts
+        ],
+    }
+
+
+def _param_rows(params: Any, errors: Any = None) -> list[dict[str, Any]]:
+    se = _mapping(errors)
+    return [
+        {"name": str(k), "value": _num(v), "se": _num(se.get(k))}
+        for k, v in _mapping(params).items()
+    ]
+
+
+def _lifetime_value(lv: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not lv:
+        return None
+    out: dict[str, Any] = {
+        "purchase_model": _text(lv.get("purchase_model")),
+        "purchase_params": _param_rows(
+            lv.get("purchase_params"), lv.get("purchase_standard_errors")
+        ),
+        "purchase_log_likelihood": _num(lv.get("purchase_log_likelihood")),
+        "spend_model": "Gamma-Gamma" if lv.get("spend_params") else "",
+        "spend_params": _param_rows(lv.get("spend_params")),
+        "clv_months": _int(lv.get("clv_months")),
+        "monthly_discount": _num(lv.get("monthly_discount")),
+        "customers": _int(lv.get("customers")),
+        "holdout": None,
+    }
+    ho = _mapping(lv.get("holdout"))
+    if ho:
+        rows = []
+        for r in ho.get("conditional_expectations") or []:
+            f = _int(r.get("frequency"))
+            if f is None:
+                continue
+            rows.append(
+                {
+                    "frequency": f,
+                    "label": f"{f}+" if f >= _CE_CAP else str(f),
+                    "customers": _int(r.get("customers")),
+                    "actual": _num(r.get("actual")),
+                    "predicted": _num(r.get("predicted")),
+                }
+            )
+        rows.sort(key=lambda r: r["frequency"])
+        actual = _num(ho.get("actual_repeat_purchases"))
+        predicted = _num(ho.get("predicted_repeat_purchases"))
+        error = _num(ho.get("error_pct"))
+        if error is None and actual and predicted is not None:
+            error = 100 * (predicted - actual) / actual
+        out["holdout"] = {
+            "model": _text(ho.get("model")) or out["purchase_model"],
+            "calibration_end": _text(ho.get("calibration_end")),
+            "holdout_days": _int(ho.get("holdout_days")),
+            "customers": _int(ho.get("customers")),
+            "actual_repeat_purchases": actual,
+            "predicted_repeat_purchases": predicted,
+            "error_pct": error,
+            "conditional_expectations": rows,
+        }
+    return out
+
+
+def _churn(ch: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not ch:
+        return None
+    models = []
+    for i, (name, m) in enumerate(_mapping(ch.get("models")).items()):
+        m = _mapping(m)
+        models.append(
+            {
+                "name": str(name),
+                "role": "model" if i == 0 else "baseline",
+                "roc_auc": _num(m.get("roc_auc")),
+                "brier": _num(m.get("brier")),
+                "ece": _num(m.get("ece")),
+            }
+        )
+    best: dict[str, str | None] = {}
+    for key, higher_better in (("roc_auc", True), ("brier", False), ("ece", False)):
+        scored = [m for m in models if m[key] is not None]
+        pick = (max if higher_better else min)(scored, key=lambda m: m[key], default=None)
+        best[key] = pick["name"] if pick else None
+    for m in models:
+        m["best"] = [k for k, name in best.items() if name == m["name"]]
+    model, baselines = (models[0], models[1:]) if models else (None, [])
+    beats = None
+    if model and baselines and model["roc_auc"] is not None and model["brier"] is not None:
+        beats = all(
+            (b["roc_auc"] is None or model["roc_auc"] > b["roc_auc"])
+            and (b["brier"] is None or model["brier"] < b["brier"])
+            for b in baselines
+        )
+    cal = _mapping(ch.get("calibration"))
+    points = [
+        {"mean_predicted": _num(p), "observed_rate": _num(o), "count": _int(c)}
+        for p, o, c in zip(
+            cal.get("mean_predicted") or [],
+            cal.get("observed_rate") or [],
+            cal.get("count") or [None] * len(cal.get("mean_predicted") or []),
+            strict=False,
+        )
+    ]
+    points = [
+        p for p in points if p["mean_predicted"] is not None and p["observed_rate"] is not None
+    ]
+    lift = _mapping(ch.get("lift"))
+    keys = ("bin", "count", "positives", "rate", "lift", "cumulative_share", "cumulative_gain")
+    n_bins = len(lift.get("cumulative_share") or [])
+    lift_rows = []
+    for i in range(n_bins):
+        row = {}
+        for k in keys:
+            seq = lift.get(k) or []
+            row[k] = _num(seq[i]) if i < len(seq) else None
+        if row["cumulative_share"] is not None and row["cumulative_gain"] is not None:
+            lift_rows.append(row)
+    top = next((r for r in lift_rows if r["cumulative_share"] >= 0.2 - 1e-6), None)
+    return {
+        "n": _int(ch.get("n")),
+        "base_rate": _num(ch.get("base_rate")),
+        "horizon_days": _int(ch.get("horizon_days")),
+        "test_cutoff": _text(ch.get("test_cutoff")),
+        "train_cutoffs": [_text(c) for c in ch.get("train_cutoffs") or []],
+        "models": models,
+        "best": best,
+        "model_beats_baselines": beats,
+        "calibration": (
+            {
+                "points": points,
+                "ece": _num(cal.get("expected_calibration_error"))
+                if cal.get("expected_calibration_error") is not None
+                else (model["ece"] if model else None),
+            }
+            if points
+            else None
+        ),
+        "lift": (
+            {
+                "rows": lift_rows,
+                "base_rate": _num(lift.get("base_rate", ch.get("base_rate"))),
+                "top_share": top["cumulative_share"] if top else None,
+                "top_gain": top["cumulative_gain"] if top else None,
+                "top_lift": (
+                    top["cumulative_gain"] / top["cumulative_share"]
+                    if top and top["cumulative_share"]
+                    else None
+                ),
+            }
+            if lift_rows
+            else None
+        ),
+    }
+
+
+def _next_purchase(np_: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not np_:
+        return None
+    mae, base = _num(np_.get("mae_days")), _num(np_.get("median_baseline_mae_days"))
+    return {
+        "mae_days": mae,
+        "median_baseline_mae_days": base,
+        "improvement": (1 - mae / base) if mae is not None and base else None,
+        "test_cutoff": _text(np_.get("test_cutoff")),
+        "horizon_days": _int(np_.get("horizon_days")),
+    }
+
+
+def _predictions(
+    predictions: Mapping[str, Any] | None, rows: list[dict[str, Any]], assignments: pd.DataFrame
+) -> dict[str, Any] | None:
+    if predictions is None:
+        return None
+    if not isinstance(predictions, Mapping):
+        kind = type(predictions).__name__
+        msg = f"predictions must be a dict (the stored model evaluation), got {kind}"
+        raise TypeError(msg)
+    lv = _lifetime_value(_mapping(predictions.get("lifetime_value")))
+    churn = _churn(_mapping(predictions.get("churn")))
+    nxt = _next_purchase(_mapping(predictions.get("next_purchase")))
+    # total expected CLV: segment means x sizes, or the customers' own scores
+    valued = [s for s in rows if s["clv"] is not None]
+    total_clv = sum(s["clv"] * s["size"] for s in valued) if valued else None
+    if total_clv is None and "clv" in assignments.columns:
+        clv = pd.to_numeric(assignments["clv"], errors="coerce").dropna()
+        total_clv = float(clv.sum()) if len(clv) else None
+    at_risk = [s for s in rows if s["at_risk_share"] is not None]
+    return {
+        "as_of": _text(predictions.get("as_of")),
+        "key_figures": {
+            "clv_months": lv["clv_months"] if lv else None,
+            "monthly_discount": lv["monthly_discount"] if lv else None,
+            "total_clv": _num(total_clv),
+            "high_value_at_risk": _int(predictions.get("high_value_at_risk")),
+            "at_risk_customers": (
+                _int(sum(s["at_risk_share"] * s["size"] for s in at_risk)) if at_risk else None
+            ),
+            "churn_base_rate": churn["base_rate"] if churn else None,
+        },
+        "lifetime_value": lv,
+        "churn": churn,
+        "next_purchase": nxt,
+    }
+
+
 # --------------------------------------------------------------------------- public
 def build_summary(
     *,
@@ -448,6 +698,7 @@ def build_summary(
     assignments: pd.DataFrame,
     ingest: list[dict[str, Any]] | None = None,
     feature_labels: dict[str, str] | None = None,
+    predictions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarise one segmentation run into a plain, JSON-able dict.
 
@@ -460,23 +711,30 @@ def build_summary(
     segments : pandas.DataFrame
         One row per segment: ``segment_id``, ``name``, ``size`` and, when known,
         ``description``, ``rule``, ``rule_fidelity``, ``share``, ``value_share``,
-        ``top_features``, ``profile``, ``clv``, ``churn_risk``.
+        ``top_features``, ``profile`` and, once predictions exist, ``clv``, ``clv_share``,
+        ``churn_risk``, ``at_risk_share``, ``high_value_share``, ``value_flag``.
     assignments : pandas.DataFrame
         One row per customer: ``customer_id``, ``segment_id`` and, when known,
         ``micro_segment_id``, ``confidence``, ``r_score``, ``f_score``, ``m_score``,
-        ``rfm_group``, ``monetary``, ``map_x``, ``map_y``.
+        ``rfm_group``, ``monetary``, ``map_x``, ``map_y``, ``clv``, ``churn_risk``.
     ingest : list of dict, optional
         Per source file: ``source``, ``rows_read``, ``rows_loaded``, ``rejected``
         (reason -> count).
     feature_labels : dict, optional
         Feature column -> plain-language label.
+    predictions : dict, optional
+        The stored evaluation of the predictive models: ``lifetime_value`` (purchase and spend
+        models, CLV horizon, held-out check), ``churn`` (metrics against baselines, calibration,
+        lift), ``next_purchase`` (MAE against the median baseline), ``high_value_at_risk`` and
+        ``as_of``. Any part may be missing.
 
     Returns
     -------
     dict
         Keys ``schema_version``, ``segmint_version``, ``run``, ``key_figures``, ``segments``,
         ``heatmap``, ``customer_map``, ``rfm``, ``model_selection``, ``comparison``,
-        ``data_quality``. Optional sections are ``None`` when their inputs are missing.
+        ``data_quality``, ``value_risk``, ``predictions``. Optional sections are ``None`` when
+        their inputs are missing.
 
     Raises
     ------
@@ -497,6 +755,7 @@ def build_summary(
     labels = dict(feature_labels or {})
     metrics = dict(run.get("metrics") or {})
     rows = _segment_rows(segments, assignments, labels)
+    value_risk = _value_risk(rows)  # also derives missing value flags on ``rows``
     run_info = _run_section(run, n_customers=len(assignments), n_segments=len(rows))
     comparison = None
     if _num(metrics.get("rfm_eta2")) is not None and _num(metrics.get("ml_eta2")) is not None:
@@ -513,5 +772,7 @@ def build_summary(
         "model_selection": _model_selection(metrics),
         "comparison": comparison,
         "data_quality": _data_quality(ingest),
+        "value_risk": value_risk,
+        "predictions": _predictions(predictions, rows, assignments),
     }
     return _jsonable(summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 
 import duckdb
@@ -208,10 +209,21 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: int, run_b: int) -> pd.D
 def save_model(con: duckdb.DuckDBPyConnection, run_id: int, name: str, payload: dict) -> None:
     """Store (or replace) a fitted model or evaluation of a run as JSON."""
     con.execute("DELETE FROM models WHERE run_id = ? AND name = ?", [run_id, name])
-    con.execute(
-        "INSERT INTO models VALUES (?, ?, ?)",
-        [run_id, name, json.dumps(payload, default=_json_default, allow_nan=False)],
-    )
+    text = json.dumps(_finite(payload), default=_json_default, allow_nan=False)
+    con.execute("INSERT INTO models VALUES (?, ?, ?)", [run_id, name, text])
+
+
+def _finite(value: object) -> object:
+    # JSON has no NaN: an unidentified standard error or an empty bin is stored as null
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and hasattr(value, "dtype"):
+        return _finite(value.item()) if getattr(value, "ndim", 0) == 0 else _finite(value.tolist())
+    return value
 
 
 def load_model(con: duckdb.DuckDBPyConnection, run_id: int, name: str) -> dict | None:
