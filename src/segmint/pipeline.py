@@ -70,6 +70,7 @@ from segmint.store.runs import (
     features_table,
     get_run,
     load_assignments,
+    load_model,
     load_segments,
     save_model,
     save_predictions,
@@ -425,12 +426,16 @@ def write_report(
         segments = load_segments(con, run["run_id"])
         assignments = load_assignments(con, run["run_id"])
         ingests = ingest_history(con)
+        predictions = load_model(con, run["run_id"], "predictions")
+        table = features_table(run["run_id"])
+        columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     summary = build_summary(
         run=run,
-        segments=segments,
+        segments=flag_segments(segments),
         assignments=assignments,
         ingest=ingests,
-        feature_labels=feature_labels(run["params"]["features"]),
+        feature_labels=feature_labels(columns),
+        predictions=predictions,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -116,8 +116,9 @@ def test_demo_then_predict(tmp_path):
     scored = pd.read_csv(out)
     assert len(scored) == 2000
     assert scored["clv"].notna().all() and scored["churn_risk"].between(0, 1).all()
-    result = invoke("runs", "show", "--workspace", ws)
-    assert "churn risk" in result.stdout
+    result = invoke("runs", "show", "--workspace", ws, "--json")
+    segments = json.loads(result.stdout)["segments"]
+    assert all(0 <= s["churn_risk"] <= 1 and s["clv"] > 0 for s in segments)
 
 
 def test_help_mentions_every_command():

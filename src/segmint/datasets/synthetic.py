@@ -27,7 +27,6 @@ How a customer's orders are simulated
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from segmint.errors import DataValidationError
+from segmint.files import atomic_path
 from segmint.schema import TRANSACTION_COLUMNS
 
 __all__ = [
@@ -585,18 +585,12 @@ def write(
     paths = {}
     for name in ("transactions", "customers", "labels"):
         target = directory / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             table = getattr(data, name)
             if fmt == "parquet":
                 pq.write_table(table, tmp)
             else:
                 pacsv.write_csv(table, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         paths[name] = target
     return paths
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from segmint.files import atomic_path
 
 from . import _charts
 from ._format import (
@@ -169,15 +169,6 @@ def write_report(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     html = render_html(summary)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(html)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_path(target) as tmp:
+        tmp.write_text(html, encoding="utf-8", newline="\n")
     return target
