@@ -55,7 +55,14 @@ from segmint.predict.evaluation import (
 from segmint.report import build_summary
 from segmint.report import write_report as render_report
 from segmint.schema import Preset, get_preset
-from segmint.segment import Segmenter, describe_segments, eta_squared, rfm_groups_n, rfm_scores
+from segmint.segment import (
+    Segmenter,
+    describe_segments,
+    eta_squared,
+    rfm_groups_n,
+    rfm_scores,
+    segmenter_to_dict,
+)
 from segmint.store.exports import export_query
 from segmint.store.ingest import (
     file_fingerprint,
@@ -364,6 +371,8 @@ def segment(
             assignments=assignments,
             features=pa.Table.from_pandas(features.reset_index(), preserve_index=False),
         )
+        # the fitted model as JSON: the service assigns live customers with exactly this model
+        save_model(con, run_id, "segmenter", segmenter_to_dict(model))
     progress("store", 1, 1)
     result = RunResult(run_id, as_of, int(len(features)), metrics, params, segments)
     if write_html:
