@@ -41,6 +41,14 @@ C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom
 """
 
 
+@pytest.fixture(scope="session")
+def cdnow_sample(shared_data: Path) -> Path:
+    path = shared_data / "cdnow" / "CDNOW_sample.txt.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found; the CDNOW tests need it")
+    return path
+
+
 @pytest.fixture
 def retail_csv(tmp_path: Path) -> Path:
     """A small file in the UCI Online Retail layout with one bad row of each kind."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,19 +122,14 @@ def test_missing_table():
         rfm_summary(duckdb.connect(), calibration_end=CAL_END)
 
 
-CDNOW = Path("/work/shared/data/cdnow/CDNOW_sample.txt.gz")
-
-
 @pytest.fixture(scope="module")
-def cdnow():
-    if not CDNOW.exists():
-        pytest.skip(f"CDNOW sample not found at {CDNOW}")
+def cdnow(cdnow_sample):
     import duckdb
 
     from segmint.datasets.cdnow import load_cdnow
     from segmint.schema import TRANSACTION_COLUMNS
 
-    df = load_cdnow(CDNOW)
+    df = load_cdnow(cdnow_sample)
     con = duckdb.connect()
     cols = ", ".join(f"{c} {t}" for c, t in TRANSACTION_COLUMNS.items())
     con.execute(f"CREATE TABLE transactions ({cols})")

@@ -1,0 +1,283 @@
+"""Load on loopback against ``segmint serve`` and a bare FastAPI endpoint, in the same run.
+
+Usage::
+
+    python benchmarks/bench_service.py [--customers 5000] [--seconds 4] [--json]
+
+Builds a workspace from synthetic customers (ingest + one segmentation run), starts the real
+service (``segmint serve``, one uvicorn worker, write-ahead log fsync'd) and a bare FastAPI app
+(one uvicorn worker, endpoints that do nothing) as subprocesses on 127.0.0.1, and drives both
+with the same httpx client from this process:
+
+- ``single cN``: single-event ``POST /v1/events`` from N concurrent clients (closed loop):
+  requests/s, p50 and p99 latency;
+- ``single 500/s``: single events at a fixed 500 requests/s (open loop; latency counted from
+  the scheduled send time, so queueing shows): p50 and p99;
+- ``batch 1k`` / ``batch 10k``: batches of 1,000 / 10,000 events, 2 concurrent senders:
+  events/s, durable (every answered batch is in the fsync'd log);
+- ``profile 200/s``: ``GET /v1/customers/{id}`` at 200 requests/s: p50, p99.
+
+Each figure is also given as a ratio to the bare endpoint measured the same way. The client
+shares the 2 cores with the server, so absolute figures understate a server with its own
+machine. Targets: batch >= 50,000 events/s; single p99 <= 25 ms at 500/s; profile p99 <= 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+BARE_APP = textwrap.dedent(
+    """
+    from fastapi import FastAPI, Request
+    app = FastAPI()
+
+    @app.post("/noop")
+    async def noop_post(request: Request) -> dict:
+        await request.body()
+        return {}
+
+    @app.get("/noop/{item}")
+    async def noop_get(item: str) -> dict:
+        return {}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+    """
+)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def build_workspace(root: Path, customers: int) -> tuple[Path, str, list[str]]:
+    from segmint import pipeline
+    from segmint.datasets import generate
+    from segmint.datasets import write as write_dataset
+    from segmint.store import service as store
+    from segmint.store.workspace import Workspace
+
+    ws = Workspace(root / "ws")
+    data = generate(customers, seed=0)
+    files = write_dataset(data, root / "data", fmt="parquet")
+    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
+    pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
+    with ws.transaction() as con:
+        _, token = store.create_key(con, scope="admin")
+        ids = [r[0] for r in con.execute("SELECT customer_id FROM customers").fetchall()]
+    return ws.path, token, ids
+
+
+def _event(customers: list[str], rng: np.random.Generator, ts: str) -> dict:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "customer_id": customers[int(rng.integers(len(customers)))],
+        "ts": ts,
+        "type": "purchase",
+        "properties": {"amount": float(rng.integers(5, 200)), "category": "garden"},
+    }
+
+
+def _pct(lat: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(lat) * 1000, q)) if lat else float("nan")
+
+
+async def closed_loop(client, make, n: int, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            method, url, body = make()
+            t0 = time.perf_counter()
+            r = await client.request(method, url, json=body)
+            lat.append(time.perf_counter() - t0)
+            errors += r.status_code >= 300
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(n)))
+    wall = time.perf_counter() - t0
+    return {"rps": len(lat) / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
+            "n": len(lat)}
+
+
+async def open_loop(client, make, rate: float, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    tasks = []
+    start = time.perf_counter()
+
+    async def one(at: float) -> None:
+        nonlocal errors
+        method, url, body = make()
+        r = await client.request(method, url, json=body)
+        lat.append(time.perf_counter() - at)  # from the scheduled time: queueing counts
+        errors += r.status_code >= 300
+
+    for i in range(int(rate * seconds)):
+        at = start + i / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(at)))
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - start
+    return {"rps": len(lat) / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
+            "n": len(lat)}
+
+
+async def batches(client, url: str, bodies: list[dict], n_events: int, seconds: float) -> dict:
+    done = 0
+    errors = 0
+    lat: list[float] = []
+    stop = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop:
+            body = bodies[next(counter) % len(bodies)]
+            t0 = time.perf_counter()
+            r = await client.post(url, json=body)
+            lat.append(time.perf_counter() - t0)
+            if r.status_code == 200:
+                done += n_events
+            else:
+                errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(2)))
+    wall = time.perf_counter() - t0
+    return {"eps": done / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
+            "n": len(lat)}
+
+
+async def run(service: str, bare: str, token: str, customers: list[str], seconds: float) -> list:
+    rng = np.random.default_rng(0)
+    ts = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    rows = []
+    async with (
+        httpx.AsyncClient(base_url=service, headers=headers, limits=limits, timeout=60) as svc,
+        httpx.AsyncClient(base_url=bare, limits=limits, timeout=60) as base,
+    ):
+        def single(url):
+            return lambda: ("POST", url, _event(customers, rng, ts))
+
+        for n in (1, 8, 32):
+            s = await closed_loop(svc, single("/v1/events"), n, seconds)
+            b = await closed_loop(base, single("/noop"), n, seconds)
+            rows.append((f"single c{n}", s, b, "rps"))
+        s = await open_loop(svc, single("/v1/events"), 500, seconds)
+        b = await open_loop(base, single("/noop"), 500, seconds)
+        rows.append(("single 500/s", s, b, "rps"))
+        for size, label in ((1000, "batch 1k"), (10_000, "batch 10k")):
+            bodies = [{"events": [_event(customers, rng, ts) for _ in range(size)]}
+                      for _ in range(4)]
+            fresh = [{"events": [{**e, "event_id": uuid.uuid4().hex} for e in b["events"]]}
+                     for b in bodies for _ in range(3)]  # new ids: no duplicates are timed
+            s = await batches(svc, "/v1/events", fresh, size, seconds)
+            b = await batches(base, "/noop", bodies, size, seconds)
+            rows.append((label, s, b, "eps"))
+
+        def lookup(prefix):
+            return lambda: ("GET", f"{prefix}/{customers[int(rng.integers(len(customers)))]}",
+                            None)
+
+        s = await open_loop(svc, lookup("/v1/customers"), 200, seconds)
+        b = await open_loop(base, lookup("/noop"), 200, seconds)
+        rows.append(("profile 200/s", s, b, "rps"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="segmint-bench-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        ws, token, customers = build_workspace(root, args.customers)
+        (root / "bare_app.py").write_text(BARE_APP)
+        sp, bp = _port(), _port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "segmint", "serve", "-w", str(ws), "--port", str(sp),
+             "--rate-limit", "1000000", "--log-level", "warning"],
+        ))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bp),
+             "--log-level", "warning", "--no-access-log"],
+            cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        ))
+        service, bare = f"http://127.0.0.1:{sp}", f"http://127.0.0.1:{bp}"
+        _wait(service, procs[0])
+        _wait(bare, procs[1])
+        rows = asyncio.run(run(service, bare, token, customers, args.seconds))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(f"segmint service vs bare FastAPI, {os.cpu_count()} cores, {args.seconds:g} s each,"
+          f" {args.customers:,} customers")
+    print("| load | segmint | bare | ratio | p50 ms (segmint / bare) | p99 ms (segmint / bare) |"
+          " errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    out = {}
+    for label, s, b, unit in rows:
+        ratio = s[unit] / b[unit] if b[unit] else float("nan")
+        print(f"| {label} | {s[unit]:,.0f} {'ev/s' if unit == 'eps' else 'req/s'} "
+              f"| {b[unit]:,.0f} | {ratio:.2f} | {s['p50']:.1f} / {b['p50']:.1f} "
+              f"| {s['p99']:.1f} / {b['p99']:.1f} | {s['errors']} |")
+        out[label] = {"segmint": s, "bare": b, "ratio": ratio}
+    if args.json:
+        print("JSON:", json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
