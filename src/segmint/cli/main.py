@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -579,6 +580,12 @@ def runs_compare(
     err.print(f"{total - same:,} of {total:,} customers changed segment name", highlight=False)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # a model's caveat is news for the user, not a source location
+    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the ``segmint`` console script."""
+    warnings.showwarning = _show_warning
     app()
