@@ -133,8 +133,13 @@ async def closed_loop(client, make, n: int, seconds: float) -> dict:
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(n)))
     wall = time.perf_counter() - t0
-    return {"rps": len(lat) / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
-            "n": len(lat)}
+    return {
+        "rps": len(lat) / wall,
+        "p50": _pct(lat, 50),
+        "p99": _pct(lat, 99),
+        "errors": errors,
+        "n": len(lat),
+    }
 
 
 async def open_loop(client, make, rate: float, seconds: float) -> dict:
@@ -158,8 +163,13 @@ async def open_loop(client, make, rate: float, seconds: float) -> dict:
         tasks.append(asyncio.create_task(one(at)))
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - start
-    return {"rps": len(lat) / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
-            "n": len(lat)}
+    return {
+        "rps": len(lat) / wall,
+        "p50": _pct(lat, 50),
+        "p99": _pct(lat, 99),
+        "errors": errors,
+        "n": len(lat),
+    }
 
 
 async def batches(client, url: str, bodies: list[dict], n_events: int, seconds: float) -> dict:
@@ -184,8 +194,13 @@ async def batches(client, url: str, bodies: list[dict], n_events: int, seconds: 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(2)))
     wall = time.perf_counter() - t0
-    return {"eps": done / wall, "p50": _pct(lat, 50), "p99": _pct(lat, 99), "errors": errors,
-            "n": len(lat)}
+    return {
+        "eps": done / wall,
+        "p50": _pct(lat, 50),
+        "p99": _pct(lat, 99),
+        "errors": errors,
+        "n": len(lat),
+    }
 
 
 async def run(service: str, bare: str, token: str, customers: list[str], seconds: float) -> list:
@@ -198,6 +213,7 @@ async def run(service: str, bare: str, token: str, customers: list[str], seconds
         httpx.AsyncClient(base_url=service, headers=headers, limits=limits, timeout=60) as svc,
         httpx.AsyncClient(base_url=bare, limits=limits, timeout=60) as base,
     ):
+
         def single(url):
             return lambda: ("POST", url, _event(customers, rng, ts))
 
@@ -209,17 +225,20 @@ async def run(service: str, bare: str, token: str, customers: list[str], seconds
         b = await open_loop(base, single("/noop"), 500, seconds)
         rows.append(("single 500/s", s, b, "rps"))
         for size, label in ((1000, "batch 1k"), (10_000, "batch 10k")):
-            bodies = [{"events": [_event(customers, rng, ts) for _ in range(size)]}
-                      for _ in range(4)]
-            fresh = [{"events": [{**e, "event_id": uuid.uuid4().hex} for e in b["events"]]}
-                     for b in bodies for _ in range(3)]  # new ids: no duplicates are timed
+            bodies = [
+                {"events": [_event(customers, rng, ts) for _ in range(size)]} for _ in range(4)
+            ]
+            fresh = [
+                {"events": [{**e, "event_id": uuid.uuid4().hex} for e in b["events"]]}
+                for b in bodies
+                for _ in range(3)
+            ]  # new ids: no duplicates are timed
             s = await batches(svc, "/v1/events", fresh, size, seconds)
             b = await batches(base, "/noop", bodies, size, seconds)
             rows.append((label, s, b, "eps"))
 
         def lookup(prefix):
-            return lambda: ("GET", f"{prefix}/{customers[int(rng.integers(len(customers)))]}",
-                            None)
+            return lambda: ("GET", f"{prefix}/{customers[int(rng.integers(len(customers)))]}", None)
 
         s = await open_loop(svc, lookup("/v1/customers"), 200, seconds)
         b = await open_loop(base, lookup("/noop"), 200, seconds)
@@ -240,15 +259,41 @@ def main() -> None:
         ws, token, customers = build_workspace(root, args.customers)
         (root / "bare_app.py").write_text(BARE_APP)
         sp, bp = _port(), _port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "segmint", "serve", "-w", str(ws), "--port", str(sp),
-             "--rate-limit", "1000000", "--log-level", "warning"],
-        ))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bp),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "segmint",
+                    "serve",
+                    "-w",
+                    str(ws),
+                    "--port",
+                    str(sp),
+                    "--rate-limit",
+                    "1000000",
+                    "--log-level",
+                    "warning",
+                ],
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bare_app:app",
+                    "--port",
+                    str(bp),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=root,
+                env={**os.environ, "PYTHONPATH": str(root)},
+            )
+        )
         service, bare = f"http://127.0.0.1:{sp}", f"http://127.0.0.1:{bp}"
         _wait(service, procs[0])
         _wait(bare, procs[1])
@@ -263,17 +308,23 @@ def main() -> None:
                 p.kill()
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"segmint service vs bare FastAPI, {os.cpu_count()} cores, {args.seconds:g} s each,"
-          f" {args.customers:,} customers")
-    print("| load | segmint | bare | ratio | p50 ms (segmint / bare) | p99 ms (segmint / bare) |"
-          " errors |")
+    print(
+        f"segmint service vs bare FastAPI, {os.cpu_count()} cores, {args.seconds:g} s each,"
+        f" {args.customers:,} customers"
+    )
+    print(
+        "| load | segmint | bare | ratio | p50 ms (segmint / bare) | p99 ms (segmint / bare) |"
+        " errors |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     out = {}
     for label, s, b, unit in rows:
         ratio = s[unit] / b[unit] if b[unit] else float("nan")
-        print(f"| {label} | {s[unit]:,.0f} {'ev/s' if unit == 'eps' else 'req/s'} "
-              f"| {b[unit]:,.0f} | {ratio:.2f} | {s['p50']:.1f} / {b['p50']:.1f} "
-              f"| {s['p99']:.1f} / {b['p99']:.1f} | {s['errors']} |")
+        print(
+            f"| {label} | {s[unit]:,.0f} {'ev/s' if unit == 'eps' else 'req/s'} "
+            f"| {b[unit]:,.0f} | {ratio:.2f} | {s['p50']:.1f} / {b['p50']:.1f} "
+            f"| {s['p99']:.1f} / {b['p99']:.1f} | {s['errors']} |"
+        )
         out[label] = {"segmint": s, "bare": b, "ratio": ratio}
     if args.json:
         print("JSON:", json.dumps(out))

@@ -77,8 +77,17 @@ class LiveServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "segmint", "serve", "--workspace", str(self.workspace),
-                "--port", str(self.port), "--log-level", "warning", *self.extra,
+                sys.executable,
+                "-m",
+                "segmint",
+                "serve",
+                "--workspace",
+                str(self.workspace),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115

@@ -68,8 +68,11 @@ def test_quiet_on_stationary_weeks_then_alert_on_planted_shift(drift_server):
         body = {"events": _events(weeks[k % len(weeks)], week, f"st{k}")}
         assert c.post("/v1/events", json=body, headers=keys.h("ingest")).status_code == 200
         week += timedelta(days=7)
-    c.post("/v1/events", json={"events": _events(weeks[0][:1], week, "close0")},
-           headers=keys.h("ingest"))
+    c.post(
+        "/v1/events",
+        json={"events": _events(weeks[0][:1], week, "close0")},
+        headers=keys.h("ingest"),
+    )
     alerts = c.get("/v1/alerts", headers=keys.h("read")).json()["alerts"]
     assert alerts == []
     # then everyone buys only christmas items for three weeks: the shares jump
@@ -77,8 +80,11 @@ def test_quiet_on_stationary_weeks_then_alert_on_planted_shift(drift_server):
         body = {"events": _events(weeks[k], week, f"shift{k}", category="christmas")}
         assert c.post("/v1/events", json=body, headers=keys.h("ingest")).status_code == 200
         week += timedelta(days=7)
-    c.post("/v1/events", json={"events": _events(weeks[0][:1], week, "close1")},
-           headers=keys.h("ingest"))
+    c.post(
+        "/v1/events",
+        json={"events": _events(weeks[0][:1], week, "close1")},
+        headers=keys.h("ingest"),
+    )
     alerts = []
     for _ in range(50):
         alerts = c.get("/v1/alerts", headers=keys.h("read")).json()["alerts"]

@@ -63,17 +63,17 @@ def test_kill_under_load_and_restart_loses_nothing(template_workspace, tmp_path)
     try:
         con.execute("CREATE TEMP TABLE acked(event_id VARCHAR)")
         con.executemany("INSERT INTO acked VALUES (?)", [[i] for i in ids])
-        missing, = con.execute(
+        (missing,) = con.execute(
             "SELECT count(*) FROM acked ANTI JOIN events USING (event_id)"
         ).fetchone()
         total, distinct = con.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM events"
         ).fetchone()
         n_purchases = sum(1 for e in acked if e["type"] == "purchase")
-        stored_purchases, = con.execute(
+        (stored_purchases,) = con.execute(
             """SELECT count(*) FROM transactions t JOIN acked a ON t.order_id = a.event_id"""
         ).fetchone()
-        cust_orders, = con.execute(
+        (cust_orders,) = con.execute(
             "SELECT count(DISTINCT order_id) FILTER (WHERE NOT is_return) FROM transactions"
             " WHERE customer_id = ?",
             [cid],

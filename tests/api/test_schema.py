@@ -26,8 +26,11 @@ def test_openapi_conformance(live):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck),
-            database=None, phases=[Phase.explicit, Phase.generate],
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
         )
         def run(case):
             case.call_and_validate(headers=live.keys.h("admin"), checks=CHECKS)
@@ -42,10 +45,19 @@ def test_schema_is_complete(live):
 
     spec = httpx.get(live.url + "/openapi.json").json()
     paths = spec["paths"]
-    for path in ["/v1/events", "/v1/customers/{customer_id}", "/v1/segments",
-                 "/v1/segments/{segment_id}/members", "/v1/runs", "/v1/alerts",
-                 "/v1/webhooks", "/v1/webhooks/{webhook_id}/deliveries", "/v1/stream",
-                 "/v1/keys", "/health"]:
+    for path in [
+        "/v1/events",
+        "/v1/customers/{customer_id}",
+        "/v1/segments",
+        "/v1/segments/{segment_id}/members",
+        "/v1/runs",
+        "/v1/alerts",
+        "/v1/webhooks",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        "/v1/stream",
+        "/v1/keys",
+        "/health",
+    ]:
         assert path in paths
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     post = paths["/v1/events"]["post"]

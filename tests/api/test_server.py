@@ -52,7 +52,11 @@ def test_single_event_then_duplicate_counted_once(client, live):
     (cust,) = body["customers"]
     assert cust["customer_id"] == "new-cust-1" and cust["segment_id"] is not None
     again = client.post("/v1/events", json=ev, headers=live.keys.h("ingest")).json()
-    assert (again["accepted"], again["duplicates"], again["duplicate_ids"]) == (0, 1, [ev["event_id"]])
+    assert (again["accepted"], again["duplicates"], again["duplicate_ids"]) == (
+        0,
+        1,
+        [ev["event_id"]],
+    )
     prof = client.get("/v1/customers/new-cust-1", headers=live.keys.h("read")).json()
     assert prof["profile"]["features"]["frequency"] == 1
     assert prof["profile"]["features"]["monetary"] == pytest.approx(120.0)
@@ -64,16 +68,41 @@ def test_batch_with_every_type_and_inner_duplicates(client, live):
     events = [
         purchase(cid, 30.0, "bath", event_id="b-1"),
         purchase(cid, 20.0, "bath", event_id="b-1"),  # same id twice in one batch
-        {"event_id": "b-2", "customer_id": cid, "ts": ts(), "type": "page_view",
-         "properties": {"url": "https://shop.example/garden", "category": "garden"}},
-        {"event_id": "b-3", "customer_id": cid, "ts": ts(), "type": "app_view",
-         "properties": {"screen": "home"}},
-        {"event_id": "b-4", "customer_id": cid, "ts": ts(), "type": "device",
-         "properties": {"device_id": "d1", "platform": "ios", "metrics": {"battery": 0.5}}},
-        {"event_id": "b-5", "customer_id": cid, "ts": ts(), "type": "chat_message",
-         "properties": {"text": "Où est ma commande ? 📦 \u200b"}},
-        {"event_id": "b-6", "customer_id": cid, "ts": ts(), "type": "consent",
-         "properties": {"purpose": "email_marketing", "status": "granted"}},
+        {
+            "event_id": "b-2",
+            "customer_id": cid,
+            "ts": ts(),
+            "type": "page_view",
+            "properties": {"url": "https://shop.example/garden", "category": "garden"},
+        },
+        {
+            "event_id": "b-3",
+            "customer_id": cid,
+            "ts": ts(),
+            "type": "app_view",
+            "properties": {"screen": "home"},
+        },
+        {
+            "event_id": "b-4",
+            "customer_id": cid,
+            "ts": ts(),
+            "type": "device",
+            "properties": {"device_id": "d1", "platform": "ios", "metrics": {"battery": 0.5}},
+        },
+        {
+            "event_id": "b-5",
+            "customer_id": cid,
+            "ts": ts(),
+            "type": "chat_message",
+            "properties": {"text": "Où est ma commande ? 📦 \u200b"},
+        },
+        {
+            "event_id": "b-6",
+            "customer_id": cid,
+            "ts": ts(),
+            "type": "consent",
+            "properties": {"purpose": "email_marketing", "status": "granted"},
+        },
     ]
     r = client.post("/v1/events", json={"events": events}, headers=live.keys.h("ingest"))
     assert r.status_code == 200, r.text
@@ -99,27 +128,75 @@ def test_auth_and_scopes(client, live):
     made = client.post("/v1/keys", json={"scope": "read"}, headers=live.keys.h("admin")).json()
     h = {"Authorization": f"Bearer {made['key']}"}
     assert client.get("/v1/segments", headers=h).status_code == 200
-    assert client.delete(f"/v1/keys/{made['key_id']}", headers=live.keys.h("admin")).status_code == 204
+    assert (
+        client.delete(f"/v1/keys/{made['key_id']}", headers=live.keys.h("admin")).status_code == 204
+    )
     assert client.get("/v1/segments", headers=h).status_code == 401
 
 
 @pytest.mark.parametrize(
     ("body", "where"),
     [
-        ({"event_id": "x", "customer_id": "c", "ts": "2099-01-01T00:00:00Z", "type": "page_view"},
-         "in the future"),
-        ({"event_id": "x", "customer_id": "c", "ts": "1999-12-31T00:00:00Z", "type": "page_view"},
-         "before 2000-01-01"),
-        ({"event_id": "x", "customer_id": "c", "ts": "2024-01-01T00:00:00Z", "type": "page_view",
-          "colour": "red"}, "Extra inputs"),
-        ({"event_id": "x", "customer_id": "c", "ts": "2024-01-01T00:00:00Z", "type": "purchase",
-          "properties": {"amount": "lots"}}, "properties.amount"),
-        ({"event_id": "x", "customer_id": "c", "ts": "2024-01-01T00:00:00Z", "type": "teleport"},
-         "type"),
-        ({"event_id": "\ud800", "customer_id": "c", "ts": "2024-01-01T00:00:00Z",
-          "type": "page_view"}, "unicode"),
-        ({"event_id": "x\u0000", "customer_id": "c", "ts": "2024-01-01T00:00:00Z",
-          "type": "page_view"}, "NUL"),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2099-01-01T00:00:00Z",
+                "type": "page_view",
+            },
+            "in the future",
+        ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "1999-12-31T00:00:00Z",
+                "type": "page_view",
+            },
+            "before 2000-01-01",
+        ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "page_view",
+                "colour": "red",
+            },
+            "Extra inputs",
+        ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "purchase",
+                "properties": {"amount": "lots"},
+            },
+            "properties.amount",
+        ),
+        (
+            {"event_id": "x", "customer_id": "c", "ts": "2024-01-01T00:00:00Z", "type": "teleport"},
+            "type",
+        ),
+        (
+            {
+                "event_id": "\ud800",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "page_view",
+            },
+            "unicode",
+        ),
+        (
+            {
+                "event_id": "x\u0000",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "page_view",
+            },
+            "NUL",
+        ),
         ({"events": []}, "events"),
         ([1, 2], "body"),
     ],
@@ -127,7 +204,9 @@ def test_auth_and_scopes(client, live):
 def test_invalid_events_are_clear_422(client, live, body, where):
     raw = json.dumps(body).encode()  # json.dumps keeps the lone surrogate as \ud800
     r = client.post(
-        "/v1/events", content=raw, headers={**live.keys.h("ingest"), "Content-Type": "application/json"}
+        "/v1/events",
+        content=raw,
+        headers={**live.keys.h("ingest"), "Content-Type": "application/json"},
     )
     assert r.status_code == 422, r.text
     problem = r.json()
@@ -157,7 +236,9 @@ def test_segments_and_paged_members(client, live):
     while True:
         params = {"limit": 50} | ({"cursor": cursor} if cursor else {})
         page = client.get(
-            f"/v1/segments/{first['segment_id']}/members", params=params, headers=live.keys.h("read")
+            f"/v1/segments/{first['segment_id']}/members",
+            params=params,
+            headers=live.keys.h("read"),
         ).json()
         seen += page["customer_ids"]
         cursor = page["next_cursor"]
@@ -195,7 +276,8 @@ def test_webhook_signed_retried_and_logged(client, live):
     try:
         url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
         r = client.post(
-            "/v1/webhooks", json={"url": url, "event_types": ["segment.entered"]},
+            "/v1/webhooks",
+            json={"url": url, "event_types": ["segment.entered"]},
             headers=live.keys.h("admin"),
         )
         assert r.status_code == 201, r.text
@@ -205,7 +287,9 @@ def test_webhook_signed_retried_and_logged(client, live):
         assert hook["webhook_id"] in [w["webhook_id"] for w in listed]
         assert "secret" not in listed[0]
         # a customer never seen before enters a segment with their first purchase
-        r = client.post("/v1/events", json=purchase("hook-cust", 80.0), headers=live.keys.h("ingest"))
+        r = client.post(
+            "/v1/events", json=purchase("hook-cust", 80.0), headers=live.keys.h("ingest")
+        )
         assert r.json()["customers"][0]["segment_id"] is not None
         deadline = time.monotonic() + 15
         while not _Receiver.received and time.monotonic() < deadline:
@@ -222,12 +306,18 @@ def test_webhook_signed_retried_and_logged(client, live):
             f"/v1/webhooks/{hook['webhook_id']}/deliveries", headers=live.keys.h("admin")
         ).json()["deliveries"]
         assert log[0]["status"] == "delivered" and log[0]["attempts"] == 2
-        assert client.delete(
-            f"/v1/webhooks/{hook['webhook_id']}", headers=live.keys.h("admin")
-        ).status_code == 204
-        assert client.delete(
-            f"/v1/webhooks/{hook['webhook_id']}", headers=live.keys.h("admin")
-        ).status_code == 404
+        assert (
+            client.delete(
+                f"/v1/webhooks/{hook['webhook_id']}", headers=live.keys.h("admin")
+            ).status_code
+            == 204
+        )
+        assert (
+            client.delete(
+                f"/v1/webhooks/{hook['webhook_id']}", headers=live.keys.h("admin")
+            ).status_code
+            == 404
+        )
     finally:
         receiver.shutdown()
 
@@ -237,8 +327,11 @@ def test_server_sent_events(live):
 
     def listen():
         with httpx.stream(
-            "GET", live.url + "/v1/stream", params={"max_seconds": 10},
-            headers=live.keys.h("read"), timeout=15,
+            "GET",
+            live.url + "/v1/stream",
+            params={"max_seconds": 10},
+            headers=live.keys.h("read"),
+            timeout=15,
         ) as r:
             for line in r.iter_lines():
                 got.append(line)
@@ -248,6 +341,8 @@ def test_server_sent_events(live):
     t = threading.Thread(target=listen)
     t.start()
     time.sleep(0.5)
-    httpx.post(live.url + "/v1/events", json=purchase("sse-cust", 55.0), headers=live.keys.h("ingest"))
+    httpx.post(
+        live.url + "/v1/events", json=purchase("sse-cust", 55.0), headers=live.keys.h("ingest")
+    )
     t.join(15)
     assert "event: segment.entered" in got

@@ -35,9 +35,7 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(
-    workspace: Workspace | str | Path, config: ServiceConfig | None = None
-) -> FastAPI:
+def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None = None) -> FastAPI:
     """Build the service for one workspace.
 
     Parameters

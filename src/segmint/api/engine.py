@@ -18,7 +18,6 @@ are replayed, so an acknowledged event is never lost and never stored twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import secrets
@@ -32,7 +31,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pyarrow as pa
 
 from segmint.api.live import Change, LiveState
 from segmint.api.wal import WriteAheadLog
@@ -108,7 +106,7 @@ class Engine:
         self.keys: dict[str, store.ApiKey] = {}
         self.seen: set[str] = set()
         self.pending: dict[str, asyncio.Future] = {}
-        self.buffer: list[tuple[int, list[dict]]] = []
+        self.buffer: list[tuple[int, list[dict], bytes]] = []
         self.buffered_events = 0
         self.applied_seq = 0
         self.refit = RefitState()
@@ -131,10 +129,10 @@ class Engine:
         self._flush_wake = asyncio.Event()
         await asyncio.to_thread(self._open)
         records = self.wal.open()
-        replay = [(seq, json.loads(p)) for seq, p in records if seq > self.applied_seq]
-        for seq, events in replay:
+        replay = [(seq, json.loads(p), p) for seq, p in records if seq > self.applied_seq]
+        for seq, events, payload in replay:
             self.live.apply(events)
-            self.buffer.append((seq, events))
+            self.buffer.append((seq, events, payload))
             self.buffered_events += len(events)
             self.seen.update(e["event_id"] for e in events)
         if self.wal.last_seq < self.applied_seq:  # log files removed by hand: keep counting
@@ -202,7 +200,8 @@ class Engine:
         if bucket is None:
             bucket = self._buckets[key_id] = _Bucket(self.config.rate_burst, now)
         bucket.tokens = min(
-            self.config.rate_burst, bucket.tokens + (now - bucket.last) * self.config.rate_per_second
+            self.config.rate_burst,
+            bucket.tokens + (now - bucket.last) * self.config.rate_per_second,
         )
         bucket.last = now
         if bucket.tokens >= 1.0:
@@ -242,10 +241,8 @@ class Engine:
                 new.append(e)
         customers: list[dict] = []
         if new:
-            payload = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode(
-                "utf-8"
-            )
-            fut = asyncio.ensure_future(self.wal.append(payload, new))
+            payload = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            fut = asyncio.ensure_future(self.wal.append(payload, (new, payload)))
             for e in new:
                 self.pending[e["event_id"]] = fut
             try:
@@ -259,8 +256,9 @@ class Engine:
             except Exception as exc:
                 raise ServiceUnavailable(f"an earlier copy of an event failed: {exc}") from None
         if dups and not new:
-            customers = [self.live.membership(c) for c in dict.fromkeys(
-                e["customer_id"] for e in events)]
+            customers = [
+                self.live.membership(c) for c in dict.fromkeys(e["customer_id"] for e in events)
+            ]
         return {
             "accepted": len(new),
             "duplicates": len(dups),
@@ -275,10 +273,10 @@ class Engine:
         requests that arrived during the previous fsync), then each request gets its customers.
         """
         everything: list[dict] = []
-        for seq, events in records:
-            assert isinstance(events, list)
+        for seq, item in records:
+            events, payload = item  # type: ignore[misc]
             self.seen.update(e["event_id"] for e in events)
-            self.buffer.append((seq, events))
+            self.buffer.append((seq, events, payload))
             self.buffered_events += len(events)
             everything.extend(events)
         try:
@@ -290,7 +288,7 @@ class Engine:
             self._announce_changes(changes)
         by_id = {c["customer_id"]: c for c in customers}
         results = []
-        for _, events in records:
+        for _, (events, _payload) in records:  # type: ignore[misc]
             ids = dict.fromkeys(e["customer_id"] for e in events)
             results.append([by_id.get(c) or self.live.membership(c) for c in ids])
         if self.notifier is not None:
@@ -328,12 +326,13 @@ class Engine:
         if not self.buffer:
             return 0
         taken, self.buffer = self.buffer, []
-        n = sum(len(evs) for _, evs in taken)
+        n = sum(len(evs) for _, evs, _ in taken)
         self.buffered_events -= n
         try:
-            tables = _tables([e for _, evs in taken for e in evs])
+            # the log's own JSON goes to DuckDB, which parses it (no per-event Python work)
+            payload = b"[" + b",".join(p[1:-1] for _, _, p in taken) + b"]"
             seq = taken[-1][0]
-            await self.db(lambda con: store.store_event_batch(con, seq=seq, **tables))
+            await self.db(lambda con: store.store_event_json(con, seq=seq, payload=payload))
         except BaseException:
             self.buffer = taken + self.buffer
             self.buffered_events += n
@@ -350,7 +349,7 @@ class Engine:
         async with self._flush_lock:
             await self._flush_locked()
             state = await self.db(LiveState.load)
-            for _, events in self.buffer:  # events committed while loading
+            for _, events, _ in self.buffer:  # events committed while loading
                 state.apply(events)
             self.live = state
             if self.notifier is not None:
@@ -477,47 +476,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int | float | str | bool) or value is None:
         return value
     return str(value)
-
-
-def _line_key(event_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
-
-
-def _tables(events: list[dict]) -> dict[str, pa.Table]:
-    ts = np.array([e["ts"] for e in events], dtype="datetime64[us]")
-    cids = [e["customer_id"] for e in events]
-    ev = pa.table(
-        {
-            "event_id": pa.array([e["event_id"] for e in events], pa.string()),
-            "customer_id": pa.array(cids, pa.string()),
-            "ts": pa.array(ts),
-            "source": pa.array([e.get("source") for e in events], pa.string()),
-            "type": pa.array([e["type"] for e in events], pa.string()),
-            "properties": pa.array(
-                [json.dumps(e["properties"], ensure_ascii=False) for e in events], pa.string()
-            ),
-        }
-    )
-    idx = [i for i, e in enumerate(events) if e["type"] == "purchase"]
-    p = [events[i]["properties"] for i in idx]
-    tx = pa.table(
-        {
-            "customer_id": pa.array([cids[i] for i in idx], pa.string()),
-            "order_id": pa.array([x.get("order_id") for x in p], pa.string()),
-            "ts": pa.array(ts[idx]),
-            "product_id": pa.array([x.get("product_id") for x in p], pa.string()),
-            "description": pa.array([x.get("description") for x in p], pa.string()),
-            "category": pa.array([x.get("category") for x in p], pa.string()),
-            "quantity": pa.array([x.get("quantity") for x in p], pa.float64()),
-            "unit_price": pa.array([x.get("unit_price") for x in p], pa.float64()),
-            "amount": pa.array([x["amount"] for x in p], pa.float64()),
-            "channel": pa.array([x.get("channel") for x in p], pa.string()),
-            "is_return": pa.array([bool(x["is_return"]) for x in p], pa.bool_()),
-            "line_key": pa.array([_line_key(events[i]["event_id"]) for i in idx], pa.uint64()),
-        }
-    )
-    cu = pa.table({"customer_id": pa.array(cids, pa.string()), "first_seen": pa.array(ts)})
-    return {"events": ev, "transactions": tx, "customers": cu}
 
 
 def workspace_lock_hint(exc: Exception, path: Path) -> WorkspaceError:

@@ -13,11 +13,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmint.api.engine import Conflict, NotFound, ServiceUnavailable
-from segmint.api.schemas import Problem
+from segmint.api.schemas import ID_PATTERN, TEXT_PATTERN, Problem
 from segmint.errors import DataValidationError, ModelError, SegmintError, WorkspaceError
 
 log = logging.getLogger("segmint.api")
 PROBLEM = "application/problem+json"
+PATTERN_MESSAGES = {
+    ID_PATTERN: "identifiers may not contain control characters (NUL included) "
+    "or start or end with whitespace",
+    TEXT_PATTERN: "text may not contain NUL characters",
+}
 
 
 def problem(
@@ -73,6 +78,8 @@ def install_handlers(app: FastAPI) -> None:
             if e.get("type") == "json_invalid":
                 malformed = True
             msg = str(e.get("msg", "invalid"))
+            if e.get("type") == "string_pattern_mismatch":
+                msg = PATTERN_MESSAGES.get((e.get("ctx") or {}).get("pattern"), msg)
             errors.append({"loc": _loc(tuple(e.get("loc", ()))), "msg": msg, "type": e.get("type")})
         if malformed:
             return problem(400, "the request body is not valid JSON", errors=errors[:20])

@@ -126,7 +126,9 @@ class LiveState:
             self.seg = np.concatenate(
                 [self.seg, np.full(max(grow, len(self.seg) // 4), UNASSIGNED, np.int32)]
             )
-            self.conf = np.concatenate([self.conf, np.zeros(len(self.seg) - len(self.conf), np.float32)])
+            self.conf = np.concatenate(
+                [self.conf, np.zeros(len(self.seg) - len(self.conf), np.float32)]
+            )
         return out
 
     def apply(self, events: list[dict]) -> tuple[list[dict], list[Change]]:
@@ -244,7 +246,9 @@ class LiveState:
         values, counts = np.unique(self.seg[:n], return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True) if v != UNASSIGNED}
 
-    def members(self, segment_id: int, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+    def members(
+        self, segment_id: int, cursor: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
         cached = self._members_cache.get(segment_id)
         if cached is None or cached[0] != self.version:
             n = len(self.ids)

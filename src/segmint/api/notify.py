@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
+from segmint.api.live import UNASSIGNED
 from segmint.realtime.drift import DriftDetector
 from segmint.realtime.webhooks import SIGNATURE_HEADER, sign, verify
 from segmint.store import service as store
-
-from segmint.api.live import UNASSIGNED
 
 if TYPE_CHECKING:
     from segmint.api.engine import Engine

@@ -10,6 +10,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,7 +19,7 @@ from pydantic import (
     Field,
     HttpUrl,
     Tag,
-    model_validator,
+    TypeAdapter,
 )
 
 #: the most events one request may carry
@@ -31,47 +32,17 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 EVENT_TYPES = ("purchase", "page_view", "app_view", "device", "chat_message", "consent")
 
 
-def _clean_text(value: str) -> str:
-    # lone surrogates cannot be stored as UTF-8, and NUL ends strings in many consumers
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains an unpaired UTF-16 surrogate (not valid Unicode text)") from None
-    if "\x00" in value:
-        raise ValueError("contains a NUL character")
-    return value
-
-
-def _clean_id(value: str) -> str:
-    _clean_text(value)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("identifiers may not contain control characters")
-    if value.strip() != value or not value:
-        raise ValueError("identifiers may not be empty or start or end with whitespace")
-    return value
-
-
-def _check_ts(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    now = datetime.now(UTC)
-    if value > now + MAX_FUTURE:
-        raise ValueError(
-            f"timestamp {value.isoformat()} is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ}; "
-            "at most 5 minutes of clock skew are accepted)"
-        )
-    if value < EARLIEST:
-        raise ValueError(f"timestamp {value.isoformat()} is before 2000-01-01")
-    return value
-
-
-Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean_id)]
-ShortText = Annotated[str, Field(max_length=512), AfterValidator(_clean_text)]
-LongText = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_clean_text)]
-Timestamp = Annotated[datetime, AfterValidator(_check_ts)]
+# patterns run in pydantic-core (Rust): no control characters in ids, no leading/trailing
+# space; no NUL in text. Unpaired surrogates are refused by the JSON parser itself.
+ID_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
+TEXT_PATTERN = r"^[^\x00]*$"
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+ShortText = Annotated[str, Field(max_length=512, pattern=TEXT_PATTERN)]
+LongText = Annotated[str, Field(min_length=1, max_length=20_000, pattern=TEXT_PATTERN)]
+#: checked (future, far past) in :func:`normalise_events`, once per batch, not per field call
+Timestamp = datetime
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
-Scalar = Annotated[str, Field(max_length=512), AfterValidator(_clean_text)] | Number | bool | None
+Scalar = Annotated[str, Field(max_length=512, pattern=TEXT_PATTERN)] | Number | bool | None
 Attributes = Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=64)]
 
 
@@ -93,12 +64,6 @@ class PurchaseProperties(_Strict):
     )
     channel: ShortText | None = None
     is_return: bool = False
-
-    @model_validator(mode="after")
-    def _value(self) -> PurchaseProperties:
-        if self.amount is None and self.unit_price is None:
-            raise ValueError("a purchase needs `amount` or `unit_price`")
-        return self
 
 
 class PageViewProperties(_Strict):
@@ -124,7 +89,9 @@ class DeviceProperties(_Strict):
     platform: ShortText | None = None
     model: ShortText | None = None
     app_version: ShortText | None = None
-    metrics: Annotated[dict[Annotated[str, Field(max_length=64)], Number], Field(max_length=64)] | None = None
+    metrics: (
+        Annotated[dict[Annotated[str, Field(max_length=64)], Number], Field(max_length=64)] | None
+    ) = None
     attributes: Attributes | None = None
 
 
@@ -143,7 +110,10 @@ class ConsentProperties(_Strict):
 class _EventBase(_Strict):
     event_id: Id = Field(description="Unique id chosen by the sender; resending it is harmless.")
     customer_id: Id
-    ts: Timestamp = Field(description="When it happened (ISO 8601; UTC when no offset is given).")
+    ts: Timestamp = Field(
+        description="When it happened (ISO 8601; UTC when no offset is given); from "
+        "2000-01-01 to at most 5 minutes after the server's clock."
+    )
     source: ShortText | None = Field(None, description="Sending system, e.g. `web`, `pos`.")
 
 
@@ -199,34 +169,64 @@ EventsIn = Annotated[
 ]
 
 
+_EVENTS = TypeAdapter(list[Event])
+
+
 def normalise_events(body: Any) -> list[dict]:
-    """Validated events as plain dicts in the write-ahead-log shape (UTC ISO timestamps)."""
-    events = body.events if isinstance(body, EventBatch) else [body]
-    out = []
-    for e in events:
-        props = e.properties.model_dump(exclude_none=True)
-        if e.type == "purchase":
+    """Validated events as plain dicts in the write-ahead-log shape (naive UTC ISO times).
+
+    Purchases get ``amount`` (quantity x unit_price when absent; negative for returns, as in
+    batch ingest), ``quantity``, ``is_return``, ``unit_price`` and ``order_id`` (the event id
+    when absent) filled in.
+    """
+    batch = isinstance(body, EventBatch)
+    events = body.events if batch else [body]
+    out = _EVENTS.dump_python(events, mode="json", exclude_none=True)
+    now = datetime.now(UTC)
+    latest = (now + MAX_FUTURE).replace(tzinfo=None).isoformat()
+    earliest = EARLIEST.replace(tzinfo=None).isoformat()
+    errors: list[dict] = []
+
+    def error(i: int, where: tuple, msg: str) -> None:
+        loc = ("body", "events", i, *where) if batch else ("body", *where)
+        errors.append({"loc": loc, "msg": msg, "type": "value_error"})
+
+    for i, d in enumerate(out):
+        ts = d["ts"]
+        if ts.endswith("Z"):
+            ts = ts[:-1]
+        elif len(ts) > 19 and ts[-6] in "+-" and ts[-3] == ":":
+            ts = datetime.fromisoformat(ts).astimezone(UTC).replace(tzinfo=None).isoformat()
+        d["ts"] = ts
+        # ISO strings of one shape compare like the times they name
+        if ts > latest:
+            error(
+                i,
+                ("ts",),
+                f"timestamp {ts}Z is in the future (now is "
+                f"{now:%Y-%m-%dT%H:%M:%SZ}; at most 5 minutes of clock skew are accepted)",
+            )
+        elif ts < earliest:
+            error(i, ("ts",), f"timestamp {ts}Z is before 2000-01-01")
+        d.setdefault("source", None)
+        if d["type"] == "purchase":
+            props = d["properties"]
             q = props.get("quantity", 1.0)
             amount = props.get("amount")
             if amount is None:
+                if "unit_price" not in props:
+                    error(i, ("properties",), "a purchase needs `amount` or `unit_price`")
+                    continue
                 amount = q * props["unit_price"]
             is_return = bool(props.get("is_return")) or q < 0 or amount < 0
             props["amount"] = -abs(amount) if is_return else amount
             props["is_return"] = is_return
             props["quantity"] = q
-            if "unit_price" not in props:
-                props["unit_price"] = abs(amount / q) if q else None
-            props.setdefault("order_id", e.event_id)
-        out.append(
-            {
-                "event_id": e.event_id,
-                "customer_id": e.customer_id,
-                "ts": e.ts.strftime("%Y-%m-%dT%H:%M:%S.%f"),
-                "type": e.type,
-                "source": e.source,
-                "properties": props,
-            }
-        )
+            if "unit_price" not in props and q:
+                props["unit_price"] = abs(amount / q)
+            props.setdefault("order_id", d["event_id"])
+    if errors:
+        raise RequestValidationError(errors[:100])
     return out
 
 

@@ -112,7 +112,9 @@ def keys_list(
     table = Table("id", "scope", "name", "created", "revoked")
     for k in keys:
         d = k.to_dict()
-        table.add_row(d["key_id"], d["scope"], d["name"] or "", d["created_at"], d["revoked_at"] or "")
+        table.add_row(
+            d["key_id"], d["scope"], d["name"] or "", d["created_at"], d["revoked_at"] or ""
+        )
     out.print(table)
 
 

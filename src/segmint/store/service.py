@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-import pyarrow as pa
 
 from segmint.errors import SegmintError
 
@@ -28,7 +27,7 @@ __all__ = [
     "load_event_ids",
     "revoke_key",
     "split_token",
-    "store_event_batch",
+    "store_event_json",
 ]
 
 #: what each scope may do: ``ingest`` sends events, ``read`` reads, ``admin`` does everything
@@ -41,6 +40,10 @@ def _now() -> datetime:
 
 
 # --------------------------------------------------------------------------- API keys
+
+
+class KeyNotFoundError(SegmintError, LookupError):
+    """An API key id that the workspace does not hold."""
 
 
 @dataclass(frozen=True)
@@ -126,16 +129,14 @@ def revoke_key(con: duckdb.DuckDBPyConnection, key_id: str) -> ApiKey:
     return ApiKey(*rows[0])
 
 
-class KeyNotFoundError(SegmintError, LookupError):
-    """An API key id that the workspace does not hold."""
-
-
 # --------------------------------------------------------------------------- events
 
 
 def applied_seq(con: duckdb.DuckDBPyConnection) -> int:
     """Sequence number of the last write-ahead-log record stored in the database."""
-    return int(con.execute("SELECT applied_seq FROM service_wal_state WHERE id = 1").fetchall()[0][0])
+    return int(
+        con.execute("SELECT applied_seq FROM service_wal_state WHERE id = 1").fetchall()[0][0]
+    )
 
 
 def load_event_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -143,47 +144,52 @@ def load_event_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in con.execute("SELECT event_id FROM events").fetchall()]
 
 
-def store_event_batch(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    seq: int,
-    events: pa.Table,
-    transactions: pa.Table,
-    customers: pa.Table,
-) -> None:
-    """Store events (and their purchase lines and customers) up to log record ``seq``, atomically.
+#: the shape of one write-ahead-log event (see ``segmint.api.schemas.normalise_events``)
+_EVENT_JSON = (
+    '[{"event_id": "VARCHAR", "customer_id": "VARCHAR", "ts": "VARCHAR", "source": "VARCHAR",'
+    ' "type": "VARCHAR", "properties": "JSON"}]'
+)
 
-    ``events`` has the columns of the ``events`` table, ``transactions`` those of
-    ``transactions`` and ``customers`` (customer_id, first_seen). The applied sequence number is
-    moved in the same transaction, so a crash stores all of it or none.
+
+def store_event_json(con: duckdb.DuckDBPyConnection, *, seq: int, payload: bytes) -> int:
+    """Store events given as one JSON array (DuckDB parses it), up to log record ``seq``.
+
+    Every event goes to ``events``; purchases also to ``transactions`` (``line_key`` a hash
+    of the event id), and customers are created or their ``first_seen`` moved earlier. The
+    applied sequence number moves in the same transaction. Returns the number of events.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        if events.num_rows:
-            con.register("_svc_events", events)
-            con.execute(
-                """INSERT INTO events SELECT event_id, customer_id, ts, source, type,
-                   properties::JSON FROM _svc_events"""
-            )
-            con.unregister("_svc_events")
-        if transactions.num_rows:
-            con.register("_svc_tx", transactions)
-            con.execute(
-                """INSERT INTO transactions SELECT customer_id, order_id, ts, product_id,
-                   description, category, quantity, unit_price, amount, channel, is_return,
-                   line_key FROM _svc_tx"""
-            )
-            con.unregister("_svc_tx")
-        if customers.num_rows:
-            con.register("_svc_cu", customers)
-            con.execute(
-                """INSERT INTO customers
-                   SELECT customer_id, min(first_seen), NULL, NULL FROM _svc_cu
-                   GROUP BY customer_id
-                   ON CONFLICT (customer_id) DO UPDATE SET
-                       first_seen = least(customers.first_seen, excluded.first_seen)"""
-            )
-            con.unregister("_svc_cu")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _svc_batch AS
+               SELECT e.event_id, e.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, e.source,
+                      e.type, e.properties
+               FROM (SELECT unnest(from_json(CAST(? AS JSON), CAST(? AS VARCHAR))) AS e)""",
+            [payload.decode("utf-8"), _EVENT_JSON],
+        )
+        con.execute(
+            "INSERT INTO events SELECT event_id, customer_id, ts, source, type, properties "
+            "FROM _svc_batch"
+        )
+        con.execute(
+            """INSERT INTO transactions
+               SELECT customer_id, coalesce(properties->>'order_id', event_id), ts,
+                      properties->>'product_id', properties->>'description',
+                      properties->>'category', CAST(properties->>'quantity' AS DOUBLE),
+                      CAST(properties->>'unit_price' AS DOUBLE),
+                      CAST(properties->>'amount' AS DOUBLE), properties->>'channel',
+                      coalesce(CAST(properties->>'is_return' AS BOOLEAN), false),
+                      hash(event_id)
+               FROM _svc_batch WHERE type = 'purchase'"""
+        )
+        con.execute(
+            """INSERT INTO customers
+               SELECT customer_id, min(ts), NULL, NULL FROM _svc_batch GROUP BY customer_id
+               ON CONFLICT (customer_id) DO UPDATE SET
+                   first_seen = least(customers.first_seen, excluded.first_seen)"""
+        )
+        (n,) = con.execute("SELECT count(*) FROM _svc_batch").fetchone()
+        con.execute("DROP TABLE _svc_batch")
         con.execute(
             "UPDATE service_wal_state SET applied_seq = greatest(applied_seq, ?) WHERE id = 1",
             [seq],
@@ -192,6 +198,7 @@ def store_event_batch(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return int(n)
 
 
 def count_events(con: duckdb.DuckDBPyConnection) -> int:

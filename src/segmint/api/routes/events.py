@@ -18,15 +18,20 @@ EXAMPLE = {
     "customer_id": "c-42",
     "ts": "2024-05-01T12:00:00Z",
     "type": "purchase",
-    "properties": {"order_id": "o-9", "product_id": "p-1", "category": "garden",
-                   "quantity": 2, "unit_price": 12.5},
+    "properties": {
+        "order_id": "o-9",
+        "product_id": "p-1",
+        "category": "garden",
+        "quantity": 2,
+        "unit_price": 12.5,
+    },
 }
 
 
 @router.post(
     "",
     response_model=IngestResult,
-    summary="Send events (one, or up to 10,000 as {\"events\": [...]})",
+    summary='Send events (one, or up to 10,000 as {"events": [...]})',
     responses=error_responses(400, 401, 403, 413, 422, 429, 503),
 )
 async def post_events(

@@ -17,7 +17,10 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 def _status(engine) -> RunStatus:
     r = engine.refit
     return RunStatus(
-        state=r.state, run_id=r.run_id, started_at=r.started_at, finished_at=r.finished_at,
+        state=r.state,
+        run_id=r.run_id,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
         error=r.error,
     )
 

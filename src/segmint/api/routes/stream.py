@@ -22,7 +22,7 @@ router = APIRouter(tags=["stream"])
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "An endless `text/event-stream`; a comment line every 15 s keeps it open.",
+            "description": "An endless `text/event-stream` (a comment line every 15 s).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **error_responses(401, 403, 422, 429),

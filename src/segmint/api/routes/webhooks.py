@@ -40,7 +40,9 @@ async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) 
     ``X-Segmint-Delivery``. Failed deliveries are retried with exponential back-off."""
     w = await engine.db(
         lambda con: store.create_webhook(
-            con, url=str(body.url), event_types=list(body.event_types),
+            con,
+            url=str(body.url),
+            event_types=list(body.event_types),
             description=body.description,
         )
     )
