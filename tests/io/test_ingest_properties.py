@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
