@@ -146,6 +146,9 @@ class RawClient:
                 if status_line:
                     break
                 writer.close()
+                for _, stale in self._free:  # idle ones were closed by the server too
+                    stale.close()
+                self._free.clear()
             length = 0
             while True:
                 line = await reader.readline()
@@ -155,7 +158,10 @@ class RawClient:
                     length = int(line[15:])
             data = await reader.readexactly(length)
             self._free.append(conn)
-            return int(status_line.split()[1]), data
+            try:
+                return int(status_line.split()[1]), data
+            except (IndexError, ValueError):
+                raise RuntimeError(f"bad response {status_line[:200]!r}") from None
 
     async def post(self, url: str, json: object) -> tuple[int, bytes]:
         return await self.request("POST", url, json)

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
 
     workspace: Path = Path("segmint-workspace")
     random_state: int = 0
+    #: DuckDB's memory cap; beyond it, big ingests spill to WORKSPACE/.tmp instead of growing
+    memory_limit: str = "4GB"
 
 
 @lru_cache(maxsize=1)

@@ -178,8 +178,12 @@ def stage_transactions(
         raw_checks.append(("bad_amount", "s_amount IS NULL"))
     reason = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for r, c in raw_checks) + " END"
 
-    sql = f"""
-    CREATE OR REPLACE TEMP TABLE {STAGE_TRANSACTIONS} AS
+    def select(numbered: bool) -> str:
+        # the examples of rejected rows need file row numbers and raw text; numbering is a
+        # single-threaded window, so it runs only in the second pass, when rows were rejected
+        extra = f"{_raw_preview(col)} AS _raw, row_number() OVER () AS _row," if numbered else ""
+        keep = "_raw, _row," if numbered else ""
+        return f"""
     WITH mapped AS (
         SELECT
             {customer} AS s_customer,
@@ -193,9 +197,8 @@ def stage_transactions(
             {text("description")} AS description,
             {text("category")} AS category,
             {text("channel")} AS channel,
-            {text("country")} AS country,
-            {_raw_preview(col)} AS _raw,
-            row_number() OVER () AS _row
+            {extra}
+            {text("country")} AS country
         FROM {quote(view)}
     ), flagged AS (
         SELECT *, {reason} AS _reason,
@@ -216,15 +219,15 @@ def stage_transactions(
         channel,
         coalesce(is_return, false) AS is_return,
         country,
-        _reason,
-        _raw,
-        _row
+        {keep}
+        _reason
     FROM flagged
     """
+
     if prefix_test != "false":
         params.append(preset.return_order_prefix)
-    con.execute(sql, params)
-    return _report(con, STAGE_TRANSACTIONS, source, col)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_TRANSACTIONS} AS {select(False)}", params)
+    return _report(con, STAGE_TRANSACTIONS, source, select(True), params)
 
 
 def _raw_preview(col: dict[str, str]) -> str:
@@ -239,19 +242,19 @@ def _raw_preview(col: dict[str, str]) -> str:
 
 
 def _report(
-    con: duckdb.DuckDBPyConnection, table: str, source: str, col: dict[str, str]
+    con: duckdb.DuckDBPyConnection, table: str, source: str, numbered_sql: str, params: list
 ) -> StageReport:
-    rows = con.execute(
-        f"SELECT _reason, count(*), min(_row) FROM {table} GROUP BY _reason"
-    ).fetchall()
-    read = sum(n for _, n, _ in rows)
-    rejected = {r: n for r, n, _ in rows if r is not None}
+    rows = con.execute(f"SELECT _reason, count(*) FROM {table} GROUP BY _reason").fetchall()
+    read = sum(n for _, n in rows)
+    rejected = {r: n for r, n in rows if r is not None}
     examples = {}
-    for reason, _, first in rows:
-        if reason is None:
-            continue
-        (raw,) = con.execute(f"SELECT _raw FROM {table} WHERE _row = ?", [first]).fetchall()[0]
-        examples[reason] = f"row {first}: {raw}"
+    if rejected:
+        found = con.execute(
+            f"""SELECT _reason, min(_row), arg_min(_raw, _row) FROM ({numbered_sql})
+                WHERE _reason IS NOT NULL GROUP BY _reason""",
+            params,
+        ).fetchall()
+        examples = {reason: f"row {first}: {raw}" for reason, first, raw in found}
     report = StageReport(source, read, read - sum(rejected.values()), rejected, examples)
     if report.rows_usable == 0:
         worst = max(rejected, key=rejected.get)
@@ -306,17 +309,19 @@ def stage_customers(
         else "CAST(NULL AS VARCHAR)"
     )
     customer = _id_expr(col["customer_id"])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {STAGE_CUSTOMERS} AS
-        SELECT {customer} AS customer_id, {first_seen} AS first_seen, {country} AS country,
-               {attrs} AS attributes,
-               CASE WHEN {customer} IS NULL THEN 'missing_customer_id' END AS _reason,
-               '{col["customer_id"].replace(chr(39), chr(39) * 2)}=' ||
-                   coalesce(CAST({quote(col["customer_id"])} AS VARCHAR), '<empty>') AS _raw,
-               row_number() OVER () AS _row
-        FROM {quote(view)}
-        """,
-        params,
+    raw = (
+        f"'{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
+        f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>') AS _raw, "
+        "row_number() OVER () AS _row,"
     )
-    return _report(con, STAGE_CUSTOMERS, source, col)
+
+    def select(numbered: bool) -> str:
+        return f"""
+        SELECT {customer} AS customer_id, {first_seen} AS first_seen, {country} AS country,
+               {attrs} AS attributes, {raw if numbered else ""}
+               CASE WHEN {customer} IS NULL THEN 'missing_customer_id' END AS _reason
+        FROM {quote(view)}
+        """
+
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_CUSTOMERS} AS {select(False)}", params)
+    return _report(con, STAGE_CUSTOMERS, source, select(True), params)

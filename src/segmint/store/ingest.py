@@ -32,39 +32,42 @@ def load_transactions(
     Also creates or updates the customers seen in these rows (first_seen, country) and records
     the ingest with its reject counts.
     """
+    (before,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
+    # only lines repeated inside the file need the (costly) occurrence window
+    already = "ANTI JOIN transactions USING (line_key)" if before else ""
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _new_lines AS
-        SELECT * EXCLUDE (h), hash(h, row_number() OVER (PARTITION BY h)) AS line_key
-        FROM (
-            SELECT * EXCLUDE (_reason, _raw, _row),
+        INSERT INTO transactions
+        WITH base AS (
+            SELECT * EXCLUDE (_reason),
                    hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount,
                         is_return) AS h
             FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL
+        ), repeated AS (
+            SELECT h FROM base GROUP BY h HAVING count(*) > 1
+        ), keyed AS (
+            SELECT * EXCLUDE (h), hash(h, 1) AS line_key FROM base ANTI JOIN repeated USING (h)
+            UNION ALL
+            SELECT * EXCLUDE (h), hash(h, row_number() OVER (PARTITION BY h)) AS line_key
+            FROM base SEMI JOIN repeated USING (h)
         )
-        """
-    )
-    before = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
-    con.execute(
-        """
-        INSERT INTO transactions
         SELECT customer_id, order_id, ts, product_id, description, category, quantity,
                unit_price, amount, channel, is_return, line_key
-        FROM _new_lines ANTI JOIN transactions USING (line_key)
+        FROM keyed {already}
         """
     )
-    added = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0] - before
+    (after,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
+    added = after - before
     con.execute(
-        """
+        f"""
         INSERT INTO customers
         SELECT customer_id, min(ts), arg_max(country, ts), NULL
-        FROM _new_lines GROUP BY customer_id
+        FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL GROUP BY customer_id
         ON CONFLICT (customer_id) DO UPDATE SET
             first_seen = least(customers.first_seen, excluded.first_seen),
             country = coalesce(customers.country, excluded.country)
         """
     )
-    con.execute("DROP TABLE _new_lines")
     _record(con, "transactions", report, fingerprint, added)
     return added
 
@@ -74,7 +77,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, report: StageReport, *, finge
     con.execute(
         f"""
         INSERT INTO customers
-        SELECT customer_id, min(first_seen), arg_max(country, _row), arg_max(attributes, _row)
+        SELECT customer_id, min(first_seen), last(country), last(attributes)
         FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL
         GROUP BY customer_id
         ON CONFLICT (customer_id) DO UPDATE SET

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from segmint.config import get_settings
 from segmint.errors import WorkspaceError
 
 DB_NAME = "segmint.duckdb"
@@ -83,6 +84,8 @@ class Workspace:
             raise WorkspaceError(f"cannot open workspace {self.path}: {exc}") from None
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET memory_limit = ?", [get_settings().memory_limit])
+            con.execute("SET temp_directory = ?", [str(self.path / ".tmp")])
             if not read_only or created:
                 _migrate(con)
             yield con
