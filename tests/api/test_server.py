@@ -346,3 +346,43 @@ def test_server_sent_events(live):
     )
     t.join(15)
     assert "event: segment.entered" in got
+
+
+def test_refit_reloads_and_live_matches_batch(client, live):
+    r = client.post("/v1/runs", json={"random_state": 0}, headers=live.keys.h("admin"))
+    assert r.status_code == 202, r.text
+    assert client.post("/v1/runs", headers=live.keys.h("admin")).status_code == 409
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = client.get("/v1/runs", headers=live.keys.h("read")).json()
+        if runs["refit"]["state"] != "running":
+            break
+        time.sleep(0.2)
+    assert runs["refit"]["state"] == "done", runs["refit"]
+    new_run = runs["refit"]["run_id"]
+    assert [x["run_id"] for x in runs["runs"]][-1] == new_run
+    assert client.get("/health").json()["run_id"] == new_run
+    # same data, same assignment: the live segment of every batch customer is the run's
+    import duckdb
+
+    ws = live.workspace
+    # the server holds the database: read the run's assignments through a copy
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        client.get("/health")
+        shutil.copy(ws / "segmint.duckdb", f"{tmp}/copy.duckdb")
+        if (ws / "segmint.duckdb.wal").exists():
+            shutil.copy(ws / "segmint.duckdb.wal", f"{tmp}/copy.duckdb.wal")
+        con = duckdb.connect(f"{tmp}/copy.duckdb", read_only=True)
+        batch = con.execute(
+            "SELECT customer_id, segment_id FROM assignments WHERE run_id = ? "
+            "ORDER BY customer_id LIMIT 40",
+            [new_run],
+        ).fetchall()
+        con.close()
+    assert batch
+    for cid, seg in batch:
+        got = client.get(f"/v1/customers/{cid}", headers=live.keys.h("read")).json()
+        assert got["segment_id"] == seg, cid

@@ -18,7 +18,7 @@ bearer = HTTPBearer(
 )
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
@@ -50,15 +50,15 @@ def _authorise(
 Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def require_ingest(engine: EngineDep, creds: Creds) -> ApiKey:
+async def require_ingest(engine: EngineDep, creds: Creds) -> ApiKey:
     return _authorise(engine, creds, ("ingest",))
 
 
-def require_read(engine: EngineDep, creds: Creds) -> ApiKey:
+async def require_read(engine: EngineDep, creds: Creds) -> ApiKey:
     return _authorise(engine, creds, ("read",))
 
 
-def require_admin(engine: EngineDep, creds: Creds) -> ApiKey:
+async def require_admin(engine: EngineDep, creds: Creds) -> ApiKey:
     return _authorise(engine, creds, ())
 
 

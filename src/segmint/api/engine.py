@@ -18,6 +18,7 @@ are replayed, so an acknowledged event is never lost and never stored twice.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import secrets
@@ -142,6 +143,10 @@ class Engine:
         self.wal.start(self._commit)
         await self.flush()
         self._tasks.append(asyncio.create_task(self._flusher(), name="segmint-flusher"))
+        # the loaded state lives as long as the process: keep it out of the collector's
+        # full passes, which would otherwise walk it and stall requests
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     def _open(self) -> None:
@@ -151,11 +156,7 @@ class Engine:
         self.seen = set(store.load_event_ids(self.con))
         self.live = LiveState.load(self.con)
         self._read_con = self.con.cursor()
-        self.has_predictions = bool(
-            self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'predictions'"
-            ).fetchall()[0][0]
-        )
+        self.has_predictions = _has_rows(self.con, "predictions")
 
     async def stop(self) -> None:
         self.ready = False
@@ -349,6 +350,7 @@ class Engine:
         async with self._flush_lock:
             await self._flush_locked()
             state = await self.db(LiveState.load)
+            self.has_predictions = await self.db(_has_rows, "predictions")
             for _, events, _ in self.buffer:  # events committed while loading
                 state.apply(events)
             self.live = state
@@ -466,6 +468,16 @@ class Engine:
             "alert",
         ):
             self.notifier.deliver(message)
+
+
+def _has_rows(con: Any, table: str) -> bool:
+    """Whether a table exists and holds rows (lookups skip empty optional tables)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchall()[0][0]
+    if not found:
+        return False
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0])
 
 
 def _plain(value: Any) -> Any:

@@ -37,7 +37,7 @@ class Notifier:
         self._client: httpx.AsyncClient | None = None
         self._inflight: set[asyncio.Task] = set()
         self.drift: Any = None
-        self._week = np.datetime64("NaT", "D")
+        self._set_week(np.datetime64("2000-01-03", "D"))
         self._lines = []
 
     async def start(self) -> None:
@@ -105,8 +105,13 @@ class Notifier:
             customer_ids=lines["customer_id"][keep],
         )
         self.drift = drift
-        self._week = np.datetime64(lines["week"].max(), "D") + np.timedelta64(7, "D")
+        self._set_week(np.datetime64(lines["week"].max(), "D") + np.timedelta64(7, "D"))
         self._lines: list[tuple[int, str | None, float, str]] = []
+
+    def _set_week(self, week: np.datetime64) -> None:
+        self._week = week
+        self._week_str = str(week)
+        self._next_str = str(week + np.timedelta64(7, "D"))
 
     def observe(self, events: list[dict]) -> None:
         """Feed change detection with purchases (event time drives the weekly periods)."""
@@ -116,10 +121,10 @@ class Notifier:
         for e in events:
             if e["type"] != "purchase":
                 continue
-            day = np.datetime64(e["ts"][:10], "D")
-            while day >= self._week + np.timedelta64(7, "D"):  # the period is over: chart it
+            day = e["ts"][:10]  # ISO dates compare as strings: no per-event date objects
+            while day >= self._next_str:  # the period is over: chart it
                 self._close_period()
-            if day < self._week:
+            if day < self._week_str:
                 continue  # late lines of a charted period are not charted again
             row = live.index.get(e["customer_id"])
             s = UNASSIGNED if row is None else int(live.seg[row])
@@ -130,7 +135,7 @@ class Notifier:
     def _close_period(self) -> None:
         lines, self._lines = self._lines, []
         start = str(self._week)
-        self._week = self._week + np.timedelta64(7, "D")
+        self._set_week(self._week + np.timedelta64(7, "D"))
         if not lines:
             return
         segs, cats, amounts, custs = zip(*lines, strict=True)
