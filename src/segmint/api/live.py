@@ -15,11 +15,11 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from segmint.errors import WorkspaceError
 from segmint.realtime import ProfileStore
-from segmint.segment import Segmenter
 from segmint.segment.cluster import kmeans_soft_assignments
-from segmint.segment.persist import segmenter_from_dict, segmenter_to_dict
-from segmint.store.runs import get_run, load_segments
+from segmint.segment.persist import segmenter_from_dict
+from segmint.store.runs import get_run, load_model, load_segments
 
 UNASSIGNED = -1
 
@@ -299,36 +299,10 @@ def _plain(value: Any) -> Any:
 
 
 def _load_model(con: duckdb.DuckDBPyConnection, run: dict) -> Any:
-    """The run's fitted segmenter from the ``models`` table (refitted and stored if absent)."""
-    rows = con.execute(
-        "SELECT payload FROM models WHERE run_id = ? AND name = 'segmenter'", [run["run_id"]]
-    ).fetchall()
-    if rows:
-        return segmenter_from_dict(json.loads(rows[0][0]))
-    payload = _refit_model(con, run)
+    """The run's fitted segmenter, stored as JSON by the batch pipeline."""
+    payload = load_model(con, run["run_id"], "segmenter")
     if payload is None:
-        return None
-    con.execute(
-        "INSERT INTO models VALUES (?, 'segmenter', ?) ON CONFLICT DO NOTHING",
-        [run["run_id"], json.dumps(payload)],
-    )
+        raise WorkspaceError(
+            f"run {run['run_id']} has no stored segmentation model; run `segmint run` again"
+        )
     return segmenter_from_dict(payload)
-
-
-def _refit_model(con: duckdb.DuckDBPyConnection, run: dict) -> dict | None:
-    # Bridge for runs stored without their model: the same features and parameters give the
-    # same fit (every step is seeded), so the stored assignments are reproduced.
-    from segmint.pipeline import compute_features
-
-    params = run["params"]
-    if run.get("kind") != "segmentation" or "features" not in params:
-        return None
-    features, _ = compute_features(con, datetime.fromisoformat(run["as_of"]))
-    model = Segmenter(
-        method=params.get("method", "kmeans"),
-        n_segments=params.get("n_segments"),
-        k_range=tuple(params.get("k_range", (3, 10))),
-        micro_segments=params.get("micro_segments", True),
-        random_state=params.get("random_state", 0),
-    ).fit(features[params["features"]])
-    return segmenter_to_dict(model, metadata={"run_id": run["run_id"], "refit_by": "service"})
