@@ -6,8 +6,10 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -17,6 +19,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from segmint.errors import SegmintError
 
 err = Console(stderr=True)
 out = Console(soft_wrap=True)
@@ -56,3 +60,22 @@ def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, int, int], None
         yield update
         for task_id in tasks.values():
             bars.update(task_id, completed=bars.tasks[task_id].total)
+
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="SEGMINT_WORKSPACE",
+        help="Workspace directory (created on first use).",
+        show_default=True,
+    ),
+]
+DEFAULT_WORKSPACE = Path("segmint-workspace")
+
+
+def fail(exc: SegmintError) -> typer.Exit:
+    """Print a user error as one line on stderr; the exit to raise, with its code."""
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+    return typer.Exit(code=getattr(exc, "exit_code", 1))

@@ -11,7 +11,15 @@ from rich.table import Table
 
 from segmint import __version__, pipeline
 from segmint.cli import serve as serve_commands
-from segmint.cli._output import err, out, print_json, progress_bar
+from segmint.cli._output import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    err,
+    out,
+    print_json,
+    progress_bar,
+)
+from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
 from segmint.schema import PRESETS
 from segmint.store.exports import EXPORT_FORMATS
@@ -31,17 +39,6 @@ runs_app = typer.Typer(
 app.add_typer(runs_app, name="runs")
 serve_commands.register(app)
 
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="SEGMINT_WORKSPACE",
-        help="Workspace directory (created on first use).",
-        show_default=True,
-    ),
-]
-DEFAULT_WORKSPACE = Path("segmint-workspace")
 RunOpt = Annotated[
     int | None, typer.Option("--run", "-r", help="Run id (default: the latest run).")
 ]
@@ -107,11 +104,6 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
                 + ", ".join(sorted(fields))
             )
     return mapping
-
-
-def _fail(exc: SegmintError) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=getattr(exc, "exit_code", 1))
 
 
 def _print_ingest(results: list[pipeline.IngestResult]) -> None:

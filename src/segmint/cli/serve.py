@@ -8,31 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from segmint.cli._output import err, out, print_json
+from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
+from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
 from segmint.store import service as store
 from segmint.store.workspace import Workspace
 
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="SEGMINT_WORKSPACE",
-        help="Workspace directory (created on first use).",
-        show_default=True,
-    ),
-]
-DEFAULT_WORKSPACE = Path("segmint-workspace")
-
 keys_app = typer.Typer(
     help="API keys of the service: create (printed once), list, revoke.", no_args_is_help=True
 )
-
-
-def _fail(exc: SegmintError) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=getattr(exc, "exit_code", 1))
 
 
 def _locked_hint(exc: SegmintError, workspace: Path) -> SegmintError:
