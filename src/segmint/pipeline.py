@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -606,12 +607,27 @@ AT_RISK = 0.5
 
 
 def _fit_btyd(summary: pd.DataFrame) -> tuple[object, str]:
-    """BG/NBD, or Pareto/NBD where BG/NBD's dropout cannot be identified (short histories)."""
+    """BG/NBD, or Pareto/NBD where BG/NBD's dropout cannot be identified (short histories).
+
+    BG/NBD can also converge to enormous a and b (a dropout rate it cannot pin down) where its
+    hypergeometric predictions overflow; that too falls back to Pareto/NBD, with a warning.
+    """
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
     try:
-        return BetaGeoNBD().fit(f, r, t), "BG/NBD"
+        model = BetaGeoNBD().fit(f, r, t)
     except ModelError:
         return ParetoNBD().fit(f, r, t), "Pareto/NBD"
+    with np.errstate(all="ignore"):
+        usable = np.isfinite(model.expected_purchases(52.0, f, r, t)).all()
+    if usable:
+        return model, "BG/NBD"
+    warnings.warn(
+        f"BG/NBD dropout parameters are not identified by this data (a = {model.params_['a']:.3g}, "
+        f"b = {model.params_['b']:.3g}) and its predictions overflow; using Pareto/NBD",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return ParetoNBD().fit(f, r, t), "Pareto/NBD"
 
 
 def _btyd_scores(con: duckdb.DuckDBPyConnection, as_of: datetime) -> tuple[pd.DataFrame, dict]:

@@ -109,6 +109,8 @@ def test_demo_then_predict(tmp_path):
     assert result.exit_code == 0, result.stderr
     evaluation = json.loads(result.stdout)
     assert evaluation["lifetime_value"]["purchase_model"] in ("BG/NBD", "Pareto/NBD")
+    holdout = evaluation["lifetime_value"]["holdout"]
+    assert holdout["predicted_repeat_purchases"] > 0 and holdout["error_pct"] is not None
     assert evaluation["churn"]["models"]["churn model"]["roc_auc"] > 0.6
     out = tmp_path / "scored.csv"
     result = invoke("export", "assignments", "--workspace", ws, "-o", str(out))
