@@ -78,21 +78,54 @@ def _missing_error(source: str, missing: list[str], mapping: dict, columns: list
     )
 
 
-def _id_expr(col: str) -> str:
+_INTEGER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
+_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE"}
+_TIME_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"}
+
+
+def column_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    """Column name -> DuckDB type of the source view (typed formats skip text parsing)."""
+    return dict(
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {quote(view)})").fetchall()
+    )
+
+
+def _id_expr(col: str, dtype: str) -> str:
+    if dtype in _INTEGER_TYPES:
+        return f"CAST({quote(col)} AS VARCHAR)"
     # spreadsheets export integer ids as floats ("17850.0"); an id is a label, so strip that
     text = f"nullif(trim(CAST({quote(col)} AS VARCHAR)), '')"
-    return f"regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1')"
+    stripped = f"regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1')"
+    return f"CASE WHEN ends_with({text}, '.0') THEN {stripped} ELSE {text} END"
 
 
-def _number_expr(col: str) -> str:
+def _number_expr(col: str, dtype: str) -> str:
+    if dtype in _NUMBER_TYPES or dtype.startswith("DECIMAL"):
+        return f"CAST({quote(col)} AS DOUBLE)"
     return f"TRY_CAST(trim(CAST({quote(col)} AS VARCHAR)) AS DOUBLE)"
 
 
-def _ts_expr(col: str, n_formats: int) -> str:
+def _ts_expr(col: str, dtype: str, formats: list[str]) -> tuple[str, list[str]]:
+    """SQL for the column as a UTC timestamp, and the parameters it binds (in order)."""
+    if dtype in _TIME_TYPES:
+        return f"CAST({quote(col)} AS TIMESTAMP)", []
+    if dtype == "TIMESTAMP WITH TIME ZONE":
+        return f"CAST({quote(col)} AT TIME ZONE 'UTC' AS TIMESTAMP)", []
     text = f"trim(CAST({quote(col)} AS VARCHAR))"
     parts = [f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"]
-    parts += [f"try_strptime({text}, ?)" for _ in range(n_formats)]
-    return "coalesce(" + ", ".join(parts) + ")"
+    parts += [f"try_strptime({text}, ?)" for _ in formats]
+    return "coalesce(" + ", ".join(parts) + ")", list(formats)
 
 
 def stage_transactions(
@@ -139,19 +172,21 @@ def stage_transactions(
         _missing_error(source, missing, preset.transactions, columns)
 
     formats = ([date_format] if date_format else []) + list(DATE_FORMATS)
-    ts = _ts_expr(col["ts"], len(formats))
-    customer = _id_expr(col["customer_id"])
-    quantity = _number_expr(col["quantity"]) if "quantity" in col else "1.0"
-    price = _number_expr(col["unit_price"]) if "unit_price" in col else None
-    amount = _number_expr(col["amount"]) if "amount" in col else None
+    types = column_types(con, view)
+    ts, ts_params = _ts_expr(col["ts"], types[col["ts"]], formats)
+    customer = _id_expr(col["customer_id"], types[col["customer_id"]])
+    quantity = _number_expr(col["quantity"], types[col["quantity"]]) if "quantity" in col else "1.0"
+    price = (
+        _number_expr(col["unit_price"], types[col["unit_price"]]) if "unit_price" in col else None
+    )
+    amount = _number_expr(col["amount"], types[col["amount"]]) if "amount" in col else None
     order = (
-        _id_expr(col["order_id"])
+        _id_expr(col["order_id"], types[col["order_id"]])
         if "order_id" in col
         else f"{customer} || '@' || CAST({ts} AS VARCHAR)"
     )
-    params: list[object] = list(formats)
-    if "order_id" not in col:
-        params += list(formats)
+    # parameters in order of appearance: the default order id embeds the timestamp expression
+    params: list[object] = ([] if "order_id" in col else list(ts_params)) + list(ts_params)
 
     def text(field_name: str) -> str:
         if field_name not in col:
@@ -297,18 +332,18 @@ def stage_customers(
         if extras
         else "CAST(NULL AS JSON)"
     )
-    first_seen = (
-        _ts_expr(col["first_seen"], len(DATE_FORMATS))
+    types = column_types(con, view)
+    first_seen, params = (
+        _ts_expr(col["first_seen"], types[col["first_seen"]], list(DATE_FORMATS))
         if "first_seen" in col
-        else "CAST(NULL AS TIMESTAMP)"
+        else ("CAST(NULL AS TIMESTAMP)", [])
     )
-    params = list(DATE_FORMATS) if "first_seen" in col else []
     country = (
         f"nullif(trim(CAST({quote(col['country'])} AS VARCHAR)), '')"
         if "country" in col
         else "CAST(NULL AS VARCHAR)"
     )
-    customer = _id_expr(col["customer_id"])
+    customer = _id_expr(col["customer_id"], types[col["customer_id"]])
     raw = (
         f"'{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
         f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>') AS _raw, "

@@ -33,29 +33,29 @@ def load_transactions(
     the ingest with its reject counts.
     """
     (before,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
-    # only lines repeated inside the file need the (costly) occurrence window
-    already = "ANTI JOIN transactions USING (line_key)" if before else ""
+    content = "hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount, is_return)"
+    # only lines repeated inside the file need the (costly) occurrence window; finding them is
+    # one hash aggregate, and the two inserts below scan the staging table without copying it
     con.execute(
-        f"""
-        INSERT INTO transactions
-        WITH base AS (
-            SELECT * EXCLUDE (_reason),
-                   hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount,
-                        is_return) AS h
-            FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL
-        ), repeated AS (
-            SELECT h FROM base GROUP BY h HAVING count(*) > 1
-        ), keyed AS (
-            SELECT * EXCLUDE (h), hash(h, 1) AS line_key FROM base ANTI JOIN repeated USING (h)
-            UNION ALL
-            SELECT * EXCLUDE (h), hash(h, row_number() OVER (PARTITION BY h)) AS line_key
-            FROM base SEMI JOIN repeated USING (h)
-        )
-        SELECT customer_id, order_id, ts, product_id, description, category, quantity,
-               unit_price, amount, channel, is_return, line_key
-        FROM keyed {already}
-        """
+        f"""CREATE OR REPLACE TEMP TABLE _repeated AS
+            SELECT {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL
+            GROUP BY h HAVING count(*) > 1"""
     )
+    already = "ANTI JOIN transactions USING (line_key)" if before else ""
+    columns = (
+        "customer_id, order_id, ts, product_id, description, category, quantity, unit_price, "
+        "amount, channel, is_return"
+    )
+    for keyed in (
+        f"""SELECT {columns}, hash(h, 1) AS line_key
+            FROM (SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)
+            ANTI JOIN _repeated USING (h)""",
+        f"""SELECT {columns}, hash(h, row_number() OVER (PARTITION BY h)) AS line_key
+            FROM (SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)
+            SEMI JOIN _repeated USING (h)""",
+    ):
+        con.execute(f"INSERT INTO transactions SELECT * FROM ({keyed}) {already}")
+    con.execute("DROP TABLE _repeated")
     (after,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     added = after - before
     con.execute(
