@@ -56,16 +56,20 @@ def make_data(n: int, path: str, seed: int = 1) -> None:
     # recorded by day (recency and T are whole days expressed in weeks)
     T = 39.0 - np.floor(rng.uniform(0, 84, n)) / 7.0
     bg = simulate_bg_nbd(n, T, r=0.243, alpha=4.414, a=0.793, b=2.426, random_state=seed)
-    pn = simulate_pareto_nbd(n, T, r=0.553, alpha=10.578, s=0.606, beta=11.669,
-                             random_state=seed + 1)
-    gg = simulate_gamma_gamma(bg["frequency"], p=6.25, q=3.74, gamma=15.44,
-                              random_state=seed + 2)
+    pn = simulate_pareto_nbd(
+        n, T, r=0.553, alpha=10.578, s=0.606, beta=11.669, random_state=seed + 1
+    )
+    gg = simulate_gamma_gamma(bg["frequency"], p=6.25, q=3.74, gamma=15.44, random_state=seed + 2)
     m = np.round(gg["monetary_value"], 2)
     m[(bg["frequency"] > 0) & (m <= 0)] = 0.01
     np.savez(
         path,
-        bg_x=bg["frequency"], bg_tx=np.floor(bg["recency"] * 7.0) / 7.0, bg_T=bg["T"],
-        pn_x=pn["frequency"], pn_tx=np.floor(pn["recency"] * 7.0) / 7.0, pn_T=pn["T"],
+        bg_x=bg["frequency"],
+        bg_tx=np.floor(bg["recency"] * 7.0) / 7.0,
+        bg_T=bg["T"],
+        pn_x=pn["frequency"],
+        pn_tx=np.floor(pn["recency"] * 7.0) / 7.0,
+        pn_T=pn["T"],
         m=m,
     )
 
@@ -96,8 +100,18 @@ def _worker_segmint(step: str, d) -> dict:
     bg = BetaGeoNBD().fit(d["bg_x"], d["bg_tx"], d["bg_T"])
     g = GammaGamma().fit(d["bg_x"][rep], d["m"][rep])
     t0 = time.perf_counter()
-    res = clv(bg, g, d["bg_x"], d["bg_tx"], d["bg_T"], d["m"], horizon=12,
-              time_unit_per_period=52 / 12, discount_rate=0.01, interval=None)
+    res = clv(
+        bg,
+        g,
+        d["bg_x"],
+        d["bg_tx"],
+        d["bg_T"],
+        d["m"],
+        horizon=12,
+        time_unit_per_period=52 / 12,
+        discount_rate=0.01,
+        interval=None,
+    )
     value = np.asarray(res.clv if hasattr(res, "clv") else res, dtype=float)
     return {"seconds": time.perf_counter() - t0, "total_clv": float(value.sum())}
 
@@ -150,8 +164,17 @@ def _run(python: str, side: str, step: str, data: str, timeout: float) -> dict:
 
 
 # lifetimes names -> segmint names
-_PARAM_MAP = {"r": "r", "alpha": "alpha", "a": "a", "b": "b", "s": "s", "beta": "beta",
-              "p": "p", "q": "q", "v": "gamma"}
+_PARAM_MAP = {
+    "r": "r",
+    "alpha": "alpha",
+    "a": "a",
+    "b": "b",
+    "s": "s",
+    "beta": "beta",
+    "p": "p",
+    "q": "q",
+    "v": "gamma",
+}
 
 
 def _max_rel_diff(ours: dict, theirs: dict) -> float:
@@ -175,8 +198,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--lifetimes-python", default="/tmp/lifetimes-venv/bin/python")
-    ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds allowed per lifetimes step (reported as '> N s')")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds allowed per lifetimes step (reported as '> N s')",
+    )
     ap.add_argument("--data", help="reuse this .npz instead of simulating")
     ap.add_argument("--steps", default=",".join(STEPS))
     ap.add_argument("--worker", choices=("segmint", "lifetimes"), help=argparse.SUPPRESS)
@@ -194,8 +221,10 @@ def main() -> None:
         make_data(args.n, data)
     n = int(np.load(data)["bg_x"].size)
     print(f"customers: {n:,} (times by day, in weeks); data: {data}")
-    print(f"{'step':<30s} {'segmint':>10s} {'lifetimes':>11s} {'speed-up':>9s} "
-          f"{'RSS seg':>9s} {'RSS lif':>9s} {'mem ratio':>9s}  answers")
+    print(
+        f"{'step':<30s} {'segmint':>10s} {'lifetimes':>11s} {'speed-up':>9s} "
+        f"{'RSS seg':>9s} {'RSS lif':>9s} {'mem ratio':>9s}  answers"
+    )
     for step in args.steps.split(","):
         ours = _run(sys.executable, "segmint", step, data, 3600)
         theirs = _run(args.lifetimes_python, "lifetimes", step, data, args.timeout)
@@ -210,17 +239,20 @@ def main() -> None:
         if "params" in ours and theirs.get("params"):
             answers = f"max rel. param diff {_max_rel_diff(ours['params'], theirs['params']):.1e}"
         elif "total_clv" in ours and "total_clv" in theirs:
-            answers = (f"total CLV rel. diff "
-                       f"{abs(ours['total_clv'] / theirs['total_clv'] - 1):.1e}")
+            answers = f"total CLV rel. diff {abs(ours['total_clv'] / theirs['total_clv'] - 1):.1e}"
         else:
             answers = theirs.get("error") or ("" if "timeout" in theirs else "-")
-        print(f"{LABELS[step]:<30s} {_fmt_time(ours):>10s} {_fmt_time(theirs):>11s} "
-              f"{speed:>9s} {rss_o:8.0f}M {rss_t:8.0f}M {rss_t / rss_o:8.1f}x  {answers}",
-              flush=True)
+        print(
+            f"{LABELS[step]:<30s} {_fmt_time(ours):>10s} {_fmt_time(theirs):>11s} "
+            f"{speed:>9s} {rss_o:8.0f}M {rss_t:8.0f}M {rss_t / rss_o:8.1f}x  {answers}",
+            flush=True,
+        )
         for side, res in (("segmint", ours), ("lifetimes", theirs)):
             if res.get("params"):
-                print(f"    {side:<10s} " + ", ".join(f"{k}={v:.5g}"
-                                                  for k, v in res["params"].items()))
+                print(
+                    f"    {side:<10s} "
+                    + ", ".join(f"{k}={v:.5g}" for k, v in res["params"].items())
+                )
             if "error" in res:
                 print(f"    {side:<10s} error: {res['error']}")
 

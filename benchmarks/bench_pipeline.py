@@ -41,8 +41,16 @@ import sys
 import time
 from pathlib import Path
 
-STEPS = ("ingest", "features", "segmentation", "report", "pipeline", "groupby", "groupby_cat",
-         "pandas")
+STEPS = (
+    "ingest",
+    "features",
+    "segmentation",
+    "report",
+    "pipeline",
+    "groupby",
+    "groupby_cat",
+    "pandas",
+)
 
 GROUPBY_SQL = """SELECT customer_id, max(ts), count(DISTINCT order_id), sum(amount)
                  FROM transactions GROUP BY 1"""
@@ -87,8 +95,11 @@ def _step_ingest(args) -> dict:
 
     t0, c0 = time.perf_counter(), _cpu()
     results = pipeline.ingest(Workspace(args.ws), args.transactions, customers=args.customers)
-    return {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0,
-            "rows_loaded": results[0].rows_loaded}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu": _cpu() - c0,
+        "rows_loaded": results[0].rows_loaded,
+    }
 
 
 def _step_features(args) -> dict:
@@ -101,9 +112,14 @@ def _step_features(args) -> dict:
         features, as_of = pipeline.compute_features(con)
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         (mapped_after,) = con.execute("SELECT count(*) FROM product_categories").fetchone()
-    return {"seconds": seconds, "cpu": cpu, "customers": len(features),
-            "columns": features.shape[1], "as_of": as_of.isoformat(),
-            "categories_derived": mapped_after > mapped_before}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "customers": len(features),
+        "columns": features.shape[1],
+        "as_of": as_of.isoformat(),
+        "categories_derived": mapped_after > mapped_before,
+    }
 
 
 def _step_segmentation(args) -> dict:
@@ -127,10 +143,15 @@ def _step_segmentation(args) -> dict:
     for name, at in phases:
         breakdown[name] = round(breakdown.get(name, 0.0) + at - last, 3)
         last = at
-    return {"seconds": total - features, "segment_total": total,
-            "segment_cpu_incl_features": cpu_total, "features_inside": features,
-            "run_id": result.run_id, "n_segments": result.metrics["n_segments"],
-            "breakdown": breakdown}
+    return {
+        "seconds": total - features,
+        "segment_total": total,
+        "segment_cpu_incl_features": cpu_total,
+        "features_inside": features,
+        "run_id": result.run_id,
+        "n_segments": result.metrics["n_segments"],
+        "breakdown": breakdown,
+    }
 
 
 def _step_report(args) -> dict:
@@ -176,8 +197,13 @@ def _step_pandas(args) -> dict:
     t0, c0 = time.perf_counter(), _cpu()
     out = pandas_features(df, n_top=8, window_days=90, np=np, pd=pd)
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-    return {"seconds": seconds, "cpu": cpu, "load_seconds": load, "customers": len(out),
-            "columns": out.shape[1]}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "load_seconds": load,
+        "customers": len(out),
+        "columns": out.shape[1],
+    }
 
 
 def pandas_features(df, *, n_top, window_days, np, pd):
@@ -188,29 +214,45 @@ def pandas_features(df, *, n_top, window_days, np, pd):
     ret = df["is_return"].fillna(df["amount"] < 0).to_numpy(bool)
     value = np.where(ret, -df["amount"].abs(), df["amount"])
     cust_codes, cust_ids = pd.factorize(df["customer_id"])
-    lines = pd.DataFrame({
-        "c": cust_codes, "order_id": df["order_id"], "ts": df["ts"],
-        "product_id": df["product_id"], "category": df["category"],
-        "quantity": df["quantity"], "value": value, "ret": ret,
-    })
+    lines = pd.DataFrame(
+        {
+            "c": cust_codes,
+            "order_id": df["order_id"],
+            "ts": df["ts"],
+            "product_id": df["product_id"],
+            "category": df["category"],
+            "quantity": df["quantity"],
+            "value": value,
+            "ret": ret,
+        }
+    )
     buy = lines[~ret]
     # orders (purchases) -> order-day gaps -> per customer
-    orders = buy.groupby(["c", "order_id"], sort=False, observed=True).agg(
-        ts=("ts", "min"), gross=("value", "sum"), items=("quantity", "sum")
-    ).reset_index()
+    orders = (
+        buy.groupby(["c", "order_id"], sort=False, observed=True)
+        .agg(ts=("ts", "min"), gross=("value", "sum"), items=("quantity", "sum"))
+        .reset_index()
+    )
     orders["day"] = orders["ts"].to_numpy().astype("datetime64[D]").astype(np.int64)
     orders = orders.sort_values(["c", "day"], kind="stable")
     orders["gap"] = orders.groupby("c", sort=False)["day"].diff()
     w = pd.Timedelta(days=window_days)
     orders["recent"] = orders["gross"].where(orders["ts"] >= as_of - w, 0.0)
     orders["previous"] = orders["gross"].where(
-        (orders["ts"] >= as_of - 2 * w) & (orders["ts"] < as_of - w), 0.0)
+        (orders["ts"] >= as_of - 2 * w) & (orders["ts"] < as_of - w), 0.0
+    )
     g = orders.groupby("c")
-    f = pd.DataFrame({
-        "frequency": g.size(), "first": g["ts"].min(), "last": g["ts"].max(),
-        "gross": g["gross"].sum(), "items": g["items"].sum(),
-        "recent": g["recent"].sum(), "previous": g["previous"].sum(),
-    })
+    f = pd.DataFrame(
+        {
+            "frequency": g.size(),
+            "first": g["ts"].min(),
+            "last": g["ts"].max(),
+            "gross": g["gross"].sum(),
+            "items": g["items"].sum(),
+            "recent": g["recent"].sum(),
+            "previous": g["previous"].sum(),
+        }
+    )
     gaps = orders.loc[orders["gap"] > 0].groupby("c")["gap"]
     f["gap_mean"], f["gap_std"], f["n_gaps"] = gaps.mean(), gaps.std(ddof=0), gaps.size()
     f["returned"] = (-lines.loc[ret].groupby("c")["value"].sum()).reindex(f.index).fillna(0.0)
@@ -227,8 +269,9 @@ def pandas_features(df, *, n_top, window_days, np, pd):
     out["avg_order_value"] = f["gross"] / f["frequency"]
     out["interpurchase_mean_days"] = f["gap_mean"]
     out["interpurchase_cv"] = (f["gap_std"] / f["gap_mean"]).where(f["n_gaps"] >= 2)
-    out["return_rate"] = np.where(f["gross"] > 0, (f["returned"] / f["gross"]).clip(0, 1),
-                                  (f["returned"] > 0).astype(float))
+    out["return_rate"] = np.where(
+        f["gross"] > 0, (f["returned"] / f["gross"]).clip(0, 1), (f["returned"] > 0).astype(float)
+    )
     out["basket_size"] = f["items"] / f["frequency"]
     out["n_products"] = f["n_products"]
     out["n_categories"] = by_cat.notna().sum(axis=1)
@@ -270,7 +313,7 @@ def run_child(argv: list[str], *, capture_result: bool = True) -> dict:
         result["failed"] = proc.returncode
     elif capture_result:
         lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-        result = json.loads(lines[-1][len("RESULT "):])
+        result = json.loads(lines[-1][len("RESULT ") :])
     result["outer_seconds"] = wall
     result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
     result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
@@ -289,8 +332,9 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/segmint-bench"))
-    ap.add_argument("--steps", default=",".join(STEPS),
-                    help=f"comma-separated subset of {','.join(STEPS)}")
+    ap.add_argument(
+        "--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--ws", help=argparse.SUPPRESS)
     ap.add_argument("--transactions", help=argparse.SUPPRESS)
@@ -307,13 +351,24 @@ def main() -> None:
         ap.error(f"unknown step(s): {', '.join(sorted(unknown))}")
     data = ensure_data(args.customers, args.seed, args.data_dir)
     ws = args.data_dir / f"ws-n{args.customers}-s{args.seed}"
-    base = [sys.executable, __file__, "--ws", str(ws), "--transactions", data["transactions"],
-            "--customers-file", data["customers"]]
+    base = [
+        sys.executable,
+        __file__,
+        "--ws",
+        str(ws),
+        "--transactions",
+        data["transactions"],
+        "--customers-file",
+        data["customers"],
+    ]
     import duckdb
 
-    print(f"{args.customers:,} customers, {data['rows']:,} transaction lines; "
-          f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs; "
-          f"load average before: {_load()}", flush=True)
+    print(
+        f"{args.customers:,} customers, {data['rows']:,} transaction lines; "
+        f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs; "
+        f"load average before: {_load()}",
+        flush=True,
+    )
 
     figures: dict[str, dict] = {}
     for step in STEPS:
@@ -325,8 +380,18 @@ def main() -> None:
             new = args.data_dir / f"ws-cli-n{args.customers}-s{args.seed}"
             shutil.rmtree(new, ignore_errors=True)
             cli = str(Path(sys.executable).with_name("segmint"))
-            argv = [cli, "run", "--transactions", data["transactions"],
-                    "--customers", data["customers"], "--workspace", str(new), "-q", "--json"]
+            argv = [
+                cli,
+                "run",
+                "--transactions",
+                data["transactions"],
+                "--customers",
+                data["customers"],
+                "--workspace",
+                str(new),
+                "-q",
+                "--json",
+            ]
             result = run_child(argv, capture_result=False)
             result["seconds"] = result["outer_seconds"]
             result["cpu"] = result["cpu_seconds"]
@@ -337,20 +402,28 @@ def main() -> None:
         if "failed" in result:
             continue
         figures[step] = result
-        extra = {k: v for k, v in result.items()
-                 if k not in ("seconds", "outer_seconds", "peak_rss_mib", "cpu_seconds",
-                              "load_after")}
-        print(f"  {step:<13s} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mib']:7.0f} "
-              f"MiB  cpu {result['cpu_seconds']:7.1f} s  load {result['load_after']}  "
-              f"{json.dumps(extra)}", flush=True)
+        extra = {
+            k: v
+            for k, v in result.items()
+            if k not in ("seconds", "outer_seconds", "peak_rss_mib", "cpu_seconds", "load_after")
+        }
+        print(
+            f"  {step:<13s} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mib']:7.0f} "
+            f"MiB  cpu {result['cpu_seconds']:7.1f} s  load {result['load_after']}  "
+            f"{json.dumps(extra)}",
+            flush=True,
+        )
 
     print()
     print(f"{'step':<34s}{'wall s':>9s}{'cpu s':>9s}{'peak RSS MiB':>14s}{'target':>22s}")
     rows = [
-        ("ingest", "ingest"), ("features (compute_features)", "features"),
-        ("segmentation (segment - features)", "segmentation"), ("report", "report"),
+        ("ingest", "ingest"),
+        ("features (compute_features)", "features"),
+        ("segmentation (segment - features)", "segmentation"),
+        ("report", "report"),
         ("whole pipeline (CLI segmint run)", "pipeline"),
-        ("bare GROUP BY", "groupby"), ("bare GROUP BY + distinct category", "groupby_cat"),
+        ("bare GROUP BY", "groupby"),
+        ("bare GROUP BY + distinct category", "groupby_cat"),
         ("pandas features (compute only)", "pandas"),
     ]
     targets = {"pipeline": "< 120 s, < 6144 MiB"}
@@ -358,37 +431,58 @@ def main() -> None:
         if key in figures:
             r = figures[key]
             cpu = f"{r['cpu']:9.2f}" if "cpu" in r else f"{'-':>9s}"
-            print(f"{label:<34s}{r['seconds']:9.2f}{cpu}{r['peak_rss_mib']:14.0f}"
-                  f"{targets.get(key, ''):>22s}")
+            print(
+                f"{label:<34s}{r['seconds']:9.2f}{cpu}{r['peak_rss_mib']:14.0f}"
+                f"{targets.get(key, ''):>22s}"
+            )
     ratios = {}
     if "features" in figures and "groupby" in figures:
-        ratios["features_over_groupby"] = figures["features"]["seconds"] / figures["groupby"][
-            "seconds"]
+        ratios["features_over_groupby"] = (
+            figures["features"]["seconds"] / figures["groupby"]["seconds"]
+        )
     if "features" in figures and "groupby_cat" in figures:
-        ratios["features_over_groupby_cat"] = (figures["features"]["seconds"]
-                                               / figures["groupby_cat"]["seconds"])
+        ratios["features_over_groupby_cat"] = (
+            figures["features"]["seconds"] / figures["groupby_cat"]["seconds"]
+        )
     if "features" in figures and "pandas" in figures:
-        ratios["pandas_over_features"] = figures["pandas"]["seconds"] / figures["features"][
-            "seconds"]
-    for a, b, name in (("features", "groupby", "features_over_groupby_cpu"),
-                       ("pandas", "features", "pandas_over_features_cpu")):
+        ratios["pandas_over_features"] = (
+            figures["pandas"]["seconds"] / figures["features"]["seconds"]
+        )
+    for a, b, name in (
+        ("features", "groupby", "features_over_groupby_cpu"),
+        ("pandas", "features", "pandas_over_features_cpu"),
+    ):
         if a in figures and b in figures and "cpu" in figures[a] and "cpu" in figures[b]:
             ratios[name] = figures[a]["cpu"] / figures[b]["cpu"]
     for name, value in ratios.items():
-        target = {"features_over_groupby": "target <= 3x",
-                  "pandas_over_features": "target >= 5x"}.get(name, "")
+        target = {
+            "features_over_groupby": "target <= 3x",
+            "pandas_over_features": "target >= 5x",
+        }.get(name, "")
         print(f"{name:<34s}{value:8.2f}x  {target}")
     print("n_products: approximate distinct count (HyperLogLog, typically within ~2 %)")
     print(f"load average after: {_load()}")
-    print("JSON: " + json.dumps({
-        "customers": args.customers, "lines": data["rows"], "cpus": os.cpu_count(),
-        "duckdb": duckdb.__version__,
-        "figures": {k: {"seconds": round(v["seconds"], 3),
+    print(
+        "JSON: "
+        + json.dumps(
+            {
+                "customers": args.customers,
+                "lines": data["rows"],
+                "cpus": os.cpu_count(),
+                "duckdb": duckdb.__version__,
+                "figures": {
+                    k: {
+                        "seconds": round(v["seconds"], 3),
                         "cpu": round(v["cpu"], 3) if "cpu" in v else None,
                         "peak_rss_mib": round(v["peak_rss_mib"]),
-                        "load_after": v["load_after"]} for k, v in figures.items()},
-        "ratios": {k: round(v, 2) for k, v in ratios.items()},
-    }))
+                        "load_after": v["load_after"],
+                    }
+                    for k, v in figures.items()
+                },
+                "ratios": {k: round(v, 2) for k, v in ratios.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,13 @@ from segmint.predict import BetaGeoNBD, GammaGamma, ParetoNBD
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/cdnow/CDNOW_sample.txt.gz"
 PUBLISHED = {
     "BG/NBD": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "log-likelihood": -9582.4},
-    "Pareto/NBD": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669,
-                   "log-likelihood": -9595.0},
+    "Pareto/NBD": {
+        "r": 0.553,
+        "alpha": 10.578,
+        "s": 0.606,
+        "beta": 11.669,
+        "log-likelihood": -9595.0,
+    },
     "Gamma-Gamma": {"p": 6.25, "q": 3.74, "gamma": 15.44},
 }
 
@@ -40,8 +45,10 @@ def main() -> None:
     gg = GammaGamma().fit(repeat.frequency, repeat.monetary_value)
     rows.append(("Gamma-Gamma", gg.params_, time.perf_counter() - start))
 
-    print(f"CDNOW 1/10 sample: {len(s):,} customers, {int((s.frequency > 0).sum()):,} repeat "
-          f"buyers, 39-week calibration\n")
+    print(
+        f"CDNOW 1/10 sample: {len(s):,} customers, {int((s.frequency > 0).sum()):,} repeat "
+        f"buyers, 39-week calibration\n"
+    )
     print("| model | parameter | paper | segmint | fit time |")
     print("| --- | --- | --- | --- | --- |")
     for name, ours, seconds in rows:
@@ -53,8 +60,10 @@ def main() -> None:
     bg = BetaGeoNBD().fit(s.frequency, s.recency, s["T"])
     predicted = bg.expected_purchases_unconditional(s.T_holdout_end.to_numpy()).sum()
     actual = s.frequency.sum() + s.frequency_holdout.sum()
-    print(f"\nBG/NBD cumulative repeat purchases by week 78: {predicted:,.1f} predicted vs "
-          f"{actual:,} actual ({100 * (predicted / actual - 1):+.1f}%; the paper's is about 4% low)")
+    print(
+        f"\nBG/NBD cumulative repeat purchases by week 78: {predicted:,.1f} predicted vs "
+        f"{actual:,} actual ({100 * (predicted / actual - 1):+.1f}%; the paper's is about 4% low)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_layers_contract_is_kept():
     lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
     if not Path(lint).exists():
-        pytest.fail("lint-imports is not installed; install the test extras: pip install -e .[test]")
+        pytest.fail(
+            "lint-imports is not installed; install the test extras: pip install -e .[test]"
+        )
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -59,8 +59,9 @@ def test_churn_model_beats_baselines_on_held_out_time(retail_workspace, retail_r
     for baseline in ("recency (calibrated)", "1 - P(alive) (calibrated)"):
         assert model["roc_auc"] > churn["models"][baseline]["roc_auc"]
         assert model["brier"] < churn["models"][baseline]["brier"]
-    assert evaluation["next_purchase"]["mae_days"] < evaluation["next_purchase"][
-        "median_baseline_mae_days"
-    ]
+    assert (
+        evaluation["next_purchase"]["mae_days"]
+        < evaluation["next_purchase"]["median_baseline_mae_days"]
+    )
     run = pipeline.load_run(retail_workspace, retail_run.run_id)
     assert {"clv", "churn_risk", "value_flag"} <= set(run.segments.columns)

@@ -48,10 +48,20 @@ def test_toy_calibration_weeks(toy):
     assert sorted(rows) == ["A", "B"]
     # A: days 01-01, 01-15, 01-29 -> 2 repeats; recency 28 days = 4 weeks; T = 4 weeks;
     # repeat values 20 and 40 -> mean 30 (the return on 01-20 neither counts nor nets).
-    assert rows["A"] == {"customer_id": "A", "frequency": 2, "recency": 4.0, "T": 4.0,
-                         "monetary_value": 30.0}
-    assert rows["B"] == {"customer_id": "B", "frequency": 0, "recency": 0.0, "T": 1.0,
-                         "monetary_value": 0.0}
+    assert rows["A"] == {
+        "customer_id": "A",
+        "frequency": 2,
+        "recency": 4.0,
+        "T": 4.0,
+        "monetary_value": 30.0,
+    }
+    assert rows["B"] == {
+        "customer_id": "B",
+        "frequency": 0,
+        "recency": 0.0,
+        "T": 1.0,
+        "monetary_value": 0.0,
+    }
 
 
 def test_toy_holdout_and_days(toy):
@@ -69,8 +79,11 @@ def test_months_unit(toy):
 
 def test_without_merging_orders_count(toy):
     # a1 and a2 are two transactions now; times are the orders' own timestamps
-    rows = _rows(rfm_summary(toy, calibration_end=datetime(2024, 1, 29, 12), merge_same_day=False,
-                             time_unit="D"))
+    rows = _rows(
+        rfm_summary(
+            toy, calibration_end=datetime(2024, 1, 29, 12), merge_same_day=False, time_unit="D"
+        )
+    )
     a = rows["A"]
     assert a["frequency"] == 3
     assert a["recency"] == pytest.approx(28 - 1 / 24)  # 01-01 09:00 -> 01-29 08:00
@@ -106,8 +119,10 @@ def test_null_is_return_uses_the_amount_sign(con):
         ({"calibration_end": CAL_END, "holdout_end": CAL_END}, "must be after calibration_end"),
         ({"calibration_end": "not a date"}, "calibration_end must be an ISO date"),
         ({"calibration_end": "2023-01-01"}, "no customer made a purchase on or before"),
-        ({"calibration_end": CAL_END, "observation_start": "2024-02-01"},
-         "must not be after calibration_end"),
+        (
+            {"calibration_end": CAL_END, "observation_start": "2024-02-01"},
+            "must not be after calibration_end",
+        ),
     ],
 )
 def test_errors(toy, kwargs, message):
@@ -158,5 +173,6 @@ def test_cdnow_published_summary(cdnow):
     ref = cdnow_rfm_summary(df)
     assert out["customer_id"].tolist() == ref["customer_id"].tolist()
     for col in ("frequency", "recency", "T", "monetary_value", "frequency_holdout"):
-        np.testing.assert_allclose(out[col].to_numpy(), ref[col].to_numpy(), rtol=1e-12,
-                                   atol=1e-9, err_msg=col)
+        np.testing.assert_allclose(
+            out[col].to_numpy(), ref[col].to_numpy(), rtol=1e-12, atol=1e-9, err_msg=col
+        )

@@ -75,12 +75,20 @@ def test_purchase_labels_censored_at_horizon(toy):
     assert rows["A"]["days_to_next"] == pytest.approx(4.5)  # 02-05 12:00
     assert rows["A"]["next_observed"] is True
     assert (rows["C"]["purchase"], rows["C"]["days_to_next"], rows["C"]["next_observed"]) == (
-        0, 30.0, False)
+        0,
+        30.0,
+        False,
+    )
 
 
 def test_category_labels(toy):
-    out = training_frames(toy, cutoffs=[CUT], horizon_days=30, label="category",
-                          categories=["Toys", "Books", "Garden"])
+    out = training_frames(
+        toy,
+        cutoffs=[CUT],
+        horizon_days=30,
+        label="category",
+        categories=["Toys", "Books", "Garden"],
+    )
     rows = _by_customer(out)
     assert out.column_names[-3:] == ["buy_toys", "buy_books", "buy_garden"]
     assert [rows["A"][c] for c in ("buy_toys", "buy_books", "buy_garden")] == [1, 1, 0]
@@ -88,8 +96,7 @@ def test_category_labels(toy):
 
 
 def test_default_categories_by_spend_before_latest_cutoff(toy):
-    out = training_frames(toy, cutoffs=[CUT], horizon_days=30, label="category",
-                          n_top_categories=2)
+    out = training_frames(toy, cutoffs=[CUT], horizon_days=30, label="category", n_top_categories=2)
     # spend before 02-01: Books 20, Garden 12, Toys 10
     assert out.column_names[-2:] == ["buy_books", "buy_garden"]
 

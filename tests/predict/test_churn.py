@@ -89,8 +89,12 @@ def synthetic_frames():
     con = duckdb.connect()
     con.register("tx", data.transactions)
     con.execute("CREATE TABLE transactions AS SELECT * FROM tx")
-    cutoffs = [datetime(2024, 3, 1), datetime(2024, 5, 1), datetime(2024, 7, 1),
-               datetime(2024, 10, 1)]
+    cutoffs = [
+        datetime(2024, 3, 1),
+        datetime(2024, 5, 1),
+        datetime(2024, 7, 1),
+        datetime(2024, 10, 1),
+    ]
     frames = training_frames(con, cutoffs=cutoffs, horizon_days=90, label="churn").to_pandas()
     con.close()
     return frames, cutoffs
@@ -126,8 +130,12 @@ def test_churn_model_fits_predicts_and_explains(synthetic_frames):
 
 
 def test_reason_text_for_one_customer():
-    X = pd.DataFrame({"recency_days": [10.0, 20.0, 30.0, 210.0] * 100,
-                      "interpurchase_mean_days": [np.nan, 40.0, 45.0, 50.0] * 100})
+    X = pd.DataFrame(
+        {
+            "recency_days": [10.0, 20.0, 30.0, 210.0] * 100,
+            "interpurchase_mean_days": [np.nan, 40.0, 45.0, 50.0] * 100,
+        }
+    )
     y = np.array([0, 0, 0, 1] * 100)
     m = ChurnModel(random_state=0, min_samples_leaf=5).fit(X, y, groups=np.repeat([1, 2], 200))
     r = m.reasons(X.iloc[[3]], top=1)
@@ -185,8 +193,9 @@ def online_retail_comparison(con) -> dict:
     """Churn model vs recency and 1 - P(alive) on the test cut-off (see the module)."""
     from segmint.features import rfm_summary, training_frames
 
-    frames = training_frames(con, cutoffs=[*TRAIN_CUTOFFS, TEST_CUTOFF],
-                             horizon_days=HORIZON, label="churn").to_pandas()
+    frames = training_frames(
+        con, cutoffs=[*TRAIN_CUTOFFS, TEST_CUTOFF], horizon_days=HORIZON, label="churn"
+    ).to_pandas()
     train = frames[frames.cutoff < TEST_CUTOFF]
     test = frames[frames.cutoff == TEST_CUTOFF]
     X, y, groups, _ = split_frame(train, "churn")
@@ -201,19 +210,23 @@ def online_retail_comparison(con) -> dict:
         s = s.set_index("customer_id").loc[ids]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BG/NBD -> Pareto/NBD fallback, Hessian notes
-            return btyd_baseline(s["frequency"].to_numpy(), s["recency"].to_numpy(),
-                                 s["T"].to_numpy())
+            return btyd_baseline(
+                s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
+            )
 
     alive_cal = one_minus_p_alive(CALIBRATION_CUTOFF, train.customer_id[cal])
     alive_test = one_minus_p_alive(TEST_CUTOFF, test.customer_id)
     rec = ScoreCalibrator().fit(recency_baseline(train.recency_days[cal]), y[cal])
     alive = ScoreCalibrator().fit(alive_cal, y[cal])
-    return classification_report(yt, {
-        "churn model (calibrated trees)": model.predict_proba(Xt)[:, 1],
-        "recency (isotonic-calibrated)": rec.predict_proba(recency_baseline(test.recency_days)),
-        "1 - P(alive) (isotonic-calibrated)": alive.predict_proba(alive_test),
-        "1 - P(alive) (raw)": alive_test,
-    })
+    return classification_report(
+        yt,
+        {
+            "churn model (calibrated trees)": model.predict_proba(Xt)[:, 1],
+            "recency (isotonic-calibrated)": rec.predict_proba(recency_baseline(test.recency_days)),
+            "1 - P(alive) (isotonic-calibrated)": alive.predict_proba(alive_test),
+            "1 - P(alive) (raw)": alive_test,
+        },
+    )
 
 
 @pytest.mark.slow

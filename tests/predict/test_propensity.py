@@ -14,8 +14,7 @@ from segmint.predict import NextPurchaseModel, PropensityModel
 from segmint.predict.churn import split_frame
 from segmint.predict.evaluation import mean_absolute_error, roc_auc
 
-CUTOFFS = [datetime(2024, 3, 1), datetime(2024, 5, 1), datetime(2024, 7, 1),
-           datetime(2024, 10, 1)]
+CUTOFFS = [datetime(2024, 3, 1), datetime(2024, 5, 1), datetime(2024, 7, 1), datetime(2024, 10, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +32,9 @@ def con():
 def test_propensity_per_category(con):
     from segmint.features import training_frames
 
-    frames = training_frames(con, cutoffs=CUTOFFS, horizon_days=90, label="category",
-                             n_top_categories=3).to_pandas()
+    frames = training_frames(
+        con, cutoffs=CUTOFFS, horizon_days=90, label="category", n_top_categories=3
+    ).to_pandas()
     labels = [c for c in frames.columns if c.startswith("buy_")]
     assert len(labels) == 3
     train, test = frames[frames.cutoff < CUTOFFS[-1]], frames[frames.cutoff == CUTOFFS[-1]]
@@ -60,8 +60,7 @@ def test_propensity_per_category(con):
 def test_next_purchase_beats_constant_and_rhythm(con):
     from segmint.features import training_frames
 
-    frames = training_frames(con, cutoffs=CUTOFFS, horizon_days=90,
-                             label="purchase").to_pandas()
+    frames = training_frames(con, cutoffs=CUTOFFS, horizon_days=90, label="purchase").to_pandas()
     drop = ("purchase", "next_observed")
     train, test = frames[frames.cutoff < CUTOFFS[-1]], frames[frames.cutoff == CUTOFFS[-1]]
     X, y, _, _ = split_frame(train, "days_to_next", drop=drop)

@@ -223,8 +223,11 @@ def rfm_summary(
     if table.num_rows == 0:
         raise DataValidationError(
             f"no customer made a purchase on or before calibration_end ({cal_end})"
-            + (f" with a first purchase at or after observation_start ({obs_start})"
-               if obs_start is not None else ""),
+            + (
+                f" with a first purchase at or after observation_start ({obs_start})"
+                if obs_start is not None
+                else ""
+            ),
             source="transactions",
         )
     if hold_end is None:

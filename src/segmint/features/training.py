@@ -286,8 +286,9 @@ def training_frames(
     if label not in LABELS:
         raise DataValidationError(f"label must be one of {', '.join(LABELS)}, got {label!r}")
     if horizon_days is None or int(horizon_days) <= 0:
-        raise DataValidationError(f"horizon_days must be a positive number of days, got "
-                                  f"{horizon_days!r}")
+        raise DataValidationError(
+            f"horizon_days must be a positive number of days, got {horizon_days!r}"
+        )
     if not cutoffs:
         raise DataValidationError("cutoffs is empty; give at least one cut-off date")
     cuts = sorted(_naive_utc(c, "cutoffs") for c in cutoffs)
@@ -316,7 +317,8 @@ def training_frames(
             if not categories:
                 raise DataValidationError(
                     "no purchase before the latest cut-off has a category; "
-                    "category labels need categories", column="category"
+                    "category labels need categories",
+                    column="category",
                 )
         frames = []
         for cut in cuts:
@@ -327,8 +329,16 @@ def training_frames(
                 features = features.filter(
                     pc.less_equal(features["recency_days"], float(active_within_days))
                 )
-            labels = _labels(con, purchases, features["customer_id"], cut, horizon, label,
-                             categories, int(horizon_days))
+            labels = _labels(
+                con,
+                purchases,
+                features["customer_id"],
+                cut,
+                horizon,
+                label,
+                categories,
+                int(horizon_days),
+            )
             table = features.append_column("_order", pa.array(np.arange(features.num_rows)))
             table = table.join(labels, "customer_id", join_type="left outer")
             table = table.sort_by("_order").drop_columns(["_order"])

@@ -334,8 +334,9 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
         n_products=purchases["product_id"].approx_nunique()
     )
     joined = per_category.inner_join(products, "customer_id")
-    return joined.select("customer_id", "n_products", *(c for c in per_category.columns
-                                                        if c != "customer_id"))
+    return joined.select(
+        "customer_id", "n_products", *(c for c in per_category.columns if c != "customer_id")
+    )
 
 
 def _assemble(

@@ -88,8 +88,11 @@ def _as_frame(X) -> pd.DataFrame:
         df = X.to_pandas()
     else:
         return X
-    bad = [c for c in df.columns if not (pd.api.types.is_numeric_dtype(df[c])
-                                         or pd.api.types.is_bool_dtype(df[c]))]
+    bad = [
+        c
+        for c in df.columns
+        if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+    ]
     if bad:
         raise DataValidationError(
             f"feature column(s) {', '.join(map(str, bad))} are not numeric; pass only feature "
@@ -110,8 +113,11 @@ def _time_split(groups, n: int, random_state) -> tuple[np.ndarray, np.ndarray, s
         uniq = np.unique(g)
         if uniq.size >= 2:
             cal = g == uniq[-1]
-            return ~cal, cal, f"time: trees on {uniq.size - 1} earlier cut-off(s), " \
-                              "calibration on the latest"
+            return (
+                ~cal,
+                cal,
+                f"time: trees on {uniq.size - 1} earlier cut-off(s), calibration on the latest",
+            )
     # one period only: a reproducible random quarter calibrates (not time-respecting)
     rng = check_random_state(random_state)
     cal = rng.random_sample(n) < 0.25
@@ -193,8 +199,11 @@ def _reason_texts(name: str, values: np.ndarray, median: float) -> np.ndarray:
     if name in _TEMPLATES:
         template, kind = _TEMPLATES[name]
     elif name.startswith("cat_share_"):
-        template = "{v} of spend on " + name.removeprefix("cat_share_").replace("_", " ") \
+        template = (
+            "{v} of spend on "
+            + name.removeprefix("cat_share_").replace("_", " ")
             + " (typical {m})"
+        )
         kind = "pct"
     else:
         template, kind = feature_label(name) + " {v} (typical {m})", "num"
@@ -206,8 +215,9 @@ def _reason_texts(name: str, values: np.ndarray, median: float) -> np.ndarray:
     return np.where(np.isnan(values), missing, texts).astype(object)
 
 
-def _top_reasons(contrib: np.ndarray, X: np.ndarray, names, medians, top: int,
-                 index) -> pd.DataFrame:
+def _top_reasons(
+    contrib: np.ndarray, X: np.ndarray, names, medians, top: int, index
+) -> pd.DataFrame:
     n, p = contrib.shape
     top = min(top, p)
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
@@ -382,7 +392,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(
             _contributions(self.trees_, Xa, self.medians_),
-            columns=self.feature_names_in_, index=index,
+            columns=self.feature_names_in_,
+            index=index,
         )
 
     def reasons(self, X, top: int = 3) -> pd.DataFrame:
@@ -406,8 +417,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         Xa = self._X(X, reset=False)
         contrib = _contributions(self.trees_, Xa, self.medians_)
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return _top_reasons(contrib, Xa, list(self.feature_names_in_), self.medians_, top,
-                            index)
+        return _top_reasons(contrib, Xa, list(self.feature_names_in_), self.medians_, top, index)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

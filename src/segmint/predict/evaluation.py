@@ -195,8 +195,11 @@ def classification_report(y_true, probabilities: dict, n_bins: int = 10) -> dict
             "brier": brier_score(y, p),
             "ece": calibration_bins(y, p, n_bins)["expected_calibration_error"],
         }
-    return {"n": int(y.size), "base_rate": float(y.mean()) if y.size else float("nan"),
-            "models": out}
+    return {
+        "n": int(y.size),
+        "base_rate": float(y.mean()) if y.size else float("nan"),
+        "models": out,
+    }
 
 
 def mean_absolute_error(y_true, y_pred) -> float:
@@ -240,13 +243,12 @@ def cumulative_repeat_tracking(model, first_purchase, repeat_times, periods) -> 
     # group customers by first-purchase time: few distinct values, so this stays cheap
     uniq, counts = np.unique(t0, return_counts=True)
     age = grid[:, None] - uniq[None, :]
-    exp = np.where(
-        age > 0, model.expected_purchases_unconditional(np.maximum(age, 0.0)), 0.0
-    )
+    exp = np.where(age > 0, model.expected_purchases_unconditional(np.maximum(age, 0.0)), 0.0)
     predicted = exp @ counts
     seen = actual > 0
     err = (
-        float(np.max(np.abs(predicted[seen] - actual[seen]) / actual[seen])) if seen.any()
+        float(np.max(np.abs(predicted[seen] - actual[seen]) / actual[seen]))
+        if seen.any()
         else float("nan")
     )
     return {

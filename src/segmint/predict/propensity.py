@@ -233,8 +233,9 @@ random_state
         self
         """
         self._validate_params()
-        Xa = validate_data(self, _as_frame(X), reset=True, ensure_all_finite="allow-nan",
-                           dtype=np.float64)
+        Xa = validate_data(
+            self, _as_frame(X), reset=True, ensure_all_finite="allow-nan", dtype=np.float64
+        )
         y = np.asarray(y, dtype=float)
         if y.shape != (Xa.shape[0],):
             raise DataValidationError(
@@ -244,7 +245,8 @@ random_state
         if not np.isfinite(y).all() or (y < 0).any() or (y > self.horizon_days + 1e-9).any():
             raise DataValidationError(
                 f"y must be days in [0, horizon_days={self.horizon_days}] (censored at the "
-                "horizon)", column="y",
+                "horizon)",
+                column="y",
             )
         self.trees_ = HistGradientBoostingRegressor(
             loss=self.loss,
@@ -261,8 +263,9 @@ random_state
     def predict(self, X) -> np.ndarray:
         """Predicted days to the next purchase, in ``[0, horizon_days]``."""
         check_is_fitted(self)
-        Xa = validate_data(self, _as_frame(X), reset=False, ensure_all_finite="allow-nan",
-                           dtype=np.float64)
+        Xa = validate_data(
+            self, _as_frame(X), reset=False, ensure_all_finite="allow-nan", dtype=np.float64
+        )
         return np.clip(self.trees_.predict(Xa), 0.0, float(self.horizon_days))
 
     def predict_date(self, X, as_of: datetime) -> np.ndarray:
@@ -289,4 +292,3 @@ random_state
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
