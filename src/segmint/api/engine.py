@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +59,11 @@ class ServiceConfig:
     webhook_backoff_s: float = 0.5
     #: weeks of stored purchases the change-detection baseline is fitted on
     drift_baseline_weeks: int = 26
+    #: refit the segmentation this often (seconds) when events arrived since the last refit;
+    #: None: only on request (POST /v1/runs)
+    refit_interval_s: float | None = None
+    #: seed of scheduled refits (a requested one names its own)
+    refit_random_state: int = 0
     #: in-control average run length of the whole family of charts, in weeks: one false alarm
     #: in about 370 weeks per chart would be one a week or two over ~50 charts, so the limit
     #: is set per chart from 370.4 x 50
@@ -72,6 +77,7 @@ class RefitState:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    trigger: str | None = None  # "request" or "schedule"
 
 
 class ServiceUnavailable(SegmintError):
@@ -114,6 +120,8 @@ class Engine:
         self.buffered_events = 0
         self.applied_seq = 0
         self.refit = RefitState()
+        self.next_refit_at: datetime | None = None
+        self.events_since_refit = 0
         self.ready = False
         self._flush_lock: asyncio.Lock | None = None
         self._flush_wake: asyncio.Event | None = None
@@ -146,6 +154,8 @@ class Engine:
         self.wal.start(self._commit)
         await self.flush()
         self._tasks.append(asyncio.create_task(self._flusher(), name="segmint-flusher"))
+        if self.config.refit_interval_s:
+            self._tasks.append(asyncio.create_task(self._scheduler(), name="segmint-refit-timer"))
         # the loaded state lives as long as the process: keep it out of the collector's
         # full passes, which would otherwise walk it and stall requests; and collect the
         # older generations less often -- a 10,000-event batch allocates ~100,000 containers,
@@ -286,6 +296,7 @@ class Engine:
             self.seen.update(e["event_id"] for e in events)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
+            self.events_since_refit += len(events)
             everything.extend(events)
         try:
             customers, changes = self.live.apply(everything)
@@ -365,10 +376,13 @@ class Engine:
                 await self.notifier.fit_drift()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
 
-    def start_refit(self, n_segments: int | None, random_state: int) -> RefitState:
+    def start_refit(
+        self, n_segments: int | None, random_state: int, trigger: str = "request"
+    ) -> RefitState:
         if self.refit.state == "running":
             raise Conflict("a refit is already running; see GET /v1/runs")
-        self.refit = RefitState("running", None, datetime.now(UTC), None, None)
+        self.refit = RefitState("running", None, datetime.now(UTC), None, None, trigger)
+        self.events_since_refit = 0
         self._tasks.append(
             asyncio.create_task(self._refit(n_segments, random_state), name="segmint-refit")
         )
@@ -395,6 +409,18 @@ class Engine:
             self.refit.error = str(exc) if isinstance(exc, SegmintError) else type(exc).__name__
         finally:
             self.refit.finished_at = datetime.now(UTC)
+
+    async def _scheduler(self) -> None:
+        """Refit every ``refit_interval_s``; a period without new events, or with a refit
+        still running, is skipped (the same data would give the same segments)."""
+        interval = float(self.config.refit_interval_s or 0)
+        while True:
+            self.next_refit_at = datetime.now(UTC) + timedelta(seconds=interval)
+            await asyncio.sleep(interval)
+            if self.events_since_refit == 0 or self.refit.state == "running":
+                continue
+            log.info("scheduled refit (%d new events)", self.events_since_refit)
+            self.start_refit(None, self.config.refit_random_state, trigger="schedule")
 
     # ------------------------------------------------------------------ reads
 

@@ -314,11 +314,21 @@ class RunCreate(_Strict):
 
 
 class RunStatus(BaseModel):
+    """The latest refit since the service started, and the next scheduled one."""
+
     state: Literal["idle", "running", "done", "failed"]
     run_id: int | None = None
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     error: str | None = None
+    trigger: Literal["request", "schedule"] | None = Field(
+        None, description="What started it: POST /v1/runs or the refit schedule."
+    )
+    next_scheduled_at: UtcDatetime | None = Field(
+        None,
+        description="When the schedule next refits, if events arrive meanwhile "
+        "(`segmint serve --refit-every`); null without a schedule.",
+    )
 
 
 class RunOut(BaseModel):

@@ -28,6 +28,23 @@ def _locked_hint(exc: SegmintError, workspace: Path) -> SegmintError:
     return exc
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``90s``, ``30m``, ``24h`` or ``7d``."""
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        seconds = float(value) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(
+            f"{text!r} is not a duration; expected a number and a unit s, m, h or d, e.g. 24h"
+        ) from None
+    if not (1 <= seconds < float("inf")):
+        raise ValueError(f"{text!r} is too short; a refit needs at least 1s between runs")
+    return seconds
+
+
 def serve(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -40,16 +57,30 @@ def serve(
     ] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    refit_every: Annotated[
+        str | None,
+        typer.Option(
+            help="Refit the segmentation on all stored data this often, e.g. 24h, 30m, 1d "
+            "(skipped when no event arrived since the last refit). Default: only on "
+            "POST /v1/runs.",
+            metavar="DURATION",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API: events in, live profiles, segments, alerts and webhooks out."""
     import uvicorn
 
     from segmint.api import ServiceConfig, create_app
 
+    try:
+        interval = None if refit_every is None else parse_duration(refit_every)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--refit-every") from None
     config = ServiceConfig(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         rate_per_second=rate_limit,
         rate_burst=max(rate_limit * 2, 10.0),
+        refit_interval_s=interval,
     )
     app = create_app(Workspace(workspace), config)
     err.print(f"segmint serving {workspace} on http://{host}:{port} (docs at /docs)")

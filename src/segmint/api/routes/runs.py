@@ -22,6 +22,8 @@ def _status(engine) -> RunStatus:
         started_at=r.started_at,
         finished_at=r.finished_at,
         error=r.error,
+        trigger=r.trigger,
+        next_scheduled_at=engine.next_refit_at,
     )
 
 
