@@ -27,7 +27,6 @@ sees it). Steps, in order (``--steps`` picks a subset; later ones need the works
 
 A table and one ``JSON:`` line with every figure are printed at the end. Targets: whole pipeline
 under 2 minutes and 6 GB; features <= 3x the bare GROUP BY; pandas >= 5x the features.
-``n_products`` is an approximate distinct count (HyperLogLog, typically within ~2 %).
 """
 
 from __future__ import annotations
@@ -208,7 +207,7 @@ def _step_pandas(args) -> dict:
 
 def pandas_features(df, *, n_top, window_days, np, pd):
     """The feature step with pandas groupby (same definitions as ``build_features``,
-    ``attr_*`` columns excepted; ``n_products`` exact)."""
+    ``attr_*`` columns excepted)."""
     as_of = df["ts"].max().normalize() + pd.Timedelta(days=1)
     df = df[df["ts"] < as_of]
     ret = df["is_return"].fillna(df["amount"] < 0).to_numpy(bool)
@@ -460,7 +459,6 @@ def main() -> None:
             "pandas_over_features": "target >= 5x",
         }.get(name, "")
         print(f"{name:<34s}{value:8.2f}x  {target}")
-    print("n_products: approximate distinct count (HyperLogLog, typically within ~2 %)")
     print(f"load average after: {_load()}")
     print(
         "JSON: "

@@ -1,20 +1,21 @@
 """Per-customer features from the ``transactions`` table, computed in the engine with Ibis.
 
-Everything is one Ibis expression over the caller's DuckDB connection, so the same definitions
-can later run on Spark; only the final per-customer table leaves the engine (as Arrow).
+Everything is one Ibis expression over the caller's DuckDB connection; only the final
+per-customer table leaves the engine (as Arrow).
 
-The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated
+The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated once per
+customer -- filtered sums for spend, returns, items, the trend windows and each category (pivoted
+when there are at most ``MAX_PIVOT_CATEGORIES``, else through a customer x category table), and
+lists of order-id hashes, product-id hashes and purchase days. The lists are then reduced per
+customer with DuckDB list functions: distinct counts give frequency and distinct products, and
+the sorted distinct days give the inter-purchase gaps' mean and spread through sums of squares
+and neighbour products (:func:`_gap_moments`), with no customer x order table and no window.
+A few small queries run first: the last timestamp (only when ``as_of`` is not given), the spend
+per category (to pick the ``cat_share_*`` columns and see whether categories are there at all)
+and the JSON attribute keys.
 
-1. per order (all lines, purchases and returns through filtered aggregates): first purchase
-   timestamp, gross spend, returned value, items;
-2. per customer (purchases only): approximate distinct products (HyperLogLog) and the spend
-   per category, pivoted in the same aggregation (with more than ``MAX_PIVOT_CATEGORIES``
-   categories, through a customer x category table);
-
-and the customer rows are assembled from those, plus the gaps between distinct order days (a
-window over the order-day table) and the JSON attributes. Two small queries run first: the last
-timestamp (only when ``as_of`` is not given) and the spend per category (to pick the
-``cat_share_*`` columns, and to see whether categories are there at all).
+A few list functions are called as DuckDB built-ins (Ibis would write lambdas in the arrow
+syntax DuckDB 2 deprecates); another engine needs its equivalents of those five functions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -187,23 +189,20 @@ def build_features(
         - ``monetary``: net spend, gross purchases minus returned value;
         - ``tenure_days``: days from the first purchase to ``as_of``;
         - ``avg_order_value``: gross purchase spend / orders;
-        - ``interpurchase_mean_days``: mean gap in days between consecutive distinct order days
-          (NULL with fewer than 2 order days);
+        - ``interpurchase_mean_days``: mean gap in days between consecutive distinct purchase
+          days (UTC calendar days; NULL with fewer than 2 purchase days);
         - ``interpurchase_cv``: population std / mean of those gaps (NULL with fewer than 3
-          order days, i.e. fewer than 2 gaps);
+          purchase days, i.e. fewer than 2 gaps);
         - ``return_rate``: returned value / gross purchase spend, clipped to [0, 1];
         - ``basket_size``: mean quantity per order;
-        - ``n_products``: distinct products bought, approximate (DuckDB's HyperLogLog
-          ``approx_count_distinct``): typically within ~2 % (on 1M synthetic customers 87 %
-          of the counts were exact and the mean error 0.5 %, but a small count can be off by
-          one); an exact count would need a customer x product aggregation that costs a large
-          share of the whole build;
+        - ``n_products``: distinct products bought (counted on 64-bit hashes of the ids: two
+          of one customer's products collide with odds of about n^2 / 3.7e19);
         - ``n_categories``: distinct non-null categories bought;
         - ``top_category_share``: largest single-category spend / gross purchase spend
           (NULL when no purchase has a category);
         - ``cat_share_<slug>``: spend in that category / gross purchase spend;
         - ``spend_trend``: ``ln((1 + S_recent) / (1 + S_previous))`` where the spends are gross
-          purchases in ``[as_of - w, as_of)`` and ``[as_of - 2w, as_of - w)``;
+          purchase lines timed in ``[as_of - w, as_of)`` and ``[as_of - 2w, as_of - w)``;
         - ``attr_*``: numeric customer attributes (see
           :func:`segmint.features.attributes.attribute_features`).
 
@@ -219,7 +218,9 @@ def build_features(
     ``amount`` marks a return. The returned value is ``|amount|`` of return lines. Shares use
     gross purchase spend as denominator and are clipped to [0, 1]. Lines without a customer id
     are ignored. ``country`` is not a feature; see
-    :func:`segmint.features.customer_countries`.
+    :func:`segmint.features.customer_countries`. Times are taken line by line: the lines of one
+    order are expected to share its time (as invoices and checkout events do), so purchase days
+    are order days.
     """
     if n_top_categories < 0:
         raise ValueError("n_top_categories must be >= 0")
@@ -288,32 +289,16 @@ def _apply_map(lines: ir.Table, category_map: ir.Table) -> ir.Table:
     return joined.mutate(category=joined["mapped"].fill_null(joined["category"])).drop("mapped")
 
 
-def _pivot_categories(
-    purchases: ir.Table, categories: list[str], share_columns: dict[str, str]
-) -> ir.Table:
-    """Category features with one filtered sum per category (few categories: the fast path).
-
-    Spend per category is pivoted inside the single customer-level aggregation of the purchase
-    lines, which also counts the distinct products, so no customer x product or customer x
-    category table has to be built.
-    """
-    value, category = purchases["value"], purchases["category"]
-    aggregates = {"n_products": purchases["product_id"].approx_nunique()}
-    for i, name in enumerate(categories):
-        aggregates[f"_spend_{i}"] = value.sum(where=category == name)
-    per_customer = purchases.group_by("customer_id").aggregate(**aggregates)
-    sums = [per_customer[f"_spend_{i}"] for i in range(len(categories))]
-    index = {name: i for i, name in enumerate(categories)}
-    # A category is "bought" when the customer has a line in it: its sum is then not NULL.
-    n_categories = sum((s.notnull().cast("int64") for s in sums), ibis.literal(0, "int64"))
-    top_spend = ibis.greatest(*sums) if len(sums) > 1 else (sums[0] if sums else ibis.null())
-    return per_customer.select(
-        "customer_id",
-        "n_products",
-        n_categories=n_categories,
-        top_spend=top_spend.cast("float64"),
-        **{name: sums[index[value]] for name, value in share_columns.items()},
-    )
+def _category_sums(
+    lines: ir.Table, bought: ir.BooleanValue, categories: list[str]
+) -> dict[str, ir.FloatingScalar]:
+    """One purchase-spend sum per category, to pivot inside the customer aggregation."""
+    value, category = lines["value"], lines["category"]
+    # CASE inside the sum is cheaper in DuckDB than a FILTER clause per category
+    return {
+        f"_spend_{i}": ibis.ifelse(bought & (category == name), value, ibis.null()).sum()
+        for i, name in enumerate(categories)
+    }
 
 
 def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> ir.Table:
@@ -322,7 +307,7 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
         spend=purchases["value"].sum()
     )
     named = by_category["category"].notnull()
-    per_category = by_category.group_by("customer_id").aggregate(
+    return by_category.group_by("customer_id").aggregate(
         n_categories=by_category.count(where=named),
         top_spend=by_category["spend"].max(where=named),
         **{
@@ -330,13 +315,41 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
             for name, value in share_columns.items()
         },
     )
-    products = purchases.group_by("customer_id").aggregate(
-        n_products=purchases["product_id"].approx_nunique()
-    )
-    joined = per_category.inner_join(products, "customer_id")
-    return joined.select(
-        "customer_id", "n_products", *(c for c in per_category.columns if c != "customer_id")
-    )
+
+
+# DuckDB list functions without a lambda (Ibis writes lambdas in the arrow syntax that DuckDB 2
+# deprecates); on another engine these need that engine's equivalents.
+@ibis.udf.scalar.builtin(name="hash")
+def _hash(value: dt.string) -> dt.uint64:
+    """64-bit hash (Ibis's own ``hash()`` converts the result through a bit string)."""
+
+
+@ibis.udf.scalar.builtin(name="list_unique")
+def _count_unique(values: dt.Array(dt.uint64)) -> dt.int64:
+    """Number of distinct non-NULL elements."""
+
+
+@ibis.udf.scalar.builtin(name="list_distinct")
+def _distinct(values: dt.Array(dt.float64)) -> dt.Array(dt.float64):
+    """The distinct non-NULL elements (Ibis's ``unique()`` adds a lambda for NULLs)."""
+
+
+@ibis.udf.scalar.builtin(name="list_inner_product")
+def _inner_product(left: dt.Array(dt.float64), right: dt.Array(dt.float64)) -> dt.float64:
+    """Sum of the element-wise products."""
+
+
+def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
+    """Sum and sum of squares of the gaps between consecutive distinct values of ``days``.
+
+    ``days`` must be sorted; repeated days give gaps of 0, which add nothing to either sum,
+    so no de-duplication is needed: sum = last - first, and
+    sum of squares = sum((d[i+1] - d[i])^2) = 2 S2 - first^2 - last^2 - 2 sum(d[i] d[i+1]).
+    """
+    first, last = days.mins(), days.maxs()
+    squares = _inner_product(days, days)
+    neighbours = _inner_product(days[1:], days[:-1])
+    return last - first, 2.0 * squares - first * first - last * last - 2.0 * neighbours
 
 
 def _assemble(
@@ -349,54 +362,68 @@ def _assemble(
 ) -> ir.Table:
     """Build the per-customer feature expression (nothing runs here)."""
     as_of_s = as_of.epoch_seconds()
+    as_of_day = as_of_s // int(_SECONDS_PER_DAY)
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    # 1. Orders: one row per (customer, order); purchases and returns come out of the same
-    # scan through filtered aggregates. Every order-level feature is derived from this table.
-    bought_line = ~lines["is_ret"]
-    orders = lines.group_by(["customer_id", "order_id"]).aggregate(
-        ts=lines["ts"].min(where=bought_line),
-        gross=lines["value"].sum(where=bought_line),
-        returned=-lines["value"].sum(where=lines["is_ret"]),
-        items=lines["quantity"].sum(where=bought_line),
-    )
-    # Gaps between consecutive distinct order days: after sorting a customer's orders by day,
-    # the non-zero differences to the previous order are exactly those gaps (orders on the
-    # same day give 0; return-only orders have a NULL day and a NULL gap, and sort at one end
-    # whatever the engine's NULL ordering), so no separate DISTINCT over days is needed.
-    orders = orders.mutate(day=orders["ts"].epoch_seconds() // int(_SECONDS_PER_DAY))
-    by_day = ibis.window(group_by=orders["customer_id"], order_by=orders["day"])
-    orders = orders.mutate(gap=(orders["day"] - orders["day"].lag().over(by_day)).cast("float64"))
-    bought = orders["ts"].notnull()
-    is_gap = orders["gap"] > 0
-    per_order = orders.group_by("customer_id").aggregate(
-        frequency=orders.count(where=bought),
-        first_ts=orders["ts"].min(),
-        last_ts=orders["ts"].max(),
-        gross=orders["gross"].sum(),
-        returned=orders["returned"].sum(),
-        items=orders["items"].sum(),
-        recent=orders["gross"].sum(where=orders["ts"] >= recent_start),
-        previous=orders["gross"].sum(
-            where=(orders["ts"] >= previous_start) & (orders["ts"] < recent_start)
+    # One aggregation of the lines per customer. Distinct orders, products and purchase days
+    # are collected as lists (of 64-bit hashes for the ids) and counted or sorted per customer
+    # afterwards: in DuckDB that is about twice as fast as COUNT(DISTINCT) and far cheaper than
+    # a customer x order table. The lines of one order share its time (an order is one
+    # checkout), so purchase days are the order days and line times the order times.
+    bought = ~lines["is_ret"]
+    ts, value = lines["ts"], lines["value"]
+    # calendar days counted back from as_of's day: small numbers keep the squares exact
+    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("float64")
+    pivot = len(categories) <= MAX_PIVOT_CATEGORIES
+    per_customer = lines.group_by("customer_id").aggregate(
+        first_ts=ts.min(where=bought),
+        last_ts=ts.max(where=bought),
+        gross=value.sum(where=bought),
+        returned=-value.sum(where=lines["is_ret"]),
+        items=lines["quantity"].sum(where=bought),
+        recent=value.sum(where=bought & (ts >= recent_start)),
+        previous=value.sum(where=bought & (ts >= previous_start) & (ts < recent_start)),
+        _orders=_hash(lines["order_id"].cast("string")).collect(where=bought),
+        _products=_hash(lines["product_id"].cast("string")).collect(
+            where=bought & lines["product_id"].notnull()
         ),
-        n_gaps=orders.count(where=is_gap),
-        gap_mean=orders["gap"].mean(where=is_gap),
-        gap_std=orders["gap"].std(how="pop", where=is_gap),
+        _days=day.collect(where=bought),
+        **(_category_sums(lines, bought, categories) if pivot else {}),
     )
-
-    # 2. Purchases -> customer: approximate distinct products (HyperLogLog) and category spend.
-    # An exact count would need a customer x product aggregation (about 60 % as many groups as
-    # lines) and cost about a third of the whole feature build.
-    if len(categories) <= MAX_PIVOT_CATEGORIES:
-        per_product = _pivot_categories(purchases, categories, share_columns)
+    # customers whose every line before as_of is a return have no features
+    per_customer = per_customer.filter(per_customer["first_ts"].notnull())
+    per_customer = per_customer.mutate(
+        _days=_distinct(per_customer["_days"]).sort(),
+        frequency=_count_unique(per_customer["_orders"]),
+        n_products=_count_unique(per_customer["_products"]),
+    )
+    per_customer = per_customer.mutate(n_gaps=per_customer["_days"].length() - 1)
+    gap_sum, gap_sum_squares = _gap_moments(per_customer["_days"])
+    n_gaps = per_customer["n_gaps"].nullif(0)
+    gap_mean = gap_sum / n_gaps
+    per_customer = per_customer.mutate(
+        gap_mean=gap_mean,
+        gap_std=ibis.greatest(gap_sum_squares / n_gaps - gap_mean * gap_mean, 0.0).sqrt(),
+    )
+    if pivot:
+        sums = [per_customer[f"_spend_{i}"] for i in range(len(categories))]
+        index = {name: i for i, name in enumerate(categories)}
+        # a category is "bought" when the customer has a line in it: its sum is then not NULL
+        n_categories = sum((x.notnull().cast("int64") for x in sums), ibis.literal(0, "int64"))
+        top_spend = ibis.greatest(*sums) if len(sums) > 1 else (sums[0] if sums else ibis.null())
+        j = per_customer.mutate(
+            n_categories=n_categories,
+            top_spend=top_spend.cast("float64"),
+            **{name: sums[index[value]] for name, value in share_columns.items()},
+        )
     else:
-        per_product = _grouped_categories(purchases, share_columns)
-
-    # Inner join: per_product holds exactly the customers with a purchase before as_of.
-    joined = per_product.inner_join(per_order, "customer_id")
-    j = joined
+        by_category = _grouped_categories(purchases, share_columns)
+        # left join: a customer may buy only uncategorised products
+        joined = per_customer.left_join(by_category, "customer_id")
+        j = joined.select(
+            *per_customer.columns, *(c for c in by_category.columns if c != "customer_id")
+        )
     gross = j["gross"]
     returned = j["returned"].fill_null(0.0)
     positive_gross = ibis.greatest(gross, 0.0)
