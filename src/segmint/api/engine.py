@@ -2,8 +2,9 @@
 
 One :class:`Engine` per app, created in the lifespan. The event path:
 
-1. the request's events are validated and de-duplicated by ``event_id`` (in memory: ids stored
-   in DuckDB, plus those in flight);
+1. the request's events are validated and de-duplicated by ``event_id`` (in memory: the MD5
+   digests of every id stored, 16 bytes each (:mod:`segmint.api.dedupe`), plus the ids in
+   flight);
 2. the new ones go to the write-ahead log as one record; the writer fsyncs groups of records
    (group commit) and then, in sequence order, applies each record to the live state and queues
    it for DuckDB -- only then is the request answered;
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic_core import to_json
 
+from segmint.api.dedupe import EventIdSet, digests, digests_from_halves
 from segmint.api.live import Change, LiveState
 from segmint.api.wal import WriteAheadLog
 from segmint.errors import SegmintError, WorkspaceError
@@ -112,7 +114,7 @@ class Engine:
         )
         self.live = LiveState()
         self.keys: dict[str, store.ApiKey] = {}
-        self.seen: set[str] = set()
+        self.seen = EventIdSet()
         self.pending: dict[str, asyncio.Future] = {}
         # (sequence number, event count, the log record's JSON): decoded dicts are not kept,
         # so the collector has nothing to walk however much is waiting for DuckDB
@@ -146,7 +148,7 @@ class Engine:
             self.live.apply(events)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
-            self.seen.update(e["event_id"] for e in events)
+            self.seen.add([e["event_id"] for e in events])
         if self.wal.last_seq < self.applied_seq:  # log files removed by hand: keep counting
             self.wal.last_seq = self.applied_seq
         if replay:
@@ -170,7 +172,7 @@ class Engine:
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
         self.keys = {k.key_id: k for k in store.list_keys(self.con)}
         self.applied_seq = store.applied_seq(self.con)
-        self.seen = set(store.load_event_ids(self.con))
+        self.seen = EventIdSet(digests_from_halves(*store.load_event_id_digests(self.con)))
         self.live = LiveState.load(self.con)
         self._read_con = self.con.cursor()
         self.has_predictions = _has_rows(self.con, "predictions")
@@ -247,9 +249,12 @@ class Engine:
         dups: list[str] = []
         waits: list[asyncio.Future] = []
         batch_ids: set[str] = set()
-        for e in events:
+        ids = digests([e["event_id"] for e in events])
+        stored = self.seen.contains_digests(ids).tolist()
+        fresh: list[int] = []
+        for i, (e, known) in enumerate(zip(events, stored, strict=True)):
             eid = e["event_id"]
-            if eid in self.seen or eid in batch_ids:
+            if known or eid in batch_ids:
                 dups.append(eid)
             elif eid in self.pending:
                 dups.append(eid)
@@ -257,10 +262,12 @@ class Engine:
             else:
                 batch_ids.add(eid)
                 new.append(e)
+                fresh.append(i)
         customers: list[dict] = []
         if new:
             payload = to_json(new)
-            fut = asyncio.ensure_future(self.wal.append(payload, (new, payload)))
+            item = (new, payload, ids[fresh])
+            fut = asyncio.ensure_future(self.wal.append(payload, item))
             for e in new:
                 self.pending[e["event_id"]] = fut
             try:
@@ -292,8 +299,8 @@ class Engine:
         """
         everything: list[dict] = []
         for seq, item in records:
-            events, payload = item  # type: ignore[misc]
-            self.seen.update(e["event_id"] for e in events)
+            events, payload, ids = item  # type: ignore[misc]
+            self.seen.add_new_digests(ids)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
             self.events_since_refit += len(events)
@@ -307,7 +314,7 @@ class Engine:
             self._announce_changes(changes)
         by_id = {c["customer_id"]: c for c in customers}
         results = []
-        for _, (events, _payload) in records:  # type: ignore[misc]
+        for _, (events, _payload, _ids) in records:  # type: ignore[misc]
             ids = dict.fromkeys(e["customer_id"] for e in events)
             results.append([by_id.get(c) or self.live.membership(c) for c in ids])
         if self.notifier is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 
 from segmint.errors import SegmintError
 
@@ -24,7 +25,7 @@ __all__ = [
     "create_key",
     "hash_token",
     "list_keys",
-    "load_event_ids",
+    "load_event_id_digests",
     "revoke_key",
     "split_token",
     "store_event_json",
@@ -139,9 +140,14 @@ def applied_seq(con: duckdb.DuckDBPyConnection) -> int:
     )
 
 
-def load_event_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every stored event id (for idempotency across restarts)."""
-    return [row[0] for row in con.execute("SELECT event_id FROM events").fetchall()]
+def load_event_id_digests(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    """The MD5 digest halves (upper, lower; UBIGINT) of every stored event id, computed in
+    DuckDB, for idempotency across restarts without holding the ids as strings."""
+    got = con.execute(
+        "SELECT md5_number_upper(event_id) AS upper, md5_number_lower(event_id) AS lower "
+        "FROM events"
+    ).fetchnumpy()
+    return np.asarray(got["upper"], dtype=np.uint64), np.asarray(got["lower"], dtype=np.uint64)
 
 
 #: the shape of one write-ahead-log event (see ``segmint.api.schemas.normalise_events``)
