@@ -330,7 +330,7 @@ def _count_unique(values: dt.Array(dt.uint64)) -> dt.int64:
 
 
 @ibis.udf.scalar.builtin(name="list_distinct")
-def _distinct(values: dt.Array(dt.float64)) -> dt.Array(dt.float64):
+def _distinct(values: dt.Array(dt.int32)) -> dt.Array(dt.int32):
     """The distinct non-NULL elements (Ibis's ``unique()`` adds a lambda for NULLs)."""
 
 
@@ -374,7 +374,7 @@ def _assemble(
     bought = ~lines["is_ret"]
     ts, value = lines["ts"], lines["value"]
     # calendar days counted back from as_of's day: small numbers keep the squares exact
-    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("float64")
+    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("int32")
     pivot = len(categories) <= MAX_PIVOT_CATEGORIES
     per_customer = lines.group_by("customer_id").aggregate(
         first_ts=ts.min(where=bought),
@@ -394,7 +394,7 @@ def _assemble(
     # customers whose every line before as_of is a return have no features
     per_customer = per_customer.filter(per_customer["first_ts"].notnull())
     per_customer = per_customer.mutate(
-        _days=_distinct(per_customer["_days"]).sort(),
+        _days=_distinct(per_customer["_days"]).sort().cast("array<float64>"),
         frequency=_count_unique(per_customer["_orders"]),
         n_products=_count_unique(per_customer["_products"]),
     )
