@@ -384,11 +384,13 @@ def _assemble(
         items=lines["quantity"].sum(where=bought),
         recent=value.sum(where=bought & (ts >= recent_start)),
         previous=value.sum(where=bought & (ts >= previous_start) & (ts < recent_start)),
-        _orders=_hash(lines["order_id"].cast("string")).collect(where=bought),
+        # include_null: a hash is never NULL (NULL ids hash too, as one order), and days are
+        # not NULL before as_of; Ibis would otherwise add a second filter per list
+        _orders=_hash(lines["order_id"].cast("string")).collect(where=bought, include_null=True),
         _products=_hash(lines["product_id"].cast("string")).collect(
-            where=bought & lines["product_id"].notnull()
+            where=bought & lines["product_id"].notnull(), include_null=True
         ),
-        _days=day.collect(where=bought),
+        _days=day.collect(where=bought, include_null=True),
         **(_category_sums(lines, bought, categories) if pivot else {}),
     )
     # customers whose every line before as_of is a return have no features
