@@ -23,17 +23,22 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 _DISCOVER_SQL = """
-SELECT e.key, e.type, count(*) AS n, count(DISTINCT e.value) AS n_values
+SELECT e.key, e.type, count(*) AS n
 FROM customers AS c, json_each(c.attributes) AS e
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
+# distinct values are counted only for the string keys, and only up to one past the limit
+# (a distinct count over every value of every key costs most of the discovery)
 _VALUES_SQL = """
-SELECT DISTINCT e.value ->> '$' AS v
-FROM customers AS c, json_each(c.attributes) AS e
-WHERE e.key = ? AND e.type = 'VARCHAR'
+SELECT v FROM (
+    SELECT DISTINCT e.value ->> '$' AS v
+    FROM customers AS c, json_each(c.attributes) AS e
+    WHERE e.key = ? AND e.type = 'VARCHAR'
+)
 ORDER BY v
+LIMIT ?
 """
 
 
@@ -73,12 +78,12 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     Notes
     -----
     Key discovery runs one DuckDB query over ``customers`` (``json_each``: key, JSON type,
-    counts) and one per categorical key for its values; a Spark engine needs its own version of
-    these two queries. The values themselves stay in the engine as Ibis expressions. A key is
-    numeric when at least as many customers hold a number or boolean for it as hold a string;
-    strings are then ignored (NULL). Booleans become 0/1. A missing numeric attribute stays NULL
-    (imputing is the segmentation step's job); a missing categorical attribute gives 0 in every
-    one-hot column.
+    counts) and, per string key, one for its distinct values (at most ``max_levels + 1`` are
+    read); a Spark engine needs its own version of these two queries. The values themselves
+    stay in the engine as Ibis expressions. A key is numeric when at least as many customers
+    hold a number or boolean for it as hold a string; strings are then ignored (NULL).
+    Booleans become 0/1. A missing numeric attribute stays NULL (imputing is the segmentation
+    step's job); a missing categorical attribute gives 0 in every one-hot column.
     """
     taken = set() if taken is None else taken
     customers = table_or_none(backend, "customers")
@@ -91,21 +96,23 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     # Discovery reads only key names, JSON types and counts, with one fixed query (no user
     # values in the SQL); the feature values themselves are Ibis expressions below.
     stats = backend.con.execute(_DISCOVER_SQL).fetchall()
-    by_key: dict[str, dict[str, tuple[int, int]]] = {}
-    for key, json_type, n, n_values in stats:
-        by_key.setdefault(key, {})[json_type] = (n, n_values)
+    by_key: dict[str, dict[str, int]] = {}
+    for key, json_type, n in stats:
+        by_key.setdefault(key, {})[json_type] = n
 
     columns = {}
     for key, types in by_key.items():
-        n_num = sum(types.get(t, (0, 0))[0] for t in ("BIGINT", "UBIGINT", "DOUBLE"))
-        n_bool = types.get("BOOLEAN", (0, 0))[0]
-        n_str, n_levels = types.get("VARCHAR", (0, 0))
+        n_num = sum(types.get(t, 0) for t in ("BIGINT", "UBIGINT", "DOUBLE"))
+        n_bool = types.get("BOOLEAN", 0)
+        n_str = types.get("VARCHAR", 0)
         item = _json_item(attrs, key)
         if n_num + n_bool > 0 and n_num + n_bool >= n_str:
             name = _unique_name("attr_" + slugify(key), taken)
             columns[name] = item.bool.cast("float64") if n_bool > n_num else item.float
-        elif 0 < n_levels <= max_levels:
-            values = backend.con.execute(_VALUES_SQL, [key]).fetchall()
+        elif n_str > 0:
+            values = backend.con.execute(_VALUES_SQL, [key, max_levels + 1]).fetchall()
+            if len(values) > max_levels:
+                continue
             for (value,) in values:
                 name = _unique_name(f"attr_{slugify(key)}_{slugify(value)}", taken)
                 columns[name] = (item.str == value).fill_null(False).cast("float64")
