@@ -35,10 +35,11 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic_core import to_json
 
-from segmint.api.dedupe import EventIdSet, digests, digests_from_halves
+from segmint.api.dedupe import DIGEST, digests, digests_from_halves
 from segmint.api.live import Change, LiveState
 from segmint.api.wal import WriteAheadLog
 from segmint.errors import SegmintError, WorkspaceError
+from segmint.realtime import SortedKeys
 from segmint.store import service as store
 from segmint.store.workspace import Workspace
 
@@ -114,7 +115,7 @@ class Engine:
         )
         self.live = LiveState()
         self.keys: dict[str, store.ApiKey] = {}
-        self.seen = EventIdSet()
+        self.seen = SortedKeys(DIGEST)
         self.pending: dict[str, asyncio.Future] = {}
         # (sequence number, event count, the log record's JSON): decoded dicts are not kept,
         # so the collector has nothing to walk however much is waiting for DuckDB
@@ -148,7 +149,7 @@ class Engine:
             self.live.apply(events)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
-            self.seen.add([e["event_id"] for e in events])
+            self.seen.add(digests([e["event_id"] for e in events]))
         if self.wal.last_seq < self.applied_seq:  # log files removed by hand: keep counting
             self.wal.last_seq = self.applied_seq
         if replay:
@@ -172,7 +173,8 @@ class Engine:
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
         self.keys = {k.key_id: k for k in store.list_keys(self.con)}
         self.applied_seq = store.applied_seq(self.con)
-        self.seen = EventIdSet(digests_from_halves(*store.load_event_id_digests(self.con)))
+        stored = digests_from_halves(*store.load_event_id_digests(self.con))
+        self.seen = SortedKeys(DIGEST, stored)
         self.live = LiveState.load(self.con)
         self._read_con = self.con.cursor()
         self.has_predictions = _has_rows(self.con, "predictions")
@@ -250,7 +252,7 @@ class Engine:
         waits: list[asyncio.Future] = []
         batch_ids: set[str] = set()
         ids = digests([e["event_id"] for e in events])
-        stored = self.seen.contains_digests(ids).tolist()
+        stored = self.seen.contains(ids).tolist()
         fresh: list[int] = []
         for i, (e, known) in enumerate(zip(events, stored, strict=True)):
             eid = e["event_id"]
@@ -300,7 +302,7 @@ class Engine:
         everything: list[dict] = []
         for seq, item in records:
             events, payload, ids = item  # type: ignore[misc]
-            self.seen.add_new_digests(ids)
+            self.seen.insert_new(ids)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
             self.events_since_refit += len(events)

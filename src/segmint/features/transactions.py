@@ -15,7 +15,7 @@ per category (to pick the ``cat_share_*`` columns and see whether categories are
 and the JSON attribute keys.
 
 A few list functions are called as DuckDB built-ins (Ibis would write lambdas in the arrow
-syntax DuckDB 2 deprecates); another engine needs its equivalents of those five functions.
+syntax DuckDB 2 deprecates); another engine needs its equivalents of those four functions.
 """
 
 from __future__ import annotations

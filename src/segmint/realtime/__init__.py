@@ -2,11 +2,13 @@
 
 - :class:`ProfileStore`: array-backed per-customer aggregates giving the batch features live;
 - :func:`segmint.segment.segmenter_from_dict` (re-exported): the batch model for live assignment;
+- :class:`SortedKeys`: a compact sorted set of fixed-size keys (the service's seen event ids);
 - :class:`DriftDetector`: EWMA control charts per segment raising :class:`Alert`;
 - :class:`WebhookDispatcher`: signed, retried, logged webhook deliveries (:func:`sign`,
   :func:`verify`, :class:`DeliveryLog`).
 """
 
+from segmint.realtime._arrays import SortedKeys
 from segmint.realtime.drift import Alert, DriftDetector, ewma_arl, ewma_limit
 from segmint.realtime.profiles import FEATURE_COLUMNS, ProfileStore, category_columns
 from segmint.realtime.webhooks import (
@@ -34,6 +36,7 @@ __all__ = [
     "InMemoryDeliveryLog",
     "LiveSegmenter",
     "ProfileStore",
+    "SortedKeys",
     "WebhookDispatcher",
     "category_columns",
     "ewma_arl",

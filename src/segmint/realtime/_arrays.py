@@ -1,4 +1,5 @@
-"""Array building blocks of the live state (private): a sorted key-value store and hashing.
+"""Array building blocks of the live state (private): sorted key sets and key-value stores,
+and hashing.
 
 Everything here holds NumPy arrays only, so millions of entries are a handful of Python objects
 (see DESIGN.md, "Facts measured": the garbage collector stalls with millions of live objects).
@@ -54,6 +55,68 @@ def combine(*parts: np.ndarray) -> np.ndarray:
     return h.view(np.int64)
 
 
+def find_sorted(keys: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insertion positions of ``q`` in the sorted ``keys``, and whether each is present."""
+    pos = np.searchsorted(keys, q)
+    if keys.size == 0:
+        return pos, np.zeros(q.size, dtype=bool)
+    found = keys[np.minimum(pos, keys.size - 1)] == q
+    return pos, found
+
+
+def _merge_sorted(keys: np.ndarray, new: np.ndarray) -> np.ndarray:
+    # both sorted and disjoint: one linear pass, no re-sort of the large side
+    return np.insert(keys, np.searchsorted(keys, new), new)
+
+
+def _delta_is_full(delta: int, main: int, merge_min: int, merge_fraction: float) -> bool:
+    # the two-level policy shared by SortedKeys and SortedKV: merge once the delta holds more
+    # than max(merge_min, merge_fraction * main) keys (amortised O(log n + batch) per insert)
+    return delta > max(merge_min, merge_fraction * main)
+
+
+class SortedKeys:
+    """A set of unique keys of any fixed-size, orderable dtype (e.g. ``S16`` digests), kept as
+    a large sorted ``main`` array and a small sorted ``delta``, like :class:`SortedKV` without
+    values. Membership is two binary searches per key, vectorised.
+    """
+
+    def __init__(
+        self,
+        dtype: np.dtype | str,
+        keys: np.ndarray | None = None,
+        *,
+        merge_min: int = 4_096,
+        merge_fraction: float = 0.125,
+    ) -> None:
+        self.dtype = np.dtype(dtype)
+        self._main = np.unique(np.asarray(keys if keys is not None else [], dtype=self.dtype))
+        self._delta = np.empty(0, self.dtype)
+        self.merge_min = merge_min
+        self.merge_fraction = merge_fraction
+
+    def __len__(self) -> int:
+        return int(self._main.size + self._delta.size)
+
+    def contains(self, q: np.ndarray) -> np.ndarray:
+        """Whether each key is in the set (bool array)."""
+        return find_sorted(self._main, q)[1] | find_sorted(self._delta, q)[1]
+
+    def add(self, q: np.ndarray) -> None:
+        """Add keys (repeats and keys already present are fine)."""
+        q = np.unique(np.asarray(q, dtype=self.dtype))
+        self.insert_new(q[~self.contains(q)])
+
+    def insert_new(self, q: np.ndarray) -> None:
+        """Add keys known to be distinct and absent, without checking again."""
+        if q.size == 0:
+            return
+        self._delta = _merge_sorted(self._delta, np.sort(q))
+        if _delta_is_full(self._delta.size, self._main.size, self.merge_min, self.merge_fraction):
+            self._main = _merge_sorted(self._main, self._delta)
+            self._delta = np.empty(0, self.dtype)
+
+
 class SortedKV:
     """A set of unique int64 keys with one float64 value each, kept as sorted arrays.
 
@@ -90,27 +153,19 @@ class SortedKV:
     def nbytes(self) -> int:
         return int(self._mk.nbytes + self._mv.nbytes + self._dk.nbytes + self._dv.nbytes)
 
-    @staticmethod
-    def _find(keys: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.searchsorted(keys, q)
-        if keys.size == 0:
-            return pos, np.zeros(q.size, dtype=bool)
-        found = keys[np.minimum(pos, keys.size - 1)] == q
-        return pos, found
-
     def get(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(values, found)``; missing keys get NaN."""
         q = np.asarray(q, dtype=np.int64)
         out = np.full(q.size, np.nan)
-        pos, fm = self._find(self._mk, q)
+        pos, fm = find_sorted(self._mk, q)
         out[fm] = self._mv[pos[fm]]
-        pos, fd = self._find(self._dk, q)
+        pos, fd = find_sorted(self._dk, q)
         out[fd] = self._dv[pos[fd]]
         return out, fm | fd
 
     def _locate(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        pm, fm = self._find(self._mk, q)
-        pd_, fd = self._find(self._dk, q)
+        pm, fm = find_sorted(self._mk, q)
+        pd_, fd = find_sorted(self._dk, q)
         return pm, fm, pd_, fd & ~fm
 
     def _insert(self, keys: np.ndarray, values: np.ndarray) -> None:
@@ -118,7 +173,7 @@ class SortedKV:
         pos = np.searchsorted(self._dk, keys)
         self._dk = np.insert(self._dk, pos, keys)
         self._dv = np.insert(self._dv, pos, values)
-        if self._dk.size > max(self.merge_min, self.merge_fraction * self._mk.size):
+        if _delta_is_full(self._dk.size, self._mk.size, self.merge_min, self.merge_fraction):
             self.compact()
 
     def compact(self) -> None:
