@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ibis
+import ibis.backends.duckdb  # noqa: F401  (ibis imports its backends lazily, on first use)
 import ibis.common.exceptions as ibis_exc
 import ibis.expr.types as ir
 

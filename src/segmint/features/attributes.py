@@ -41,6 +41,14 @@ ORDER BY v
 LIMIT ?
 """
 
+# whether customer_id is the customers table's primary key (it is in a workspace)
+_KEYED_SQL = """
+SELECT 1 FROM duckdb_constraints()
+WHERE database_name = current_database() AND schema_name = current_schema()
+  AND table_name = 'customers' AND constraint_type = 'PRIMARY KEY'
+  AND constraint_column_names = ['customer_id']
+"""
+
 
 def _json_item(attributes: ir.JSONValue, key: str) -> ir.JSONValue:
     if _PLAIN_KEY.match(key):
@@ -118,9 +126,10 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
                 columns[name] = (item.str == value).fill_null(False).cast("float64")
     if not columns:
         return None
-    # Aggregating by customer guards against a customers table with repeated ids, which would
-    # otherwise duplicate feature rows in the join.
     wide = customers.select(customers["customer_id"], **columns)
+    if backend.con.execute(_KEYED_SQL).fetchall():
+        return wide
+    # Without the workspace's primary key, repeated ids would duplicate feature rows in the join.
     return wide.group_by("customer_id").aggregate(**{name: wide[name].max() for name in columns})
 
 

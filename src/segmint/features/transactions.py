@@ -228,6 +228,7 @@ def build_features(
         raise ValueError("trend_window_days must be > 0")
     backend = backend_for(con)
     tx = _transactions(backend)
+    _create_macros(con)
     as_of = _default_as_of(tx) if as_of is None else _to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
 
@@ -317,26 +318,55 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
     )
 
 
-# DuckDB list functions without a lambda (Ibis writes lambdas in the arrow syntax that DuckDB 2
-# deprecates); on another engine these need that engine's equivalents.
+# DuckDB list functions called as built-ins: Ibis writes lambdas in the arrow syntax that DuckDB 2
+# deprecates, so the two functions that need a lambda are temporary macros (``_MACROS``). On another
+# engine these need that engine's equivalents.
 @ibis.udf.scalar.builtin(name="hash")
 def _hash(value: dt.string) -> dt.uint64:
     """64-bit hash (Ibis's own ``hash()`` converts the result through a bit string)."""
 
 
 @ibis.udf.scalar.builtin(name="list_unique")
-def _count_unique(values: dt.Array(dt.uint64)) -> dt.int64:
+def _count_unique(values: dt.Array(dt.uint64)) -> dt.uint64:
     """Number of distinct non-NULL elements."""
 
 
 @ibis.udf.scalar.builtin(name="list_distinct")
-def _distinct(values: dt.Array(dt.int32)) -> dt.Array(dt.int32):
+def _distinct(values: dt.Array(dt.uint64)) -> dt.Array(dt.uint64):
     """The distinct non-NULL elements (Ibis's ``unique()`` adds a lambda for NULLs)."""
 
 
 @ibis.udf.scalar.builtin(name="list_inner_product")
 def _inner_product(left: dt.Array(dt.float64), right: dt.Array(dt.float64)) -> dt.float64:
     """Sum of the element-wise products."""
+
+
+#: bits of an order key below its day: ``(day << 44) | (64-bit order-id hash >> 20)``
+_ORDER_BITS = 44
+
+_MACROS = (
+    # the day part of each order key, as DOUBLE for the inner products
+    f"segmint_key_days(keys) AS list_transform(keys, lambda k: (k >> {_ORDER_BITS})::DOUBLE)",
+    # distinct values of a sorted list: its length minus the elements equal to their predecessor
+    "segmint_sorted_unique(xs) AS len(xs) - len(list_filter("
+    "list_zip(list_slice(xs, 2, len(xs)), list_slice(xs, 1, -2)), lambda z: z[1] = z[2]))",
+)
+
+
+@ibis.udf.scalar.builtin(name="segmint_key_days")
+def _key_days(keys: dt.Array(dt.uint64)) -> dt.Array(dt.float64):
+    """The day part of each order key."""
+
+
+@ibis.udf.scalar.builtin(name="segmint_sorted_unique")
+def _sorted_unique(values: dt.Array(dt.float64)) -> dt.int64:
+    """Number of distinct elements of a sorted list."""
+
+
+def _create_macros(con) -> None:
+    # temporary: they live in this connection only and never touch the workspace file
+    for macro in _MACROS:
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
 
 
 def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
@@ -350,6 +380,15 @@ def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValu
     squares = _inner_product(days, days)
     neighbours = _inner_product(days[1:], days[:-1])
     return last - first, 2.0 * squares - first * first - last * last - 2.0 * neighbours
+
+
+def _unit(value: ir.FloatingValue) -> ir.FloatingValue:
+    """Clip a value that is never NULL to [0, 1].
+
+    LEAST/GREATEST rather than Ibis's ``clip``, which repeats the value in nested CASEs to keep
+    NULLs (DuckDB's LEAST and GREATEST skip NULL arguments, so NULLs must be handled outside).
+    """
+    return ibis.least(ibis.greatest(value, 0.0), 1.0)
 
 
 def _assemble(
@@ -366,15 +405,19 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    # One aggregation of the lines per customer. Distinct orders, products and purchase days
-    # are collected as lists (of 64-bit hashes for the ids) and counted or sorted per customer
-    # afterwards: in DuckDB that is about twice as fast as COUNT(DISTINCT) and far cheaper than
-    # a customer x order table. The lines of one order share its time (an order is one
-    # checkout), so purchase days are the order days and line times the order times.
+    # One aggregation of the lines per customer. Orders and products are collected as lists of
+    # 64-bit keys and reduced per customer afterwards (in DuckDB that is about twice as fast as
+    # COUNT(DISTINCT) and far cheaper than a customer x order table). An order's key holds its
+    # day above a 44-bit hash of its id, so one sorted distinct list gives the frequency (its
+    # length) and the order days in time order (its high bits), whose gaps give the
+    # inter-purchase statistics. Two orders of one customer on one day are merged only if
+    # their ids' hashes agree in 44 bits (odds about 1 in 1.8e13 per pair). The lines of one
+    # order share its time (an order is one checkout), so line days are order days.
     bought = ~lines["is_ret"]
     ts, value = lines["ts"], lines["value"]
     # calendar days counted back from as_of's day: small numbers keep the squares exact
-    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("int32")
+    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("uint64")
+    order_key = (day << _ORDER_BITS) | (_hash(lines["order_id"].cast("string")) >> 20)
     pivot = len(categories) <= MAX_PIVOT_CATEGORIES
     per_customer = lines.group_by("customer_id").aggregate(
         first_ts=ts.min(where=bought),
@@ -384,23 +427,25 @@ def _assemble(
         items=lines["quantity"].sum(where=bought),
         recent=value.sum(where=bought & (ts >= recent_start)),
         previous=value.sum(where=bought & (ts >= previous_start) & (ts < recent_start)),
-        # include_null: a hash is never NULL (NULL ids hash too, as one order), and days are
-        # not NULL before as_of; Ibis would otherwise add a second filter per list
-        _orders=_hash(lines["order_id"].cast("string")).collect(where=bought, include_null=True),
+        # include_null: a hash is never NULL (NULL ids hash too, as one order); Ibis would
+        # otherwise add a second filter per list
+        _orders=order_key.collect(where=bought, include_null=True),
         _products=_hash(lines["product_id"].cast("string")).collect(
             where=bought & lines["product_id"].notnull(), include_null=True
         ),
-        _days=day.collect(where=bought, include_null=True),
         **(_category_sums(lines, bought, categories) if pivot else {}),
     )
     # customers whose every line before as_of is a return have no features
     per_customer = per_customer.filter(per_customer["first_ts"].notnull())
     per_customer = per_customer.mutate(
-        _days=_distinct(per_customer["_days"]).sort().cast("array<float64>"),
-        frequency=_count_unique(per_customer["_orders"]),
+        _orders=_distinct(per_customer["_orders"]).sort(),
         n_products=_count_unique(per_customer["_products"]),
     )
-    per_customer = per_customer.mutate(n_gaps=per_customer["_days"].length() - 1)
+    per_customer = per_customer.mutate(
+        frequency=per_customer["_orders"].length(),
+        _days=_key_days(per_customer["_orders"]),
+    )
+    per_customer = per_customer.mutate(n_gaps=_sorted_unique(per_customer["_days"]) - 1)
     gap_sum, gap_sum_squares = _gap_moments(per_customer["_days"])
     n_gaps = per_customer["n_gaps"].nullif(0)
     gap_mean = gap_sum / n_gaps
@@ -428,18 +473,14 @@ def _assemble(
         )
     gross = j["gross"]
     returned = j["returned"].fill_null(0.0)
-    positive_gross = ibis.greatest(gross, 0.0)
 
     def share(spend: ir.FloatingValue) -> ir.FloatingValue:
         # NULL spend (nothing bought in that category) is a share of 0; no positive gross
         # spend at all gives NULL rather than a division by zero.
-        value = spend.fill_null(0.0) / positive_gross.nullif(0.0)
-        return value.clip(lower=0.0, upper=1.0)
+        return ibis.ifelse(gross > 0, _unit(spend.fill_null(0.0) / gross), ibis.null())
 
     return_rate = ibis.ifelse(
-        gross > 0,
-        (returned / gross).clip(lower=0.0, upper=1.0),
-        ibis.ifelse(returned > 0, 1.0, 0.0),
+        gross > 0, _unit(returned / gross), ibis.ifelse(returned > 0, 1.0, 0.0)
     )
     recent = ibis.greatest(j["recent"].fill_null(0.0), 0.0)
     previous = ibis.greatest(j["previous"].fill_null(0.0), 0.0)
