@@ -209,3 +209,14 @@ def test_many_categories_path_gives_the_same_values(con, insert_transactions, mo
     monkeypatch.setattr(transactions, "MAX_PIVOT_CATEGORIES", 1)
     grouped = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
     assert grouped.equals(fast)
+
+
+def test_many_products_path_gives_the_same_values(con, insert_transactions, monkeypatch):
+    import segmint.features.transactions as transactions
+
+    insert_transactions(con, ROWS)
+    bitmap = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
+    monkeypatch.setattr(transactions, "MAX_BITMAP_PRODUCTS", 1)
+    hashed = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
+    assert hashed.equals(bitmap)
+    assert bitmap.column("n_products").to_pylist() == [3, 3, 1, 1]
