@@ -426,11 +426,11 @@ def _product_count(lines: ir.Table, n_known: int):
 def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
     """Sum and sum of squares of the gaps between consecutive distinct values of ``days``.
 
-    ``days`` must be sorted; repeated days give gaps of 0, which add nothing to either sum,
-    so no de-duplication is needed: sum = last - first, and
+    ``days`` must be sorted ascending and not empty; repeated days give gaps of 0, which add
+    nothing to either sum, so no de-duplication is needed: sum = last - first, and
     sum of squares = sum((d[i+1] - d[i])^2) = 2 S2 - first^2 - last^2 - 2 sum(d[i] d[i+1]).
     """
-    first, last = days.mins(), days.maxs()
+    first, last = days[0], days[-1]
     squares = _inner_product(days, days)
     neighbours = _inner_product(days[1:], days[:-1])
     return last - first, 2.0 * squares - first * first - last * last - 2.0 * neighbours
