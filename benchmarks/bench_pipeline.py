@@ -190,11 +190,12 @@ def _step_pandas(args) -> dict:
         """SELECT customer_id, order_id, ts, product_id, category, quantity, amount, is_return
            FROM transactions"""
     ).df()
+    customers = con.execute("SELECT customer_id, attributes FROM customers").df()
     con.close()
     load = time.perf_counter() - t0
 
     t0, c0 = time.perf_counter(), _cpu()
-    out = pandas_features(df, n_top=8, window_days=90, np=np, pd=pd)
+    out = pandas_features(df, customers, n_top=8, window_days=90, np=np, pd=pd)
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     return {
         "seconds": seconds,
@@ -205,9 +206,14 @@ def _step_pandas(args) -> dict:
     }
 
 
-def pandas_features(df, *, n_top, window_days, np, pd):
-    """The feature step with pandas groupby (same definitions as ``build_features``,
-    ``attr_*`` columns excepted)."""
+def pandas_features(df, customers, *, n_top, window_days, np, pd, max_levels=5):
+    """The feature step with pandas groupby: the same definitions as ``build_features``.
+
+    ``df`` holds the transaction lines, ``customers`` the ``customer_id`` and ``attributes``
+    (JSON text) columns. Attributes follow the same rules for clean JSON (a key holding
+    numbers or booleans becomes ``attr_<key>``; one holding at most ``max_levels`` distinct
+    strings becomes one 0/1 column per value); keys of mixed types are not handled.
+    """
     as_of = df["ts"].max().normalize() + pd.Timedelta(days=1)
     df = df[df["ts"] < as_of]
     ret = df["is_return"].fillna(df["amount"] < 0).to_numpy(bool)
@@ -279,7 +285,28 @@ def pandas_features(df, *, n_top, window_days, np, pd):
         out[f"cat_share_{c}"] = (by_cat[c].fillna(0.0) / gross_pos).clip(0, 1)
     out["spend_trend"] = np.log((1 + f["recent"].clip(lower=0)) / (1 + f["previous"].clip(lower=0)))
     out.index = cust_ids[out.index]
+    out = out.join(_pandas_attributes(customers, max_levels=max_levels, pd=pd))
     return out.sort_index()
+
+
+def _pandas_attributes(customers, *, max_levels, pd):
+    """``attr_*`` columns from the customers' JSON attributes, indexed by customer id."""
+    import io
+
+    text = "\n".join(customers["attributes"].fillna("{}"))
+    parsed = pd.read_json(io.StringIO(text), lines=True, dtype=False)
+    parsed.index = customers["customer_id"].to_numpy()
+    columns = {}
+    for key in sorted(parsed.columns):
+        column = parsed[key]
+        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            columns[f"attr_{key}"] = column.astype(float)
+            continue
+        values = sorted(column.dropna().unique())
+        if len(values) <= max_levels:
+            for value in values:
+                columns[f"attr_{key}_{value}"] = (column == value).astype(float)
+    return pd.DataFrame(columns, index=parsed.index)
 
 
 def _cpu() -> float:

@@ -419,7 +419,7 @@ def _product_count(lines: ir.Table, n_known: int):
     position = coded["_position"]
     # a product first loaded after the count (a concurrent load) is left out, not an error
     counted = ~coded["is_ret"] & (position < n_known)
-    bitmap = _bitmap(position, 0, max(n_known, 2) - 1, where=counted)
+    bitmap = _bitmap(_only(counted, position), 0, max(n_known, 2) - 1)
     return coded, bitmap, _bit_count
 
 
