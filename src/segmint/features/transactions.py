@@ -4,18 +4,19 @@ Everything is one Ibis expression over the caller's DuckDB connection; only the 
 per-customer table leaves the engine (as Arrow).
 
 The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated once per
-customer -- filtered sums for spend, returns, items, the trend windows and each category (pivoted
-when there are at most ``MAX_PIVOT_CATEGORIES``, else through a customer x category table), and
-lists of order-id hashes, product-id hashes and purchase days. The lists are then reduced per
-customer with DuckDB list functions: distinct counts give frequency and distinct products, and
-the sorted distinct days give the inter-purchase gaps' mean and spread through sums of squares
-and neighbour products (:func:`_gap_moments`), with no customer x order table and no window.
-A few small queries run first: the last timestamp (only when ``as_of`` is not given), the spend
-per category (to pick the ``cat_share_*`` columns and see whether categories are there at all)
-and the JSON attribute keys.
+customer -- sums for spend, returns, items, the trend windows and each category (pivoted when
+there are at most ``MAX_PIVOT_CATEGORIES``, else through a customer x category table), a list of
+order keys (the order's day above a hash of its id) and the set of products bought (a bitmap
+of product positions, or a list of id hashes for catalogues over ``MAX_BITMAP_PRODUCTS``). The
+sorted distinct order keys then give the frequency (their number) and the order days, whose
+gaps' mean and spread come from sums of squares and neighbour products (:func:`_gap_moments`):
+no customer x order table and no window. A few small queries run first: the last timestamp
+(only when ``as_of`` is not given), the spend per category (to pick the ``cat_share_*`` columns
+and see whether categories are there at all), the number of products and the JSON attribute
+keys.
 
-A few list functions are called as DuckDB built-ins (Ibis would write lambdas in the arrow
-syntax DuckDB 2 deprecates); another engine needs its equivalents of those four functions.
+Some DuckDB functions are called as built-ins, and two as temporary macros (Ibis would write
+lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equivalents.
 """
 
 from __future__ import annotations
@@ -190,7 +191,8 @@ def build_features(
         line) before ``as_of``. Columns: ``customer_id``, then
 
         - ``recency_days``: days from the last purchase to ``as_of``;
-        - ``frequency``: distinct purchase orders;
+        - ``frequency``: distinct purchase orders (two orders of one customer on one day
+          count once only if their ids' 44-bit hashes agree: odds about 1 in 1.8e13);
         - ``monetary``: net spend, gross purchases minus returned value;
         - ``tenure_days``: days from the first purchase to ``as_of``;
         - ``avg_order_value``: gross purchase spend / orders;
@@ -200,8 +202,9 @@ def build_features(
           purchase days, i.e. fewer than 2 gaps);
         - ``return_rate``: returned value / gross purchase spend, clipped to [0, 1];
         - ``basket_size``: mean quantity per order;
-        - ``n_products``: distinct products bought (counted on 64-bit hashes of the ids: two
-          of one customer's products collide with odds of about n^2 / 3.7e19);
+        - ``n_products``: distinct products bought (exact up to ``MAX_BITMAP_PRODUCTS``
+          products in the data; above, counted on 64-bit hashes of the ids: two of one
+          customer's products collide with odds of about n^2 / 3.7e19);
         - ``n_categories``: distinct non-null categories bought;
         - ``top_category_share``: largest single-category spend / gross purchase spend
           (NULL when no purchase has a category);
