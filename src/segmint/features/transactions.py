@@ -7,7 +7,7 @@ The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated
 customer -- sums for spend, returns, items, the trend windows and each category (pivoted when
 there are at most ``MAX_PIVOT_CATEGORIES``, else through a customer x category table), a list of
 order keys (the order's day above a hash of its id) and the set of products bought (a bitmap
-of product positions, or a list of id hashes for catalogues over ``MAX_BITMAP_PRODUCTS``). The
+of product positions, or a list of id hashes when bitmaps would take more memory). The
 sorted distinct order keys then give the frequency (their number) and the order days, whose
 gaps' mean and spread come from sums of squares and neighbour products (:func:`_gap_moments`):
 no customer x order table and no window. A few small queries run first: the last timestamp
@@ -40,10 +40,10 @@ __all__ = ["build_features", "default_as_of", "CORE_FEATURES", "MIN_CATEGORY_COV
 #: aggregation; with more, it goes through a customer x category table.
 MAX_PIVOT_CATEGORIES = 32
 
-#: with at most this many distinct products, ``n_products`` is counted on a bitmap per customer
-#: (one bit per product, at most 512 bytes: about what a list of 64 product-id hashes takes, and
-#: about three times faster to build and count); with more, on a list of product-id hashes.
-MAX_BITMAP_PRODUCTS = 4096
+#: ``n_products`` is counted on a bitmap per customer (one bit per product: about three times
+#: faster to build and count than a list of product-id hashes) when there are at most this many
+#: products and the bitmaps take no more memory than the lists of 8-byte hashes would.
+MAX_BITMAP_PRODUCTS = 65536
 
 #: the fixed feature columns, in output order (``cat_share_*`` follow ``top_category_share``,
 #: ``attr_*`` come last).
@@ -202,8 +202,8 @@ def build_features(
           purchase days, i.e. fewer than 2 gaps);
         - ``return_rate``: returned value / gross purchase spend, clipped to [0, 1];
         - ``basket_size``: mean quantity per order;
-        - ``n_products``: distinct products bought (exact up to ``MAX_BITMAP_PRODUCTS``
-          products in the data; above, counted on 64-bit hashes of the ids: two of one
+        - ``n_products``: distinct products bought (exact on a bitmap of products; with too
+          many products for bitmaps, counted on 64-bit hashes of the ids: two of one
           customer's products collide with odds of about n^2 / 3.7e19);
         - ``n_categories``: distinct non-null categories bought;
         - ``top_category_share``: largest single-category spend / gross purchase spend
@@ -268,6 +268,7 @@ def build_features(
     share_columns = _category_columns(categories[:n_top_categories])
 
     n_known_products = lines["product_id"].nunique().to_pyarrow().as_py()
+    bitmap = _bitmap_fits(backend, tx, n_known_products)
     features = _assemble(
         lines,
         purchases,
@@ -275,7 +276,7 @@ def build_features(
         trend_window_days,
         categories,
         share_columns,
-        n_known_products,
+        n_known_products if bitmap else None,
     )
     taken = set(features.columns)
     attrs = attribute_features(backend, taken=taken)
@@ -403,16 +404,28 @@ def _bit_count(bits: dt.binary) -> dt.int64:
     """Number of set bits."""
 
 
-def _product_count(lines: ir.Table, n_known: int):
+def _bitmap_fits(backend, tx: ir.Table, n_products: int) -> bool:
+    """Whether product bitmaps per customer take no more memory than lists of 8-byte hashes."""
+    if n_products > MAX_BITMAP_PRODUCTS:
+        return False
+    n_lines = tx.count().to_pyarrow().as_py()
+    customers = table_or_none(backend, "customers")
+    # A workspace's customers table holds every customer seen (both counts are metadata reads);
+    # without one, every line may be its own customer.
+    n_customers = customers.count().to_pyarrow().as_py() if customers is not None else 0
+    return (n_customers or n_lines) * ((n_products + 7) // 8) <= 8 * n_lines
+
+
+def _product_count(lines: ir.Table, n_known: int | None):
     """Return the lines, the per-customer product aggregate and its reduction to a count.
 
-    With at most ``MAX_BITMAP_PRODUCTS`` distinct products (``n_known``, counted beforehand),
-    each product gets a position (a join with the distinct products) and a customer's products
-    are a bitmap of those positions; otherwise a list of 64-bit product-id hashes (two of one
-    customer's products collide with odds of about n^2 / 3.7e19).
+    With ``n_known`` (the number of distinct products, counted beforehand), each product gets a
+    position (a join with the distinct products) and a customer's products are a bitmap of
+    those positions; without it, a list of 64-bit product-id hashes (two of one customer's
+    products collide with odds of about n^2 / 3.7e19).
     """
     bought = ~lines["is_ret"] & lines["product_id"].notnull()
-    if n_known > MAX_BITMAP_PRODUCTS:
+    if n_known is None:
         # include_null: a hash is never NULL; Ibis would otherwise add a second filter
         hashes = _hash(lines["product_id"].cast("string")).collect(where=bought, include_null=True)
         return lines, hashes, _count_unique
@@ -455,7 +468,7 @@ def _assemble(
     trend_window_days: int,
     categories: list[str],
     share_columns: dict[str, str],
-    n_known_products: int,
+    n_known_products: int | None,
 ) -> ir.Table:
     """Build the per-customer feature expression (nothing runs here)."""
     as_of_s = as_of.epoch_seconds()
