@@ -201,22 +201,18 @@ def test_missing_category_map_table_is_a_clear_error(con, insert_transactions):
         build_features(con, as_of=AS_OF, category_map_table="nope")
 
 
-def test_many_categories_path_gives_the_same_values(con, insert_transactions, monkeypatch):
+@pytest.mark.parametrize(
+    "limit",
+    # many categories: a customer x category table instead of the pivot; many products: lists
+    # of product-id hashes instead of bitmaps
+    ["MAX_PIVOT_CATEGORIES", "MAX_BITMAP_PRODUCTS"],
+)
+def test_large_data_paths_give_the_same_values(con, insert_transactions, monkeypatch, limit):
     import segmint.features.transactions as transactions
 
     insert_transactions(con, ROWS)
     fast = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
-    monkeypatch.setattr(transactions, "MAX_PIVOT_CATEGORIES", 1)
-    grouped = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
-    assert grouped.equals(fast)
-
-
-def test_many_products_path_gives_the_same_values(con, insert_transactions, monkeypatch):
-    import segmint.features.transactions as transactions
-
-    insert_transactions(con, ROWS)
-    bitmap = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
-    monkeypatch.setattr(transactions, "MAX_BITMAP_PRODUCTS", 1)
-    hashed = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
-    assert hashed.equals(bitmap)
-    assert bitmap.column("n_products").to_pylist() == [3, 3, 1, 1]
+    monkeypatch.setattr(transactions, limit, 1)
+    other = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
+    assert other.equals(fast)
+    assert other.column("n_products").to_pylist() == [3, 3, 1, 1]

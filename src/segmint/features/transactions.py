@@ -476,7 +476,7 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    lines, products, n_products = _product_count(lines, n_known_products)
+    lines, products, count_products = _product_count(lines, n_known_products)
     # One aggregation of the lines per customer. Orders are collected as a list of 64-bit keys
     # and reduced per customer afterwards (in DuckDB that is about twice as fast as
     # COUNT(DISTINCT) and far cheaper than a customer x order table). An order's key holds its
@@ -510,7 +510,7 @@ def _assemble(
     per_customer = per_customer.filter(per_customer["first_ts"].notnull())
     per_customer = per_customer.mutate(
         _orders=_distinct(per_customer["_orders"]).sort(),
-        n_products=n_products(per_customer["_products"]),
+        n_products=count_products(per_customer["_products"]),
     )
     per_customer = per_customer.mutate(
         frequency=per_customer["_orders"].length(),
