@@ -17,7 +17,6 @@ import numpy as np
 
 from segmint.errors import WorkspaceError
 from segmint.realtime import ProfileStore
-from segmint.segment.cluster import kmeans_soft_assignments
 from segmint.segment.persist import segmenter_from_dict
 from segmint.store.runs import get_run, load_model, load_segments
 
@@ -201,9 +200,9 @@ class LiveState:
         labels = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         conf = np.zeros(len(customer_ids), dtype=np.float32)
         if has.any():
-            seg, cf = _assign_values(self.model, X, has)
-            labels[has] = seg
-            conf[has] = cf
+            out = self.model.assign_values(X.to_numpy(dtype=np.float64)[has])
+            labels[has] = out["segment_id"]
+            conf[has] = out["confidence"]
         return labels, conf
 
     # ------------------------------------------------------------------ reading
@@ -261,27 +260,6 @@ class LiveState:
         page = [str(x) for x in ids[start : start + limit]]
         more = start + limit < len(ids)
         return page, (page[-1] if more and page else None)
-
-
-def _assign_values(model: Any, X: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Segment and confidence of the selected rows, from the feature values in model order.
-
-    The frame's columns are exactly the model's features in its order, so the per-call name
-    checks of ``LiveSegmenter.assign`` (about 10 ms on a frame) are skipped on the event path;
-    the same scaler and centres give the same result (the batch-consistency test checks it).
-    """
-    values = X.to_numpy(dtype=np.float64)[rows]
-    try:
-        Z = model.scaler._transform_values(values)
-        labels = model._labels(Z)
-        if model._gmm is not None:
-            proba = model._gmm.predict_proba(Z)[:, model._order]
-        else:
-            proba = kmeans_soft_assignments(Z, model.cluster_centers, float(model.within_variance))
-        return labels.astype(np.int32), proba.max(axis=1)
-    except AttributeError:  # a model without the array path: the public, checked one
-        out = model.assign(X[rows])
-        return np.asarray(out["segment_id"], np.int32), np.asarray(out["confidence"])
 
 
 def _plain(value: Any) -> Any:

@@ -283,6 +283,23 @@ class LiveSegmenter:
                 micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
         return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
 
+    def assign_values(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`assign` on raw feature values already in ``feature_names`` order, unchecked.
+
+        The live service builds its rows in the model's column order, so the per-call name
+        checks of :meth:`assign` (about 10 ms on a frame) are skipped on the event path.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n_samples, n_features)
+
+        Returns
+        -------
+        dict
+            As :meth:`assign`.
+        """
+        return self._assign_scaled(self.scaler._transform_values(np.asarray(values, np.float64)))
+
     def assign(self, X: Any) -> dict[str, np.ndarray]:
         """Segment, confidence and (when available) micro-segment of each row in one pass.
 
@@ -296,7 +313,9 @@ class LiveSegmenter:
             ``segment_id`` (int array), ``confidence`` (float array) and
             ``micro_segment_id`` (object array of str, or None without micro-segments).
         """
-        Z = self.transform(X)
+        return self._assign_scaled(self.transform(X))
+
+    def _assign_scaled(self, Z: np.ndarray) -> dict[str, np.ndarray]:
         labels = self._labels(Z)
         if self._gmm is not None:
             proba = self._gmm.predict_proba(Z)[:, self._order]
