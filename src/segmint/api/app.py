@@ -9,9 +9,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 
 from segmint import __version__
-from segmint.api.errors import BodyLimitMiddleware, fix_openapi, install_handlers
+from segmint.api.errors import fix_openapi, install_handlers
+from segmint.api.guards import Guard
 from segmint.api.routes import (
     alerts,
     customers,
@@ -28,6 +30,8 @@ from segmint.service.notify import Notifier
 from segmint.store.workspace import Workspace
 
 API_PREFIX = "/v1"
+#: where the documentation pages' scripts and styles are served
+DOCS_ASSETS = "/docs-assets"
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -67,14 +71,22 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
             await notifier.stop()
             await engine.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships, not from a CDN: /docs works
+    # on a machine without internet access
+    app = FastAPIOffline(
         title="segmint",
         version=__version__,
         summary="Events in; live customer profiles, segments, alerts and webhooks out.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        static_url=DOCS_ASSETS,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(
+        Guard,
+        max_header_bytes=cfg.max_header_bytes,
+        max_body_bytes=cfg.max_body_bytes,
+        protected=API_PREFIX,
+    )
     install_handlers(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)

@@ -1,17 +1,22 @@
-"""Dependencies: the engine, and API-key authentication with scopes and rate limits."""
+"""Dependencies: the engine, and the request's API key checked against the route's scopes.
+
+The key itself is authenticated (and rate-limited) by :class:`segmint.api.guards.Guard`
+before the body is read; here only its scope is checked.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from segmint.api.guards import KEY_STATE
 from segmint.service import Engine
 from segmint.store.keys import ApiKey
 
+#: declares the scheme in OpenAPI; the guard has read the header already
 bearer = HTTPBearer(
     auto_error=False,
     description="An API key from `segmint keys create --scope ingest|read|admin`.",
@@ -23,43 +28,29 @@ async def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-
-
-def _authorise(
-    engine: Engine, creds: HTTPAuthorizationCredentials | None, scopes: tuple[str, ...]
-) -> ApiKey:
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if creds is None or not creds.credentials:
-        raise HTTPException(401, "missing API key: send `Authorization: Bearer KEY`", challenge)
-    key = engine.authenticate(creds.credentials)
-    if key is None:
-        raise HTTPException(401, "invalid or revoked API key", challenge)
-    if key.scope != "admin" and key.scope not in scopes:
-        needed = " or ".join(scopes + ("admin",)) if scopes else "admin"
-        raise HTTPException(403, f"this key has scope {key.scope!r}; this needs {needed}")
-    wait = engine.rate.take(key.key_id)
-    if wait > 0:
-        raise HTTPException(
-            429,
-            f"rate limit of {engine.config.rate_per_second:g} requests/s per key exceeded",
-            {"Retry-After": str(max(1, math.ceil(wait)))},
-        )
-    return key
-
-
 Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def require_ingest(engine: EngineDep, creds: Creds) -> ApiKey:
-    return _authorise(engine, creds, ("ingest",))
+def _authorise(request: Request, scopes: tuple[str, ...]) -> ApiKey:
+    key: ApiKey | None = request.scope.get("state", {}).get(KEY_STATE)
+    if key is None:  # a route outside the guarded prefix cannot ask for a key
+        raise HTTPException(401, "missing API key: send `Authorization: Bearer KEY`")
+    if key.scope != "admin" and key.scope not in scopes:
+        needed = " or ".join(scopes + ("admin",)) if scopes else "admin"
+        raise HTTPException(403, f"this key has scope {key.scope!r}; this needs {needed}")
+    return key
 
 
-async def require_read(engine: EngineDep, creds: Creds) -> ApiKey:
-    return _authorise(engine, creds, ("read",))
+async def require_ingest(request: Request, creds: Creds) -> ApiKey:
+    return _authorise(request, ("ingest",))
 
 
-async def require_admin(engine: EngineDep, creds: Creds) -> ApiKey:
-    return _authorise(engine, creds, ())
+async def require_read(request: Request, creds: Creds) -> ApiKey:
+    return _authorise(request, ("read",))
+
+
+async def require_admin(request: Request, creds: Creds) -> ApiKey:
+    return _authorise(request, ())
 
 
 IngestKey = Annotated[ApiKey, Depends(require_ingest)]

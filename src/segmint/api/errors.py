@@ -1,4 +1,4 @@
-"""Errors as problem JSON (RFC 9457): handlers, the body size limit, and OpenAPI responses."""
+"""Errors as problem JSON (RFC 9457): handlers and OpenAPI responses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmint.api.schemas import ID_PATTERN, TEXT_PATTERN, Problem
 from segmint.errors import DataValidationError, ModelError, SegmintError, WorkspaceError
@@ -102,49 +101,6 @@ def install_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "an unexpected error occurred; it has been logged")
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit:,} bytes")
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    await problem(400, "invalid Content-Length header")(scope, receive, send)
-                    return
-                if length > self.max_bytes:
-                    await problem(413, str(BodyTooLarge(self.max_bytes).detail))(
-                        scope, receive, send
-                    )
-                    return
-        received = 0
-        limit = self.max_bytes
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        await self.app(scope, limited, send)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

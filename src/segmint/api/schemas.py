@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     HttpUrl,
+    StrictBool,
     Tag,
     TypeAdapter,
 )
@@ -41,7 +42,11 @@ ShortText = Annotated[str, Field(max_length=512, pattern=TEXT_PATTERN)]
 LongText = Annotated[str, Field(min_length=1, max_length=20_000, pattern=TEXT_PATTERN)]
 #: checked (future, far past) in :func:`normalise_events`, once per batch, not per field call
 Timestamp = datetime
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+#: the largest magnitude of any number, given or derived (a unit price from amount / quantity)
+MAX_NUMBER = 1e12
+#: strict: a number is a JSON number -- ``"5"`` and ``true`` are refused, not converted
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_NUMBER, le=MAX_NUMBER)]
+Duration = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=86400)]
 Scalar = Annotated[str, Field(max_length=512, pattern=TEXT_PATTERN)] | Number | bool | None
 Attributes = Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=64)]
 
@@ -63,7 +68,7 @@ class PurchaseProperties(_Strict):
         None, description="Line value; quantity x unit_price when absent."
     )
     channel: ShortText | None = None
-    is_return: bool = False
+    is_return: StrictBool = False
 
 
 class PageViewProperties(_Strict):
@@ -72,7 +77,7 @@ class PageViewProperties(_Strict):
     referrer: ShortText | None = None
     category: ShortText | None = None
     product_id: Id | None = None
-    duration_s: Annotated[float, Field(allow_inf_nan=False, ge=0, le=86400)] | None = None
+    duration_s: Duration | None = None
     attributes: Attributes | None = None
 
 
@@ -80,7 +85,7 @@ class AppViewProperties(_Strict):
     screen: ShortText | None = None
     category: ShortText | None = None
     product_id: Id | None = None
-    duration_s: Annotated[float, Field(allow_inf_nan=False, ge=0, le=86400)] | None = None
+    duration_s: Duration | None = None
     attributes: Attributes | None = None
 
 
@@ -172,6 +177,14 @@ EventsIn = Annotated[
 _EVENTS = TypeAdapter(list[Event])
 
 
+def _in_bounds(x: float) -> bool:
+    return math.isfinite(x) and abs(x) <= MAX_NUMBER
+
+
+def _out_of_bounds(what: str, x: float) -> str:
+    return f"{what} is {x:g}, outside the allowed range of +/-{MAX_NUMBER:g}"
+
+
 def normalise_events(body: Any) -> list[dict]:
     """Validated events as plain dicts in the write-ahead-log shape (naive UTC ISO times).
 
@@ -218,12 +231,25 @@ def normalise_events(body: Any) -> list[dict]:
                     error(i, ("properties",), "a purchase needs `amount` or `unit_price`")
                     continue
                 amount = q * props["unit_price"]
+                if not _in_bounds(amount):
+                    error(
+                        i, ("properties", "amount"), _out_of_bounds("quantity x unit_price", amount)
+                    )
+                    continue
             is_return = bool(props.get("is_return")) or q < 0 or amount < 0
             props["amount"] = -abs(amount) if is_return else amount
             props["is_return"] = is_return
             props["quantity"] = q
             if "unit_price" not in props and q:
-                props["unit_price"] = abs(amount / q)
+                unit_price = abs(amount / q)
+                if not _in_bounds(unit_price):
+                    error(
+                        i,
+                        ("properties", "unit_price"),
+                        _out_of_bounds("amount / quantity", unit_price),
+                    )
+                    continue
+                props["unit_price"] = unit_price
             props.setdefault("order_id", d["event_id"])
     if errors:
         raise RequestValidationError(errors[:100])
@@ -309,14 +335,15 @@ class CustomerOut(BaseModel):
 
 
 class RunCreate(_Strict):
-    n_segments: Annotated[int, Field(ge=2, le=30)] | None = None
-    random_state: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    n_segments: Annotated[int, Field(strict=True, ge=2, le=30)] | None = None
+    random_state: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
 
 
 class RunStatus(BaseModel):
-    """The latest refit since the service started, and the next scheduled one."""
+    """The latest refit (recorded in the workspace, so it survives restarts), and the next
+    scheduled one. ``interrupted``: the service stopped before the refit finished."""
 
-    state: Literal["idle", "running", "done", "failed"]
+    state: Literal["idle", "running", "done", "failed", "interrupted"]
     run_id: int | None = None
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
 from typing import Annotated
 
 import typer
@@ -18,15 +18,6 @@ from segmint.store.workspace import Workspace
 keys_app = typer.Typer(
     help="API keys of the service: create (printed once), list, revoke.", no_args_is_help=True
 )
-
-
-def _locked_hint(exc: SegmintError, workspace: Path) -> SegmintError:
-    if "lock" in str(exc).lower():
-        return SegmintError(
-            f"{exc}\nIs `segmint serve` running on {workspace}? While it runs, manage keys "
-            "through the API: POST/GET/DELETE /v1/keys with an admin key."
-        )
-    return exc
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,6 +49,14 @@ def serve(
     ] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    auth_failures: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Failed authentications allowed per client address per minute; past them "
+            "the address gets 429 until its allowance refills.",
+        ),
+    ] = 30,
     refit_every: Annotated[
         str | None,
         typer.Option(
@@ -81,18 +80,44 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         rate_per_second=rate_limit,
         rate_burst=max(rate_limit * 2, 10.0),
+        auth_failures_per_minute=auth_failures,
         refit_interval_s=interval,
     )
-    app = create_app(Workspace(workspace), config)
+    ws = Workspace(workspace)
+    try:  # a locked or broken workspace is one line here, not a traceback from the app's start
+        with ws.connect(create=True):
+            pass
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    app = create_app(ws, config)
     err.print(f"segmint serving {workspace} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        log_config=_log_config(log_level),
         access_log=access_log,
         timeout_graceful_shutdown=10,
+        # h11 rather than httptools: httptools buffers headers without any bound, h11 stops
+        # at this size; the app refuses larger complete header blocks with 431
+        http="h11",
+        h11_max_incomplete_event_size=config.max_header_bytes,
     )
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, with segmint's own loggers on the same console handler (otherwise
+    their INFO lines would be dropped: only uvicorn's loggers get a handler)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["segmint"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 @keys_app.command("create")
@@ -106,7 +131,7 @@ def keys_create(
         with Workspace(workspace).transaction(create=True) as con:
             key, token = create_key(con, scope=scope, name=name)
     except SegmintError as exc:
-        raise _fail(_locked_hint(exc, workspace)) from None
+        raise _fail(exc) from None
     err.print(f"created {key.scope} key {key.key_id}; store it now, it is not shown again")
     print(token)
 
@@ -121,7 +146,7 @@ def keys_list(
         with Workspace(workspace).connect() as con:
             keys = list_keys(con)
     except SegmintError as exc:
-        raise _fail(_locked_hint(exc, workspace)) from None
+        raise _fail(exc) from None
     if as_json:
         print_json([k.to_dict() for k in keys])
         return
@@ -144,7 +169,7 @@ def keys_revoke(
         with Workspace(workspace).transaction() as con:
             key = revoke_key(con, key_id)
     except SegmintError as exc:
-        raise _fail(_locked_hint(exc, workspace)) from None
+        raise _fail(exc) from None
     out.print(f"revoked {key.scope} key {key.key_id}")
 
 

@@ -10,8 +10,12 @@ class ServiceConfig:
     """Limits and timings of one service instance."""
 
     max_body_bytes: int = 10 * 1024 * 1024
+    #: request target and headers together (431 above it)
+    max_header_bytes: int = 16 * 1024
     rate_per_second: float = 2000.0
     rate_burst: float = 4000.0
+    #: failed authentications allowed per client address per minute (then 429 until refilled)
+    auth_failures_per_minute: int = 30
     flush_interval_s: float = 0.2
     flush_max_events: int = 200_000
     wal_segment_bytes: int = 64 * 1024 * 1024

@@ -81,6 +81,8 @@ class Engine:
         self._flush_wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.rate = TokenBuckets(self.config.rate_per_second, self.config.rate_burst)
+        failures = self.config.auth_failures_per_minute
+        self.failed_auth = TokenBuckets(failures / 60.0, failures)
         self.subscribers: set[asyncio.Queue] = set()
         self.notifier: Any = None  # set by the app (webhooks + drift), called on changes
         self.has_predictions = False
@@ -119,6 +121,13 @@ class Engine:
         gc.freeze()
         gc.set_threshold(10_000, 50, 100)
         self.ready = True
+        log.info(
+            "workspace %s open: run %s, %d customers, %d API keys",
+            self.workspace.path,
+            self.live.run_id,
+            len(self.live.ids),
+            sum(k.active for k in self.keys.values()),
+        )
 
     def _open(self) -> None:
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
@@ -127,6 +136,7 @@ class Engine:
         stored = digests_from_halves(*load_event_id_digests(self.con))
         self.seen = SortedKeys(DIGEST, stored)
         self.live = LiveState.load(self.con)
+        self.refits.load(self.con)
         self._read_con = self.con.cursor()
         self.has_predictions = _has_rows(self.con, "predictions")
 

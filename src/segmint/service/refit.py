@@ -1,7 +1,9 @@
 """Refits: the batch segmentation run again on everything stored, on request or on schedule.
 
 The refit runs :func:`segmint.pipeline.segment` in a worker thread while the service keeps
-taking events; when it is stored, the engine loads the new run's model.
+taking events; when it is stored, the engine loads the new run's model. Each refit is recorded
+in the workspace as it starts and as it ends (:mod:`segmint.store.refits`), so one that never
+ended -- the process killed or crashed -- is reported as interrupted after a restart.
 """
 
 from __future__ import annotations
@@ -10,26 +12,36 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
 from segmint.service.errors import Conflict
+from segmint.store import refits as store
+from segmint.store.workspace import utcnow
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmint.service.engine import Engine
 
 log = logging.getLogger("segmint.api")
 
+#: the reason given for a refit found unfinished when the service starts
+DIED = "the service stopped before the refit finished (killed, crashed or lost power)"
+#: the reason given for a refit still running when the service is shut down
+STOPPED = "the service was shut down during the refit"
+
 
 @dataclass
 class RefitState:
-    state: str = "idle"
+    state: str = "idle"  # idle, running, done, failed, interrupted
     run_id: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
     trigger: str | None = None  # "request" or "schedule"
+    refit_id: int | None = None
 
 
 class Refits:
@@ -43,12 +55,32 @@ class Refits:
         self.new_events = 0
         self._tasks: set[asyncio.Task] = set()
 
-    def start(self, n_segments: int | None, random_state: int, trigger: str = "request") -> None:
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Mark refits left unfinished by a dead process interrupted; show the latest."""
+        if store.interrupt_unfinished(con, DIED):
+            log.warning("a refit was interrupted by the last shutdown: %s", DIED)
+        latest = store.latest_refit(con)
+        if latest is not None:
+            self.last = RefitState(**latest)
+
+    async def start(
+        self, n_segments: int | None, random_state: int, trigger: str = "request"
+    ) -> RefitState:
+        """Record a refit as running and start it in the background."""
         if self.last.state == "running":
             raise Conflict("a refit is already running; see GET /v1/runs")
-        self.last = RefitState("running", None, datetime.now(UTC), None, None, trigger)
+        started = utcnow()
+        self.last = RefitState("running", None, started, None, None, trigger)
         self.new_events = 0
+        try:
+            self.last.refit_id = await self.engine.db(
+                lambda con: store.start_refit(con, trigger=trigger, started_at=started)
+            )
+        except BaseException:
+            self.last = RefitState()
+            raise
         self._spawn(self._refit(n_segments, random_state), "segmint-refit")
+        return self.last
 
     def schedule(self, interval_s: float) -> None:
         self._spawn(self._scheduler(interval_s), "segmint-refit-timer")
@@ -71,6 +103,7 @@ class Refits:
         from segmint import pipeline
 
         engine = self.engine
+        refit = self.last
         try:
             await engine.flush()
             result = await asyncio.to_thread(
@@ -81,22 +114,45 @@ class Refits:
                 write_html=False,
             )
             await engine.reload()
-            self.last.run_id = result.run_id
-            self.last.state = "done"
+            refit.run_id = result.run_id
+            refit.state = "done"
+        except asyncio.CancelledError:
+            refit.state, refit.error = "interrupted", STOPPED
+            await self._record(refit)
+            raise
         except Exception as exc:  # noqa: BLE001 - reported through GET /v1/runs
             log.exception("refit failed")
-            self.last.state = "failed"
-            self.last.error = str(exc) if isinstance(exc, SegmintError) else type(exc).__name__
-        finally:
-            self.last.finished_at = datetime.now(UTC)
+            refit.state = "failed"
+            refit.error = str(exc) if isinstance(exc, SegmintError) else type(exc).__name__
+        await self._record(refit)
+
+    async def _record(self, refit: RefitState) -> None:
+        refit.finished_at = utcnow()
+        assert refit.refit_id is not None
+        try:
+            await self.engine.db(
+                lambda con: store.finish_refit(
+                    con,
+                    refit.refit_id,
+                    state=refit.state,
+                    finished_at=refit.finished_at,
+                    run_id=refit.run_id,
+                    error=refit.error,
+                )
+            )
+        except Exception:  # noqa: BLE001 - the next start reports it as interrupted instead
+            log.exception("recording the end of refit %s failed", refit.refit_id)
 
     async def _scheduler(self, interval_s: float) -> None:
         """Refit every ``interval_s``; a period without new events, or with a refit still
         running, is skipped (the same data would give the same segments)."""
         while True:
-            self.next_at = datetime.now(UTC) + timedelta(seconds=interval_s)
+            self.next_at = utcnow() + timedelta(seconds=interval_s)
             await asyncio.sleep(interval_s)
             if self.new_events == 0 or self.last.state == "running":
                 continue
             log.info("scheduled refit (%d new events)", self.new_events)
-            self.start(None, self.engine.config.refit_random_state, trigger="schedule")
+            try:
+                await self.start(None, self.engine.config.refit_random_state, trigger="schedule")
+            except Exception:  # noqa: BLE001 - try again next period
+                log.exception("starting the scheduled refit failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,7 +88,7 @@ class Workspace:
         try:
             con = duckdb.connect(str(self.db_path), read_only=read_only and not created)
         except duckdb.IOException as exc:
-            raise WorkspaceError(f"cannot open workspace {self.path}: {exc}") from None
+            raise _open_error(exc, self.path) from None
         try:
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET memory_limit = ?", [get_settings().memory_limit])
@@ -117,6 +118,37 @@ class Workspace:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+
+#: DuckDB's message when another process holds the file's lock names that process
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _open_error(exc: duckdb.IOException, path: Path) -> WorkspaceError:
+    """One line for the user: which process holds the workspace, and what to do about it."""
+    found = _LOCK_HOLDER.search(str(exc))
+    if found is None:
+        return WorkspaceError(f"cannot open workspace {path}: {exc}")
+    pid = int(found.group(2))
+    return WorkspaceError(
+        f"workspace {path} is in use by process {pid} ({_command_line(pid) or found.group(1)}); "
+        f"stop that process (Ctrl-C where it runs, or `kill {pid}`) and retry, or, while "
+        "`segmint serve` runs, use its API: POST /v1/runs to refit, /v1/keys for keys"
+    )
+
+
+def _command_line(pid: int) -> str | None:
+    """The command a process runs (Linux), shortened to one readable line."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if not words:
+        return None
+    words[0] = Path(words[0]).name
+    line = " ".join(words)
+    return line if len(line) <= 120 else line[:117] + "..."
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:

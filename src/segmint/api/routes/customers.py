@@ -14,8 +14,9 @@ from segmint.service import NotFound
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 
+# ``:path``: ids may hold ``/`` (sent as %2F, which the server decodes before routing)
 @router.get(
-    "/{customer_id}",
+    "/{customer_id:path}",
     response_model=CustomerOut,
     summary="A customer's live profile and segment",
     responses=error_responses(401, 403, 404, 422, 429),

@@ -55,5 +55,5 @@ async def post_run(
     """Starts `segment` on everything stored so far (events received up to now included); when
     it finishes, the service assigns customers with the new run's model. Poll GET /v1/runs."""
     body = body or RunCreate()
-    engine.refits.start(body.n_segments, body.random_state)
+    await engine.refits.start(body.n_segments, body.random_state)
     return _status(engine)
