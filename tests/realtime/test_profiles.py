@@ -14,7 +14,7 @@ import pytest
 from segmint.datasets import generate
 from segmint.features import build_features
 from segmint.pipeline import N_TOP_CATEGORIES, clustering_columns
-from segmint.realtime import ProfileStore, category_columns
+from segmint.realtime import ProfileStore, category_columns, profiles_from_workspace
 from segmint.schema import TRANSACTION_COLUMNS
 from segmint.segment import Segmenter, segmenter_from_dict, segmenter_to_dict
 
@@ -70,7 +70,7 @@ def test_bulk_plus_events_equals_batch(data, batch, split):
         bulk_mask = np.random.default_rng(0).random(len(lines)) < 0.5
         live = lines[~bulk_mask].sample(frac=1.0, random_state=1)
     con = _db(pa.Table.from_pandas(lines[bulk_mask], preserve_index=False))
-    store = ProfileStore.from_workspace(con, as_of=data.as_of, n_top_categories=N_TOP_CATEGORIES)
+    store = profiles_from_workspace(con, as_of=data.as_of, n_top_categories=N_TOP_CATEGORIES)
     con.close()
     _apply(store, live, chunk=997)
 
@@ -99,7 +99,7 @@ def test_live_assignment_equals_batch(data, batch):
     lines = data.transactions.select(COLUMNS).to_pandas()
     cut = datetime(2024, 6, 1)
     con = _db(pa.Table.from_pandas(lines[lines["ts"] < cut], preserve_index=False))
-    store = ProfileStore.from_workspace(con, as_of=data.as_of)
+    store = profiles_from_workspace(con, as_of=data.as_of)
     con.close()
     _apply(store, lines[lines["ts"] >= cut].sort_values("ts"), chunk=5000)
     X = store.features(batch.index, data.as_of, columns=live_model.feature_names)
@@ -181,7 +181,7 @@ def test_from_workspace_events_and_unknown_shares(data):
         "INSERT INTO events VALUES ('e1', 'C0000001', '2023-02-01', 'web', 'page_view', "
         "NULL), ('e2', 'Z9', '2023-02-02', 'app', 'app_view', NULL)"
     )
-    store = ProfileStore.from_workspace(con)
+    store = profiles_from_workspace(con)
     assert store.as_of == datetime.combine(
         lines.iloc[:3000]["ts"].max().date(), datetime.min.time()
     ) + timedelta(days=1)
@@ -197,7 +197,7 @@ def test_derived_categories_follow_the_batch():
     data = generate(300, seed=3, with_categories=False)
     con = _db(data.transactions)
     batch = build_features(con, as_of=data.as_of).to_pandas().set_index("customer_id")
-    store = ProfileStore.from_workspace(con, as_of=data.as_of)
+    store = profiles_from_workspace(con, as_of=data.as_of)
     con.close()
     assert store.category_map
     live = store.features(batch.index, data.as_of, columns=list(batch.columns))

@@ -1,6 +1,7 @@
 """Real time: live profiles, live assignment, change detection and webhooks.
 
-- :class:`ProfileStore`: array-backed per-customer aggregates giving the batch features live;
+- :class:`ProfileStore`: array-backed per-customer aggregates giving the batch features live
+  (:func:`profiles_from_workspace` loads them in bulk);
 - :mod:`~segmint.realtime.live`: the service's live state (profiles, segments, membership);
 - :mod:`~segmint.realtime.wal`: the write-ahead log with group commit;
 - :mod:`~segmint.realtime.dedupe`: event-id digests for idempotent ingest;
@@ -13,6 +14,7 @@
 
 from segmint.realtime._arrays import SortedKeys
 from segmint.realtime.drift import Alert, DriftDetector, ewma_arl, ewma_limit
+from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.realtime.profiles import FEATURE_COLUMNS, ProfileStore, category_columns
 from segmint.realtime.webhooks import (
     DELIVERY_HEADER,
@@ -45,6 +47,7 @@ __all__ = [
     "ewma_arl",
     "ewma_limit",
     "segmenter_from_dict",
+    "profiles_from_workspace",
     "segmenter_to_dict",
     "sign",
     "verify",

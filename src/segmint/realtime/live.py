@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 
 from segmint.errors import WorkspaceError
-from segmint.realtime.profiles import ProfileStore
+from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.segment.persist import segmenter_from_dict
 from segmint.store.runs import get_run, load_model, load_segments
 
@@ -87,7 +87,7 @@ class LiveState:
                 "profile": {k: v for k, v in row.items() if k not in fixed},
             }
         state.model = _load_model(con, run)
-        state.profiles = ProfileStore.from_workspace(con, as_of=load_as_of)
+        state.profiles = profiles_from_workspace(con, as_of=load_as_of)
         if state.model is not None:
             # everyone is assigned by the model on their live features: with no data after the
             # run this reproduces the run's assignments exactly (same data, same assignment)

@@ -36,29 +36,38 @@ assumptions:
   arrives for an already known order joins that order with the order's time.
 
 Not thread-safe: one writer at a time (the service serialises updates).
+
+This module is the store's state and the updates and reads that must agree on its layout
+(one idea, hence ~600 lines); the parts that stand alone live beside it: coercion of inputs
+(``_inputs``), key packing and the feature arithmetic (:mod:`~segmint.realtime.aggregates`),
+and the bulk load's SQL (:mod:`~segmint.realtime.profile_load`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segmint.errors import DataValidationError
-from segmint.features import CORE_FEATURES, MIN_CATEGORY_COVERAGE, derive_categories, slugify
+from segmint.features import CORE_FEATURES
 from segmint.realtime._arrays import Growable, SortedKV, combine, hash_strings
+from segmint.realtime._inputs import as_float, as_object, scalar_us, to_us
+from segmint.realtime.aggregates import (
+    CAT_BITS,
+    DAY_OFFSET,
+    US_PER_DAY,
+    cat_key,
+    category_columns,
+    day_key,
+    features_from_aggregates,
+)
 
 __all__ = ["FEATURE_COLUMNS", "ProfileStore", "category_columns"]
 
-_US_PER_DAY = 86_400_000_000
-_US_PER_S = 1_000_000.0
-_SECONDS_PER_DAY = 86_400.0
-_DAY_BITS = 22
-_DAY_OFFSET = 1 << (_DAY_BITS - 1)
-_CAT_BITS = 20
 _NO_TS = np.iinfo(np.int64).min
 
 #: the batch feature columns the store computes, besides ``cat_share_*`` (which follow
@@ -66,83 +75,11 @@ _NO_TS = np.iinfo(np.int64).min
 FEATURE_COLUMNS = (*CORE_FEATURES, "spend_trend")
 
 
-def category_columns(categories: Sequence[str]) -> dict[str, str]:
-    """Map ``cat_share_<slug>`` column names to categories exactly as the batch features do.
-
-    Parameters
-    ----------
-    categories : sequence of str
-        Categories in column order (the batch uses descending total spend, ties by name).
-
-    Returns
-    -------
-    dict of str to str
-        Column name -> category; slug collisions get ``_2``, ``_3``, ... suffixes.
-    """
-    columns: dict[str, str] = {}
-    for category in categories:
-        base = "cat_share_" + slugify(category)
-        name, i = base, 2
-        while name in columns:
-            name, i = f"{base}_{i}", i + 1
-        columns[name] = category
-    return columns
-
-
-def _naive_utc(value: datetime | date) -> datetime:
-    if not isinstance(value, datetime):
-        return datetime.combine(value, time())
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _to_us(values: Any) -> np.ndarray:
-    """Timestamps (datetimes, datetime64, ISO strings; naive = UTC) as int64 microseconds."""
-    arr = np.asarray(values)
-    if arr.dtype.kind == "M":
-        return arr.astype("datetime64[us]").astype(np.int64)
-    idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(arr.ravel()), utc=True))
-    if idx.isna().any():
-        raise DataValidationError("timestamps must not be missing", column="ts")
-    return idx.as_unit("us").asi8.copy()
-
-
-def _scalar_us(value: datetime | date) -> int:
-    return int(_to_us(np.array([_naive_utc(value)], dtype="datetime64[us]"))[0])
-
-
-def _day_key(idx: np.ndarray, day: np.ndarray) -> np.ndarray:
-    return (np.asarray(idx, np.int64) << _DAY_BITS) | (np.asarray(day, np.int64) + _DAY_OFFSET)
-
-
-def _cat_key(idx: np.ndarray, cat: np.ndarray) -> np.ndarray:
-    return (np.asarray(idx, np.int64) << _CAT_BITS) | np.asarray(cat, np.int64)
-
-
-def _as_object(values: Any, n: int, what: str) -> np.ndarray:
-    if values is None:
-        return np.full(n, None, dtype=object)
-    arr = np.asarray(values, dtype=object).ravel()
-    if arr.size != n:
-        raise DataValidationError(f"{what} has {arr.size} values, expected {n}", column=what)
-    return arr
-
-
-def _as_float(values: Any, n: int, what: str) -> np.ndarray:
-    if values is None:
-        return np.full(n, np.nan)
-    arr = pd.to_numeric(pd.Series(np.asarray(values, dtype=object).ravel()), errors="coerce")
-    out = arr.to_numpy(dtype=np.float64, na_value=np.nan)
-    if out.size != n:
-        raise DataValidationError(f"{what} has {out.size} values, expected {n}", column=what)
-    return out
-
-
 class ProfileStore:
     """Per-customer running aggregates giving the batch transaction features at any ``as_of``.
 
-    Build one with :meth:`from_workspace` (bulk, vectorised SQL) or empty, then feed it with
+    Build one with :func:`~segmint.realtime.profile_load.profiles_from_workspace` (bulk,
+    vectorised SQL) or empty, then feed it with
     :meth:`apply_purchases` and :meth:`apply_events`; read it with :meth:`features` (a frame
     with the batch column names) and :meth:`profile` (one customer as a JSON-ready dict).
 
@@ -257,8 +194,8 @@ class ProfileStore:
         self._rows.reserve(len(self._ids))
         return out
 
-    def _add_customers(self, ids: np.ndarray) -> None:
-        # bulk: ids are new and unique
+    def add_customers(self, ids: np.ndarray) -> None:
+        """Add customers in bulk: ``ids`` must be new and unique (not checked)."""
         start = len(self._ids)
         self._ids.extend(str(c) for c in ids)
         self._index.update(zip(self._ids[start:], range(start, len(self._ids)), strict=True))
@@ -275,7 +212,7 @@ class ProfileStore:
             j = self._cat_index.get(name)
             if j is None:
                 j = len(self._cat_names)
-                if j >= 1 << _CAT_BITS:
+                if j >= 1 << CAT_BITS:
                     raise DataValidationError(
                         "more than 2**20 distinct categories", column="category"
                     )
@@ -327,19 +264,19 @@ class ProfileStore:
         n = cid_list.size
         if n == 0:
             return np.empty(0, dtype=np.int64)
-        amount = _as_float(amounts, n, "amount")
+        amount = as_float(amounts, n, "amount")
         if np.isnan(amount).any():
             raise DataValidationError("amount must not be missing", column="amount")
-        orders = _as_object(order_ids, n, "order_id")
+        orders = as_object(order_ids, n, "order_id")
         if pd.isna(orders).any():
             raise DataValidationError("order_id must not be missing", column="order_id")
-        ts_us = _to_us(ts)
+        ts_us = to_us(ts)
         if ts_us.size != n:
             raise DataValidationError(f"ts has {ts_us.size} values, expected {n}", column="ts")
-        products = _as_object(product_ids, n, "product_id")
-        cats = _as_object(categories, n, "category")
-        qty = _as_float(quantities, n, "quantity")
-        flag = _as_object(is_return, n, "is_return")
+        products = as_object(product_ids, n, "product_id")
+        cats = as_object(categories, n, "category")
+        qty = as_float(quantities, n, "quantity")
+        flag = as_object(is_return, n, "is_return")
         missing = pd.isna(flag)
         given = np.zeros(n, dtype=bool)
         given[~missing] = flag[~missing].astype(bool)
@@ -378,10 +315,10 @@ class ProfileStore:
         has_qty = ~np.isnan(qty)
         np.add.at(rows["items"], idx[has_qty], qty[has_qty])
         np.add.at(rows["n_qty"], idx[has_qty], 1)
-        self._days.add(_day_key(idx, order_ts // _US_PER_DAY), value)
+        self._days.add(day_key(idx, order_ts // US_PER_DAY), value)
         cat = self._category_indexes(cats)
         named = cat >= 0
-        self._cats.add(_cat_key(idx[named], cat[named]), value[named])
+        self._cats.add(cat_key(idx[named], cat[named]), value[named])
         np.add.at(self._cat_spend, cat[named], value[named])
         has_product = ~pd.isna(products)
         if has_product.any():
@@ -413,8 +350,8 @@ class ProfileStore:
         n = cid_list.size
         if n == 0:
             return np.empty(0, dtype=np.int64)
-        kinds = _as_object(types, n, "type")
-        ts_us = _to_us(ts)
+        kinds = as_object(types, n, "type")
+        ts_us = to_us(ts)
         idx = self.index_of(cid_list, create=True)
         codes, uniques = pd.factorize(pd.Series(kinds, dtype=object).fillna("unknown"))
         mapped = np.array([self._event_type(str(u)) for u in uniques], dtype=np.int64)
@@ -429,158 +366,30 @@ class ProfileStore:
             j = self._event_types[name] = len(self._event_types)
         return j
 
-    # ------------------------------------------------------------------ bulk load
-    @classmethod
-    def from_workspace(
-        cls,
-        con,
-        *,
-        as_of: datetime | date | None = None,
-        categories: Sequence[str] | None = None,
-        n_top_categories: int = 8,
-        trend_window_days: int = 90,
-    ) -> ProfileStore:
-        """Load the profiles of every customer from the workspace tables in bulk.
+    def add_event_counts(
+        self, idx: np.ndarray, types: Any, counts: np.ndarray, last_us: np.ndarray
+    ) -> None:
+        """Add event counts in bulk: ``counts[i]`` events of ``types[i]`` for row ``idx[i]``,
+        the latest at ``last_us[i]`` (microseconds)."""
+        codes, uniques = pd.factorize(pd.Series(types, dtype=object).fillna("unknown"))
+        mapped = np.array([self._event_type(str(u)) for u in uniques], dtype=np.int64)
+        self._rows.widen("events", len(self._event_types))
+        np.add.at(self._rows["events"], (idx, mapped[codes]), counts)
+        np.maximum.at(self._rows["last_event_ts"], idx, last_us)
 
-        Lines and events with ``ts < as_of`` are aggregated in DuckDB and loaded as arrays.
-        Categories follow the pipeline: when fewer than ``MIN_CATEGORY_COVERAGE`` of the
-        transactions have a category, the ``product_categories`` table (or, when empty,
-        categories derived in memory with :func:`segmint.features.derive_categories`) maps
-        products to categories, for the bulk load and for later purchases.
+    def add_aggregates(self, frames: dict[str, pd.DataFrame], lookup: pd.Index) -> None:
+        """Add per-customer aggregates computed in bulk (see
+        :mod:`segmint.realtime.profile_load`), to a store without purchases yet.
 
         Parameters
         ----------
-        con : duckdb.DuckDBPyConnection
-            Workspace connection with ``transactions`` (and optionally ``customers``,
-            ``events``, ``product_categories``).
-        as_of : datetime or date, optional
-            Default: midnight after the last transaction, as the batch features.
-        categories, n_top_categories, trend_window_days
-            See :class:`ProfileStore`.
-
-        Returns
-        -------
-        ProfileStore
+        frames : dict of str to DataFrame
+            ``orders`` (customer_id, order_id, ts_us, gross, items, n_qty), ``returns``
+            (customer_id, returned), ``categories`` (customer_id, category, spend) and
+            ``products`` (customer_id, product_id, category).
+        lookup : pandas.Index
+            Customer ids by row (every customer in ``frames`` is already added).
         """
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        tables |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-        has_tx = "transactions" in tables
-        if as_of is None:
-            last = con.execute("SELECT max(ts) FROM transactions").fetchone()[0] if has_tx else None
-            as_of = (
-                datetime.combine(last.date(), time()) + timedelta(days=1)
-                if last is not None
-                else datetime.now(UTC).replace(tzinfo=None)
-            )
-        as_of = _naive_utc(as_of)
-        category_map = cls._workspace_category_map(con, tables) if has_tx else {}
-        store = cls(
-            categories=categories,
-            n_top_categories=n_top_categories,
-            trend_window_days=trend_window_days,
-            category_map=category_map,
-        )
-        store.as_of = as_of
-        ids: list[np.ndarray] = []
-        if "customers" in tables:
-            ids.append(
-                con.execute("SELECT customer_id FROM customers")
-                .df()["customer_id"]
-                .to_numpy(object)
-            )
-        frames: dict[str, pd.DataFrame] = {}
-        if has_tx:
-            frames = store._load_transactions(con, as_of, bool(category_map))
-            ids.extend(f["customer_id"].to_numpy(object) for f in frames.values())
-        events = None
-        if "events" in tables:
-            events = con.execute(
-                """SELECT customer_id, CAST(type AS VARCHAR) AS type, count(*) AS n,
-                          epoch_us(max(ts)) AS last_us
-                   FROM events WHERE ts < ? AND customer_id IS NOT NULL GROUP BY 1, 2""",
-                [as_of],
-            ).df()
-            ids.append(events["customer_id"].to_numpy(object))
-        all_ids = pd.unique(np.concatenate(ids)) if ids else np.empty(0, dtype=object)
-        all_ids = all_ids[~pd.isna(all_ids)]
-        store._add_customers(all_ids)
-        lookup = pd.Index(all_ids.astype(str))
-        if frames:
-            store._bulk_transactions(frames, lookup)
-        if events is not None and len(events):
-            idx = lookup.get_indexer(events["customer_id"].astype(str))
-            codes, uniques = pd.factorize(events["type"].fillna("unknown"))
-            mapped = np.array([store._event_type(str(u)) for u in uniques], dtype=np.int64)
-            store._rows.widen("events", len(store._event_types))
-            np.add.at(store._rows["events"], (idx, mapped[codes]), events["n"].to_numpy(np.int64))
-            np.maximum.at(store._rows["last_event_ts"], idx, events["last_us"].to_numpy(np.int64))
-        return store
-
-    @staticmethod
-    def _workspace_category_map(con, tables: set[str]) -> dict[str, str]:
-        (coverage,) = con.execute(
-            "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
-        ).fetchone()
-        if coverage >= MIN_CATEGORY_COVERAGE:
-            return {}
-        frame = None
-        if "product_categories" in tables:
-            frame = con.execute(
-                """SELECT product_id, max(CAST(category AS VARCHAR)) AS category
-                   FROM product_categories GROUP BY product_id"""
-            ).df()
-        if frame is None or frame.empty:
-            (n,) = con.execute("SELECT count(*) FROM transactions").fetchone()
-            if n == 0:
-                return {}
-            frame = derive_categories(con).to_pandas()
-        return dict(
-            zip(frame["product_id"].astype(str), frame["category"].astype(str), strict=True)
-        )
-
-    def _load_transactions(self, con, as_of: datetime, mapped: bool) -> dict[str, pd.DataFrame]:
-        if mapped:
-            con.register(
-                "_segmint_rt_map",
-                pd.DataFrame(
-                    {
-                        "product_id": list(self.category_map),
-                        "mapped": list(self.category_map.values()),
-                    }
-                ),
-            )
-            source = """transactions t LEFT JOIN _segmint_rt_map m ON t.product_id = m.product_id"""
-            category = "coalesce(m.mapped, CAST(t.category AS VARCHAR))"
-        else:
-            source = "transactions t"
-            category = "CAST(t.category AS VARCHAR)"
-        lines = f"""WITH lines AS (
-            SELECT t.customer_id, t.order_id, t.ts, t.product_id, {category} AS category,
-                   t.quantity, coalesce(t.is_return, t.amount < 0) AS is_ret,
-                   CASE WHEN coalesce(t.is_return, t.amount < 0) THEN -abs(t.amount)
-                        ELSE t.amount END AS value
-            FROM {source}
-            WHERE t.ts < ? AND t.customer_id IS NOT NULL)"""
-        queries = {
-            "orders": """SELECT customer_id, order_id, epoch_us(min(ts)) AS ts_us,
-                                sum(value) AS gross, coalesce(sum(quantity), 0) AS items,
-                                count(quantity) AS n_qty
-                         FROM lines WHERE NOT is_ret GROUP BY customer_id, order_id""",
-            "returns": """SELECT customer_id, sum(-value) AS returned
-                          FROM lines WHERE is_ret GROUP BY customer_id""",
-            "categories": """SELECT customer_id, category, sum(value) AS spend
-                             FROM lines WHERE NOT is_ret AND category IS NOT NULL
-                             GROUP BY customer_id, category""",
-            "products": """SELECT DISTINCT customer_id, product_id, category
-                           FROM lines WHERE NOT is_ret AND product_id IS NOT NULL""",
-        }
-        try:
-            return {k: con.execute(f"{lines} {q}", [as_of]).df() for k, q in queries.items()}
-        finally:
-            if mapped:
-                con.unregister("_segmint_rt_map")
-
-    def _bulk_transactions(self, frames: dict[str, pd.DataFrame], lookup: pd.Index) -> None:
         rows = self._rows
         n = len(self._ids)
 
@@ -605,7 +414,7 @@ class ProfileStore:
             okey = combine(idx, hash_strings(o["order_id"].to_numpy(object)))
             keys, first = np.unique(okey, return_index=True)
             self._orders = SortedKV(keys, ts_us[first].astype(np.float64))
-            dkey = _day_key(idx, ts_us // _US_PER_DAY)
+            dkey = day_key(idx, ts_us // US_PER_DAY)
             keys, inverse = np.unique(dkey, return_inverse=True)
             self._days = SortedKV(keys, np.bincount(inverse, weights=gross, minlength=keys.size))
         r = frames["returns"]
@@ -618,7 +427,7 @@ class ProfileStore:
             idx = idx_of(c)
             cat = self._category_indexes(c["category"].to_numpy(object))
             spend = c["spend"].to_numpy(np.float64)
-            self._cats = SortedKV(_cat_key(idx, cat), spend)
+            self._cats = SortedKV(cat_key(idx, cat), spend)
             np.add.at(self._cat_spend, cat, spend)
         p = frames["products"]
         if len(p):
@@ -690,7 +499,7 @@ class ProfileStore:
             ids = [str(c) for c in customer_ids]
             idx = self.index_of(ids)
         share_cols = self._share_columns(columns)
-        values = self._compute(idx, _scalar_us(as_of), share_cols)
+        values = self._compute(idx, scalar_us(as_of), share_cols)
         if columns is None:
             names = [*CORE_FEATURES, *share_cols, "spend_trend"]
         else:
@@ -702,78 +511,27 @@ class ProfileStore:
         return frame
 
     def _compute(self, idx: np.ndarray, as_of_us: int, share_cols: dict[str, str | None]) -> dict:
-        rows = self._rows
-        m = idx.size
-        freq = rows["frequency"][idx].astype(np.float64)
-        has = freq > 0
-        gross = np.where(has, rows["gross"][idx], np.nan)
-        returned = rows["returned"][idx]
-        as_of_s = as_of_us / _US_PER_S
-        with np.errstate(invalid="ignore", divide="ignore"):
-            last_s = np.where(has, rows["last_ts"][idx] / _US_PER_S, np.nan)
-            first_s = np.where(has, rows["first_ts"][idx] / _US_PER_S, np.nan)
-            out: dict[str, np.ndarray] = {
-                "recency_days": (as_of_s - last_s) / _SECONDS_PER_DAY,
-                "frequency": freq,
-                "monetary": gross - returned,
-                "tenure_days": (as_of_s - first_s) / _SECONDS_PER_DAY,
-                "avg_order_value": gross / np.where(has, freq, np.nan),
-            }
-            # distinct order days of each customer -> gaps; day spends -> spend_trend
-            lo = _day_key(idx, np.full(m, -_DAY_OFFSET))
-            hi = _day_key(idx + 1, np.full(m, -_DAY_OFFSET))
-            owner, keys, spend = self._days.gather(lo, hi)
-            day = (keys & ((1 << _DAY_BITS) - 1)) - _DAY_OFFSET
-            same = np.zeros(owner.size, dtype=bool)
-            same[1:] = owner[1:] == owner[:-1]
-            gaps = np.zeros(owner.size)
-            gaps[1:] = day[1:] - day[:-1]
-            g_owner, g = owner[same], gaps[same]
-            n_gaps = np.bincount(g_owner, minlength=m).astype(np.float64)
-            g_mean = np.bincount(g_owner, weights=g, minlength=m) / n_gaps
-            dev = g - g_mean[g_owner]
-            g_std = np.sqrt(np.bincount(g_owner, weights=dev * dev, minlength=m) / n_gaps)
-            out["interpurchase_mean_days"] = np.where(n_gaps > 0, g_mean, np.nan)
-            out["interpurchase_cv"] = np.where((n_gaps >= 2) & (g_mean > 0), g_std / g_mean, np.nan)
-            out["return_rate"] = np.where(
-                gross > 0,
-                np.clip(returned / gross, 0.0, 1.0),
-                np.where(returned > 0, 1.0, 0.0),
+        rows = {
+            name: self._rows[name][idx]
+            for name in (
+                "frequency",
+                "gross",
+                "returned",
+                "items",
+                "n_qty",
+                "n_products",
+                "first_ts",
+                "last_ts",
             )
-            out["return_rate"][~has] = np.nan
-            n_qty = rows["n_qty"][idx]
-            out["basket_size"] = np.where(n_qty > 0, rows["items"][idx], np.nan) / np.where(
-                has, freq, np.nan
-            )
-            out["n_products"] = np.where(has, rows["n_products"][idx], np.nan).astype(np.float64)
-
-            c_owner, c_keys, c_spend = self._cats.gather(_cat_key(idx, 0), _cat_key(idx + 1, 0))
-            c_cat = c_keys & ((1 << _CAT_BITS) - 1)
-            n_cats = np.bincount(c_owner, minlength=m).astype(np.float64)
-            top = np.full(m, -np.inf)
-            np.maximum.at(top, c_owner, c_spend)
-            positive = np.where(gross > 0, gross, np.nan)
-
-            def share(s: np.ndarray) -> np.ndarray:
-                return np.clip(s / positive, 0.0, 1.0)
-
-            out["n_categories"] = np.where(has, n_cats, np.nan)
-            out["top_category_share"] = np.where(n_cats > 0, share(top), np.nan)
-            for name, category in share_cols.items():
-                j = self._cat_index.get(category, -1) if category is not None else -1
-                sel = c_cat == j
-                s = np.bincount(c_owner[sel], weights=c_spend[sel], minlength=m)
-                out[name] = share(s)
-
-            w = self.trend_window_days
-            as_of_day = -(-as_of_us // _US_PER_DAY)  # the day boundary at or after as_of
-            recent_m = (day >= as_of_day - w) & (day < as_of_day)
-            prev_m = (day >= as_of_day - 2 * w) & (day < as_of_day - w)
-            recent = np.bincount(owner[recent_m], weights=spend[recent_m], minlength=m)
-            previous = np.bincount(owner[prev_m], weights=spend[prev_m], minlength=m)
-            trend = np.log((1.0 + np.maximum(recent, 0.0)) / (1.0 + np.maximum(previous, 0.0)))
-            out["spend_trend"] = np.where(has, trend, np.nan)
-        return out
+        }
+        start = np.full(idx.size, -DAY_OFFSET)
+        days = self._days.gather(day_key(idx, start), day_key(idx + 1, start))
+        cats = self._cats.gather(cat_key(idx, 0), cat_key(idx + 1, 0))
+        shares = {
+            name: -1 if category is None else self._cat_index.get(category, -1)
+            for name, category in share_cols.items()
+        }
+        return features_from_aggregates(rows, days, cats, shares, as_of_us, self.trend_window_days)
 
     def profile(self, customer_id: object, as_of: datetime | date) -> dict:
         """One customer's live profile as a JSON-ready dict.
