@@ -392,6 +392,10 @@ def main() -> None:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    # the HTTP parser `segmint serve` uses (h11: it bounds header size), so
+                    # the ratio measures segmint, not the parser
+                    "--http",
+                    "h11",
                 ],
                 cwd=root,
                 env={**os.environ, "PYTHONPATH": str(root)},
