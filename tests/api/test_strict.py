@@ -80,7 +80,10 @@ def test_failed_authentication_is_limited_per_address(client, live):
         bad = {"Authorization": "Bearer sgm_0123_guess"}
         codes = [other.get("/v1/segments", headers=bad).status_code for _ in range(30)]
         assert codes == [401] * 30
-        r = other.get("/v1/segments", headers=bad)
+        for _ in range(10):  # the allowance refills by one every 2 s: slack for a slow machine
+            r = other.get("/v1/segments", headers=bad)
+            if r.status_code != 401:
+                break
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
         assert "failed authentications" in r.json()["detail"]
         # blocked before the key is looked at: a valid key from there waits too
