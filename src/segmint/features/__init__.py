@@ -18,7 +18,9 @@ from segmint.features.transactions import (
     CORE_FEATURES,
     MIN_CATEGORY_COVERAGE,
     build_features,
+    category_columns,
     default_as_of,
+    to_naive_utc,
 )
 
 __all__ = [
@@ -27,12 +29,14 @@ __all__ = [
     "MIN_CATEGORY_COVERAGE",
     "attribute_features",
     "build_features",
+    "category_columns",
     "customer_countries",
     "default_as_of",
     "derive_categories",
     "feature_label",
     "slugify",
     "stock_code_family",
+    "to_naive_utc",
     "TIME_UNIT_DAYS",
     "default_churn_horizon",
     "default_cutoffs",

@@ -21,6 +21,7 @@ lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equiv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import ibis
@@ -34,7 +35,14 @@ from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
 from segmint.features.labels import slugify
 
-__all__ = ["build_features", "default_as_of", "CORE_FEATURES", "MIN_CATEGORY_COVERAGE"]
+__all__ = [
+    "build_features",
+    "category_columns",
+    "default_as_of",
+    "to_naive_utc",
+    "CORE_FEATURES",
+    "MIN_CATEGORY_COVERAGE",
+]
 
 #: with at most this many categories, category spend is pivoted in one customer-level
 #: aggregation; with more, it goes through a customer x category table.
@@ -70,8 +78,8 @@ _REQUIRED = ("customer_id", "order_id", "ts", "product_id", "quantity", "amount"
 _SECONDS_PER_DAY = 86400.0
 
 
-def _to_naive_utc(value: datetime | date) -> datetime:
-    # Workspace time is naive UTC; an aware datetime is converted, a date means its midnight.
+def to_naive_utc(value: datetime | date) -> datetime:
+    """Workspace time (naive UTC): an aware datetime is converted, a date means its midnight."""
     if not isinstance(value, datetime):
         return datetime.combine(value, time())
     if value.tzinfo is not None:
@@ -141,8 +149,19 @@ def _category_spend(purchases: ir.Table) -> tuple[list[str], float]:
     return [r["category"] for r in named], coverage
 
 
-def _category_columns(categories: list[str]) -> dict[str, str]:
-    """Map ``cat_share_<slug>`` column names to category values, avoiding slug collisions."""
+def category_columns(categories: Sequence[str]) -> dict[str, str]:
+    """Map ``cat_share_<slug>`` column names to categories.
+
+    Parameters
+    ----------
+    categories : sequence of str
+        Categories in column order (the batch uses descending total spend, ties by name).
+
+    Returns
+    -------
+    dict of str to str
+        Column name -> category; slug collisions get ``_2``, ``_3``, ... suffixes.
+    """
     columns: dict[str, str] = {}
     for category in categories:
         base = "cat_share_" + slugify(category)
@@ -237,7 +256,7 @@ def build_features(
     backend = backend_for(con)
     tx = _transactions(backend)
     _create_macros(con)
-    as_of = _default_as_of(tx) if as_of is None else _to_naive_utc(as_of)
+    as_of = _default_as_of(tx) if as_of is None else to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
 
     lines = tx.filter(tx["ts"] < as_of_lit, tx["customer_id"].notnull())
@@ -265,7 +284,7 @@ def build_features(
         lines = _apply_map(lines, derived)
         purchases = lines.filter(~lines["is_ret"])
         categories, _ = _category_spend(purchases)
-    share_columns = _category_columns(categories[:n_top_categories])
+    share_columns = category_columns(categories[:n_top_categories])
 
     n_known_products = lines["product_id"].nunique().to_pyarrow().as_py()
     bitmap = _bitmap_fits(backend, tx, n_known_products)

@@ -3,21 +3,14 @@ to object or float arrays of the expected length (a mismatch is a clear error)."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segmint.errors import DataValidationError
-
-
-def naive_utc(value: datetime | date) -> datetime:
-    if not isinstance(value, datetime):
-        return datetime.combine(value, time())
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
+from segmint.features import to_naive_utc
 
 
 def to_us(values: Any) -> np.ndarray:
@@ -32,7 +25,7 @@ def to_us(values: Any) -> np.ndarray:
 
 
 def scalar_us(value: datetime | date) -> int:
-    return int(to_us(np.array([naive_utc(value)], dtype="datetime64[us]"))[0])
+    return int(to_us(np.array([to_naive_utc(value)], dtype="datetime64[us]"))[0])
 
 
 def as_object(values: Any, n: int, what: str) -> np.ndarray:

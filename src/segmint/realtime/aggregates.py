@@ -7,11 +7,7 @@ into the columns of :func:`segmint.features.build_features`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-
-from segmint.features import slugify
 
 US_PER_DAY = 86_400_000_000
 _US_PER_S = 1_000_000.0
@@ -19,29 +15,6 @@ _SECONDS_PER_DAY = 86_400.0
 DAY_BITS = 22
 DAY_OFFSET = 1 << (DAY_BITS - 1)
 CAT_BITS = 20
-
-
-def category_columns(categories: Sequence[str]) -> dict[str, str]:
-    """Map ``cat_share_<slug>`` column names to categories exactly as the batch features do.
-
-    Parameters
-    ----------
-    categories : sequence of str
-        Categories in column order (the batch uses descending total spend, ties by name).
-
-    Returns
-    -------
-    dict of str to str
-        Column name -> category; slug collisions get ``_2``, ``_3``, ... suffixes.
-    """
-    columns: dict[str, str] = {}
-    for category in categories:
-        base = "cat_share_" + slugify(category)
-        name, i = base, 2
-        while name in columns:
-            name, i = f"{base}_{i}", i + 1
-        columns[name] = category
-    return columns
 
 
 def day_key(idx: np.ndarray, day: np.ndarray) -> np.ndarray:

@@ -10,8 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from segmint.features import MIN_CATEGORY_COVERAGE, derive_categories
-from segmint.realtime._inputs import naive_utc
+from segmint.features import MIN_CATEGORY_COVERAGE, derive_categories, to_naive_utc
 from segmint.realtime.profiles import ProfileStore
 
 __all__ = ["profiles_from_workspace"]
@@ -57,7 +56,7 @@ def profiles_from_workspace(
             if last is not None
             else datetime.now(UTC).replace(tzinfo=None)
         )
-    as_of = naive_utc(as_of)
+    as_of = to_naive_utc(as_of)
     category_map = _category_map(con, tables) if has_tx else {}
     store = ProfileStore(
         categories=categories,

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import DataValidationError
-from segmint.features import CORE_FEATURES
+from segmint.features import CORE_FEATURES, category_columns
 from segmint.realtime._arrays import Growable, SortedKV, combine, hash_strings
 from segmint.realtime._inputs import as_float, as_object, scalar_us, to_us
 from segmint.realtime.aggregates import (
@@ -61,7 +61,6 @@ from segmint.realtime.aggregates import (
     DAY_OFFSET,
     US_PER_DAY,
     cat_key,
-    category_columns,
     day_key,
     features_from_aggregates,
 )
