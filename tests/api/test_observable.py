@@ -85,3 +85,33 @@ def test_refit_killed_midway_is_reported_after_restart(server):
         assert refit["refit"]["state"] == "done", refit
     finally:
         restarted.stop()
+
+
+def test_failed_refit_is_recorded_and_survives_a_restart(tmp_path):
+    """A refit that raises (here: a workspace without transactions) is reported as failed
+    with its reason, by this server and by the next one."""
+    from segmint.service.auth import create_key
+    from segmint.store.workspace import Workspace
+
+    ws = tmp_path / "empty"
+    with Workspace(ws).transaction(create=True) as con:
+        _, admin = create_key(con, scope="admin")
+    headers = {"Authorization": f"Bearer {admin}"}
+    server = LiveServer(ws).start()
+    try:
+        assert httpx.post(server.url + "/v1/runs", json={}, headers=headers).status_code == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            refit = httpx.get(server.url + "/v1/runs", headers=headers).json()["refit"]
+            if refit["state"] != "running":
+                break
+            time.sleep(0.2)
+        assert refit["state"] == "failed" and refit["error"], refit
+    finally:
+        server.stop()
+    again = LiveServer(ws).start()
+    try:
+        after = httpx.get(again.url + "/v1/runs", headers=headers).json()["refit"]
+        assert after == refit
+    finally:
+        again.stop()
