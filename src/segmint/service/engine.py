@@ -50,7 +50,7 @@ from segmint.store.events import applied_seq, load_event_id_digests, store_event
 from segmint.store.keys import ApiKey, list_keys, revoke_key
 from segmint.store.workspace import Workspace
 
-log = logging.getLogger("segmint.api")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from segmint.service.engine import Engine
 
-log = logging.getLogger("segmint.api")
+log = logging.getLogger(__name__)
 
 #: the reason given for a refit found unfinished when the service starts
 DIED = "the service stopped before the refit finished (killed, crashed or lost power)"
