@@ -54,13 +54,13 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refuse_headers(scope) or self._authenticate(scope)
+        refusal = self._check_sizes(scope) or self._authenticate(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         await self.app(scope, self._limited(receive), send)
 
-    def _refuse_headers(self, scope: Scope) -> JSONResponse | None:
+    def _check_sizes(self, scope: Scope) -> JSONResponse | None:
         size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         size += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if size > self.max_header_bytes:
@@ -85,7 +85,11 @@ class Guard:
         client = scope["client"][0] if scope.get("client") else "unknown"
         blocked = engine.failed_auth.wait(client)
         if blocked > 0:
-            return _too_many(client, blocked)
+            return problem(
+                429,
+                f"too many failed authentications from {client}; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(blocked)))},
+            )
         token = _bearer(scope["headers"])
         if token is None:
             return problem(
@@ -128,11 +132,3 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
             token = token.strip()
             return token if scheme.lower() == "bearer" and token else None
     return None
-
-
-def _too_many(client: str, wait: float) -> JSONResponse:
-    return problem(
-        429,
-        f"too many failed authentications from {client}; retry later",
-        headers={"Retry-After": str(max(1, math.ceil(wait)))},
-    )
