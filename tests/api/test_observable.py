@@ -116,3 +116,18 @@ def test_failed_refit_is_recorded_and_survives_a_restart(tmp_path):
         assert after == refit
     finally:
         again.stop()
+
+
+def test_graceful_shutdown_waits_for_the_refit(server):
+    """SIGTERM during a refit: the refit's thread cannot be stopped, so the service waits for
+    it and records how it ended; the next start reports it and its run."""
+    r = httpx.post(server.url + "/v1/runs", json={}, headers=server.keys.h("admin"))
+    assert r.status_code == 202
+    server.stop()
+    restarted = LiveServer(server.workspace).start()
+    try:
+        runs = httpx.get(restarted.url + "/v1/runs", headers=server.keys.h("read")).json()
+        assert runs["refit"]["state"] == "done", runs["refit"]
+        assert runs["refit"]["run_id"] == 2 and [r["run_id"] for r in runs["runs"]] == [1, 2]
+    finally:
+        restarted.stop()

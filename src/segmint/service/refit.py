@@ -3,17 +3,18 @@
 The refit runs :func:`segmint.pipeline.segment` in a worker thread while the service keeps
 taking events; when it is stored, the engine loads the new run's model. Each refit is recorded
 in the workspace as it starts and as it ends (:mod:`segmint.store.refits`), so one that never
-ended -- the process killed or crashed -- is reported as interrupted after a restart.
+ended -- the process killed or crashed -- is reported as interrupted after a restart. A
+graceful shutdown waits for a running refit: its thread cannot be stopped, and the process
+would not exit before it anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from segmint.errors import SegmintError
 from segmint.service.errors import Conflict
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: the reason given for a refit found unfinished when the service starts
 DIED = "the service stopped before the refit finished (killed, crashed or lost power)"
-#: the reason given for a refit still running when the service is shut down
-STOPPED = "the service was shut down during the refit"
 
 
 @dataclass
@@ -53,7 +52,8 @@ class Refits:
         self.next_at: datetime | None = None
         #: events received since the last refit started (a schedule skips periods without)
         self.new_events = 0
-        self._tasks: set[asyncio.Task] = set()
+        self._refit_task: asyncio.Task | None = None
+        self._timer: asyncio.Task | None = None
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Mark refits left unfinished by a dead process interrupted; show the latest."""
@@ -69,35 +69,32 @@ class Refits:
         """Record a refit as running and start it in the background."""
         if self.last.state == "running":
             raise Conflict("a refit is already running; see GET /v1/runs")
-        started = utcnow()
+        previous, started = self.last, utcnow()
         self.last = RefitState("running", None, started, None, None, trigger)
-        self.new_events = 0
         try:
             self.last.refit_id = await self.engine.db(
                 lambda con: store.start_refit(con, trigger=trigger, started_at=started)
             )
         except BaseException:
-            self.last = RefitState()
+            self.last = previous
             raise
-        self._spawn(self._refit(n_segments, random_state), "segmint-refit")
+        self.new_events = 0
+        self._refit_task = asyncio.create_task(
+            self._refit(n_segments, random_state), name="segmint-refit"
+        )
         return self.last
 
     def schedule(self, interval_s: float) -> None:
-        self._spawn(self._scheduler(interval_s), "segmint-refit-timer")
+        self._timer = asyncio.create_task(self._scheduler(interval_s), name="segmint-refit-timer")
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Stop the schedule, and wait for a running refit to finish and be recorded."""
+        if self._timer is not None:
+            self._timer.cancel()
+            await asyncio.gather(self._timer, return_exceptions=True)
+        if self._refit_task is not None and not self._refit_task.done():
+            log.info("waiting for the running refit to finish")
+            await asyncio.gather(self._refit_task, return_exceptions=True)
 
     async def _refit(self, n_segments: int | None, random_state: int) -> None:
         from segmint import pipeline
@@ -116,10 +113,6 @@ class Refits:
             await engine.reload()
             refit.run_id = result.run_id
             refit.state = "done"
-        except asyncio.CancelledError:
-            refit.state, refit.error = "interrupted", STOPPED
-            await self._record(refit)
-            raise
         except Exception as exc:  # noqa: BLE001 - reported through GET /v1/runs
             log.exception("refit failed")
             refit.state = "failed"
