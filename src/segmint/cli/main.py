@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -349,7 +350,8 @@ def export(
         if output is None or str(output) == "-":
             if fmt != "csv":
                 raise SegmintError("only CSV can be written to stdout; pass --output FILE")
-            pipeline.export(Workspace(workspace), what, None, fmt="csv", run_id=run_id)
+            frame = pipeline.export_frame(Workspace(workspace), what, run_id=run_id)
+            frame.to_csv(sys.stdout, index=False)
             return
         path = pipeline.export(Workspace(workspace), what, output, fmt=fmt, run_id=run_id)
     except SegmintError as exc:

@@ -1,0 +1,93 @@
+"""Ingest: read, validate and store the user's files in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from segmint.io.readers import open_source
+from segmint.io.validate import stage_customers, stage_transactions
+from segmint.pipeline._progress import Progress, no_progress
+from segmint.schema import Preset, get_preset
+from segmint.store.ingest import file_fingerprint, load_customers, load_transactions
+from segmint.store.workspace import Workspace
+
+
+@dataclass
+class IngestResult:
+    """What one ingested file contributed."""
+
+    kind: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rejected: dict[str, int]
+    examples: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def resolve_preset(
+    preset: str | Preset = "generic", mapping: dict[str, str] | None = None
+) -> Preset:
+    """The preset by name, with ``--map field=column`` overrides applied."""
+    resolved = get_preset(preset) if isinstance(preset, str) else preset
+    return resolved.with_overrides(mapping) if mapping else resolved
+
+
+def ingest(
+    workspace: Workspace,
+    transactions: str | Path,
+    *,
+    customers: str | Path | None = None,
+    preset: str | Preset = "generic",
+    mapping: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    progress: Progress = no_progress,
+) -> list[IngestResult]:
+    """Read, validate and store a transactions file (and optionally a customers file).
+
+    Everything happens in one transaction: on any error the workspace is left as it was (and a
+    workspace created by this call is removed).
+    """
+    layout = resolve_preset(preset, mapping)
+    results = []
+    with workspace.transaction(create=True) as con:
+        progress("read transactions", 0, 2)
+        columns = open_source(con, transactions, "_source_tx", encoding=encoding)
+        report = stage_transactions(
+            con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
+        )
+        progress("store transactions", 1, 2)
+        added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+        results.append(
+            IngestResult(
+                "transactions",
+                str(transactions),
+                report.rows_read,
+                added,
+                report.rows_usable - added,
+                report.rejected,
+                report.examples,
+            )
+        )
+        if customers is not None:
+            columns = open_source(con, customers, "_source_cu", encoding=encoding)
+            creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
+            given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
+            results.append(
+                IngestResult(
+                    "customers",
+                    str(customers),
+                    creport.rows_read,
+                    given,
+                    0,
+                    creport.rejected,
+                    creport.examples,
+                )
+            )
+        progress("store transactions", 2, 2)
+    return results
