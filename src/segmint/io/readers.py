@@ -217,12 +217,12 @@ def _load_text(
     encoding: str,
 ) -> None:
     """Read the text file into TEMP ``table``: one text column per name, plus the bad lines."""
-    # the last line is cut only in a file that does not end with a line break (a .gz is
-    # checked above, so a complete one is taken as ending cleanly)
+    # A line that does not fit is the cut last line of an interrupted download when it is the
+    # last one that does not fit, in a file that does not end with a line break (a .gz was
+    # checked above, so a complete one ends cleanly). ``line`` is its number in the file.
     cut = not path.name.lower().endswith(".gz") and not _ends_with_line_break(path)
-    # of the lines that do not fit: ``line`` its number, ``short`` whether fields are missing
     reason = (
-        "CASE WHEN ? AND short AND line = max(line) OVER () "
+        "CASE WHEN ? AND line = max(line) OVER () "
         "THEN 'truncated_last_line' ELSE 'malformed_line' END"
     )
     if dialect.delimiter == WHITESPACE:
@@ -231,7 +231,15 @@ def _load_text(
         _load_delimited(con, path, table, dialect, encoding, reason, cut)
 
 
-def _load_delimited(con, path, table, dialect, encoding, reason, cut) -> None:
+def _load_delimited(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    dialect: Dialect,
+    encoding: str,
+    reason: str,
+    cut: bool,
+) -> None:
     # the dialect is given in full, so DuckDB does not sniff (its sniffer refuses cut files);
     # lines that do not fit go to a rejects table and are added back as rows with a reason
     columns = {name: "VARCHAR" for name in dialect.names}
@@ -253,8 +261,7 @@ def _load_delimited(con, path, table, dialect, encoding, reason, cut) -> None:
     con.execute(
         f"""INSERT INTO "{table}" ({PROBLEM}, {LINE})
             SELECT {reason}, text FROM (
-                SELECT line, rtrim(any_value(csv_line), chr(10) || chr(13)) AS text,
-                       bool_and(error_type = 'MISSING COLUMNS') AS short
+                SELECT line, rtrim(any_value(csv_line), chr(10) || chr(13)) AS text
                 FROM "{rejects}" GROUP BY line)
             ORDER BY line""",
         [cut],
@@ -263,7 +270,15 @@ def _load_delimited(con, path, table, dialect, encoding, reason, cut) -> None:
     con.execute(f'DROP TABLE "{scans}"')
 
 
-def _load_whitespace(con, path, table, dialect, encoding, reason, cut) -> None:
+def _load_whitespace(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    dialect: Dialect,
+    encoding: str,
+    reason: str,
+    cut: bool,
+) -> None:
     # DuckDB has no "runs of spaces" delimiter: read whole lines, then split them in SQL
     fields = ", ".join(
         f'p[{i + 1}] AS "{name.replace(chr(34), chr(34) * 2)}"'
@@ -278,7 +293,7 @@ def _load_whitespace(con, path, table, dialect, encoding, reason, cut) -> None:
                 FROM read_csv(?, columns = {{'text': 'VARCHAR'}}, delim = ?, quote = '',
                               escape = '', header = false, auto_detect = false, encoding = ?)
             ), split AS (
-                SELECT *, len(p) AS fields, len(p) < {n} AS short FROM lines
+                SELECT *, len(p) AS fields FROM lines
                 WHERE line > ? AND trim(text, E' \\t\\r') <> ''
             )
             SELECT {fields},

@@ -122,9 +122,7 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
         return True
     width = len(rows[0])
     body = [r for r in rows[1:] if len(r) == width]
-    numeric = [
-        i for i in range(width) if body and all(_NUMBER.match(r[i].strip()) for r in body)
-    ]
+    numeric = [i for i in range(width) if body and all(_NUMBER.match(r[i].strip()) for r in body)]
     if not numeric:
         return True
     return any(not _NUMBER.match(rows[0][i].strip()) for i in numeric)
