@@ -19,7 +19,8 @@ from segmint.store.workspace import Workspace
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 ROWS = "".join(
-    f"{536000 + i},A{i},ITEM {i},{i % 5 + 1},2010-12-{i % 28 + 1:02d} 08:26:00,2.50,{17000 + i % 7},UK\n"
+    f"{536000 + i},A{i},ITEM {i},{i % 5 + 1},2010-12-{i % 28 + 1:02d} 08:26:00,2.50,"
+    f"{17000 + i % 7},UK\n"
     for i in range(40)
 )
 
