@@ -38,11 +38,11 @@ def orders(tmp_path_factory) -> pd.DataFrame:
     return frame[["customer_id", "order_id", "ts", "product_id", "quantity", "unit_price"]]
 
 
-def stored(ws: Path) -> tuple[int, int]:
+def stored(ws: Path) -> tuple[int, int, float]:
     con = duckdb.connect(str(ws / "segmint.duckdb"), read_only=True)
     try:
         return con.execute(
-            "SELECT count(*), count(DISTINCT customer_id) FROM transactions"
+            "SELECT count(*), count(DISTINCT customer_id), sum(amount) FROM transactions"
         ).fetchall()[0]
     finally:
         con.close()
@@ -53,6 +53,10 @@ def write_as(frame: pd.DataFrame, path: Path, sep: str) -> None:
         lines = ["  " + "   ".join(frame.columns)]
         lines += ["  " + "   ".join(row) for row in frame.itertuples(index=False)]
         path.write_text("\r\n".join(lines) + "\r\n")
+    elif sep == ";":  # as a spreadsheet in a European locale saves it: decimal commas
+        frame.assign(unit_price=frame.unit_price.str.replace(".", ",")).to_csv(
+            path, sep=sep, index=False
+        )
     else:
         frame.to_csv(path, sep=sep, index=False)
 
@@ -66,9 +70,12 @@ def test_files_as_people_have_them_run(sep, orders, tmp_path):
     ws = tmp_path / "ws"
     result = invoke("run", "--transactions", path, "--workspace", ws)
     assert result.exit_code == 0, result.stderr
-    rows, customers = stored(ws)
+    rows, customers, amount = stored(ws)
     expected = len(orders) - (sep == "cut")
     assert rows == expected and customers == orders.customer_id.nunique()
+    if sep != "cut":
+        lines = orders.quantity.astype(float) * orders.unit_price.astype(float)
+        assert amount == pytest.approx(lines.sum())
     said = " ".join(result.stderr.split())  # Rich wraps long lines
     assert f"{len(orders):,} rows read, {expected:,} stored" in said
     if sep == "cut":

@@ -65,12 +65,19 @@ def test_other_delimiters_are_sniffed(delimiter, tmp_path, workspace):
 
 
 def test_semicolons_with_decimal_commas(tmp_path, workspace):
+    # as a spreadsheet in a European locale saves it
     path = tmp_path / "orders.csv"
-    path.write_text("client;when;total\na;2024-01-05;10,5\nb;2024-01-06;3\n")
-    (result,) = pipeline.ingest(
-        workspace, path, mapping=["client=customer_id", "when=ts", "total=amount"]
-    )
-    # "10,5" is not a number to DuckDB: the row is counted, not misread as 105
+    path.write_text("client;when;total\na;2024-01-05;10,5\nb;2024-01-06;1.234,25\nc;2024-01-07;3\n")
+    mapping = ["client=customer_id", "when=ts", "total=amount"]
+    (result,) = pipeline.ingest(workspace, path, mapping=mapping)
+    assert result.rows_loaded == 3 and not result.rejected
+    assert stored(workspace).amount.tolist() == [10.5, 1234.25, 3.0]
+
+
+def test_a_quoted_decimal_comma_in_a_comma_file_is_not_a_number(tmp_path, workspace):
+    path = tmp_path / "orders.csv"
+    path.write_text('customer_id,ts,amount\na,2024-01-05,"10,5"\nb,2024-01-06,3\n')
+    (result,) = pipeline.ingest(workspace, path)
     assert result.rows_loaded == 1 and result.rejected == {"bad_amount": 1}
 
 

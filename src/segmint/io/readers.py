@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -47,6 +48,22 @@ LINE_PROBLEMS = {
 _DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf8sig": "utf-8", "utf16": "utf-16", "latin1": "latin-1"}
 _SAMPLE_CHARS = 1 << 16
 _GZIP = 47  # zlib wbits: gzip header, largest window
+
+
+@dataclass(frozen=True)
+class Source:
+    """What validation needs to know of an opened file besides its rows.
+
+    Attributes
+    ----------
+    columns : list of str
+        The file's column names (not the hidden :data:`PROBLEM` and :data:`LINE` columns).
+    decimal_comma : bool
+        Numbers in the text are written with a decimal comma (see :class:`Dialect`).
+    """
+
+    columns: list[str]
+    decimal_comma: bool = False
 
 
 def detect_format(path: Path) -> str:
@@ -82,8 +99,8 @@ def open_source(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     names: tuple[str, ...] = (),
-) -> list[str]:
-    """Create the temporary table or view ``view`` over the file at ``path``; return its columns.
+) -> Source:
+    """Create the temporary table or view ``view`` over the file at ``path``.
 
     Parameters
     ----------
@@ -103,8 +120,8 @@ def open_source(
 
     Returns
     -------
-    list of str
-        The file's column names (not the hidden :data:`PROBLEM` and :data:`LINE` columns).
+    Source
+        The file's column names, and how its numbers are written.
 
     Raises
     ------
@@ -114,11 +131,12 @@ def open_source(
     path = check_file(path)
     fmt = detect_format(path)
     literal = _literal(str(path))
+    decimal_comma = False
     try:
         if fmt == "csv" and _duckdb_encoding(encoding) is None:
             con.register(view, _read_csv_encoded(path, encoding))
         elif fmt == "csv":
-            _read_text(con, path, view, encoding, delimiter, names)
+            decimal_comma = _read_text(con, path, view, encoding, delimiter, names).decimal_comma
         elif fmt == "parquet":
             con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS FROM read_parquet({literal})')
         elif fmt == "jsonl":
@@ -137,7 +155,7 @@ def open_source(
         raise DataValidationError(
             _explain_read_error(fmt, exc, encoding), source=str(path)
         ) from None
-    return [c for c in columns if c not in (PROBLEM, LINE)]
+    return Source([c for c in columns if c not in (PROBLEM, LINE)], decimal_comma)
 
 
 def _literal(text: str) -> str:
@@ -156,11 +174,11 @@ def _read_text(
     encoding: str,
     delimiter: str | None,
     names: tuple[str, ...],
-) -> None:
+) -> Dialect:
     dialect = sniff(_sample(path, encoding), delimiter=delimiter, names=names)
     if not path.name.lower().endswith(".gz") or _gunzip(path):
         _load_text(con, path, table, dialect, _duckdb_encoding(encoding))
-        return
+        return dialect
     # a gzip file that ends early (interrupted download): load what it holds; DuckDB would
     # refuse the whole file and abort the caller's transaction with it
     with tempfile.TemporaryDirectory(prefix="segmint-") as folder:
@@ -168,6 +186,7 @@ def _read_text(
         with open(partial, "wb") as out:
             _gunzip(path, out)
         _load_text(con, partial, table, dialect, _duckdb_encoding(encoding))
+    return dialect
 
 
 def _sample(path: Path, encoding: str) -> str:

@@ -61,7 +61,7 @@ def ingest(
     results = []
     with workspace.transaction(create=True) as con:
         progress("read transactions", 0, 2)
-        columns = open_source(
+        source = open_source(
             con,
             transactions,
             "_source_tx",
@@ -70,7 +70,13 @@ def ingest(
             names=layout.names,
         )
         report = stage_transactions(
-            con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
+            con,
+            "_source_tx",
+            source.columns,
+            layout,
+            source=str(transactions),
+            date_format=date_format,
+            decimal_comma=source.decimal_comma,
         )
         progress("store transactions", 1, 2)
         added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
@@ -88,7 +94,7 @@ def ingest(
         if customers is not None:
             columns = open_source(
                 con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
-            )
+            ).columns
             creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
             given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
             results.append(
