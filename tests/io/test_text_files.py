@@ -231,3 +231,21 @@ def test_resolve_layout_keeps_the_preset_and_applies_maps():
     assert layout.customers == {"customer_id": "CustomerID", "country": "Land"}
     assert delimiter is None
     assert get_preset("online-retail").transactions["customer_id"] == "CustomerID"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16", "latin-1"])
+def test_other_encodings_read_the_same_way(encoding, tmp_path, workspace):
+    # cp1252 is re-encoded (DuckDB lacks it), the others DuckDB reads itself; all are sniffed
+    text = "customer_id;ts;amount;description\na;2024-01-05;2,5;CAFÉ\nb;2024-01-06;3;x\nc;2024-0"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode(encoding))
+    (result,) = pipeline.ingest(workspace, path, encoding=encoding)
+    assert result.rows_loaded == 2 and result.rejected == {"truncated_last_line": 1}
+    tx = stored(workspace)
+    assert tx.description.tolist() == ["CAFÉ", "x"] and tx.amount.tolist() == [2.5, 3.0]
+
+
+def test_an_unknown_encoding_is_named(tmp_path, retail_csv, workspace):
+    with pytest.raises(DataValidationError, match="unknown encoding 'klingon'"):
+        pipeline.ingest(workspace, retail_csv, preset="online-retail", encoding="klingon")
+    assert not workspace.path.exists()

@@ -15,10 +15,13 @@ text here), so its complete rows load too.
 
 from __future__ import annotations
 
+import codecs
+import shutil
 import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -44,7 +47,7 @@ LINE_PROBLEMS = {
     "malformed_line": "line does not split into the header's columns",
 }
 
-#: encodings DuckDB reads itself; others go through pyarrow
+#: encodings DuckDB reads itself; others are re-encoded into a UTF-8 copy first
 _DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf8sig": "utf-8", "utf16": "utf-16", "latin1": "latin-1"}
 _SAMPLE_CHARS = 1 << 16
 _GZIP = 47  # zlib wbits: gzip header, largest window
@@ -133,9 +136,7 @@ def open_source(
     literal = _literal(str(path))
     decimal_comma = False
     try:
-        if fmt == "csv" and _duckdb_encoding(encoding) is None:
-            con.register(view, _read_csv_encoded(path, encoding))
-        elif fmt == "csv":
+        if fmt == "csv":
             decimal_comma = _read_text(con, path, view, encoding, delimiter, names).decimal_comma
         elif fmt == "parquet":
             con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS FROM read_parquet({literal})')
@@ -151,6 +152,8 @@ def open_source(
             raise DataValidationError("file has a header but no data rows", source=str(path))
     except DataValidationError:
         raise
+    except LookupError:
+        raise DataValidationError(f"unknown encoding {encoding!r}", source=str(path)) from None
     except (duckdb.Error, pa.ArrowException, ValueError, OSError, zlib.error) as exc:
         raise DataValidationError(
             _explain_read_error(fmt, exc, encoding), source=str(path)
@@ -176,17 +179,37 @@ def _read_text(
     names: tuple[str, ...],
 ) -> Dialect:
     dialect = sniff(_sample(path, encoding), delimiter=delimiter, names=names)
-    if not path.name.lower().endswith(".gz") or _gunzip(path):
-        _load_text(con, path, table, dialect, _duckdb_encoding(encoding))
+    native = _duckdb_encoding(encoding)
+    gzipped = path.name.lower().endswith(".gz")
+    if native and (not gzipped or _gunzip(path)):
+        _load_text(con, path, table, dialect, native)
         return dialect
-    # a gzip file that ends early (interrupted download): load what it holds; DuckDB would
-    # refuse the whole file and abort the caller's transaction with it
+    # DuckDB cannot read this file as it is: a gzip file that ends early (it would refuse the
+    # whole file, and abort the caller's transaction with it), or an encoding it lacks. It
+    # reads a plain copy instead: decompressed as far as it goes, in UTF-8.
     with tempfile.TemporaryDirectory(prefix="segmint-") as folder:
-        partial = Path(folder) / path.name.removesuffix(".gz").removesuffix(".GZ")
-        with open(partial, "wb") as out:
-            _gunzip(path, out)
-        _load_text(con, partial, table, dialect, _duckdb_encoding(encoding))
+        copy = Path(folder) / "text"
+        with open(copy, "wb") as out, open(path, "rb") as handle:
+            sink = out if native else _Utf8Writer(out, encoding)
+            if gzipped:
+                _gunzip(path, sink)
+            else:
+                shutil.copyfileobj(handle, sink)
+        _load_text(con, copy, table, dialect, native or "utf-8")
     return dialect
+
+
+class _Utf8Writer:
+    """A binary sink that re-encodes text written in ``encoding`` as UTF-8 into ``out``."""
+
+    def __init__(self, out: BinaryIO, encoding: str) -> None:
+        self.out = out
+        # incremental: a character may be split between two chunks (and the bytes of one cut
+        # by an interrupted download are left out, with the rest of that line)
+        self.decoder = codecs.getincrementaldecoder(encoding)()
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self.decoder.decode(data).encode("utf-8"))
 
 
 def _sample(path: Path, encoding: str) -> str:
@@ -204,7 +227,7 @@ def _sample(path: Path, encoding: str) -> str:
     return raw.decode(encoding, errors="replace")
 
 
-def _gunzip(path: Path, out=None) -> bool:
+def _gunzip(path: Path, out: BinaryIO | _Utf8Writer | None = None) -> bool:
     """Whether the gzip file is complete; writes what decompresses to ``out`` if given."""
     inflate, fed = zlib.decompressobj(_GZIP), False
     with open(path, "rb") as handle:
@@ -335,30 +358,6 @@ def _explain_read_error(fmt: str, exc: Exception, encoding: str) -> str:
     if fmt == "csv":
         return f"not a readable CSV table: {text}"
     return f"not a readable {fmt} file: {text}"
-
-
-def _read_csv_encoded(path: Path, encoding: str) -> pa.Table:
-    """Read a CSV in a non-UTF-8 encoding as text columns (DuckDB reads only UTF-8)."""
-    import codecs
-    import csv
-    import gzip
-
-    from pyarrow import csv as pacsv
-
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding=encoding, newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise ValueError("no header row")
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in header}),
-    )
 
 
 def _read_xlsx(path: Path) -> pa.Table:
