@@ -189,12 +189,13 @@ def _read_text(
     # reads a plain copy instead: decompressed as far as it goes, in UTF-8.
     with tempfile.TemporaryDirectory(prefix="segmint-") as folder:
         copy = Path(folder) / "text"
-        with open(copy, "wb") as out, open(path, "rb") as handle:
+        with open(copy, "wb") as out:
             sink = out if native else _Utf8Writer(out, encoding)
             if gzipped:
                 _gunzip(path, sink)
             else:
-                shutil.copyfileobj(handle, sink)
+                with open(path, "rb") as handle:
+                    shutil.copyfileobj(handle, sink)
         _load_text(con, copy, table, dialect, native or "utf-8")
     return dialect
 
