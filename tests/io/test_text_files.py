@@ -249,3 +249,12 @@ def test_an_unknown_encoding_is_named(tmp_path, retail_csv, workspace):
     with pytest.raises(DataValidationError, match="unknown encoding 'klingon'"):
         pipeline.ingest(workspace, retail_csv, preset="online-retail", encoding="klingon")
     assert not workspace.path.exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_cut_inside_a_character(encoding, tmp_path, workspace):
+    text = "customer_id,ts,amount,description\na,2024-01-05,2,x\nb,2024-01-06,3,CAFÉ"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode(encoding)[:-1])  # the download stopped inside the "É"
+    (result,) = pipeline.ingest(workspace, path, encoding=encoding)
+    assert result.rows_loaded == 1 and result.rejected == {"truncated_last_line": 1}

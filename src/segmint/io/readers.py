@@ -50,6 +50,7 @@ LINE_PROBLEMS = {
 #: encodings DuckDB reads itself; others are re-encoded into a UTF-8 copy first
 _DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf8sig": "utf-8", "utf16": "utf-16", "latin1": "latin-1"}
 _SAMPLE_CHARS = 1 << 16
+_TAIL_BYTES = 1 << 22  # a cut record longer than this is left to DuckDB to find
 _GZIP = 47  # zlib wbits: gzip header, largest window
 
 
@@ -181,23 +182,74 @@ def _read_text(
     dialect = sniff(_sample(path, encoding), delimiter=delimiter, names=names)
     native = _duckdb_encoding(encoding)
     gzipped = path.name.lower().endswith(".gz")
-    if native and (not gzipped or _gunzip(path)):
+    cut = not _gunzip(path) if gzipped else _ends_mid_character(path, native)
+    if native and not cut:
         _load_text(con, path, table, dialect, native)
         return dialect
-    # DuckDB cannot read this file as it is: a gzip file that ends early (it would refuse the
-    # whole file, and abort the caller's transaction with it), or an encoding it lacks. It
-    # reads a plain copy instead: decompressed as far as it goes, in UTF-8.
+    # DuckDB cannot read this file as it is: a download cut it short (DuckDB refuses a gzip
+    # stream that ends early, or a character cut in half, and aborts the caller's transaction
+    # with it), or it is in an encoding DuckDB lacks. It reads a UTF-8 copy instead,
+    # decompressed as far as it goes, without the half character.
     with tempfile.TemporaryDirectory(prefix="segmint-") as folder:
         copy = Path(folder) / "text"
         with open(copy, "wb") as out:
-            sink = out if native else _Utf8Writer(out, encoding)
+            sink = _Utf8Writer(out, encoding)
             if gzipped:
                 _gunzip(path, sink)
             else:
                 with open(path, "rb") as handle:
                     shutil.copyfileobj(handle, sink)
-        _load_text(con, copy, table, dialect, native or "utf-8")
+            cut = sink.finish() or cut
+        # a copy of a file known to be cut loses its cut record here, to be counted as such
+        # (even when the cut left it all its fields, its last one is not what was written)
+        cut_record = _split_cut_record(copy, dialect) if cut else ""
+        _load_text(con, copy, table, dialect, "utf-8")
+        if cut_record:
+            con.execute(
+                f"INSERT INTO \"{table}\" ({PROBLEM}, {LINE}) VALUES ('truncated_last_line', ?)",
+                [cut_record],
+            )
     return dialect
+
+
+def _split_cut_record(copy: Path, dialect: Dialect) -> str:
+    """Truncate ``copy`` after its last complete record; return the text of the cut one.
+
+    A line break ends a record unless it is inside quotes, i.e. unless an odd number of quote
+    characters comes before it (RFC 4180; whitespace-separated text has no quotes).
+    """
+    quoted = dialect.delimiter != WHITESPACE
+    with open(copy, "rb+") as handle:
+        quotes = sum(chunk.count(b'"') for chunk in iter(lambda: handle.read(1 << 22), b""))
+        size = handle.tell()
+        start = max(0, size - _TAIL_BYTES)
+        handle.seek(start)
+        tail = handle.read()
+        if tail.endswith((b"\n", b"\r")):
+            return ""
+        end = len(tail)
+        while (end := tail.rfind(b"\n", 0, end)) >= 0:
+            if not quoted or (quotes - tail.count(b'"', end)) % 2 == 0:
+                handle.truncate(start + end + 1)
+                return tail[end + 1 :].decode("utf-8").rstrip("\r")
+    return ""
+
+
+def _ends_mid_character(path: Path, encoding: str | None) -> bool:
+    """Whether the file ends inside a multi-byte character (a download cut it there)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - 4))
+        tail = handle.read()
+    if encoding == "utf-16":
+        return size % 2 == 1
+    if encoding != "utf-8":
+        return False
+    for back, byte in enumerate(reversed(tail), start=1):
+        if byte & 0xC0 != 0x80:  # the first byte of the last character says how long it is
+            length = 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2 if byte >= 0xC0 else 1
+            return back < length
+    return False
 
 
 class _Utf8Writer:
@@ -205,12 +257,18 @@ class _Utf8Writer:
 
     def __init__(self, out: BinaryIO, encoding: str) -> None:
         self.out = out
-        # incremental: a character may be split between two chunks (and the bytes of one cut
-        # by an interrupted download are left out, with the rest of that line)
+        # incremental: a character may be split between two chunks
         self.decoder = codecs.getincrementaldecoder(encoding)()
 
     def write(self, data: bytes) -> None:
         self.out.write(self.decoder.decode(data).encode("utf-8"))
+
+    def finish(self) -> bool:
+        """Whether the text ended inside a character (then written as U+FFFD)."""
+        if not self.decoder.getstate()[0]:
+            return False
+        self.out.write("\ufffd".encode())
+        return True
 
 
 def _sample(path: Path, encoding: str) -> str:
