@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from segmint.errors import DataValidationError
-from segmint.io.readers import LINE, LINE_PROBLEMS, PROBLEM
+from segmint.io.text import LINE, LINE_PROBLEMS, PROBLEM
 from segmint.schema import REQUIRED_TRANSACTION_FIELDS, Preset
 
 STAGE_TRANSACTIONS = "_stage_transactions"
