@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,11 @@ from threadpoolctl import threadpool_limits
 
 from segmint.errors import DataValidationError
 from segmint.segment._validation import as_numeric_frame, check_feature_names
+from segmint.segment.assign import Assignment, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
 from segmint.segment.stability import resample_stability
 
-__all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter", "kmeans_soft_assignments"]
+__all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,44 +38,6 @@ _METHODS = ("auto", "kmeans", "minibatch", "gmm")
 _SEED_MAX = np.iinfo(np.int32).max
 #: ``method="auto"`` uses MiniBatchKMeans for the final fit above this many rows (see Segmenter).
 AUTO_MINIBATCH_ROWS = 500_000
-
-
-def _sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances, shape (n_samples, n_centers), computed without a 3-d array."""
-    d = (Z * Z).sum(axis=1)[:, None] - 2.0 * (Z @ centers.T) + (centers * centers).sum(axis=1)
-    np.maximum(d, 0.0, out=d)
-    return d
-
-
-def kmeans_soft_assignments(
-    Z: np.ndarray, centers: np.ndarray, within_variance: float
-) -> np.ndarray:
-    """Soft assignment of rows to k-means centres.
-
-    ``p_ik = softmax_k(-||z_i - c_k||^2 / (2 * sigma^2))`` where ``sigma^2`` is the pooled
-    within-cluster variance per dimension (``inertia / (n_samples * n_features)``). This is the
-    posterior of a mixture of equal-weight spherical Gaussians with that variance centred on the
-    k-means centres: a row half-way between two centres gets about 0.5 each, a row at a centre
-    far from the others gets nearly 1.
-
-    Parameters
-    ----------
-    Z : ndarray of shape (n_samples, n_features)
-        Scaled features.
-    centers : ndarray of shape (n_clusters, n_features)
-    within_variance : float
-        ``sigma^2`` above (must be positive).
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_clusters)
-        Rows sum to 1.
-    """
-    logits = -_sq_distances(Z, centers) / (2.0 * max(within_variance, 1e-12))
-    logits -= logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
-    return logits
 
 
 class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -175,6 +139,10 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         ids are 0-based and ordered by descending size within their segment.
     micro_centers_ : dict of int to ndarray
         Micro-segment centres per segment, in scaled space.
+    geometry_ : SegmentGeometry
+        Everything assignment needs (centres, soft-assignment variance or mixture and its
+        relabelling, micro-centres); :func:`segmint.segment.assign.assign` gives ``predict``,
+        ``predict_proba`` and ``predict_micro`` from it.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names.
@@ -486,38 +454,29 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         return k, reason
 
     def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
-        """Relabel by descending size and store the fitted state for training rows."""
-        raw_proba = model.predict_proba(Z) if self.method_ == "gmm" else None
-        raw = raw_proba.argmax(axis=1) if raw_proba is not None else model.predict(Z)
+        """Relabel by descending size, then assign the training rows with the shared kernel."""
+        raw = model.predict_proba(Z).argmax(axis=1) if self.method_ == "gmm" else model.predict(Z)
         counts = np.bincount(raw, minlength=k)
         order = np.argsort(-counts, kind="stable")  # new id -> model id
-        relabel = np.empty(k, dtype=np.intp)
-        relabel[order] = np.arange(k)  # model id -> new id
-        self._order = order
-        self._relabel = relabel
+        if (counts == 0).any():
+            logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
         self.n_segments_ = k
         if self.method_ == "gmm":
             self.cluster_centers_ = model.means_[order].copy()
-            self._within_variance = float("nan")
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, gmm=model, order=order)
         else:
             self.cluster_centers_ = model.cluster_centers_[order].copy()
-            d = _sq_distances(Z, self.cluster_centers_)
-            labels = relabel[raw]
-            inertia = float(d[np.arange(Z.shape[0]), labels].sum())
-            self._within_variance = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
-        if (counts == 0).any():
-            logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
-        self.labels_ = relabel[raw]
-        if raw_proba is not None:
-            self.confidence_ = raw_proba.max(axis=1)
-        else:
-            self.confidence_ = self._proba(Z).max(axis=1)
+            inertia = float(sq_distances(Z, self.cluster_centers_).min(axis=1).sum())
+            within = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, within_variance=within)
+        found = assign(self.geometry_, Z)
+        self.labels_ = found.segment_id
+        self.confidence_ = found.confidence
 
     # ------------------------------------------------------------------ micro
     def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
         rng = np.random.RandomState(seed)
         lo, hi = self.micro_k_range
-        micro = np.zeros(Z.shape[0], dtype=np.intp)
         centers: dict[int, np.ndarray] = {}
         for s in range(self.n_segments_):
             self._progress("micro", s, self.n_segments_)
@@ -535,15 +494,12 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 k, km = self._micro_select(Zseg[sub], lo, hi, rng)
             if sub.size < idx.size:
                 km = KMeans(k, init=km.cluster_centers_, n_init=1, random_state=0).fit(Zseg)
-            raw = km.predict(Zseg)
-            order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")
-            relabel = np.empty(k, dtype=np.intp)
-            relabel[order] = np.arange(k)
-            micro[idx] = relabel[raw]
+            order = np.argsort(-np.bincount(km.predict(Zseg), minlength=k), kind="stable")
             centers[s] = km.cluster_centers_[order].copy()
         self._progress("micro", self.n_segments_, self.n_segments_)
         self.micro_centers_ = centers
-        self.micro_labels_ = self._micro_ids(self.labels_, micro)
+        self.geometry_ = replace(self.geometry_, micro_centers=centers)
+        self.micro_labels_ = assign(self.geometry_, Z).micro_segment_id
 
     def _micro_select(
         self, Zs: np.ndarray, lo: int, hi: int, rng: np.random.RandomState
@@ -558,10 +514,6 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         assert best_km is not None
         return best_k, best_km
 
-    @staticmethod
-    def _micro_ids(labels: np.ndarray, micro: np.ndarray) -> np.ndarray:
-        return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
-
     # ------------------------------------------------------------------ inference
     def _scaled(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "labels_")
@@ -569,10 +521,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         frame = check_feature_names(self, frame, had_names)
         return np.asarray(self.scaler_.transform(frame), dtype=np.float64)
 
-    def _proba(self, Z: np.ndarray) -> np.ndarray:
-        if self.method_ == "gmm":
-            return self.model_.predict_proba(Z)[:, self._order]
-        return kmeans_soft_assignments(Z, self.cluster_centers_, self._within_variance)
+    def _assign(self, X: Any, *, micro: bool = True) -> Assignment:
+        Z = self._scaled(X)
+        return assign(self.geometry_, Z, micro=micro)
 
     def transform(self, X: Any) -> np.ndarray:
         """Scaled features (the space the segments live in).
@@ -598,10 +549,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         ndarray of int of shape (n_samples,)
         """
-        Z = self._scaled(X)
-        if self.method_ == "gmm":
-            return self._relabel[self.model_.predict(Z)]
-        return _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
+        return self._assign(X, micro=False).segment_id
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Membership probabilities per segment.
@@ -617,7 +565,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_segments_)
         """
-        return self._proba(self._scaled(X))
+        return self._assign(X, micro=False).proba
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of :meth:`transform` (the input feature names)."""
@@ -639,15 +587,4 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Requires ``micro_segments=True`` at fit time.
         """
         check_is_fitted(self, "micro_centers_")
-        Z = self._scaled(X)
-        labels = (
-            self._relabel[self.model_.predict(Z)]
-            if self.method_ == "gmm"
-            else _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
-        )
-        micro = np.zeros(Z.shape[0], dtype=np.intp)
-        for s, centers in self.micro_centers_.items():
-            mask = labels == s
-            if mask.any() and centers.shape[0] > 1:
-                micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
-        return self._micro_ids(labels, micro)
+        return self._assign(X).micro_segment_id
