@@ -11,12 +11,22 @@ assigns exactly as the fitted one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["Assignment", "SegmentGeometry", "assign", "kmeans_soft_assignments", "sq_distances"]
+from segmint.errors import ModelError
+from segmint.segment._validation import as_numeric_frame, check_feature_names
+
+__all__ = [
+    "AssignMixin",
+    "Assignment",
+    "SegmentGeometry",
+    "assign",
+    "kmeans_soft_assignments",
+    "sq_distances",
+]
 
 
 def sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -150,3 +160,81 @@ def _micro_ids(Z: np.ndarray, labels: np.ndarray, micro_centers: dict) -> np.nda
         if mask.any() and centers.shape[0] > 1:
             micro[mask] = sq_distances(Z[mask], centers).argmin(axis=1)
     return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+
+
+class AssignMixin:
+    """The public assignment methods, written once for the fitted and the reloaded segmenter.
+
+    A subclass provides ``_fitted()``, which checks that it is fitted and returns its scaler
+    and :class:`SegmentGeometry`, and the ``feature_names_in_`` / ``n_features_in_`` that
+    :func:`~segmint.segment._validation.check_feature_names` compares ``X`` against.
+    """
+
+    def _fitted(self) -> tuple[Any, SegmentGeometry]:
+        raise NotImplementedError
+
+    def _assign(self, X: Any, *, micro: bool = True) -> Assignment:
+        Z = self.transform(X)
+        return assign(self._fitted()[1], Z, micro=micro)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Scaled features (the space the segments live in).
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+            Features in original units; a table is aligned by column name.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        scaler, _ = self._fitted()
+        frame, had_names = as_numeric_frame(X)
+        frame = check_feature_names(self, frame, had_names)
+        return np.asarray(scaler.transform(frame), dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of each row (nearest centre for k-means, most probable component for gmm).
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        return self._assign(X, micro=False).segment_id
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Membership probabilities per segment.
+
+        gmm: the mixture posterior. k-means: :func:`kmeans_soft_assignments`, a softmax of
+        negative squared distances scaled by the pooled within-segment variance.
+
+        Parameters
+        ----------
+        X : table or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_segments)
+        """
+        return self._assign(X, micro=False).proba
+
+    def confidence(self, X: Any) -> np.ndarray:
+        """Highest membership probability of each row (see :meth:`predict_proba`)."""
+        return self._assign(X, micro=False).confidence
+
+    def predict_micro(self, X: Any) -> np.ndarray:
+        """Micro-segment id (``"<segment>.<micro>"``) of each row.
+
+        Raises
+        ------
+        ModelError
+            When the model was fitted without micro-segments.
+        """
+        if self._fitted()[1].micro_centers is None:
+            raise ModelError("this segmenter was fitted without micro-segments")
+        return self._assign(X).micro_segment_id

@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from segmint.errors import DataValidationError
-from segmint.segment._validation import as_numeric_frame, check_feature_names
-from segmint.segment.assign import Assignment, SegmentGeometry, assign, sq_distances
+from segmint.segment._validation import as_numeric_frame
+from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
 from segmint.segment.stability import resample_stability
 
@@ -40,7 +40,7 @@ _SEED_MAX = np.iinfo(np.int32).max
 AUTO_MINIBATCH_ROWS = 500_000
 
 
-class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
+class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Customer segmentation with an automatic number of segments.
 
     ``fit`` scales the features (:class:`~segmint.segment.FeatureScaler`), selects the number of
@@ -515,76 +515,16 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         return best_k, best_km
 
     # ------------------------------------------------------------------ inference
-    def _scaled(self, X: Any) -> np.ndarray:
+    def _fitted(self) -> tuple[Any, SegmentGeometry]:
         check_is_fitted(self, "labels_")
-        frame, had_names = as_numeric_frame(X)
-        frame = check_feature_names(self, frame, had_names)
-        return np.asarray(self.scaler_.transform(frame), dtype=np.float64)
-
-    def _assign(self, X: Any, *, micro: bool = True) -> Assignment:
-        Z = self._scaled(X)
-        return assign(self.geometry_, Z, micro=micro)
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Scaled features (the space the segments live in).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-        """
-        return self._scaled(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Segment of each row (nearest centre for k-means, most probable component for gmm).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        return self._assign(X, micro=False).segment_id
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Membership probabilities per segment.
-
-        gmm: the mixture posterior. k-means: :func:`kmeans_soft_assignments`, a softmax of
-        negative squared distances scaled by the pooled within-segment variance.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_segments_)
-        """
-        return self._assign(X, micro=False).proba
+        return self.scaler_, self.geometry_
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of :meth:`transform` (the input feature names)."""
-        check_is_fitted(self, "labels_")
+        self._fitted()
         return np.asarray(self._feature_names, dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-    def confidence(self, X: Any) -> np.ndarray:
-        """Highest membership probability of each row (see :meth:`predict_proba`)."""
-        return self.predict_proba(X).max(axis=1)
-
-    def predict_micro(self, X: Any) -> np.ndarray:
-        """Micro-segment id (``"<segment>.<micro>"``) of each row.
-
-        Requires ``micro_segments=True`` at fit time.
-        """
-        check_is_fitted(self, "micro_centers_")
-        return self._assign(X).micro_segment_id

@@ -19,8 +19,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from segmint.errors import ModelError
-from segmint.segment._validation import as_numeric_frame, check_feature_names
-from segmint.segment.assign import Assignment, SegmentGeometry, assign
+from segmint.segment.assign import Assignment, AssignMixin, SegmentGeometry, assign
 from segmint.segment.cluster import Segmenter
 from segmint.segment.scaling import FeatureScaler
 
@@ -143,7 +142,7 @@ def _rebuild_gmm(d: dict, n_features: int) -> GaussianMixture:
     return gm
 
 
-class LiveSegmenter:
+class LiveSegmenter(AssignMixin):
     """A saved segmenter, rebuilt for assignment only (see :func:`segmenter_from_dict`).
 
     Parameters
@@ -216,63 +215,8 @@ class LiveSegmenter:
         """The dict this model was built from."""
         return self._dict
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Scaled features (the space the segments live in).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-            Features in original units; a table is aligned by column name.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-        """
-        frame, had_names = as_numeric_frame(X)
-        frame = check_feature_names(self, frame, had_names)
-        return np.asarray(self.scaler.transform(frame), dtype=np.float64)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Segment of each row, as :meth:`Segmenter.predict`.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        return self._assign(X, micro=False).segment_id
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Membership probabilities per segment, as :meth:`Segmenter.predict_proba`.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_segments)
-        """
-        return self._assign(X, micro=False).proba
-
-    def confidence(self, X: Any) -> np.ndarray:
-        """Highest membership probability of each row, as :meth:`Segmenter.confidence`."""
-        return self.predict_proba(X).max(axis=1)
-
-    def predict_micro(self, X: Any) -> np.ndarray:
-        """Micro-segment id (``"<segment>.<micro>"``) of each row, as the fitted model's.
-
-        Raises
-        ------
-        ModelError
-            When the model was fitted without micro-segments.
-        """
-        if self.micro_centers is None:
-            raise ModelError("this segmenter was fitted without micro-segments")
-        return self._assign(X).micro_segment_id
+    def _fitted(self) -> tuple[FeatureScaler, SegmentGeometry]:
+        return self.scaler, self.geometry
 
     def assign_values(self, values: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`assign` on raw feature values already in ``feature_names`` order, unchecked.
@@ -306,9 +250,6 @@ class LiveSegmenter:
             ``micro_segment_id`` (object array of str, or None without micro-segments).
         """
         return _as_dict(self._assign(X))
-
-    def _assign(self, X: Any, *, micro: bool = True) -> Assignment:
-        return assign(self.geometry, self.transform(X), micro=micro)
 
 
 def _as_dict(found: Assignment) -> dict[str, np.ndarray]:
