@@ -3,6 +3,10 @@
 Model selection runs on a random sample (``selection_sample`` rows) for speed; the final model is
 fitted on all rows, started from the centres (or mixture parameters) found on the sample, so it
 converges in a few passes over the full data.
+
+The rules that choose k live in :mod:`segmint.segment.selection`, and assignment (fit's
+training rows, ``predict``, probabilities, micro-segments) in :mod:`segmint.segment.assign`,
+which the reloaded :class:`~segmint.segment.LiveSegmenter` shares.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -26,6 +29,14 @@ from segmint.errors import DataValidationError
 from segmint.segment._validation import as_numeric_frame
 from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
+from segmint.segment.selection import (
+    SEED_MAX as _SEED_MAX,
+)
+from segmint.segment.selection import (
+    best_kmeans_by_silhouette,
+    choose_k,
+    sample_silhouette,
+)
 from segmint.segment.stability import resample_stability
 
 __all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter"]
@@ -35,7 +46,6 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 
 _METHODS = ("auto", "kmeans", "minibatch", "gmm")
-_SEED_MAX = np.iinfo(np.int32).max
 #: ``method="auto"`` uses MiniBatchKMeans for the final fit above this many rows (see Segmenter).
 AUTO_MINIBATCH_ROWS = 500_000
 
@@ -280,16 +290,6 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             random_state=seed,
         )
 
-    def _silhouette(self, Zs: np.ndarray, labels: np.ndarray, seed: int) -> float:
-        n_labels = np.unique(labels).size
-        if n_labels < 2 or n_labels >= Zs.shape[0]:
-            return float("nan")
-        size = min(self.silhouette_sample, Zs.shape[0])
-        sub = np.random.RandomState(seed).choice(Zs.shape[0], size, replace=False)
-        if not 1 < np.unique(labels[sub]).size < size:
-            return float("nan")
-        return float(silhouette_score(Zs[sub], labels[sub]))
-
     def _stability(self, Zs: np.ndarray, reference: np.ndarray, k: int, seed: int) -> np.ndarray:
         if self.n_stability_resamples == 0:
             return np.empty(0)
@@ -369,7 +369,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # costs that dominate at this size (measured 10-20x slower on a busy 2-core machine).
         with threadpool_limits(limits=1):
             rows, sample_models = self._select(Zs, ks, rng)
-        k, reason = self._choose(rows)
+        k, reason = choose_k(rows, gmm=self.method_ == "gmm", tie_tolerance=self.tie_tolerance)
         for row in rows:
             row["chosen"] = row["k"] == k
             row["reason"] = reason if row["k"] == k else ""
@@ -416,7 +416,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             rows.append(
                 {
                     "k": k,
-                    "silhouette": self._silhouette(Zs, labels, sil_seed),
+                    "silhouette": sample_silhouette(Zs, labels, self.silhouette_sample, sil_seed),
                     "bic": float(model.bic(Zs)) if self.method_ == "gmm" else float("nan"),
                     "inertia": float(model.inertia_) if hasattr(model, "inertia_") else np.nan,
                     "stability": float(stab.mean()) if stab.size else float("nan"),
@@ -424,34 +424,6 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             )
         self._progress("select", len(ks), len(ks))
         return rows, models
-
-    def _choose(self, rows: list[dict[str, Any]]) -> tuple[int, str]:
-        if len(rows) == 1:
-            return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
-        table = pd.DataFrame(rows)
-        if self.method_ == "gmm":
-            best = table.loc[table["bic"].idxmin()]
-            return int(best["k"]), (
-                f"k={int(best['k'])} has the lowest BIC ({best['bic']:,.0f}) "
-                f"among k={table['k'].min()}..{table['k'].max()} on the selection sample"
-            )
-        sil = table["silhouette"].fillna(-np.inf)
-        best_sil = float(sil.max())
-        tied = table[sil >= best_sil - self.tie_tolerance]
-        stab = tied["stability"].fillna(-np.inf)
-        chosen = tied.loc[stab[stab == stab.max()].index].sort_values("k").iloc[0]
-        k = int(chosen["k"])
-        reason = (
-            f"k={k} has silhouette {chosen['silhouette']:.3f} "
-            f"(best {best_sil:.3f} among k={table['k'].min()}..{table['k'].max()})"
-        )
-        if len(tied) > 1:
-            others = ", ".join(str(int(v)) for v in tied["k"] if int(v) != k)
-            reason += (
-                f"; tied within {self.tie_tolerance} with k={others}, "
-                f"chosen for its higher stability (ARI {chosen['stability']:.3f})"
-            )
-        return k, reason
 
     def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
         """Relabel by descending size, then assign the training rows with the shared kernel."""
@@ -476,7 +448,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ micro
     def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
         rng = np.random.RandomState(seed)
-        lo, hi = self.micro_k_range
+        hi = self.micro_k_range[1]
         centers: dict[int, np.ndarray] = {}
         for s in range(self.n_segments_):
             self._progress("micro", s, self.n_segments_)
@@ -491,7 +463,13 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
                 else np.arange(idx.size)
             )
             with threadpool_limits(limits=1):
-                k, km = self._micro_select(Zseg[sub], lo, hi, rng)
+                k, km = best_kmeans_by_silhouette(
+                    Zseg[sub],
+                    self.micro_k_range,
+                    n_init=self.n_init,
+                    silhouette_sample=self.silhouette_sample,
+                    rng=rng,
+                )
             if sub.size < idx.size:
                 km = KMeans(k, init=km.cluster_centers_, n_init=1, random_state=0).fit(Zseg)
             order = np.argsort(-np.bincount(km.predict(Zseg), minlength=k), kind="stable")
@@ -500,19 +478,6 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.micro_centers_ = centers
         self.geometry_ = replace(self.geometry_, micro_centers=centers)
         self.micro_labels_ = assign(self.geometry_, Z).micro_segment_id
-
-    def _micro_select(
-        self, Zs: np.ndarray, lo: int, hi: int, rng: np.random.RandomState
-    ) -> tuple[int, KMeans]:
-        """Best k in ``lo..hi`` by silhouette on ``Zs`` (ties: smaller k)."""
-        best_sil, best_k, best_km = -np.inf, lo, None
-        for k in range(lo, hi + 1):
-            km = KMeans(k, n_init=self.n_init, random_state=int(rng.randint(_SEED_MAX))).fit(Zs)
-            sil = self._silhouette(Zs, km.labels_, int(rng.randint(_SEED_MAX)))
-            if best_km is None or (np.isfinite(sil) and sil > best_sil):
-                best_sil, best_k, best_km = (sil if np.isfinite(sil) else -np.inf), k, km
-        assert best_km is not None
-        return best_k, best_km
 
     # ------------------------------------------------------------------ inference
     def _fitted(self) -> tuple[Any, SegmentGeometry]:
