@@ -49,26 +49,14 @@ from segmint.datasets._orders import (
 )
 from segmint.datasets.archetypes import (
     ARCHETYPES,
-    CATEGORIES,
     CHANNELS,
     COUNTRIES,
     COUNTRY_WEIGHTS,
-    Archetype,
-    Category,
 )
 from segmint.errors import DataValidationError
 from segmint.files import atomic_path
 
-__all__ = [
-    "ARCHETYPES",
-    "CATEGORIES",
-    "TRANSACTIONS_SCHEMA",
-    "Archetype",
-    "Category",
-    "SyntheticData",
-    "generate",
-    "write",
-]
+__all__ = ["TRANSACTIONS_SCHEMA", "SyntheticData", "generate", "write"]
 
 
 _CUSTOMERS_SCHEMA = pa.schema(
