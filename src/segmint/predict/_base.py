@@ -172,9 +172,9 @@ class BTYDModel(BaseEstimator):
         """Check ``columns``, compress identical rows into weights, fit by maximum likelihood."""
         data = self._check_data(*columns)
         w = check_weights(weights, data[0].size)
-        keep = self._fit_rows(data[0], w)
-        if not keep.any():
+        if not np.any((data[0] > 0) & (w > 0)):
             raise ModelError(self._no_repeat_message)
+        keep = self._fit_rows(data[0], w)
         if not keep.all():
             data, w = [c[keep] for c in data], w[keep]
         data, w = compress(*data, weights=w)
@@ -183,14 +183,8 @@ class BTYDModel(BaseEstimator):
         return self._fit_compressed(data, w, None)
 
     def _fit_rows(self, frequency: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Rows that enter the likelihood; at least one repeat buyer must be among them.
-
-        The counting models use every row (the mask is all-true unless no one repeats);
-        GammaGamma overrides this to keep only repeat buyers.
-        """
-        if np.any((frequency > 0) & (w > 0)):
-            return np.ones(frequency.size, dtype=bool)
-        return np.zeros(frequency.size, dtype=bool)
+        """Rows that enter the likelihood: all of them, except where a model overrides this."""
+        return np.ones(frequency.size, dtype=bool)
 
     # ---- the generic fit -------------------------------------------------------------------
     def _fit_compressed(self, data: list[np.ndarray], w: np.ndarray, theta0: np.ndarray | None):

@@ -52,7 +52,7 @@ class GammaGamma(BTYDModel):
         """Only repeat buyers carry spend information; the others are left out, with a warning."""
         rep = (frequency > 0) & (w > 0)
         n_zero = int(np.count_nonzero((frequency == 0) & (w > 0)))
-        if n_zero and rep.any():
+        if n_zero:
             warnings.warn(
                 f"GammaGamma: {n_zero} customers with frequency 0 were left out of the fit "
                 "(they have no repeat-transaction spend)",
