@@ -17,8 +17,9 @@ Two levels, both listed here so that nothing is skipped silently:
   * the data-dependent API checks (``check_estimators_fit_returns_self``,
     ``check_dont_overwrite_parameters``, ``check_estimators_overwrite_params``,
     ``check_estimators_unfitted``, ``check_fit_check_is_fitted``, ``check_fit_idempotent``,
-    ``check_estimators_pickle``, ``check_readonly_memmap_input``) are written once below for
-    each model's own fit arguments, on valid data;
+    ``check_estimators_pickle``, ``check_readonly_memmap_input``, and for the BTYD models
+    ``check_sample_weight_equivalence``) are written once below for each model's own fit
+    arguments, on valid data;
   * skipped, as they do not apply: the checks that feed generic ``X``/``y`` arrays
     (dtypes, sparse input, sample order/subset invariance with a 2-D ``X``, classifier and
     regressor training on blobs, ``n_features_in_``).
@@ -221,3 +222,18 @@ def test_read_only_inputs(case):
         args.append(a)
     reference = case.predict(case.fit(case.make()))
     _same(case.predict(case.make().fit(*args)), reference)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    "name", ["BetaGeoNBD", "ModifiedBetaGeoNBD", "ParetoNBD", "BetaGeoBetaBinom", "GammaGamma"]
+)
+def test_weights_equal_repeated_rows(name):
+    """As ``check_sample_weight_equivalence``, through the shared fit preamble (compress)."""
+    case = CASES[name]
+    args = case.fit_args()
+    repeated = case.make().fit(*(np.concatenate([a, a]) for a in args))
+    weighted = case.make().fit(*args, weights=np.full(args[0].size, 2.0))
+    assert weighted.n_customers_ == repeated.n_customers_
+    for key, value in repeated.params_.items():
+        assert weighted.params_[key] == pytest.approx(value, rel=1e-6), key
