@@ -30,9 +30,7 @@ from segmint.segment._validation import as_numeric_frame
 from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
 from segmint.segment.selection import (
-    SEED_MAX as _SEED_MAX,
-)
-from segmint.segment.selection import (
+    SEED_MAX,
     best_kmeans_by_silhouette,
     choose_k,
     sample_silhouette,
@@ -380,7 +378,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         logger.info("segmenter: %s", reason)
 
         self._progress("fit", 0, 1)
-        seed = int(rng.randint(_SEED_MAX))
+        seed = int(rng.randint(SEED_MAX))
         if sample_idx.size == n and self.method_ != "minibatch":
             model = sample_models[k]
         else:
@@ -392,13 +390,13 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._progress("stability", 0, 1)
         with threadpool_limits(limits=1):
-            scores = self._stability(Zs, self.labels_[sample_idx], k, int(rng.randint(_SEED_MAX)))
+            scores = self._stability(Zs, self.labels_[sample_idx], k, int(rng.randint(SEED_MAX)))
         self.stability_scores_ = scores
         self.stability_ = float(scores.mean()) if scores.size else float("nan")
         self._progress("stability", 1, 1)
 
         if self.micro_segments:
-            self._fit_micro(Z, int(rng.randint(_SEED_MAX)))
+            self._fit_micro(Z, int(rng.randint(SEED_MAX)))
         return self
 
     def _select(
@@ -408,7 +406,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         models: dict[int, Any] = {}
         for i, k in enumerate(ks):
             self._progress("select", i, len(ks))
-            seed, sil_seed, stab_seed = (int(s) for s in rng.randint(_SEED_MAX, size=3))
+            seed, sil_seed, stab_seed = (int(s) for s in rng.randint(SEED_MAX, size=3))
             model = self._make_model(k, seed).fit(Zs)
             labels = model.predict(Zs)
             models[k] = model
