@@ -36,8 +36,8 @@ def _raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         try:
             s.sendall(request)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may refuse and close before it has read everything
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the server may refuse (and close) before it has read everything
         got = b""
         try:
             while chunk := s.recv(65536):
