@@ -30,8 +30,8 @@ def evaluate_future_spend(
     A few very large buyers dominate raw spend, so eta² is also given on ``log1p`` of the
     spend (clipped at 0 first, as returns can make it negative).
     """
-    with workspace.connect() as con:
-        features, as_of = compute_features(con, cutoff)
+    with workspace.connect(read_only=True) as con:
+        features, as_of = compute_features(con, cutoff, keep_categories=False)
         future = con.execute(
             """SELECT customer_id, sum(amount) AS spend FROM transactions
                WHERE ts >= ? AND ts < ? + to_days(CAST(? AS INTEGER))

@@ -37,18 +37,25 @@ N_TOP_CATEGORIES = 8
 
 
 def compute_features(
-    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
+    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, *, keep_categories: bool = True
 ) -> tuple[pd.DataFrame, datetime]:
-    """Features per customer as of a date, deriving and storing product categories if needed."""
+    """Features per customer as of a date.
+
+    When the data carries too few categories, product categories are derived from the products
+    sold before ``as_of``. With ``keep_categories`` they are stored in the workspace the first
+    time and reused by later runs, so a segment's category shares mean the same run to run;
+    without, they are derived for this call only (an evaluation at a past cut-off must not use
+    categories learned from later data).
+    """
     as_of = as_of or default_as_of(con)
     (coverage,) = con.execute(
         "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
     ).fetchall()[0]
     map_table = None
-    if coverage < MIN_CATEGORY_COVERAGE:
+    if coverage < MIN_CATEGORY_COVERAGE and keep_categories:
         (mapped,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
         if mapped == 0:
-            categories = derive_categories(con)
+            categories = derive_categories(con, before=as_of)
             con.register("_derived", categories)
             con.execute("INSERT INTO product_categories SELECT product_id, category FROM _derived")
             con.unregister("_derived")
