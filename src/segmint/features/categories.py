@@ -85,10 +85,6 @@ def _product_descriptions(con, before=None) -> tuple[list[str], list[str | None]
         .to_pyarrow()
         .to_pandas()
     )
-    if pairs.empty:
-        raise DataValidationError(
-            "no transactions with a product_id; cannot derive categories", column="product_id"
-        )
     known = pairs.groupby("product_id")["n_before"].transform("sum") > 0
     pairs = pairs[~known | (pairs["n_before"] > 0)].assign(
         n=lambda d: d["n_before"].where(known[d.index], d["n"]),
@@ -162,10 +158,13 @@ def derive_categories(
     pyarrow.Table
         ``product_id`` (string) and ``category`` (string), one row per distinct product.
 
+        Empty when no transaction has a product id (e.g. CDNOW's log): there is nothing to
+        categorise, and the features then have no category shares.
+
     Raises
     ------
     DataValidationError
-        When there are no transactions with a product id.
+        When the workspace has no transactions table.
 
     Notes
     -----

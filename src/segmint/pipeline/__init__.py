@@ -15,7 +15,7 @@ from segmint.pipeline._features import (
     compute_features,
     feature_labels,
 )
-from segmint.pipeline._ingest import IngestResult, ingest, resolve_preset
+from segmint.pipeline._ingest import IngestResult, ingest
 from segmint.pipeline._options import parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
 from segmint.pipeline._predict import predict
@@ -45,7 +45,6 @@ __all__ = [
     "load_run",
     "parse_date",
     "predict",
-    "resolve_preset",
     "segment",
     "write_report",
 ]

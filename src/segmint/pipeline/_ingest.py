@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segmint.io.readers import open_source
+from segmint.io.fingerprint import file_fingerprint
+from segmint.io.layout import resolve_layout
+from segmint.io.readers import check_file, open_source
 from segmint.io.validate import stage_customers, stage_transactions
 from segmint.pipeline._progress import Progress, no_progress
-from segmint.schema import Preset, get_preset
-from segmint.store.ingest import file_fingerprint, load_customers, load_transactions
+from segmint.schema import Preset
+from segmint.store.ingest import load_customers, load_transactions
 from segmint.store.workspace import Workspace
 
 
@@ -29,35 +32,43 @@ class IngestResult:
         return dict(self.__dict__)
 
 
-def resolve_preset(
-    preset: str | Preset = "generic", mapping: dict[str, str] | None = None
-) -> Preset:
-    """The preset by name, with ``--map field=column`` overrides applied."""
-    resolved = get_preset(preset) if isinstance(preset, str) else preset
-    return resolved.with_overrides(mapping) if mapping else resolved
-
-
 def ingest(
     workspace: Workspace,
     transactions: str | Path,
     *,
     customers: str | Path | None = None,
     preset: str | Preset = "generic",
-    mapping: dict[str, str] | None = None,
+    mapping: Sequence[str] | dict[str, str] = (),
+    customers_mapping: Sequence[str] | dict[str, str] = (),
+    delimiter: str | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
     progress: Progress = no_progress,
 ) -> list[IngestResult]:
     """Read, validate and store a transactions file (and optionally a customers file).
 
-    Everything happens in one transaction: on any error the workspace is left as it was (and a
-    workspace created by this call is removed).
+    ``mapping`` and ``customers_mapping`` name the columns of each file (``COLUMN=FIELD`` pairs
+    or ``field -> column`` dicts); they and the preset are checked before any file is read
+    (:func:`segmint.io.layout.resolve_layout`). Everything happens in one transaction: on any
+    error the workspace is left as it was (and a workspace created by this call is removed).
     """
-    layout = resolve_preset(preset, mapping)
+    layout, delimiter = resolve_layout(
+        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    )
+    for path in (transactions, customers):
+        if path is not None:
+            check_file(path)
     results = []
     with workspace.transaction(create=True) as con:
         progress("read transactions", 0, 2)
-        columns = open_source(con, transactions, "_source_tx", encoding=encoding)
+        columns = open_source(
+            con,
+            transactions,
+            "_source_tx",
+            encoding=encoding,
+            delimiter=delimiter,
+            names=layout.names,
+        )
         report = stage_transactions(
             con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
         )
@@ -75,7 +86,9 @@ def ingest(
             )
         )
         if customers is not None:
-            columns = open_source(con, customers, "_source_cu", encoding=encoding)
+            columns = open_source(
+                con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
+            )
             creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
             given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
             results.append(
