@@ -22,7 +22,6 @@ from segmint.cli._output import (
 )
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
-from segmint.io.layout import resolve_layout
 from segmint.schema import CUSTOMER_FIELDS, PRESETS, TRANSACTION_FIELDS
 from segmint.store.exports import EXPORT_FORMATS
 from segmint.store.workspace import Workspace
@@ -56,7 +55,13 @@ SegmentsOpt = Annotated[
         help="Number of segments (default: chosen automatically).",
     ),
 ]
-MethodOpt = Annotated[str, typer.Option("--method", help="Clustering: kmeans, minibatch or gmm.")]
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        help="Clustering: kmeans, minibatch, gmm, or auto (minibatch on large data, else kmeans).",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same segments.")]
 ReportOpt = Annotated[
     Path | None,
@@ -278,27 +283,19 @@ def run(
     re-ingesting a file adds nothing twice. On any error the workspace is left as it was.
     """
     try:
-        # options are checked before any data is read: a typo leaves the workspace untouched
-        layout, delimiter = resolve_layout(
-            preset, mapping=map_ or [], customers_mapping=customers_map or [], delimiter=delimiter
-        )
-        ws = Workspace(workspace)
+        # one transaction: a failure anywhere (options are checked first) stores nothing
         with progress_bar(quiet or as_json) as progress:
-            results = pipeline.ingest(
-                ws,
+            results, result = pipeline.ingest_and_segment(
+                Workspace(workspace),
                 transactions,
                 customers=customers,
-                preset=layout,
+                preset=preset,
+                mapping=map_ or [],
+                customers_mapping=customers_map or [],
                 delimiter=delimiter,
                 encoding=encoding,
                 date_format=date_format,
-                progress=progress,
-            )
-            if not as_json:
-                _print_ingest(results)
-            result = pipeline.segment(
-                ws,
-                as_of=pipeline.parse_date(as_of) if as_of else None,
+                as_of=as_of,
                 n_segments=segments,
                 method=method,
                 random_state=seed,
@@ -307,6 +304,8 @@ def run(
             )
     except SegmintError as exc:
         raise _fail(exc) from None
+    if not as_json:
+        _print_ingest(results)
     _show_run(result, as_json)
 
 
@@ -472,7 +471,7 @@ def evaluate(
     try:
         result = pipeline.evaluate_future_spend(
             Workspace(workspace),
-            cutoff=pipeline.parse_date(cutoff),
+            cutoff=pipeline.parse_date(cutoff, "--cutoff"),
             horizon_days=horizon_days,
             n_segments=segments,
             random_state=seed,

@@ -8,11 +8,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from segmint.datasets import generate
 from segmint.datasets import write as write_dataset
-from segmint.pipeline._ingest import ingest
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
+from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import RunResult
-from segmint.pipeline._segment import segment
 from segmint.store.workspace import Workspace
 
 
@@ -32,15 +31,14 @@ def demo(
     data = generate(n_customers, seed=seed)
     files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
     progress("generate data", 1, 1)
-    ingest(
+    _, result = ingest_and_segment(
         workspace,
         files["transactions"],
         customers=files["customers"],
-        preset="generic",
+        as_of=data.as_of,
+        random_state=seed,
+        write_html=False,
         progress=progress,
-    )
-    result = segment(
-        workspace, as_of=data.as_of, random_state=seed, progress=progress, write_html=False
     )
     with workspace.connect(read_only=True) as con:
         found = con.execute(

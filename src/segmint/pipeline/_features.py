@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from segmint.errors import DataValidationError
 from segmint.features import (
     MIN_CATEGORY_COVERAGE,
     build_features,
@@ -36,6 +37,22 @@ K_RANGE = (3, 10)
 N_TOP_CATEGORIES = 8
 
 
+def _check_as_of(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> datetime:
+    """``as_of``, or the default (midnight after the last day), if it lies within the data."""
+    end = default_as_of(con)
+    if as_of is None:
+        return end
+    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM transactions").fetchall()
+    if not first < as_of <= end:
+        side = "after" if as_of > end else "before"
+        raise DataValidationError(
+            f"as of {as_of:%Y-%m-%d} is {side} the data, which runs from {first:%Y-%m-%d} to "
+            f"{last:%Y-%m-%d}; pick a date after {first:%Y-%m-%d} and up to {end:%Y-%m-%d} "
+            "(the default)"
+        )
+    return as_of
+
+
 def compute_features(
     con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, *, keep_categories: bool = True
 ) -> tuple[pd.DataFrame, datetime]:
@@ -47,7 +64,7 @@ def compute_features(
     without, they are derived for this call only (an evaluation at a past cut-off must not use
     categories learned from later data).
     """
-    as_of = as_of or default_as_of(con)
+    as_of = _check_as_of(con, as_of)
     (coverage,) = con.execute(
         "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
     ).fetchall()[0]

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from segmint.io.fingerprint import file_fingerprint
 from segmint.io.layout import resolve_layout
 from segmint.io.readers import check_file, open_source
@@ -58,49 +60,71 @@ def ingest(
     for path in (transactions, customers):
         if path is not None:
             check_file(path)
-    results = []
     with workspace.transaction(create=True) as con:
-        progress("read transactions", 0, 2)
-        columns = open_source(
+        return ingest_files(
             con,
             transactions,
-            "_source_tx",
-            encoding=encoding,
+            customers=customers,
+            layout=layout,
             delimiter=delimiter,
-            names=layout.names,
+            encoding=encoding,
+            date_format=date_format,
+            progress=progress,
         )
-        report = stage_transactions(
-            con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    transactions: str | Path,
+    *,
+    customers: str | Path | None = None,
+    layout: Preset,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    progress: Progress = no_progress,
+) -> list[IngestResult]:
+    """Ingest on the caller's connection, inside the caller's transaction (see ``ingest``)."""
+    results = []
+    progress("read transactions", 0, 2)
+    columns = open_source(
+        con,
+        transactions,
+        "_source_tx",
+        encoding=encoding,
+        delimiter=delimiter,
+        names=layout.names,
+    )
+    report = stage_transactions(
+        con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
+    )
+    progress("store transactions", 1, 2)
+    added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+    results.append(
+        IngestResult(
+            "transactions",
+            str(transactions),
+            report.rows_read,
+            added,
+            report.rows_usable - added,
+            report.rejected,
+            report.examples,
         )
-        progress("store transactions", 1, 2)
-        added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+    )
+    if customers is not None:
+        columns = open_source(con, customers, "_source_cu", encoding=encoding, delimiter=delimiter)
+        creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
+        given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
         results.append(
             IngestResult(
-                "transactions",
-                str(transactions),
-                report.rows_read,
-                added,
-                report.rows_usable - added,
-                report.rejected,
-                report.examples,
+                "customers",
+                str(customers),
+                creport.rows_read,
+                given,
+                0,
+                creport.rejected,
+                creport.examples,
             )
         )
-        if customers is not None:
-            columns = open_source(
-                con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
-            )
-            creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
-            given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
-            results.append(
-                IngestResult(
-                    "customers",
-                    str(customers),
-                    creport.rows_read,
-                    given,
-                    0,
-                    creport.rejected,
-                    creport.examples,
-                )
-            )
-        progress("store transactions", 2, 2)
+    progress("store transactions", 2, 2)
     return results
