@@ -429,6 +429,15 @@ def predict_cmd(
         f"({hold['error_pct']:+.1f}%)",
         highlight=False,
     )
+    mean = evaluation["propensity"]["mean"]
+    err.print(
+        "category propensity, mean over "
+        f"{len(evaluation['propensity']['categories'])} categories (ROC-AUC / average precision): "
+        + "; ".join(
+            f"{name} {m['roc_auc']:.3f} / {m['average_precision']:.3f}" for name, m in mean.items()
+        ),
+        highlight=False,
+    )
     nxt = evaluation["next_purchase"]
     err.print(
         f"next purchase: mean absolute error {nxt['mae_days']:.1f} days "

@@ -152,7 +152,8 @@ def evaluate_propensity(
 
 def _mean_scores(categories: dict) -> dict:
     """Each model's ROC-AUC and average precision averaged over the categories it scored."""
-    names = {name for c in categories.values() for name in c["models"]}
+    # the model first, then the baselines, in the order the categories list them
+    names = dict.fromkeys(name for c in categories.values() for name in c["models"])
     return {
         name: {
             metric: float(
@@ -162,7 +163,7 @@ def _mean_scores(categories: dict) -> dict:
             )
             for metric in ("roc_auc", "average_precision")
         }
-        for name in sorted(names)
+        for name in names
     }
 
 

@@ -170,6 +170,8 @@ def _churn(ch: Mapping[str, Any]) -> dict[str, Any] | None:
         "horizon_days": _int(ch.get("horizon_days")),
         "test_cutoff": _text(ch.get("test_cutoff")),
         "train_cutoffs": [_text(c) for c in ch.get("train_cutoffs") or []],
+        "calibration_cutoff": _text(ch.get("calibration_cutoff")) or None,
+        "calibration_overlap_days": _int(ch.get("calibration_overlap_days")),
         "models": models,
         "best": best,
         "model_beats_baselines": beats,
