@@ -18,15 +18,12 @@ from segmint.features.training import default_churn_horizon, training_frames
 from segmint.pipeline._features import N_TOP_CATEGORIES
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.predict.btyd import dropout_score, holdout_repeat_purchases, lifetime_value
+from segmint.predict.flags import customer_flags
 from segmint.predict.holdout import evaluate_churn, evaluate_next_purchase, evaluate_propensity
 from segmint.predict.schedule import CutoffSchedule, training_cutoffs
 from segmint.predict.scoring import score_churn, score_next_purchase, score_propensity
 from segmint.store.runs import get_run, save_model, save_predictions
 from segmint.store.workspace import Workspace
-
-#: a customer is "high value" in the top fifth of CLV and "at risk" above this churn risk
-HIGH_VALUE_QUANTILE = 0.8
-AT_RISK = 0.5
 
 
 def _summary(con: duckdb.DuckDBPyConnection, end: datetime, holdout_end=None) -> pd.DataFrame:
@@ -108,8 +105,9 @@ def predict(
             "SELECT customer_id FROM assignments WHERE run_id = ?", [run_id]
         ).df()["customer_id"]
         scores = pd.concat([btyd, churn, propensity, nxt], axis=1).reindex(customers)
-        scores["high_value"] = scores["clv"] >= scores["clv"].quantile(HIGH_VALUE_QUANTILE)
-        scores["at_risk"] = scores["churn_risk"] >= AT_RISK
+        scores["high_value"], scores["at_risk"] = customer_flags(
+            scores["clv"], scores["churn_risk"]
+        )
         evaluation = {
             "as_of": as_of.isoformat(),
             "lifetime_value": btyd_info,

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from segmint.predict.flags import HIGH_VALUE_MULTIPLE, segment_flags
 
 from ._values import _int, _mapping, _num, _text
 
 #: the held-out check groups customers by calibration-period repeat purchases, capped here
 _CE_CAP = 7
-#: a segment is "high value" when its mean CLV is at least this multiple of the average
-_HIGH_VALUE_MULTIPLE = 1.5
 
 
 def _value_risk(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -22,19 +21,16 @@ def _value_risk(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     pts = [s for s in rows if s["clv"] is not None and s["churn_risk"] is not None]
     if not pts:
         return None
-    sizes = np.array([max(s["size"], 0) for s in pts], dtype=float)
-    w = sizes if sizes.sum() > 0 else np.ones(len(pts))
-    mean_clv = float(np.average([s["clv"] for s in pts], weights=w))
-    mean_risk = float(np.average([s["churn_risk"] for s in pts], weights=w))
-    for s in rows:  # flags not stored with the run: derive them by the pipeline's rule
-        if s["value_flag"] is None and s["clv"] is not None and s["churn_risk"] is not None:
-            high = s["clv"] >= _HIGH_VALUE_MULTIPLE * mean_clv
-            risky = s["churn_risk"] > mean_risk
-            s["value_flag"] = ("high value at risk" if risky else "high value") if high else ""
+    flags, mean_clv, mean_risk = segment_flags(
+        [s["clv"] for s in pts], [s["churn_risk"] for s in pts], [s["size"] for s in pts]
+    )
+    for s, flag in zip(pts, flags, strict=True):  # flags not stored with the run: derive them
+        if s["value_flag"] is None:
+            s["value_flag"] = str(flag)
     return {
         "mean_clv": _num(mean_clv),
         "mean_churn_risk": _num(mean_risk),
-        "high_value_threshold": _num(_HIGH_VALUE_MULTIPLE * mean_clv),
+        "high_value_threshold": _num(HIGH_VALUE_MULTIPLE * mean_clv),
         "points": [
             {
                 "segment_id": s["segment_id"],
