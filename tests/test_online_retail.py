@@ -42,13 +42,20 @@ def test_segments_every_customer_with_a_name_and_a_rule(retail_workspace, retail
     assert result.report_path.is_file()
 
 
-def test_ml_segments_explain_next_quarter_spend_better_than_rfm(retail_workspace):
+def test_ml_segments_against_rfm_on_next_quarter_spend(retail_workspace):
     result = pipeline.evaluate_future_spend(
         retail_workspace, cutoff=datetime(2011, 9, 10), horizon_days=90
     )
     assert result["n_customers"] == 3370
-    assert result["ml_eta2"] > result["rfm_eta2"]
-    assert result["ml_eta2_log"] > result["rfm_eta2_log"]
+    # product categories are learned from the products sold before the cut-off (nothing after
+    # it is used); the segmenter then picks k = 9, and the RFM baseline gets 9 groups too
+    assert result["n_groups"] == 9
+    assert result["ml_eta2"] > result["rfm_eta2"]  # measured 0.0534 vs 0.0401
+    # on log spend the RFM groups explain more: measured 0.1886 (ML) vs 0.2046 (RFM). With the
+    # categories learned from all the data (the workspace's stored ones, as before) k was 3 and
+    # ML won, 0.1969 vs 0.1845: that lead came from categories that had seen the next quarter.
+    assert result["ml_eta2_log"] == pytest.approx(0.1886, abs=0.005)
+    assert result["rfm_eta2_log"] == pytest.approx(0.2046, abs=0.005)
 
 
 @pytest.fixture(scope="module")
