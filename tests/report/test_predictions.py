@@ -169,6 +169,11 @@ def test_full_report_charts_and_numbers(inputs, predictions):
         "(25% better)",
         "7+",
         "37.9%",
+        "calibrated on 2011-04-14, whose 120-day outcome window overlaps the trees' latest by 90",
+        'id="propensity"',
+        "0.752 / 0.714",  # the propensity model, mean over five categories
+        "0.620 / 0.496",  # own history
+        "beats every baseline on ROC-AUC and average precision",
     ):
         assert text in html, text
     assert '<td class="n best">0.748</td>' in html
