@@ -424,7 +424,8 @@ def predict_cmd(
     hold = ltv["holdout"]
     err.print(
         f"lifetime value: {ltv['purchase_model']} + Gamma-Gamma, {ltv['clv_months']} months; "
-        f"held-out {hold['holdout_days']} days: {hold['predicted_repeat_purchases']:,.0f} repeat "
+        f"held-out {hold['holdout_days']} days ({hold['model']} fitted before them): "
+        f"{hold['predicted_repeat_purchases']:,.0f} repeat "
         f"purchases predicted vs {hold['actual_repeat_purchases']:,.0f} actual "
         f"({hold['error_pct']:+.1f}%)",
         highlight=False,
