@@ -128,3 +128,16 @@ def test_a_failed_first_run_leaves_no_workspace(files, tmp_path):
     result = invoke("run", "-t", str(files["first"]), "--as-of", "2000-01-01", "-w", str(ws))
     assert result.exit_code != 0 and "is before the data" in result.stderr
     assert not ws.exists()
+
+
+def test_a_failed_first_demo_leaves_no_workspace(tmp_path, monkeypatch):
+    import segmint.pipeline._demo as demo_module
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug after the data files were written")
+
+    monkeypatch.setattr(demo_module, "ingest_and_segment", crash)
+    ws = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "-n", "60", "-w", str(ws), "-q"])
+    assert isinstance(result.exception, RuntimeError)
+    assert not ws.exists()

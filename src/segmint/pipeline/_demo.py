@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from sklearn.metrics import adjusted_rand_score
 
@@ -26,7 +27,19 @@ def demo(
 
     The generated files are kept in ``WORKSPACE/demo-data`` so the same commands can be tried by
     hand; the agreement between found and planted segments is added to the run's metrics.
+    The data and the run are stored in one transaction; if the demo fails in a workspace it
+    created, the workspace is removed.
     """
+    created = not workspace.path.exists()
+    try:
+        return _demo(workspace, n_customers, seed, progress)
+    except BaseException:
+        if created:  # a failed first demo leaves nothing, not even its generated files
+            shutil.rmtree(workspace.path, ignore_errors=True)
+        raise
+
+
+def _demo(workspace: Workspace, n_customers: int, seed: int, progress: Progress) -> RunResult:
     progress("generate data", 0, 1)
     data = generate(n_customers, seed=seed)
     files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
