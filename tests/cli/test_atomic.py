@@ -141,3 +141,10 @@ def test_a_failed_first_demo_leaves_no_workspace(tmp_path, monkeypatch):
     result = runner.invoke(app, ["demo", "-n", "60", "-w", str(ws), "-q"])
     assert isinstance(result.exception, RuntimeError)
     assert not ws.exists()
+
+
+def test_a_failed_predict_stores_nothing(workspace):
+    before = snapshot(workspace)
+    result = invoke("predict", "-w", str(workspace), "--horizon-days", "3000", "-q")
+    assert result.exit_code != 0 and "too short to train and test a 3000-day model" in result.stderr
+    assert snapshot(workspace) == before

@@ -75,11 +75,12 @@ def predict(
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
         horizon = int(horizon_days or default_churn_horizon(con))
+        # the schedule first: a horizon the data cannot test is refused before any fitting
+        schedule = training_cutoffs(as_of, horizon, first_ts)
         progress("lifetime value", 0, steps)
         btyd, btyd_info = lifetime_value(_summary(con, as_of))
         btyd_info["holdout"] = _btyd_holdout(con, as_of, horizon)
         progress("training data", 1, steps)
-        schedule = training_cutoffs(as_of, horizon, first_ts)
         purchases, categories = (
             training_frames(
                 con,
