@@ -111,12 +111,12 @@ def test_a_failure_after_ingest_stores_nothing_and_a_corrected_rerun_stores_the_
 
 @pytest.mark.parametrize("error", [RuntimeError("a bug"), KeyboardInterrupt()])
 def test_a_crash_after_ingest_stores_nothing(workspace, files, monkeypatch, error):
-    import segmint.pipeline._run as run_module
+    import segmint.pipeline._segment as segment_module
 
     def crash(*args, **kwargs):
         raise error  # a bug, or the user pressing Ctrl-C, while the model is fitted
 
-    monkeypatch.setattr(run_module, "fit_segments", crash)
+    monkeypatch.setattr(segment_module, "fit_segments", crash)
     before = snapshot(workspace)
     result = runner.invoke(app, ["run", "-t", str(files["second"]), "-w", str(workspace), "-q"])
     assert result.exit_code != 0

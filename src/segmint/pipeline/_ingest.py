@@ -34,6 +34,24 @@ class IngestResult:
         return dict(self.__dict__)
 
 
+def check_ingest_options(
+    transactions: str | Path,
+    customers: str | Path | None,
+    preset: str | Preset,
+    mapping: Sequence[str] | dict[str, str],
+    customers_mapping: Sequence[str] | dict[str, str],
+    delimiter: str | None,
+) -> tuple[Preset, str | None]:
+    """The layout and delimiter to read with, once the options and the paths are checked."""
+    layout, delimiter = resolve_layout(
+        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    )
+    for path in (transactions, customers):
+        if path is not None:
+            check_file(path)
+    return layout, delimiter
+
+
 def ingest(
     workspace: Workspace,
     transactions: str | Path,
@@ -54,12 +72,9 @@ def ingest(
     (:func:`segmint.io.layout.resolve_layout`). Everything happens in one transaction: on any
     error the workspace is left as it was (and a workspace created by this call is removed).
     """
-    layout, delimiter = resolve_layout(
-        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    layout, delimiter = check_ingest_options(
+        transactions, customers, preset, mapping, customers_mapping, delimiter
     )
-    for path in (transactions, customers):
-        if path is not None:
-            check_file(path)
     with workspace.transaction(create=True) as con:
         return ingest_files(
             con,

@@ -9,17 +9,17 @@ option is checked before any file is read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
-from segmint.io.layout import resolve_layout
-from segmint.io.readers import check_file
 from segmint.pipeline._features import K_RANGE
-from segmint.pipeline._ingest import IngestResult, ingest_files
-from segmint.pipeline._options import check_method, parse_date
+from segmint.pipeline._ingest import IngestResult, check_ingest_options, ingest_files
+from segmint.pipeline._options import parse_date
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
-from segmint.pipeline._segment import add_report, fit_segments, read_features, store_segments
+from segmint.pipeline._segment import SegmentOptions, add_report, segment_steps
 from segmint.schema import Preset
 from segmint.store.workspace import Workspace
 
@@ -58,15 +58,12 @@ def ingest_and_segment(
         With its report path when ``write_html`` (the report is written after the commit).
     """
     # every option first: nothing is read, nothing is created, when one is wrong
-    layout, delimiter = resolve_layout(
-        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
-    )
-    check_method(method)
+    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
     if isinstance(as_of, str):
         as_of = parse_date(as_of)
-    for path in (transactions, customers):
-        if path is not None:
-            check_file(path)
+    layout, delimiter = check_ingest_options(
+        transactions, customers, preset, mapping, customers_mapping, delimiter
+    )
     with workspace.transaction(create=True) as con:
         ingested = ingest_files(
             con,
@@ -78,19 +75,8 @@ def ingest_and_segment(
             date_format=date_format,
             progress=progress,
         )
-        features, as_of, fingerprint = read_features(con, as_of, progress)
-        fitted = fit_segments(
-            features,
-            as_of,
-            fingerprint,
-            n_segments=n_segments,
-            k_range=k_range,
-            method=method,
-            random_state=random_state,
-            micro_segments=micro_segments,
-            progress=progress,
-        )
-        result = store_segments(con, fitted, progress)
+        this_transaction = partial(nullcontext, con)  # read and store inside it
+        result = segment_steps(this_transaction, this_transaction, as_of, options, progress)
     if write_html:
         add_report(workspace, result, report_path, progress)
     return ingested, result

@@ -8,6 +8,8 @@ workspace, the fit (no database), and storing the run.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,22 @@ from segmint.store.workspace import Workspace
 
 #: fewer customers than this cannot be segmented
 MIN_CUSTOMERS = 10
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How to segment: the parameters a run stores (see :class:`segmint.segment.Segmenter`)."""
+
+    n_segments: int | None = None
+    k_range: tuple[int, int] = K_RANGE
+    method: str = "kmeans"
+    random_state: int = 0
+    micro_segments: bool = True
+
+    def check(self) -> SegmentOptions:
+        """Self, once the options that can be checked without data are (before any read)."""
+        check_method(self.method)
+        return self
 
 
 @dataclass
@@ -70,21 +88,17 @@ def fit_segments(
     features: pd.DataFrame,
     as_of: datetime,
     fingerprint: str,
-    *,
-    n_segments: int | None = None,
-    k_range: tuple[int, int] = K_RANGE,
-    method: str = "kmeans",
-    random_state: int = 0,
-    micro_segments: bool = True,
+    options: SegmentOptions,
     progress: Progress = no_progress,
 ) -> Segmentation:
     """Find segments, name and explain them; nothing is read or stored."""
     columns = clustering_columns(list(features.columns))
+    random_state = options.random_state
     model = Segmenter(
-        method=method,
-        n_segments=n_segments,
-        k_range=k_range,
-        micro_segments=micro_segments,
+        method=options.method,
+        n_segments=options.n_segments,
+        k_range=options.k_range,
+        micro_segments=options.micro_segments,
         random_state=random_state,
         callback=progress,
     ).fit(features[columns])
@@ -118,11 +132,11 @@ def fit_segments(
     progress("explain", 2, 2)
     chosen = model.selection_.loc[model.selection_["chosen"]].iloc[0]
     params = {
-        "method": method,
-        "n_segments": n_segments,
-        "k_range": list(k_range),
+        "method": options.method,
+        "n_segments": options.n_segments,
+        "k_range": list(options.k_range),
         "random_state": random_state,
-        "micro_segments": micro_segments,
+        "micro_segments": options.micro_segments,
         "features": columns,
     }
     metrics = {
@@ -193,6 +207,25 @@ def add_report(
     return result
 
 
+def segment_steps(
+    reading: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    storing: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    as_of: datetime | None,
+    options: SegmentOptions,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Read the features on ``reading()``, fit, store the run on ``storing()``.
+
+    The two are connection factories: a read connection and a transaction (``segment``), or
+    the same open transaction twice (``ingest_and_segment``).
+    """
+    with reading() as con:
+        features, as_of, fingerprint = read_features(con, as_of, progress)
+    fitted = fit_segments(features, as_of, fingerprint, options, progress)
+    with storing() as con:
+        return store_segments(con, fitted, progress)
+
+
 def segment(
     workspace: Workspace,
     *,
@@ -211,20 +244,6 @@ def segment(
     The features are read on one connection and the run stored in one transaction on another,
     so the workspace stays available to others (the service) while the model is fitted.
     """
-    check_method(method)
-    with workspace.connect() as con:
-        features, as_of, fingerprint = read_features(con, as_of, progress)
-    fitted = fit_segments(
-        features,
-        as_of,
-        fingerprint,
-        n_segments=n_segments,
-        k_range=k_range,
-        method=method,
-        random_state=random_state,
-        micro_segments=micro_segments,
-        progress=progress,
-    )
-    with workspace.transaction() as con:
-        result = store_segments(con, fitted, progress)
+    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
+    result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
     return add_report(workspace, result, report_path, progress) if write_html else result
