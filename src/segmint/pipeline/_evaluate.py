@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from segmint.pipeline._features import K_RANGE, clustering_columns, compute_features
+from segmint.pipeline._features import K_RANGE, clustering_columns, feature_frame
 from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
 from segmint.store.workspace import Workspace
 
@@ -31,7 +31,7 @@ def evaluate_future_spend(
     spend (clipped at 0 first, as returns can make it negative).
     """
     with workspace.connect(read_only=True) as con:
-        features, as_of = compute_features(con, cutoff, keep_categories=False)
+        features, as_of, _ = feature_frame(con, cutoff, keep_categories=False)
         future = con.execute(
             """SELECT customer_id, sum(amount) AS spend FROM transactions
                WHERE ts >= ? AND ts < ? + to_days(CAST(? AS INTEGER))

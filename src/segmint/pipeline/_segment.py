@@ -21,7 +21,13 @@ import pyarrow as pa
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError
-from segmint.pipeline._features import K_RANGE, clustering_columns, compute_features, feature_labels
+from segmint.pipeline._features import (
+    K_RANGE,
+    clustering_columns,
+    feature_frame,
+    feature_labels,
+    store_categories,
+)
 from segmint.pipeline._options import check_method
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
@@ -71,17 +77,18 @@ def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
 
 def read_features(
     con: duckdb.DuckDBPyConnection, as_of: datetime | None, progress: Progress = no_progress
-) -> tuple[pd.DataFrame, datetime, str]:
-    """The feature table as of a date, that date, and the data's fingerprint."""
+) -> tuple[pd.DataFrame, datetime, str, pa.Table | None]:
+    """The feature table as of a date, that date, the data's fingerprint, and the product
+    categories derived for it that the run must store (None if none); nothing is written."""
     progress("features", 0, 1)
-    features, as_of = compute_features(con, as_of)
+    features, as_of, new_categories = feature_frame(con, as_of)
     progress("features", 1, 1)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(
             f"only {len(features)} customers have purchases before {as_of:%Y-%m-%d}; "
             f"segmentation needs at least {MIN_CUSTOMERS}"
         )
-    return features, as_of, data_fingerprint(con)
+    return features, as_of, data_fingerprint(con), new_categories
 
 
 def fit_segments(
@@ -220,9 +227,11 @@ def segment_steps(
     the same open transaction twice (``ingest_and_segment``).
     """
     with reading() as con:
-        features, as_of, fingerprint = read_features(con, as_of, progress)
+        features, as_of, fingerprint, new_categories = read_features(con, as_of, progress)
     fitted = fit_segments(features, as_of, fingerprint, options, progress)
     with storing() as con:
+        if new_categories is not None:  # stored with the run that first used them
+            store_categories(con, new_categories)
         return store_segments(con, fitted, progress)
 
 
@@ -241,8 +250,9 @@ def segment(
 ) -> RunResult:
     """Compute features, find segments, name and explain them, store the run and its report.
 
-    The features are read on one connection and the run stored in one transaction on another,
-    so the workspace stays available to others (the service) while the model is fitted.
+    The features are read on one connection and the run (with any product categories derived
+    for it) stored in one transaction on another, so nothing is written unless the whole run
+    is, and the workspace stays available to others (the service) while the model is fitted.
     """
     options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
     result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
