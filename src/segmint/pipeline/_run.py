@@ -48,8 +48,8 @@ def ingest_and_segment(
     """Ingest the files and store a segmentation of the workspace, all in one transaction.
 
     Parameters are those of :func:`ingest` and :func:`segment`; ``as_of`` may also be the
-    command line's ``YYYY-MM-DD`` text. An ``as_of`` after the last transaction is an error
-    that gives the data's date range.
+    command line's ``YYYY-MM-DD`` text. An ``as_of`` after the last transaction (or before the
+    first) is an error that gives the data's date range.
 
     Returns
     -------
