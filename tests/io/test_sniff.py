@@ -61,3 +61,9 @@ def test_delimiter_spellings(value, expected):
 def test_unknown_delimiter():
     with pytest.raises(DataValidationError, match="--delimiter '#'"):
         normalize_delimiter("#")
+
+
+def test_decimal_comma():
+    assert sniff("id;price\n1;2,55\n2;1.234,5\n").decimal_comma
+    assert not sniff("id;price\n1;2.55\n").decimal_comma
+    assert not sniff('id,price\n1,"2,55"\n').decimal_comma  # a comma file writes 2.55

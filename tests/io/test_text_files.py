@@ -19,7 +19,8 @@ from segmint.store.workspace import Workspace
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 ROWS = "".join(
-    f"{536000 + i},A{i},ITEM {i},{i % 5 + 1},2010-12-{i % 28 + 1:02d} 08:26:00,2.50,{17000 + i % 7},UK\n"
+    f"{536000 + i},A{i},ITEM {i},{i % 5 + 1},2010-12-{i % 28 + 1:02d} 08:26:00,2.50,"
+    f"{17000 + i % 7},UK\n"
     for i in range(40)
 )
 
@@ -64,12 +65,19 @@ def test_other_delimiters_are_sniffed(delimiter, tmp_path, workspace):
 
 
 def test_semicolons_with_decimal_commas(tmp_path, workspace):
+    # as a spreadsheet in a European locale saves it
     path = tmp_path / "orders.csv"
-    path.write_text("client;when;total\na;2024-01-05;10,5\nb;2024-01-06;3\n")
-    (result,) = pipeline.ingest(
-        workspace, path, mapping=["client=customer_id", "when=ts", "total=amount"]
-    )
-    # "10,5" is not a number to DuckDB: the row is counted, not misread as 105
+    path.write_text("client;when;total\na;2024-01-05;10,5\nb;2024-01-06;1.234,25\nc;2024-01-07;3\n")
+    mapping = ["client=customer_id", "when=ts", "total=amount"]
+    (result,) = pipeline.ingest(workspace, path, mapping=mapping)
+    assert result.rows_loaded == 3 and not result.rejected
+    assert stored(workspace).amount.tolist() == [10.5, 1234.25, 3.0]
+
+
+def test_a_quoted_decimal_comma_in_a_comma_file_is_not_a_number(tmp_path, workspace):
+    path = tmp_path / "orders.csv"
+    path.write_text('customer_id,ts,amount\na,2024-01-05,"10,5"\nb,2024-01-06,3\n')
+    (result,) = pipeline.ingest(workspace, path)
     assert result.rows_loaded == 1 and result.rejected == {"bad_amount": 1}
 
 
@@ -223,3 +231,30 @@ def test_resolve_layout_keeps_the_preset_and_applies_maps():
     assert layout.customers == {"customer_id": "CustomerID", "country": "Land"}
     assert delimiter is None
     assert get_preset("online-retail").transactions["customer_id"] == "CustomerID"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16", "latin-1"])
+def test_other_encodings_read_the_same_way(encoding, tmp_path, workspace):
+    # cp1252 is re-encoded (DuckDB lacks it), the others DuckDB reads itself; all are sniffed
+    text = "customer_id;ts;amount;description\na;2024-01-05;2,5;CAFÉ\nb;2024-01-06;3;x\nc;2024-0"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode(encoding))
+    (result,) = pipeline.ingest(workspace, path, encoding=encoding)
+    assert result.rows_loaded == 2 and result.rejected == {"truncated_last_line": 1}
+    tx = stored(workspace)
+    assert tx.description.tolist() == ["CAFÉ", "x"] and tx.amount.tolist() == [2.5, 3.0]
+
+
+def test_an_unknown_encoding_is_named(tmp_path, retail_csv, workspace):
+    with pytest.raises(DataValidationError, match="unknown encoding 'klingon'"):
+        pipeline.ingest(workspace, retail_csv, preset="online-retail", encoding="klingon")
+    assert not workspace.path.exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_cut_inside_a_character(encoding, tmp_path, workspace):
+    text = "customer_id,ts,amount,description\na,2024-01-05,2,x\nb,2024-01-06,3,CAFÉ"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode(encoding)[:-1])  # the download stopped inside the "É"
+    (result,) = pipeline.ingest(workspace, path, encoding=encoding)
+    assert result.rows_loaded == 1 and result.rejected == {"truncated_last_line": 1}

@@ -174,8 +174,8 @@ def run(
         typer.Option(
             "--delimiter",
             help=(
-                "Column delimiter of text files: , ; \\t | or whitespace (runs of spaces and "
-                "tabs). Default: sniffed from each file's first lines."
+                "Column delimiter of text files, for both files: , ; tab (or \\t) | or whitespace "
+                "(runs of spaces and tabs). Default: sniffed from each file's first lines."
             ),
         ),
     ] = None,

@@ -53,8 +53,8 @@ def parse_map(pairs: Sequence[str], *, option: str, fields: Collection[str]) -> 
 def resolve_layout(
     preset: str | Preset = "generic",
     *,
-    mapping: Sequence[str] | dict[str, str] = (),
-    customers_mapping: Sequence[str] | dict[str, str] = (),
+    mapping: Sequence[str] | dict[str, str] | None = (),
+    customers_mapping: Sequence[str] | dict[str, str] | None = (),
     delimiter: str | None = None,
 ) -> tuple[Preset, str | None]:
     """The preset with the user's column mappings applied, and the delimiter to split text by.
@@ -78,8 +78,10 @@ def resolve_layout(
 
 
 def _as_mapping(
-    given: Sequence[str] | dict[str, str], option: str, fields: Collection[str]
+    given: Sequence[str] | dict[str, str] | None, option: str, fields: Collection[str]
 ) -> dict[str, str]:
+    if not given:
+        return {}
     if isinstance(given, dict):
         return dict(given)
     return parse_map(given, option=option, fields=fields)

@@ -29,6 +29,8 @@ DELIMITERS = {
 }
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+#: a number written with a decimal comma (and perhaps "." between thousands): "2,55", "1.234,5"
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,15 @@ class Dialect:
         Whether the first line holds the column names.
     names : tuple of str
         The column names: from the header line, else the ones given, else ``column1``, ...
+    decimal_comma : bool
+        Whether numbers are written with a decimal comma (``2,55``), as spreadsheets in many
+        European locales write them, with ``;`` between fields.
     """
 
     delimiter: str
     header: bool
     names: tuple[str, ...]
+    decimal_comma: bool = False
 
 
 def normalize_delimiter(value: str | None) -> str | None:
@@ -87,7 +93,8 @@ def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = (
     Dialect
         The delimiter that splits the lines into the same number of fields most consistently
         (ties go to more fields, then to ``,`` ``;`` tab ``|`` before whitespace); the first
-        line is a header unless it looks like data (see :func:`_looks_like_header`).
+        line is a header unless it looks like data (see :func:`_looks_like_header`). Numbers
+        have a decimal comma when the delimiter is not ``,`` and a data field looks like one.
     """
     lines = sample.lstrip("\ufeff").splitlines(keepends=True)
     if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
@@ -111,7 +118,10 @@ def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = (
         width = max((len(r) for r in rows), default=len(names))
         found = tuple(names) if len(names) == width else ()
         found += tuple(f"column{i + 1}" for i in range(len(found), width))
-    return Dialect(best, header, _unique(found))
+    decimal_comma = best != "," and any(
+        _DECIMAL_COMMA.match(cell.strip()) for row in rows[int(header) :] for cell in row
+    )
+    return Dialect(best, header, _unique(found), decimal_comma)
 
 
 def _looks_like_header(rows: list[list[str]]) -> bool:

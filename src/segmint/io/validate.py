@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from segmint.errors import DataValidationError
-from segmint.io.readers import LINE, LINE_PROBLEMS, PROBLEM
+from segmint.io.text import LINE, LINE_PROBLEMS, PROBLEM
 from segmint.schema import REQUIRED_TRANSACTION_FIELDS, Preset
 
 STAGE_TRANSACTIONS = "_stage_transactions"
@@ -123,10 +123,14 @@ def _id_expr(col: str, dtype: str) -> str:
     return f"CASE WHEN ends_with({text}, '.0') THEN {stripped} ELSE {text} END"
 
 
-def _number_expr(col: str, dtype: str) -> str:
+def _number_expr(col: str, dtype: str, decimal_comma: bool) -> str:
     if dtype in _NUMBER_TYPES or dtype.startswith("DECIMAL"):
         return f"CAST({quote(col)} AS DOUBLE)"
-    return f"TRY_CAST(trim(CAST({quote(col)} AS VARCHAR)) AS DOUBLE)"
+    text = f"trim(CAST({quote(col)} AS VARCHAR))"
+    if decimal_comma:  # "1.234,5": the dots group thousands, the comma is the decimal point
+        european = f"replace(replace({text}, '.', ''), ',', '.')"
+        text = f"if(contains({text}, ','), {european}, {text})"
+    return f"TRY_CAST({text} AS DOUBLE)"
 
 
 def _ts_expr(col: str, dtype: str, formats: list[str]) -> tuple[str, list[str]]:
@@ -149,6 +153,7 @@ def stage_transactions(
     *,
     source: str,
     date_format: str | None = None,
+    decimal_comma: bool = False,
 ) -> StageReport:
     """Build the temporary table of canonical transaction rows from the source ``view``.
 
@@ -166,6 +171,8 @@ def stage_transactions(
         File name used in messages.
     date_format : str, optional
         strptime format tried first for the date column (e.g. ``"%d/%m/%Y %H:%M"``).
+    decimal_comma : bool, default=False
+        Numbers are written with a decimal comma (from :class:`segmint.io.readers.Source`).
 
     Returns
     -------
@@ -190,11 +197,15 @@ def stage_transactions(
     problem, line = _line_columns(types)
     ts, ts_params = _ts_expr(col["ts"], types[col["ts"]], formats)
     customer = _id_expr(col["customer_id"], types[col["customer_id"]])
-    quantity = _number_expr(col["quantity"], types[col["quantity"]]) if "quantity" in col else "1.0"
-    price = (
-        _number_expr(col["unit_price"], types[col["unit_price"]]) if "unit_price" in col else None
-    )
-    amount = _number_expr(col["amount"], types[col["amount"]]) if "amount" in col else None
+
+    def number(field_name: str) -> str | None:
+        if field_name not in col:
+            return None
+        return _number_expr(col[field_name], types[col[field_name]], decimal_comma)
+
+    quantity = number("quantity") or "1.0"
+    price = number("unit_price")
+    amount = number("amount")
     order = (
         _id_expr(col["order_id"], types[col["order_id"]])
         if "order_id" in col

@@ -102,7 +102,7 @@ def ingest_files(
     """Ingest on the caller's connection, inside the caller's transaction (see ``ingest``)."""
     results = []
     progress("read transactions", 0, 2)
-    columns = open_source(
+    source = open_source(
         con,
         transactions,
         "_source_tx",
@@ -111,7 +111,13 @@ def ingest_files(
         names=layout.names,
     )
     report = stage_transactions(
-        con, "_source_tx", columns, layout, source=str(transactions), date_format=date_format
+        con,
+        "_source_tx",
+        source.columns,
+        layout,
+        source=str(transactions),
+        date_format=date_format,
+        decimal_comma=source.decimal_comma,
     )
     progress("store transactions", 1, 2)
     added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
@@ -127,7 +133,9 @@ def ingest_files(
         )
     )
     if customers is not None:
-        columns = open_source(con, customers, "_source_cu", encoding=encoding, delimiter=delimiter)
+        columns = open_source(
+            con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
+        ).columns
         creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
         given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
         results.append(
