@@ -91,7 +91,7 @@ def build_workspace(root: Path, customers: int) -> tuple[Path, str, list[str]]:
     from segmint import pipeline
     from segmint.datasets import generate
     from segmint.datasets import write as write_dataset
-    from segmint.store import service as store
+    from segmint.service.auth import create_key
     from segmint.store.workspace import Workspace
 
     ws = Workspace(root / "ws")
@@ -100,7 +100,7 @@ def build_workspace(root: Path, customers: int) -> tuple[Path, str, list[str]]:
     pipeline.ingest(ws, files["transactions"], customers=files["customers"])
     pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
     with ws.transaction() as con:
-        _, token = store.create_key(con, scope="admin")
+        _, token = create_key(con, scope="admin")
         ids = [r[0] for r in con.execute("SELECT customer_id FROM customers").fetchall()]
     return ws.path, token, ids
 

@@ -26,9 +26,9 @@ def free_port() -> int:
 def template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo workspace (300 customers, one run, its model stored), built once per session."""
     from segmint import pipeline
-    from segmint.api.live import LiveState
     from segmint.datasets import generate
     from segmint.datasets import write as write_dataset
+    from segmint.realtime.live import LiveState
     from segmint.store.workspace import Workspace
 
     path = tmp_path_factory.mktemp("template") / "ws"
@@ -53,12 +53,12 @@ class Keys:
 
 
 def make_workspace(template: Path, dest: Path) -> tuple[Path, Keys]:
-    from segmint.store import service as store
+    from segmint.service.auth import create_key
     from segmint.store.workspace import Workspace
 
     shutil.copytree(template, dest)
     with Workspace(dest).transaction() as con:
-        tokens = {s: store.create_key(con, scope=s)[1] for s in ("admin", "ingest", "read")}
+        tokens = {s: create_key(con, scope=s)[1] for s in ("admin", "ingest", "read")}
     return dest, Keys(**tokens)
 
 

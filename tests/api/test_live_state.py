@@ -10,9 +10,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from segmint.api.live import LiveState
-from segmint.api.notify import sign, verify
-from segmint.api.wal import HEADER, WriteAheadLog
+from segmint.realtime import sign, verify
+from segmint.realtime.live import LiveState
+from segmint.realtime.wal import HEADER, WriteAheadLog
 
 
 def test_live_assignment_equals_batch_on_same_data(template_workspace, tmp_path):
@@ -73,7 +73,8 @@ def test_cli_keys_create_list_revoke(template_workspace, tmp_path, scope):
     from typer.testing import CliRunner
 
     from segmint.cli.main import app
-    from segmint.store import service as store
+    from segmint.service.auth import token_matches
+    from segmint.store.keys import list_keys
     from segmint.store.workspace import Workspace
 
     path = tmp_path / "ws"
@@ -84,13 +85,13 @@ def test_cli_keys_create_list_revoke(template_workspace, tmp_path, scope):
     token = r.stdout.strip().splitlines()[-1]
     assert token.startswith("sgm_")
     with Workspace(path).connect() as con:
-        (key,) = store.list_keys(con)
-        assert key.scope == scope and key.key_hash != token and store.token_matches(token, key)
+        (key,) = list_keys(con)
+        assert key.scope == scope and key.key_hash != token and token_matches(token, key)
     r = runner.invoke(app, ["keys", "list", "--json", "-w", str(path)])
     assert key.key_id in r.stdout and token not in r.stdout
     r = runner.invoke(app, ["keys", "revoke", key.key_id, "-w", str(path)])
     assert r.exit_code == 0
     with Workspace(path).connect() as con:
-        assert not store.list_keys(con)[0].active
+        assert not list_keys(con)[0].active
     r = runner.invoke(app, ["keys", "create", "--scope", "root", "-w", str(path)])
     assert r.exit_code != 0 and "unknown scope" in r.output

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from segmint.api.notify import verify
+from segmint.realtime import verify
 
 NOW = datetime.now(UTC)
 

@@ -7,6 +7,6 @@ log, and loads the latest run's model and live state.
 from __future__ import annotations
 
 from segmint.api.app import create_app
-from segmint.api.engine import ServiceConfig
+from segmint.service import ServiceConfig
 
 __all__ = ["ServiceConfig", "create_app"]

@@ -11,9 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from segmint import __version__
-from segmint.api.engine import Engine, ServiceConfig
 from segmint.api.errors import BodyLimitMiddleware, fix_openapi, install_handlers
-from segmint.api.notify import Notifier
 from segmint.api.routes import (
     alerts,
     customers,
@@ -25,6 +23,8 @@ from segmint.api.routes import (
     stream,
     webhooks,
 )
+from segmint.service import Engine, ServiceConfig
+from segmint.service.notify import Notifier
 from segmint.store.workspace import Workspace
 
 API_PREFIX = "/v1"

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from segmint.api.engine import Engine
-from segmint.store.service import ApiKey
+from segmint.service import Engine
+from segmint.store.keys import ApiKey
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -37,7 +37,7 @@ def _authorise(
     if key.scope != "admin" and key.scope not in scopes:
         needed = " or ".join(scopes + ("admin",)) if scopes else "admin"
         raise HTTPException(403, f"this key has scope {key.scope!r}; this needs {needed}")
-    wait = engine.take_token(key.key_id)
+    wait = engine.rate.take(key.key_id)
     if wait > 0:
         raise HTTPException(
             429,

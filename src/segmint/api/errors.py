@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from segmint.api.engine import Conflict, NotFound, ServiceUnavailable
 from segmint.api.schemas import ID_PATTERN, TEXT_PATTERN, Problem
 from segmint.errors import DataValidationError, ModelError, SegmintError, WorkspaceError
+from segmint.service import Conflict, NotFound, ServiceUnavailable
 
 log = logging.getLogger("segmint.api")
 PROBLEM = "application/problem+json"

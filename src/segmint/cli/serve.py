@@ -11,7 +11,8 @@ from rich.table import Table
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
-from segmint.store import service as store
+from segmint.service.auth import create_key
+from segmint.store.keys import list_keys, revoke_key
 from segmint.store.workspace import Workspace
 
 keys_app = typer.Typer(
@@ -103,7 +104,7 @@ def keys_create(
     """Create an API key; the key is printed once, as the last line of stdout."""
     try:
         with Workspace(workspace).transaction(create=True) as con:
-            key, token = store.create_key(con, scope=scope, name=name)
+            key, token = create_key(con, scope=scope, name=name)
     except SegmintError as exc:
         raise _fail(_locked_hint(exc, workspace)) from None
     err.print(f"created {key.scope} key {key.key_id}; store it now, it is not shown again")
@@ -118,7 +119,7 @@ def keys_list(
     """List API keys (never the keys themselves)."""
     try:
         with Workspace(workspace).connect() as con:
-            keys = store.list_keys(con)
+            keys = list_keys(con)
     except SegmintError as exc:
         raise _fail(_locked_hint(exc, workspace)) from None
     if as_json:
@@ -141,7 +142,7 @@ def keys_revoke(
     """Revoke an API key; requests with it get 401 from then on."""
     try:
         with Workspace(workspace).transaction() as con:
-            key = store.revoke_key(con, key_id)
+            key = revoke_key(con, key_id)
     except SegmintError as exc:
         raise _fail(_locked_hint(exc, workspace)) from None
     out.print(f"revoked {key.scope} key {key.key_id}")

@@ -1,6 +1,9 @@
 """Real time: live profiles, live assignment, change detection and webhooks.
 
 - :class:`ProfileStore`: array-backed per-customer aggregates giving the batch features live;
+- :mod:`~segmint.realtime.live`: the service's live state (profiles, segments, membership);
+- :mod:`~segmint.realtime.wal`: the write-ahead log with group commit;
+- :mod:`~segmint.realtime.dedupe`: event-id digests for idempotent ingest;
 - :func:`segmint.segment.segmenter_from_dict` (re-exported): the batch model for live assignment;
 - :class:`SortedKeys`: a compact sorted set of fixed-size keys (the service's seen event ids);
 - :class:`DriftDetector`: EWMA control charts per segment raising :class:`Alert`;

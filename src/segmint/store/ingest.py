@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport
+from segmint.store.customers import upsert_customers
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -58,15 +59,10 @@ def load_transactions(
     con.execute("DROP TABLE _repeated")
     (after,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     added = after - before
-    con.execute(
-        f"""
-        INSERT INTO customers
-        SELECT customer_id, min(ts), arg_max(country, ts), NULL
-        FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL GROUP BY customer_id
-        ON CONFLICT (customer_id) DO UPDATE SET
-            first_seen = least(customers.first_seen, excluded.first_seen),
-            country = coalesce(customers.country, excluded.country)
-        """
+    upsert_customers(
+        con,
+        f"""SELECT customer_id, min(ts), arg_max(country, ts), NULL
+            FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL GROUP BY customer_id""",
     )
     _record(con, "transactions", report, fingerprint, added)
     return added
@@ -74,18 +70,11 @@ def load_transactions(
 
 def load_customers(con: duckdb.DuckDBPyConnection, report: StageReport, *, fingerprint: str) -> int:
     """Insert or update the staged customers; return the number of distinct customers given."""
-    con.execute(
-        f"""
-        INSERT INTO customers
-        SELECT customer_id, min(first_seen), last(country), last(attributes)
-        FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL
-        GROUP BY customer_id
-        ON CONFLICT (customer_id) DO UPDATE SET
-            first_seen = coalesce(least(customers.first_seen, excluded.first_seen),
-                                  customers.first_seen, excluded.first_seen),
-            country = coalesce(excluded.country, customers.country),
-            attributes = coalesce(excluded.attributes, customers.attributes)
-        """
+    upsert_customers(
+        con,
+        f"""SELECT customer_id, min(first_seen), last(country), last(attributes)
+            FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL GROUP BY customer_id""",
+        authoritative=True,
     )
     given = con.execute(
         f"SELECT count(DISTINCT customer_id) FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL"

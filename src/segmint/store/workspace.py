@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from segmint.config import get_settings
 from segmint.errors import WorkspaceError
 
 DB_NAME = "segmint.duckdb"
+
+
+def utcnow() -> datetime:
+    """The time now in UTC, naive, as the workspace's TIMESTAMP columns hold it."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _migrations() -> list[tuple[int, str]]:

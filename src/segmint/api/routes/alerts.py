@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from segmint.api.deps import EngineDep, ReadKey
 from segmint.api.errors import error_responses
 from segmint.api.schemas import AlertList, AlertOut
-from segmint.store.service import list_alerts
+from segmint.store.alerts import list_alerts
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

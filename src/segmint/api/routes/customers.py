@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from segmint.api.deps import EngineDep, ReadKey
-from segmint.api.engine import NotFound
 from segmint.api.errors import error_responses
 from segmint.api.schemas import CustomerOut
+from segmint.service import NotFound
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 

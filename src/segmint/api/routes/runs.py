@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body
 from segmint.api.deps import AdminKey, EngineDep, ReadKey
 from segmint.api.errors import error_responses
 from segmint.api.schemas import RunCreate, RunList, RunOut, RunStatus
+from segmint.service import Engine
 from segmint.store.runs import list_runs
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-def _status(engine) -> RunStatus:
-    r = engine.refit
+def _status(engine: Engine) -> RunStatus:
+    r = engine.refits.last
     return RunStatus(
         state=r.state,
         run_id=r.run_id,
@@ -23,7 +24,7 @@ def _status(engine) -> RunStatus:
         finished_at=r.finished_at,
         error=r.error,
         trigger=r.trigger,
-        next_scheduled_at=engine.next_refit_at,
+        next_scheduled_at=engine.refits.next_at,
     )
 
 
@@ -54,5 +55,5 @@ async def post_run(
     """Starts `segment` on everything stored so far (events received up to now included); when
     it finishes, the service assigns customers with the new run's model. Poll GET /v1/runs."""
     body = body or RunCreate()
-    engine.start_refit(body.n_segments, body.random_state)
+    engine.refits.start(body.n_segments, body.random_state)
     return _status(engine)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from segmint.api.deps import EngineDep, ReadKey
-from segmint.api.engine import NotFound
 from segmint.api.errors import error_responses
 from segmint.api.schemas import Members, SegmentList, SegmentOut
+from segmint.service import NotFound
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 SegmentId = Annotated[int, Path(ge=-1, le=10_000)]

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from segmint.api.deps import AdminKey, EngineDep
-from segmint.api.engine import NotFound
 from segmint.api.errors import error_responses
 from segmint.api.schemas import (
     DeliveryList,
@@ -17,7 +16,8 @@ from segmint.api.schemas import (
     WebhookList,
     WebhookOut,
 )
-from segmint.store import service as store
+from segmint.service import NotFound
+from segmint.store import webhooks as store
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 WebhookId = Annotated[str, Path(max_length=64)]

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from segmint.api.live import UNASSIGNED
 from segmint.realtime.drift import DriftDetector
+from segmint.realtime.live import UNASSIGNED
 from segmint.realtime.webhooks import SIGNATURE_HEADER, sign, verify
-from segmint.store import service as store
+from segmint.store import webhooks as store
 
 if TYPE_CHECKING:
-    from segmint.api.engine import Engine
+    from segmint.service.engine import Engine
 
 log = logging.getLogger("segmint.api")
 __all__ = ["Notifier", "sign", "verify"]

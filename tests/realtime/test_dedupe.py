@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmint.api.dedupe import DIGEST, digests, digests_from_halves
 from segmint.realtime import SortedKeys
+from segmint.realtime.dedupe import DIGEST, digests, digests_from_halves
 
 ids = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 

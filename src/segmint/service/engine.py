@@ -3,7 +3,7 @@
 One :class:`Engine` per app, created in the lifespan. The event path:
 
 1. the request's events are validated and de-duplicated by ``event_id`` (in memory: the MD5
-   digests of every id stored, 16 bytes each (:mod:`segmint.api.dedupe`), plus the ids in
+   digests of every id stored, 16 bytes each (:mod:`segmint.realtime.dedupe`), plus the ids in
    flight);
 2. the new ones go to the write-ahead log as one record; the writer fsyncs groups of records
    (group commit) and then, in sequence order, applies each record to the live state and queues
@@ -14,6 +14,9 @@ One :class:`Engine` per app, created in the lifespan. The event path:
 
 On start the state is loaded from DuckDB and the log records after the stored sequence number
 are replayed, so an acknowledged event is never lost and never stored twice.
+
+Keys and rate limits (:mod:`~segmint.service.auth`, :mod:`~segmint.service.ratelimit`) and
+refits (:mod:`~segmint.service.refit`) live in their own modules; the engine holds them.
 """
 
 from __future__ import annotations
@@ -24,81 +27,31 @@ import json
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
 from pydantic_core import to_json
 
-from segmint.api.dedupe import DIGEST, digests, digests_from_halves
-from segmint.api.live import Change, LiveState
-from segmint.api.wal import WriteAheadLog
-from segmint.errors import SegmintError, WorkspaceError
 from segmint.realtime import SortedKeys
-from segmint.store import service as store
+from segmint.realtime.dedupe import DIGEST, digests, digests_from_halves
+from segmint.realtime.live import Change, LiveState
+from segmint.realtime.wal import WriteAheadLog
+from segmint.service import auth
+from segmint.service.config import ServiceConfig
+from segmint.service.errors import ServiceUnavailable
+from segmint.service.ratelimit import TokenBuckets
+from segmint.service.refit import Refits
+from segmint.store.alerts import record_alert
+from segmint.store.events import applied_seq, load_event_id_digests, store_event_json
+from segmint.store.keys import ApiKey, list_keys, revoke_key
 from segmint.store.workspace import Workspace
 
 log = logging.getLogger("segmint.api")
 T = TypeVar("T")
-
-
-@dataclass
-class ServiceConfig:
-    """Limits and timings of one service instance."""
-
-    max_body_bytes: int = 10 * 1024 * 1024
-    rate_per_second: float = 2000.0
-    rate_burst: float = 4000.0
-    flush_interval_s: float = 0.2
-    flush_max_events: int = 200_000
-    wal_segment_bytes: int = 64 * 1024 * 1024
-    webhook_timeout_s: float = 5.0
-    webhook_max_attempts: int = 6
-    webhook_backoff_s: float = 0.5
-    #: weeks of stored purchases the change-detection baseline is fitted on
-    drift_baseline_weeks: int = 26
-    #: refit the segmentation this often (seconds) when events arrived since the last refit;
-    #: None: only on request (POST /v1/runs)
-    refit_interval_s: float | None = None
-    #: seed of scheduled refits (a requested one names its own)
-    refit_random_state: int = 0
-    #: in-control average run length of the whole family of charts, in weeks: one false alarm
-    #: in about 370 weeks per chart would be one a week or two over ~50 charts, so the limit
-    #: is set per chart from 370.4 x 50
-    drift_arl0: float = 370.4 * 50
-
-
-@dataclass
-class RefitState:
-    state: str = "idle"
-    run_id: int | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-    trigger: str | None = None  # "request" or "schedule"
-
-
-class ServiceUnavailable(SegmintError):
-    """The service cannot take the request now (starting, shutting down, log failed)."""
-
-
-class Conflict(SegmintError):
-    """The request conflicts with work in progress."""
-
-
-class NotFound(SegmintError, LookupError):
-    """No such resource."""
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    last: float
 
 
 @dataclass
@@ -114,7 +67,7 @@ class Engine:
             self.workspace.path / "service" / "wal", segment_bytes=self.config.wal_segment_bytes
         )
         self.live = LiveState()
-        self.keys: dict[str, store.ApiKey] = {}
+        self.keys: dict[str, ApiKey] = {}
         self.seen = SortedKeys(DIGEST)
         self.pending: dict[str, asyncio.Future] = {}
         # (sequence number, event count, the log record's JSON): decoded dicts are not kept,
@@ -122,14 +75,12 @@ class Engine:
         self.buffer: list[tuple[int, int, bytes]] = []
         self.buffered_events = 0
         self.applied_seq = 0
-        self.refit = RefitState()
-        self.next_refit_at: datetime | None = None
-        self.events_since_refit = 0
+        self.refits = Refits(self)
         self.ready = False
         self._flush_lock: asyncio.Lock | None = None
         self._flush_wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
-        self._buckets: dict[str, _Bucket] = {}
+        self.rate = TokenBuckets(self.config.rate_per_second, self.config.rate_burst)
         self.subscribers: set[asyncio.Queue] = set()
         self.notifier: Any = None  # set by the app (webhooks + drift), called on changes
         self.has_predictions = False
@@ -158,7 +109,7 @@ class Engine:
         await self.flush()
         self._tasks.append(asyncio.create_task(self._flusher(), name="segmint-flusher"))
         if self.config.refit_interval_s:
-            self._tasks.append(asyncio.create_task(self._scheduler(), name="segmint-refit-timer"))
+            self.refits.schedule(self.config.refit_interval_s)
         # the loaded state lives as long as the process: keep it out of the collector's
         # full passes, which would otherwise walk it and stall requests; and collect the
         # older generations less often -- a 10,000-event batch allocates ~100,000 containers,
@@ -171,9 +122,9 @@ class Engine:
 
     def _open(self) -> None:
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
-        self.keys = {k.key_id: k for k in store.list_keys(self.con)}
-        self.applied_seq = store.applied_seq(self.con)
-        stored = digests_from_halves(*store.load_event_id_digests(self.con))
+        self.keys = {k.key_id: k for k in list_keys(self.con)}
+        self.applied_seq = applied_seq(self.con)
+        stored = digests_from_halves(*load_event_id_digests(self.con))
         self.seen = SortedKeys(DIGEST, stored)
         self.live = LiveState.load(self.con)
         self._read_con = self.con.cursor()
@@ -182,6 +133,7 @@ class Engine:
     async def stop(self) -> None:
         self.ready = False
         await self.wal.close()
+        await self.refits.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -208,36 +160,16 @@ class Engine:
 
     # ------------------------------------------------------------------ keys and limits
 
-    def authenticate(self, token: str) -> store.ApiKey | None:
-        key_id = store.split_token(token)
-        key = self.keys.get(key_id) if key_id else None
-        if key is None or not key.active or not store.token_matches(token, key):
-            return None
-        return key
+    def authenticate(self, token: str) -> ApiKey | None:
+        return auth.authenticate(self.keys, token)
 
-    def take_token(self, key_id: str) -> float:
-        """Spend one request from the key's bucket; return 0, or seconds until one is free."""
-        now = time.monotonic()
-        bucket = self._buckets.get(key_id)
-        if bucket is None:
-            bucket = self._buckets[key_id] = _Bucket(self.config.rate_burst, now)
-        bucket.tokens = min(
-            self.config.rate_burst,
-            bucket.tokens + (now - bucket.last) * self.config.rate_per_second,
-        )
-        bucket.last = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.config.rate_per_second
-
-    async def create_key(self, scope: str, name: str | None) -> tuple[store.ApiKey, str]:
-        key, token = await self.db(lambda con: store.create_key(con, scope=scope, name=name))
+    async def create_key(self, scope: str, name: str | None) -> tuple[ApiKey, str]:
+        key, token = await self.db(lambda con: auth.create_key(con, scope=scope, name=name))
         self.keys[key.key_id] = key
         return key, token
 
-    async def revoke_key(self, key_id: str) -> store.ApiKey:
-        key = await self.db(store.revoke_key, key_id)
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        key = await self.db(revoke_key, key_id)
         self.keys[key.key_id] = key
         return key
 
@@ -305,7 +237,7 @@ class Engine:
             self.seen.insert_new(ids)
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
-            self.events_since_refit += len(events)
+            self.refits.new_events += len(events)
             everything.extend(events)
         try:
             customers, changes = self.live.apply(everything)
@@ -360,7 +292,7 @@ class Engine:
             # the log's own JSON goes to DuckDB, which parses it (no per-event Python work)
             payload = b"[" + b",".join(p[1:-1] for _, _, p in taken) + b"]"
             seq = taken[-1][0]
-            await self.db(lambda con: store.store_event_json(con, seq=seq, payload=payload))
+            await self.db(lambda con: store_event_json(con, seq=seq, payload=payload))
         except BaseException:
             self.buffer = taken + self.buffer
             self.buffered_events += n
@@ -384,52 +316,6 @@ class Engine:
             if self.notifier is not None:
                 await self.notifier.fit_drift()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
-
-    def start_refit(
-        self, n_segments: int | None, random_state: int, trigger: str = "request"
-    ) -> RefitState:
-        if self.refit.state == "running":
-            raise Conflict("a refit is already running; see GET /v1/runs")
-        self.refit = RefitState("running", None, datetime.now(UTC), None, None, trigger)
-        self.events_since_refit = 0
-        self._tasks.append(
-            asyncio.create_task(self._refit(n_segments, random_state), name="segmint-refit")
-        )
-        return self.refit
-
-    async def _refit(self, n_segments: int | None, random_state: int) -> None:
-        from segmint import pipeline
-
-        try:
-            await self.flush()
-            result = await asyncio.to_thread(
-                pipeline.segment,
-                self.workspace,
-                n_segments=n_segments,
-                random_state=random_state,
-                write_html=False,
-            )
-            await self.reload()
-            self.refit.run_id = result.run_id
-            self.refit.state = "done"
-        except Exception as exc:  # noqa: BLE001 - reported through GET /v1/runs
-            log.exception("refit failed")
-            self.refit.state = "failed"
-            self.refit.error = str(exc) if isinstance(exc, SegmintError) else type(exc).__name__
-        finally:
-            self.refit.finished_at = datetime.now(UTC)
-
-    async def _scheduler(self) -> None:
-        """Refit every ``refit_interval_s``; a period without new events, or with a refit
-        still running, is skipped (the same data would give the same segments)."""
-        interval = float(self.config.refit_interval_s or 0)
-        while True:
-            self.next_refit_at = datetime.now(UTC) + timedelta(seconds=interval)
-            await asyncio.sleep(interval)
-            if self.events_since_refit == 0 or self.refit.state == "running":
-                continue
-            log.info("scheduled refit (%d new events)", self.events_since_refit)
-            self.start_refit(None, self.config.refit_random_state, trigger="schedule")
 
     # ------------------------------------------------------------------ reads
 
@@ -460,7 +346,7 @@ class Engine:
 
     def raise_alert(self, alert: dict) -> None:
         """Store an alert and announce it."""
-        task = asyncio.get_running_loop().create_task(self.db(store.record_alert, alert))
+        task = asyncio.get_running_loop().create_task(self.db(record_alert, alert))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         self.publish(
@@ -530,10 +416,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int | float | str | bool) or value is None:
         return value
     return str(value)
-
-
-def workspace_lock_hint(exc: Exception, path: Path) -> WorkspaceError:
-    return WorkspaceError(
-        f"{exc}. Is `segmint serve` running on {path}? While it runs, manage keys through the "
-        "API (POST/GET/DELETE /v1/keys with an admin key)."
-    )

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 
 from segmint.errors import WorkspaceError
-from segmint.realtime import ProfileStore
+from segmint.realtime.profiles import ProfileStore
 from segmint.segment.persist import segmenter_from_dict
 from segmint.store.runs import get_run, load_model, load_segments
 
