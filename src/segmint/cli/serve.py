@@ -58,6 +58,13 @@ def serve(
     ] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    allow_loopback_webhooks: Annotated[
+        bool,
+        typer.Option(
+            help="Let webhooks call loopback addresses (127.0.0.1, ::1, localhost), for local "
+            "testing; private, link-local and metadata addresses stay refused.",
+        ),
+    ] = False,
     refit_every: Annotated[
         str | None,
         typer.Option(
@@ -82,6 +89,8 @@ def serve(
         rate_per_second=rate_limit,
         rate_burst=max(rate_limit * 2, 10.0),
         refit_interval_s=interval,
+        allow_loopback_webhooks=allow_loopback_webhooks,
+        port=port,
     )
     app = create_app(Workspace(workspace), config)
     err.print(f"segmint serving {workspace} on http://{host}:{port} (docs at /docs)")

@@ -48,6 +48,7 @@ from segmint.realtime.urlguard import (
 )
 from segmint.store import outbox
 from segmint.store.sealing import SecretBox
+from segmint.store.workspace import utcnow
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -293,7 +294,7 @@ class WebhookSender:
         if free <= 0:
             return self.poll_s
         heads = await self.db(outbox.heads, busy=list(self._inflight))
-        now = outbox.now()
+        now = utcnow()
         wait = self.poll_s
         for due in heads:
             if due.next_attempt_at > now:
@@ -362,14 +363,14 @@ class WebhookSender:
         if code is not None and 200 <= code < 300:
             await self.db(
                 outbox.finish,
-                due.seq,
+                due.delivery_id,
                 status="delivered",
                 attempts=attempts,
                 response_code=code,
                 error=None,
             )
             return
-        now = outbox.now()
+        now = utcnow()
         age = (now - due.created_at).total_seconds()
         if not outcome.final and retryable(code):
             if attempts >= self.retry.max_attempts:
@@ -380,7 +381,7 @@ class WebhookSender:
                 wait = self.retry.delay(attempts, outcome.retry_after)
                 await self.db(
                     outbox.reschedule,
-                    due.seq,
+                    due.delivery_id,
                     attempts=attempts,
                     next_attempt_at=now + timedelta(seconds=wait),
                     response_code=code,
@@ -389,7 +390,7 @@ class WebhookSender:
                 return
         await self.db(
             outbox.finish,
-            due.seq,
+            due.delivery_id,
             status="failed",
             attempts=attempts,
             response_code=code,

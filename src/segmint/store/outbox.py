@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
+
+from segmint.store.workspace import utcnow
 
 __all__ = [
     "Due",
@@ -24,14 +26,8 @@ __all__ = [
     "finish",
     "heads",
     "list_deliveries",
-    "now",
     "reschedule",
 ]
-
-
-def now() -> datetime:
-    """Naive UTC, as the tables store it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
     """
     if not messages:
         return 0
-    t = now()
+    t = utcnow()
     # seq continues after the rows still queued (one process holds the workspace, so the
     # number cannot be taken twice); row_number keeps the notifications' own order
     rows = con.execute(
@@ -108,7 +104,7 @@ def heads(con: duckdb.DuckDBPyConnection, *, busy: list[str], limit: int = 1000)
 
 def reschedule(
     con: duckdb.DuckDBPyConnection,
-    seq: int,
+    delivery_id: str,
     *,
     attempts: int,
     next_attempt_at: datetime,
@@ -118,35 +114,29 @@ def reschedule(
     """Record a failed attempt that will be retried at ``next_attempt_at``."""
     con.execute(
         """UPDATE webhook_outbox SET attempts = ?, next_attempt_at = ?, response_code = ?,
-               error = ?, updated_at = ? WHERE seq = ?""",
-        [attempts, next_attempt_at, response_code, error, now(), seq],
+               error = ?, updated_at = ? WHERE delivery_id = ?""",
+        [attempts, next_attempt_at, response_code, error, utcnow(), delivery_id],
     )
 
 
 def _move_to_log(con: duckdb.DuckDBPyConnection, where: str, params: list, fields: list) -> int:
-    """Move outbox rows to the log in one transaction; ``fields`` are status, attempts,
-    response_code, error (None keeps the row's own)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        moved = con.execute(
-            f"""INSERT INTO webhook_deliveries
-                SELECT delivery_id, webhook_id, event_type, CAST(body AS JSON), ?,
-                       coalesce(?, attempts), coalesce(?, response_code), coalesce(?, error),
-                       created_at, ?
-                FROM webhook_outbox WHERE {where} RETURNING delivery_id""",
-            [*fields, now(), *params],
-        ).fetchall()
-        con.execute(f"DELETE FROM webhook_outbox WHERE {where}", params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    """Move outbox rows to the log (inside the caller's transaction); ``fields`` are status,
+    attempts, response_code, error (None keeps the row's own)."""
+    moved = con.execute(
+        f"""INSERT INTO webhook_deliveries
+            SELECT delivery_id, webhook_id, event_type, CAST(body AS JSON), ?,
+                   coalesce(?, attempts), coalesce(?, response_code), coalesce(?, error),
+                   created_at, ?
+            FROM webhook_outbox WHERE {where} RETURNING delivery_id""",
+        [*fields, utcnow(), *params],
+    ).fetchall()
+    con.execute(f"DELETE FROM webhook_outbox WHERE {where}", params)
     return len(moved)
 
 
 def finish(
     con: duckdb.DuckDBPyConnection,
-    seq: int,
+    delivery_id: str,
     *,
     status: str,
     attempts: int,
@@ -155,11 +145,21 @@ def finish(
 ) -> bool:
     """Record a final outcome (``delivered`` or ``failed``); False if the row is gone (its
     webhook was deleted meanwhile)."""
-    return bool(_move_to_log(con, "seq = ?", [seq], [status, attempts, response_code, error]))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        moved = _move_to_log(
+            con, "delivery_id = ?", [delivery_id], [status, attempts, response_code, error]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return bool(moved)
 
 
 def cancel(con: duckdb.DuckDBPyConnection, webhook_id: str) -> int:
-    """Drop a deleted webhook's queued notifications (logged as ``cancelled``)."""
+    """Drop a deleted webhook's queued notifications (logged as ``cancelled``); call it in
+    the transaction that deletes the webhook."""
     return _move_to_log(
         con, "webhook_id = ?", [webhook_id], ["cancelled", None, None, "webhook deleted"]
     )
