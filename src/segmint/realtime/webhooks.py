@@ -388,6 +388,13 @@ class WebhookSender:
                     error=error,
                 )
                 return
+        logger.warning(
+            "webhook delivery %s (%s) failed after %d attempt(s): %s",
+            due.delivery_id,
+            due.event_type,
+            attempts,
+            error,
+        )
         await self.db(
             outbox.finish,
             due.delivery_id,
@@ -395,11 +402,4 @@ class WebhookSender:
             attempts=attempts,
             response_code=code,
             error=error,
-        )
-        logger.warning(
-            "webhook delivery %s (%s) failed after %d attempt(s): %s",
-            due.delivery_id,
-            due.event_type,
-            attempts,
-            error,
         )
