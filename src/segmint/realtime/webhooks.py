@@ -9,13 +9,14 @@ on it: delivery is at least once).
 
 :class:`WebhookSender` is the one sender. It holds nothing but what is in flight: every
 notification waits in the workspace's outbox (:mod:`segmint.store.outbox`), written in the
-transaction that stored its cause. The sender repeatedly takes each webhook's oldest row when it
-is due, posts it, and then either moves it to the delivery log (2xx: ``delivered``; other 4xx,
-a refused destination, too many attempts or too old: ``failed``) or stores its next due time
-(connection errors, timeouts, 429 and 5xx; back-off doubling per attempt, or the receiver's
-``Retry-After``). A webhook has at most one request in flight and waits for its head row, so a
-dead or hanging receiver delays only its own notifications (each costs one of ``concurrency``
-slots for at most ``timeout`` seconds), and nothing sleeps in a shared worker.
+transaction that stored its cause. The sender repeatedly takes the webhooks whose oldest row is
+due, and for each sends its oldest rows in order, up to ``batch_size``, until one must wait. It
+then stores the outcomes in one transaction: 2xx is ``delivered``; other 4xx, a refused
+destination, too many attempts or too old is ``failed`` (moved to the delivery log); connection
+errors, timeouts, 429 and 5xx are retried at a stored due time (back-off doubling per attempt,
+or the receiver's ``Retry-After``). A webhook has one batch in flight and waits behind its oldest
+row, so a dead or hanging receiver delays only its own notifications (it costs one of
+``concurrency`` slots for at most ``timeout`` seconds), and nothing sleeps in a shared worker.
 
 Before every attempt the destination is checked again after DNS resolution
 (:mod:`segmint.realtime.urlguard`) and the request goes to the checked address, with the
@@ -187,7 +188,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 @dataclass
-class _Outcome:
+class _Sent:
     status_code: int | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -212,6 +213,9 @@ class WebhookSender:
         Requests in flight at once, over all webhooks.
     poll_s : float, default=1.0
         Longest sleep between looks at the outbox (:meth:`wake` cuts it short).
+    batch_size : int, default=32
+        A webhook's rows sent one after another before their outcomes are stored together
+        (at most ``concurrency * batch_size`` bodies are held in memory).
     resolver : callable, optional
         ``await resolver(host, port)`` -> addresses (default: the system's).
 
@@ -232,6 +236,7 @@ class WebhookSender:
         timeout: float = 5.0,
         concurrency: int = 8,
         poll_s: float = 1.0,
+        batch_size: int = 32,
         resolver: Resolver | None = None,
     ) -> None:
         self.db = db
@@ -241,6 +246,7 @@ class WebhookSender:
         self.timeout = timeout
         self.concurrency = concurrency
         self.poll_s = poll_s
+        self.batch_size = batch_size
         self.resolver = resolver
         self._client: httpx.AsyncClient | None = None
         self._wake: asyncio.Event | None = None
@@ -289,45 +295,98 @@ class WebhookSender:
                 pass
 
     async def _start_due(self) -> float:
-        """Start every due head the free slots allow; return the seconds until the next one."""
+        """Start every due webhook the free slots allow; return the seconds until the next."""
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return self.poll_s
         heads = await self.db(outbox.heads, busy=list(self._inflight))
         now = utcnow()
         wait = self.poll_s
-        for due in heads:
-            if due.next_attempt_at > now:
-                wait = min(wait, (due.next_attempt_at - now).total_seconds())
+        for head in heads:
+            if head.next_attempt_at > now:
+                wait = min(wait, (head.next_attempt_at - now).total_seconds())
                 break  # ordered by due time: the rest are later still
             if free == 0:
                 break
             free -= 1
-            task = asyncio.create_task(self._deliver(due), name=f"webhook-{due.delivery_id}")
-            self._inflight[due.webhook_id] = task
-            task.add_done_callback(lambda _t, w=due.webhook_id: self._finished(w))
+            task = asyncio.create_task(self._deliver(head.webhook_id), name="segmint-webhook")
+            self._inflight[head.webhook_id] = task
+            task.add_done_callback(lambda _t, w=head.webhook_id: self._finished(w))
         return max(wait, 0.0)
 
     def _finished(self, webhook_id: str) -> None:
         self._inflight.pop(webhook_id, None)
         self.wake()
 
-    async def _deliver(self, due: outbox.Due) -> None:
+    def forget(self, webhook_id: str) -> None:
+        """A webhook was deleted: abandon its delivery in flight (its rows are cancelled)."""
+        task = self._inflight.get(webhook_id)
+        if task is not None:
+            task.cancel()
+
+    async def _deliver(self, webhook_id: str) -> None:
+        """Send a webhook's oldest rows in order, up to the first that must wait (one commit
+        for the batch: a crash before it only means those are sent again)."""
         try:
-            outcome = await self._post(due)
-            await self._record(due, outcome)
+            rows = await self.db(outbox.batch, webhook_id, limit=self.batch_size)
+            outcomes = []
+            for due in rows:
+                outcome = await self._attempt(due)
+                outcomes.append(outcome)
+                if outcome.status == "retry":
+                    break  # the rest wait behind it, in order
+            if outcomes:
+                await self.db(outbox.settle, outcomes)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the row stays queued and is tried again
-            logger.exception("webhook delivery %s: unexpected error", due.delivery_id)
+        except Exception:  # noqa: BLE001 - the rows stay queued and are tried again
+            logger.exception("webhook deliveries to %s: unexpected error", webhook_id)
 
-    async def _post(self, due: outbox.Due) -> _Outcome:
+    async def _attempt(self, due: outbox.Due) -> outbox.Outcome:
+        """Try one row (unless it is too old) and say what became of it."""
+        age = (utcnow() - due.created_at).total_seconds()
+        if age >= self.retry.max_age:  # waited behind a dead receiver's retries too long
+            return self._failed(due, due.attempts, None, f"expired after {age:.0f} s")
+        sent = await self._post(due)
+        attempts = due.attempts + 1
+        code, error = sent.status_code, sent.error
+        if code is not None and 200 <= code < 300:
+            return outbox.Outcome(due.seq, due.delivery_id, "delivered", attempts, code)
+        if not sent.final and retryable(code):
+            if attempts >= self.retry.max_attempts:
+                error = f"{error}; gave up after {attempts} attempts"
+            else:
+                wait = self.retry.delay(attempts, sent.retry_after)
+                return outbox.Outcome(
+                    due.seq,
+                    due.delivery_id,
+                    "retry",
+                    attempts,
+                    code,
+                    error,
+                    next_attempt_at=utcnow() + timedelta(seconds=wait),
+                )
+        return self._failed(due, attempts, code, error)
+
+    def _failed(
+        self, due: outbox.Due, attempts: int, code: int | None, error: str | None
+    ) -> outbox.Outcome:
+        logger.warning(
+            "webhook delivery %s (%s) failed after %d attempt(s): %s",
+            due.delivery_id,
+            due.event_type,
+            attempts,
+            error,
+        )
+        return outbox.Outcome(due.seq, due.delivery_id, "failed", attempts, code, error)
+
+    async def _post(self, due: outbox.Due) -> _Sent:
         try:
             dest = await resolve_destination(due.url, self.policy, self.resolver)
         except DestinationUnresolved:
-            return _Outcome(error="the host name did not resolve")
+            return _Sent(error="the host name did not resolve")
         except DestinationRefused:
-            return _Outcome(error=REFUSED, final=True)
+            return _Sent(error=REFUSED, final=True)
         url = httpx.URL(due.url)
         body = due.body.encode("utf-8")
         headers = {
@@ -347,59 +406,12 @@ class WebhookSender:
                 extensions={"sni_hostname": dest.host} if url.scheme == "https" else {},
             )
         except httpx.TimeoutException:
-            return _Outcome(error="timeout")
+            return _Sent(error="timeout")
         except httpx.HTTPError as exc:
-            return _Outcome(error=f"connection error ({type(exc).__name__})")
+            return _Sent(error=f"connection error ({type(exc).__name__})")
         code = response.status_code
-        return _Outcome(
+        return _Sent(
             status_code=code,
             error=None if response.is_success else f"HTTP {code}",
             retry_after=_retry_after(response),
-        )
-
-    async def _record(self, due: outbox.Due, outcome: _Outcome) -> None:
-        attempts = due.attempts + 1
-        code, error = outcome.status_code, outcome.error
-        if code is not None and 200 <= code < 300:
-            await self.db(
-                outbox.finish,
-                due.delivery_id,
-                status="delivered",
-                attempts=attempts,
-                response_code=code,
-                error=None,
-            )
-            return
-        now = utcnow()
-        age = (now - due.created_at).total_seconds()
-        if not outcome.final and retryable(code):
-            if attempts >= self.retry.max_attempts:
-                error = f"{error}; gave up after {attempts} attempts"
-            elif age >= self.retry.max_age:
-                error = f"{error}; gave up after {age:.0f} s"
-            else:
-                wait = self.retry.delay(attempts, outcome.retry_after)
-                await self.db(
-                    outbox.reschedule,
-                    due.delivery_id,
-                    attempts=attempts,
-                    next_attempt_at=now + timedelta(seconds=wait),
-                    response_code=code,
-                    error=error,
-                )
-                return
-        logger.warning(
-            "webhook delivery %s (%s) failed after %d attempt(s): %s",
-            due.delivery_id,
-            due.event_type,
-            attempts,
-            error,
-        )
-        await self.db(
-            outbox.finish,
-            due.delivery_id,
-            status="failed",
-            attempts=attempts,
-            response_code=code,
-            error=error,
         )

@@ -56,7 +56,7 @@ from segmint.store.alerts import record_alert
 from segmint.store.events import applied_seq, load_event_id_digests, store_event_json
 from segmint.store.keys import ApiKey, list_keys, revoke_key
 from segmint.store.sealing import SecretBox
-from segmint.store.webhooks import seal_plaintext_secrets
+from segmint.store.webhooks import delete_webhook, seal_plaintext_secrets
 from segmint.store.workspace import Workspace
 
 log = logging.getLogger("segmint.api")
@@ -381,6 +381,14 @@ class Engine:
         return await asyncio.to_thread(query)
 
     # ------------------------------------------------------------------ notifications
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Delete a webhook with its queued notifications, and abandon its delivery in flight;
+        return whether it existed."""
+        found = await self.db(delete_webhook, webhook_id)
+        if found and self.sender is not None:
+            self.sender.forget(webhook_id)
+        return found
 
     def raise_alert(self, alert: dict) -> None:
         """Store an alert with its webhook notification, and announce it to the stream."""

@@ -72,7 +72,7 @@ async def list_webhooks(engine: EngineDep, key: AdminKey) -> WebhookList:
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def delete_webhook(engine: EngineDep, key: AdminKey, webhook_id: WebhookId) -> Response:
-    if not await engine.db(store.delete_webhook, webhook_id):
+    if not await engine.delete_webhook(webhook_id):
         raise NotFound(f"no webhook {webhook_id!r}")
     return Response(status_code=204)
 
