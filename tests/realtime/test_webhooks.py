@@ -28,7 +28,7 @@ from segmint.realtime.webhooks import (
 from segmint.store import outbox
 from segmint.store import webhooks as hooks
 from segmint.store.sealing import SecretBox
-from segmint.store.workspace import Workspace
+from segmint.store.workspace import Workspace, utcnow
 
 SECRET = "whsec-test"
 LOOPBACK = DestinationPolicy(allow_loopback=True)
@@ -122,7 +122,8 @@ def register(con, box, url, types=("alert",)):
 
 
 def alert(i):
-    return {"id": f"alr_{i}", "type": "alert", "created_at": "2026-01-01", "data": {"n": i}}
+    """A notification created now (after the webhooks of the test: they hear of it)."""
+    return {"id": f"alr_{i}", "type": "alert", "created_at": str(utcnow()), "data": {"n": i}}
 
 
 async def until(predicate, timeout=10.0):
@@ -304,3 +305,11 @@ def test_loopback_refused_at_delivery_without_the_flag(ws):
         run_sender(db, box, lambda s: until(lambda: not queued(db)), policy=policy)
     assert rx.requests == []
     assert outbox.list_deliveries(con, wid)[0]["error"] == REFUSED
+
+
+def test_a_webhook_hears_only_of_what_happens_after_its_registration(ws):
+    con, box, db = ws
+    before = {**alert(1), "created_at": "2020-01-01T00:00:00+00:00"}
+    wid = register(con, box, "http://127.0.0.1:9/")
+    assert outbox.enqueue(con, [before, alert(2)]) == 1
+    assert queued(db) == [wid]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -53,11 +53,22 @@ def encode(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
-def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
-    """Queue notifications (``{"type", ...}``) for every live webhook subscribed to their type.
+def _created(message: dict, default: datetime) -> datetime:
+    """A notification's creation time, naive UTC (``default`` if it has none)."""
+    try:
+        t = datetime.fromisoformat(str(message["created_at"]))
+    except (KeyError, ValueError):
+        return default
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
-    Call it inside the transaction that stores what the notifications announce. Returns the
-    number of rows queued (notifications times subscribed webhooks).
+
+def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
+    """Queue notifications (``{"type", "created_at", ...}``) for every live webhook that is
+    subscribed to their type and was registered before they were created.
+
+    Call it inside the transaction that stores what the notifications announce (a webhook
+    registered between a change and that transaction does not hear of the change). Returns
+    the number of rows queued (notifications times subscribed webhooks).
     """
     if not messages:
         return 0
@@ -71,18 +82,19 @@ def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
            SELECT (SELECT coalesce(max(seq), 0) FROM webhook_outbox)
                       + row_number() OVER (ORDER BY m.i, w.created_at, w.webhook_id),
                   'dlv_' || replace(CAST(uuid() AS VARCHAR), '-', ''), w.webhook_id, m.type,
-                  m.body, ?, ?, ?
-           FROM (SELECT unnest(?) AS type, unnest(?) AS body, unnest(?) AS i) AS m
-           JOIN webhooks AS w ON w.deleted_at IS NULL
+                  m.body, m.created_at, ?, ?
+           FROM (SELECT unnest(?) AS type, unnest(?) AS body, unnest(?) AS i,
+                        unnest(CAST(? AS TIMESTAMP[])) AS created_at) AS m
+           JOIN webhooks AS w ON w.deleted_at IS NULL AND w.created_at <= m.created_at
                 AND list_contains(CAST(w.event_types AS VARCHAR[]), m.type)
            RETURNING seq""",
         [
             t,
             t,
-            t,
             [m["type"] for m in messages],
             [encode(m) for m in messages],
             list(range(len(messages))),
+            [_created(m, t) for m in messages],
         ],
     ).fetchall()
     return len(rows)
