@@ -274,10 +274,11 @@ def test_deleted_webhook_gets_no_further_deliveries(ws):
 
 def test_destination_checked_again_at_delivery(ws):
     """Rows that name a private address (or a name resolving to one) are refused before any
-    connection; a name resolving to loopback is sent to the checked address with its own
-    Host header."""
+    connection; a name resolving to loopback is sent to a checked address with its own Host
+    header."""
     con, box, db = ws
-    names = {"hooks.example": ["127.0.0.1"], "rebound.example": ["10.0.0.7"]}
+    # the receiver listens on 127.0.0.1 only: ::1 refuses, and the next address is tried
+    names = {"hooks.example": ["::1", "127.0.0.1"], "rebound.example": ["10.0.0.7"]}
 
     async def resolver(host, port):
         return names[host]

@@ -85,12 +85,16 @@ class DestinationPolicy:
 
 @dataclass(frozen=True)
 class Destination:
-    """A checked URL and the address to connect to."""
+    """A checked URL and the addresses (all allowed) its host resolved to, in order."""
 
     url: SplitResult
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -137,7 +141,7 @@ async def _system_resolver(host: str, port: int) -> list[str]:
 async def resolve_destination(
     url: str, policy: DestinationPolicy, resolver: Resolver | None = None
 ) -> Destination:
-    """Check a URL and resolve its host to one address the service may connect to.
+    """Check a URL and resolve its host to the addresses the service may connect to.
 
     Parameters
     ----------
@@ -149,8 +153,8 @@ async def resolve_destination(
     Returns
     -------
     Destination
-        The first resolved address; every address the name resolves to must be allowed (a
-        name with one private answer among public ones is refused).
+        With the resolved addresses; every one must be allowed (a name with one private
+        answer among public ones is refused).
 
     Raises
     ------
@@ -182,4 +186,4 @@ async def resolve_destination(
             raise DestinationRefused() from None
         if not address_allowed(parsed, policy, port):
             raise DestinationRefused()
-    return Destination(parts, host, port, addresses[0])
+    return Destination(parts, host, port, tuple(dict.fromkeys(addresses)))

@@ -398,17 +398,23 @@ class WebhookSender:
             DELIVERY_HEADER: due.delivery_id,
         }
         assert self._client is not None
-        try:
-            response = await self._client.post(
-                url.copy_with(host=dest.address),
-                content=body,
-                headers=headers,
-                extensions={"sni_hostname": dest.host} if url.scheme == "https" else {},
-            )
-        except httpx.TimeoutException:
-            return _Sent(error="timeout")
-        except httpx.HTTPError as exc:
-            return _Sent(error=f"connection error ({type(exc).__name__})")
+        for address in dest.addresses:  # the next only if this one refuses the connection
+            try:
+                response = await self._client.post(
+                    url.copy_with(host=address),
+                    content=body,
+                    headers=headers,
+                    extensions={"sni_hostname": dest.host} if url.scheme == "https" else {},
+                )
+                break
+            except httpx.ConnectError as exc:
+                failed = _Sent(error=f"connection error ({type(exc).__name__})")
+            except httpx.TimeoutException:
+                return _Sent(error="timeout")
+            except httpx.HTTPError as exc:
+                return _Sent(error=f"connection error ({type(exc).__name__})")
+        else:
+            return failed
         code = response.status_code
         return _Sent(
             status_code=code,
