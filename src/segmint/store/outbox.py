@@ -243,9 +243,7 @@ def list_deliveries(
            ORDER BY created_at DESC, delivery_id LIMIT ?""",
         [webhook_id, webhook_id, limit],
     ).fetchall()
-    out = []
-    for row in rows:
-        item = dict(zip(_LOG_COLUMNS, row, strict=True))
-        item["payload"] = json.loads(item["payload"])
-        out.append(item)
-    return out
+    return [
+        {**dict(zip(_LOG_COLUMNS, row, strict=True)), "payload": json.loads(row[3])}
+        for row in rows
+    ]
