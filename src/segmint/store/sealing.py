@@ -6,7 +6,7 @@ secret. The key file is created once, with mode 0600, by whoever opens the works
 service first. Sealed values read ``sealed:v1:<base64url(nonce + ciphertext)>``; the row's id is
 bound as associated data, so a sealed value copied onto another row does not open. Values
 without the prefix are older plaintext rows: :meth:`SecretBox.open` returns them as they are,
-and the service seals them when it starts (see :func:`segmint.store.outbox.seal_plaintext`).
+and the service seals them when it starts (:func:`segmint.store.webhooks.seal_plaintext_secrets`).
 """
 
 from __future__ import annotations
