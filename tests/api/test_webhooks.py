@@ -137,11 +137,14 @@ def test_outbox_survives_sigkill_and_old_plaintext_secrets_still_sign(template_w
         receiver = Receiver(port)
         server.start()
         try:
+            # the oldest rows wait out their back-off (doubling from 0.5 s while the receiver
+            # was down): typically 10-20 s
             wait_for(
                 lambda: (
                     receiver.customers("/new", hook["secret"]) == expected
                     and receiver.customers("/legacy", legacy_secret) == expected
-                )
+                ),
+                timeout=90,
             )
         finally:
             server.stop()
