@@ -205,14 +205,12 @@ def test_missing_category_map_table_is_a_clear_error(con, insert_transactions):
     "limit",
     # many categories: a customer x category table instead of the pivot; many products: lists
     # of product-id hashes instead of bitmaps
-    ["MAX_PIVOT_CATEGORIES", "MAX_BITMAP_PRODUCTS"],
+    ["transactions.MAX_PIVOT_CATEGORIES", "_products.MAX_BITMAP_PRODUCTS"],
 )
 def test_large_data_paths_give_the_same_values(con, insert_transactions, monkeypatch, limit):
-    import segmint.features.transactions as transactions
-
     insert_transactions(con, ROWS)
     fast = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
-    monkeypatch.setattr(transactions, limit, 1)
+    monkeypatch.setattr(f"segmint.features.{limit}", 1)
     other = build_features(con, as_of=AS_OF, n_top_categories=2, trend_window_days=10)
     assert other.equals(fast)
     assert other.column("n_products").to_pylist() == [3, 3, 1, 1]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from segmint.errors import DataValidationError, ModelError
 from segmint.predict import BetaGeoBetaBinom, BetaGeoNBD, GammaGamma, ParetoNBD
@@ -73,5 +74,5 @@ def test_gamma_gamma_inputs():
 
 
 def test_unfitted_model():
-    with pytest.raises(ModelError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         BetaGeoNBD().p_alive([1], [1], [2])

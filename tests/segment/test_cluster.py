@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from segmint.errors import DataValidationError
-from segmint.segment import FeatureScaler, Segmenter, kmeans_soft_assignments
+from segmint.segment import Segmenter, kmeans_soft_assignments
 
 FAST = {"k_range": (2, 6), "n_stability_resamples": 2, "n_init": 2}
 
@@ -184,27 +184,3 @@ def test_get_params_and_clone():
     seg.set_params(n_segments=None)
     assert seg.n_segments is None
     assert not hasattr(Segmenter(), "labels_")
-
-
-@pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize(
-    "estimator",
-    [
-        pytest.param(
-            lambda: Segmenter(k_range=(2, 3), n_stability_resamples=1, n_init=1), id="Segmenter"
-        ),
-        pytest.param(FeatureScaler, id="FeatureScaler"),
-    ],
-)
-def test_sklearn_estimator_checks(estimator):
-    from sklearn.utils.estimator_checks import check_estimator
-
-    # check_dtype_object wants a TypeError for a dict inside an object array; we raise
-    # DataValidationError (a ValueError) naming the column instead, on purpose.
-    results = check_estimator(
-        estimator(),
-        on_fail=None,
-        expected_failed_checks={"check_dtype_object": "DataValidationError names the column"},
-    )
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
-    assert failed == []

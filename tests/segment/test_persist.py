@@ -24,8 +24,9 @@ def _data(seed: int = 0, n: int = 1500) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "gmm"])
 def test_round_trip_is_identical(method):
+    """Segmenter (fit and predict) and the reloaded LiveSegmenter share one assignment kernel."""
     X = _data()
     model = Segmenter(
         method=method,
@@ -49,7 +50,12 @@ def test_round_trip_is_identical(method):
         np.testing.assert_array_equal(both["segment_id"], model.predict(rows))
         np.testing.assert_array_equal(both["confidence"], model.confidence(rows))
         np.testing.assert_array_equal(both["micro_segment_id"], model.predict_micro(rows))
+        # the service's unchecked fast path: values already in feature_names order
+        fast = live.assign_values(rows[live.feature_names].to_numpy())
+        for key in ("segment_id", "confidence", "micro_segment_id"):
+            np.testing.assert_array_equal(fast[key], both[key])
     np.testing.assert_array_equal(live.predict(X), model.labels_)
+    np.testing.assert_array_equal(live.confidence(X), model.confidence_)
     np.testing.assert_array_equal(live.predict_micro(X), model.micro_labels_)
     # arrays in feature order work too
     np.testing.assert_array_equal(live.predict(fresh.to_numpy()), model.predict(fresh))

@@ -1,15 +1,7 @@
 """Data sets: the synthetic generator with planted segments."""
 
-from segmint.datasets.synthetic import (
-    ARCHETYPES,
-    CATEGORIES,
-    TRANSACTIONS_SCHEMA,
-    Archetype,
-    Category,
-    SyntheticData,
-    generate,
-    write,
-)
+from segmint.datasets.archetypes import ARCHETYPES, CATEGORIES, Archetype, Category
+from segmint.datasets.synthetic import TRANSACTIONS_SCHEMA, SyntheticData, generate, write
 
 __all__ = [
     "ARCHETYPES",

@@ -16,7 +16,9 @@ and see whether categories are there at all), the number of products and the JSO
 keys.
 
 Some DuckDB functions are called as built-ins, and two as temporary macros (Ibis would write
-lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equivalents.
+lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equivalents. They are
+declared in ``features/_backend.py``; the product count (bitmap or hashes) is in
+``features/_products.py``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,23 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from segmint.errors import DataValidationError
-from segmint.features._backend import backend_for, table_or_none
+from segmint.features._backend import (
+    ORDER_BITS,
+    backend_for,
+    create_macros,
+    distinct,
+    hash64,
+    inner_product,
+    key_days,
+    only,
+    sorted_unique,
+    table_or_none,
+)
+from segmint.features._products import bitmap_fits, product_count
 from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
 from segmint.features.labels import slugify
@@ -39,11 +52,6 @@ __all__ = ["build_features", "default_as_of", "CORE_FEATURES", "MIN_CATEGORY_COV
 #: with at most this many categories, category spend is pivoted in one customer-level
 #: aggregation; with more, it goes through a customer x category table.
 MAX_PIVOT_CATEGORIES = 32
-
-#: ``n_products`` is counted on a bitmap per customer (one bit per product: about three times
-#: faster to build and count than a list of product-id hashes) when there are at most this many
-#: products and the bitmaps take no more memory than the lists of 8-byte hashes would.
-MAX_BITMAP_PRODUCTS = 65536
 
 #: the fixed feature columns, in output order (``cat_share_*`` follow ``top_category_share``,
 #: ``attr_*`` come last).
@@ -236,7 +244,7 @@ def build_features(
         raise ValueError("trend_window_days must be > 0")
     backend = backend_for(con)
     tx = _transactions(backend)
-    _create_macros(con)
+    create_macros(con)
     as_of = _default_as_of(tx) if as_of is None else _to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
 
@@ -268,7 +276,7 @@ def build_features(
     share_columns = _category_columns(categories[:n_top_categories])
 
     n_known_products = lines["product_id"].nunique().to_pyarrow().as_py()
-    bitmap = _bitmap_fits(backend, tx, n_known_products)
+    use_bitmap = bitmap_fits(backend, tx, n_known_products)
     features = _assemble(
         lines,
         purchases,
@@ -276,7 +284,7 @@ def build_features(
         trend_window_days,
         categories,
         share_columns,
-        n_known_products if bitmap else None,
+        n_known_products if use_bitmap else None,
     )
     taken = set(features.columns)
     attrs = attribute_features(backend, taken=taken)
@@ -308,21 +316,12 @@ def _apply_map(lines: ir.Table, category_map: ir.Table) -> ir.Table:
     return joined.mutate(category=joined["mapped"].fill_null(joined["category"])).drop("mapped")
 
 
-def _only(condition: ir.BooleanValue, value: ir.Value) -> ir.Value:
-    """``value`` where ``condition`` holds, else NULL.
-
-    Aggregates skip NULLs, so ``_only(c, x).sum()`` is ``x.sum(where=c)``; in DuckDB the CASE is
-    cheaper than a FILTER clause, which is applied aggregate by aggregate.
-    """
-    return ibis.ifelse(condition, value, ibis.null())
-
-
 def _category_sums(
     category: ir.StringValue, bought_value: ir.FloatingValue, categories: list[str]
 ) -> dict[str, ir.FloatingScalar]:
     """One purchase-spend sum per category, to pivot inside the customer aggregation."""
     return {
-        f"_spend_{i}": _only(category == name, bought_value).sum()
+        f"_spend_{i}": only(category == name, bought_value).sum()
         for i, name in enumerate(categories)
     }
 
@@ -343,102 +342,6 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
     )
 
 
-# DuckDB list functions called as built-ins: Ibis writes lambdas in the arrow syntax that DuckDB 2
-# deprecates, so the two functions that need a lambda are temporary macros (``_MACROS``). On another
-# engine these need that engine's equivalents.
-@ibis.udf.scalar.builtin(name="hash")
-def _hash(value: dt.string) -> dt.uint64:
-    """64-bit hash (Ibis's own ``hash()`` converts the result through a bit string)."""
-
-
-@ibis.udf.scalar.builtin(name="list_unique")
-def _count_unique(values: dt.Array(dt.uint64)) -> dt.uint64:
-    """Number of distinct non-NULL elements."""
-
-
-@ibis.udf.scalar.builtin(name="list_distinct")
-def _distinct(values: dt.Array(dt.uint64)) -> dt.Array(dt.uint64):
-    """The distinct non-NULL elements (Ibis's ``unique()`` adds a lambda for NULLs)."""
-
-
-@ibis.udf.scalar.builtin(name="list_inner_product")
-def _inner_product(left: dt.Array(dt.float64), right: dt.Array(dt.float64)) -> dt.float64:
-    """Sum of the element-wise products."""
-
-
-#: bits of an order key below its day: ``(day << 44) | (64-bit order-id hash >> 20)``
-_ORDER_BITS = 44
-
-_MACROS = (
-    # the day part of each order key, as DOUBLE for the inner products
-    f"segmint_key_days(keys) AS list_transform(keys, lambda k: (k >> {_ORDER_BITS})::DOUBLE)",
-    # distinct values of a sorted list: its length minus the elements equal to their predecessor
-    "segmint_sorted_unique(xs) AS len(xs) - len(list_filter("
-    "list_zip(list_slice(xs, 2, len(xs)), list_slice(xs, 1, -2)), lambda z: z[1] = z[2]))",
-)
-
-
-@ibis.udf.scalar.builtin(name="segmint_key_days")
-def _key_days(keys: dt.Array(dt.uint64)) -> dt.Array(dt.float64):
-    """The day part of each order key."""
-
-
-@ibis.udf.scalar.builtin(name="segmint_sorted_unique")
-def _sorted_unique(values: dt.Array(dt.float64)) -> dt.int64:
-    """Number of distinct elements of a sorted list."""
-
-
-def _create_macros(con) -> None:
-    # temporary: they live in this connection only and never touch the workspace file
-    for macro in _MACROS:
-        con.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
-
-
-@ibis.udf.agg.builtin(name="bitstring_agg")
-def _bitmap(position: dt.int64, lowest: dt.int64, highest: dt.int64) -> dt.binary:
-    """Bit string with the bit of each position present set (bounds must be constants)."""
-
-
-@ibis.udf.scalar.builtin(name="bit_count")
-def _bit_count(bits: dt.binary) -> dt.int64:
-    """Number of set bits."""
-
-
-def _bitmap_fits(backend, tx: ir.Table, n_products: int) -> bool:
-    """Whether product bitmaps per customer take no more memory than lists of 8-byte hashes."""
-    if n_products > MAX_BITMAP_PRODUCTS:
-        return False
-    n_lines = tx.count().to_pyarrow().as_py()
-    customers = table_or_none(backend, "customers")
-    # A workspace's customers table holds every customer seen (both counts are metadata reads);
-    # without one, every line may be its own customer.
-    n_customers = customers.count().to_pyarrow().as_py() if customers is not None else 0
-    return (n_customers or n_lines) * ((n_products + 7) // 8) <= 8 * n_lines
-
-
-def _product_count(lines: ir.Table, n_known: int | None):
-    """Return the lines, the per-customer product aggregate and its reduction to a count.
-
-    With ``n_known`` (the number of distinct products, counted beforehand), each product gets a
-    position (a join with the distinct products) and a customer's products are a bitmap of
-    those positions; without it, a list of 64-bit product-id hashes (two of one customer's
-    products collide with odds of about n^2 / 3.7e19).
-    """
-    bought = ~lines["is_ret"] & lines["product_id"].notnull()
-    if n_known is None:
-        # include_null: a hash is never NULL; Ibis would otherwise add a second filter
-        hashes = _hash(lines["product_id"].cast("string")).collect(where=bought, include_null=True)
-        return lines, hashes, _count_unique
-    known = lines.select("product_id").filter(lines["product_id"].notnull()).distinct()
-    known = known.mutate(_position=ibis.row_number())
-    coded = lines.left_join(known, "product_id").select(*lines.columns, "_position")
-    position = coded["_position"]
-    # a product first loaded after the count (a concurrent load) is left out, not an error
-    counted = ~coded["is_ret"] & (position < n_known)
-    bitmap = _bitmap(_only(counted, position), 0, max(n_known, 2) - 1)
-    return coded, bitmap, _bit_count
-
-
 def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
     """Sum and sum of squares of the gaps between consecutive distinct values of ``days``.
 
@@ -447,8 +350,8 @@ def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValu
     sum of squares = sum((d[i+1] - d[i])^2) = 2 S2 - first^2 - last^2 - 2 sum(d[i] d[i+1]).
     """
     first, last = days[0], days[-1]
-    squares = _inner_product(days, days)
-    neighbours = _inner_product(days[1:], days[:-1])
+    squares = inner_product(days, days)
+    neighbours = inner_product(days[1:], days[:-1])
     return last - first, 2.0 * squares - first * first - last * last - 2.0 * neighbours
 
 
@@ -476,7 +379,7 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    lines, products, count_products = _product_count(lines, n_known_products)
+    lines, products, count_products = product_count(lines, n_known_products)
     # One aggregation of the lines per customer. Orders are collected as a list of 64-bit keys
     # and reduced per customer afterwards (in DuckDB that is about twice as fast as
     # COUNT(DISTINCT) and far cheaper than a customer x order table). An order's key holds its
@@ -489,17 +392,17 @@ def _assemble(
     ts, value = lines["ts"], lines["value"]
     # calendar days counted back from as_of's day: small numbers keep the squares exact
     day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("uint64")
-    order_key = (day << _ORDER_BITS) | (_hash(lines["order_id"].cast("string")) >> 20)
+    order_key = (day << ORDER_BITS) | (hash64(lines["order_id"].cast("string")) >> 20)
     pivot = len(categories) <= MAX_PIVOT_CATEGORIES
-    bought_value = _only(bought, value)
+    bought_value = only(bought, value)
     per_customer = lines.group_by("customer_id").aggregate(
-        first_ts=_only(bought, ts).min(),
-        last_ts=_only(bought, ts).max(),
+        first_ts=only(bought, ts).min(),
+        last_ts=only(bought, ts).max(),
         gross=bought_value.sum(),
-        returned=-_only(lines["is_ret"], value).sum(),
-        items=_only(bought, lines["quantity"]).sum(),
-        recent=_only(ts >= recent_start, bought_value).sum(),
-        previous=_only((ts >= previous_start) & (ts < recent_start), bought_value).sum(),
+        returned=-only(lines["is_ret"], value).sum(),
+        items=only(bought, lines["quantity"]).sum(),
+        recent=only(ts >= recent_start, bought_value).sum(),
+        previous=only((ts >= previous_start) & (ts < recent_start), bought_value).sum(),
         # include_null: a hash is never NULL (NULL ids hash too, as one order); Ibis would
         # otherwise add a second filter per list
         _orders=order_key.collect(where=bought, include_null=True),
@@ -509,14 +412,14 @@ def _assemble(
     # customers whose every line before as_of is a return have no features
     per_customer = per_customer.filter(per_customer["first_ts"].notnull())
     per_customer = per_customer.mutate(
-        _orders=_distinct(per_customer["_orders"]).sort(),
+        _orders=distinct(per_customer["_orders"]).sort(),
         n_products=count_products(per_customer["_products"]),
     )
     per_customer = per_customer.mutate(
         frequency=per_customer["_orders"].length(),
-        _days=_key_days(per_customer["_orders"]),
+        _days=key_days(per_customer["_orders"]),
     )
-    per_customer = per_customer.mutate(n_gaps=_sorted_unique(per_customer["_days"]) - 1)
+    per_customer = per_customer.mutate(n_gaps=sorted_unique(per_customer["_days"]) - 1)
     gap_sum, gap_sum_squares = _gap_moments(per_customer["_days"])
     n_gaps = per_customer["n_gaps"].nullif(0)
     gap_mean = gap_sum / n_gaps

@@ -1,4 +1,10 @@
-"""Shared fitting machinery: compression, optimisation in log space, Hessian, diagnostics."""
+"""Shared fitting machinery: compression, optimisation in log space, Hessian, diagnostics.
+
+:class:`BTYDModel` is the scikit-learn estimator every buy-till-you-die model derives from, as
+lifetimes' ``BaseFitter``: ``__init__`` stores the optimiser settings, and the one ``_fit``
+preamble (check the inputs, compress identical rows into weights, optimise) serves every
+model, whose public ``fit`` only names its own columns.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from segmint.errors import ModelError
+from segmint.predict._validation import check_weights
 
 __all__ = ["BTYDModel", "compress", "unique_rows", "wsum"]
 
@@ -109,14 +118,18 @@ def numeric_hessian(objective, theta: np.ndarray) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
-class BTYDModel:
-    """Base class: sklearn-style estimator whose subclasses add only their math.
+class BTYDModel(BaseEstimator):
+    """Base class: scikit-learn estimator whose subclasses add only their math.
 
-    Subclasses define ``_param_names``, ``_make_objective(*data, w)``, ``_start(*data, w)``
-    and ``_diverged_message(name, value)``.
+    Subclasses define ``_param_names``, ``_check_data(*columns)`` (validated float arrays,
+    frequency first), ``_no_repeat_message``, ``_make_objective(*data, w)``,
+    ``_start(*data, w)`` and ``_diverged_message(name, value)``; their ``fit`` calls
+    :meth:`_fit`. Fitted attributes end in ``_``; before ``fit`` (or :meth:`from_params`)
+    every prediction raises :class:`sklearn.exceptions.NotFittedError`.
     """
 
     _param_names: tuple[str, ...] = ()
+    _no_repeat_message = "frequency is 0 for all customers: the model cannot be identified"
 
     def __init__(self, *, max_iter: int = 1000, tol: float = 1e-12, warm_start_rows: int = 50_000):
         self.max_iter = max_iter
@@ -150,15 +163,28 @@ class BTYDModel:
         model.converged_ = True
         return model
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise ModelError(
-                f"this {type(self).__name__} is not fitted yet: call fit() or from_params() first"
-            )
-
     def _p(self) -> tuple[float, ...]:
-        self._check_fitted()
+        check_is_fitted(self, "params_")
         return tuple(self.params_[k] for k in self._param_names)
+
+    # ---- the shared fit preamble -----------------------------------------------------------
+    def _fit(self, columns: tuple, weights) -> BTYDModel:
+        """Check ``columns``, compress identical rows into weights, fit by maximum likelihood."""
+        data = self._check_data(*columns)
+        w = check_weights(weights, data[0].size)
+        if not np.any((data[0] > 0) & (w > 0)):
+            raise ModelError(self._no_repeat_message)
+        keep = self._fit_rows(data[0], w)
+        if not keep.all():
+            data, w = [c[keep] for c in data], w[keep]
+        data, w = compress(*data, weights=w)
+        self.n_customers_ = float(w.sum())
+        self.n_unique_ = int(data[0].size)
+        return self._fit_compressed(data, w, None)
+
+    def _fit_rows(self, frequency: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Rows that enter the likelihood: all of them, except where a model overrides this."""
+        return np.ones(frequency.size, dtype=bool)
 
     # ---- the generic fit -------------------------------------------------------------------
     def _fit_compressed(self, data: list[np.ndarray], w: np.ndarray, theta0: np.ndarray | None):
@@ -204,7 +230,7 @@ class BTYDModel:
                 f"{type(self).__name__}: parameters poorly identified by this data: "
                 + ", ".join(weak),
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _minimise(self, objective, theta0: np.ndarray, n_total: float):
@@ -281,7 +307,7 @@ class BTYDModel:
                 "definite at the optimum, so some parameters are not identified by this data; "
                 "standard errors are set to NaN",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
             self.covariance_log_ = None
             self.standard_errors_ = {k: float("nan") for k in names}
@@ -305,7 +331,7 @@ class BTYDModel:
         dict
             ``{name: {"estimate", "se", "lower_95", "upper_95"}}``.
         """
-        self._check_fitted()
+        check_is_fitted(self, "params_")
         out = {}
         for k in self._param_names:
             v = self.params_[k]
@@ -325,7 +351,7 @@ class BTYDModel:
         Returns an array of shape (n_draws, n_params) in natural units, columns in the order of
         ``params_``.
         """
-        self._check_fitted()
+        check_is_fitted(self, "params_")
         if self.covariance_log_ is None:
             raise ModelError(
                 f"{type(self).__name__} has no parameter covariance (from_params or a singular "
@@ -336,11 +362,5 @@ class BTYDModel:
         return np.exp(rng.multivariate_normal(mean, self.covariance_log_, size=n_draws))
 
     def _with_params(self, values) -> BTYDModel:
-        clone = type(self).from_params(dict(zip(self._param_names, values, strict=True)))
-        return clone
-
-    def __repr__(self) -> str:
-        if hasattr(self, "params_"):
-            inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
-            return f"{type(self).__name__}({inner})"
-        return f"{type(self).__name__}()"
+        params = dict(zip(self._param_names, values, strict=True))
+        return type(self).from_params(params, **self.get_params())

@@ -9,8 +9,8 @@ import numpy as np
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
 from segmint.errors import ModelError
-from segmint.predict._base import BTYDModel, compress
-from segmint.predict._validation import check_rfm, check_weights
+from segmint.predict._base import BTYDModel
+from segmint.predict._validation import check_rfm
 from segmint.predict.likelihoods import (
     TwoTermObjective,
     bg_nbd_log_likelihood,
@@ -29,6 +29,9 @@ _RATE_DIVERGENCE = (
 class _GeoNBD(BTYDModel):
     _param_names = ("r", "alpha", "a", "b")
     _kind = "bg"
+    _no_repeat_message = (
+        "frequency is 0 for all customers: the repeat-purchase rate cannot be identified"
+    )
 
     # ---- fitting ---------------------------------------------------------------------------
     def fit(self, frequency, recency, T, weights=None):
@@ -49,16 +52,9 @@ class _GeoNBD(BTYDModel):
         -------
         self
         """
-        x, tx, TT = check_rfm(frequency, recency, T)
-        w = check_weights(weights, x.size)
-        if not np.any((x > 0) & (w > 0)):
-            raise ModelError(
-                "frequency is 0 for all customers: the repeat-purchase rate cannot be identified"
-            )
-        (x, tx, TT), w = compress(x, tx, TT, weights=w)
-        self.n_customers_ = float(w.sum())
-        self.n_unique_ = int(x.size)
-        return self._fit_compressed([x, tx, TT], w, None)
+        return self._fit((frequency, recency, T), weights)
+
+    _check_data = staticmethod(check_rfm)
 
     def _make_objective(self, x, tx, T, w):
         return TwoTermObjective(self._kind, x, tx, T, w)
@@ -205,13 +201,8 @@ class _GeoNBD(BTYDModel):
     def simulate(self, n_customers, T, random_state=None, return_latent=False):
         """Simulate customers from the fitted parameters (see :mod:`segmint.predict.simulate`)."""
         fn = simulate_bg_nbd if self._kind == "bg" else simulate_mbg_nbd
-        return fn(
-            n_customers,
-            T,
-            **self.params_ if hasattr(self, "params_") else {},
-            random_state=random_state,
-            return_latent=return_latent,
-        )
+        params = dict(zip(self._param_names, self._p(), strict=True))
+        return fn(n_customers, T, **params, random_state=random_state, return_latent=return_latent)
 
 
 class BetaGeoNBD(_GeoNBD):

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, gammaln
 
-from segmint.errors import ModelError
-from segmint.predict._base import BTYDModel, compress
-from segmint.predict._validation import check_bgbb, check_weights
+from segmint.predict._base import BTYDModel
+from segmint.predict._validation import check_bgbb
 from segmint.predict.likelihoods import BGBBObjective, bgbb_log_likelihood
 from segmint.predict.simulate import simulate_bgbb
 
@@ -42,19 +41,14 @@ class BetaGeoBetaBinom(BTYDModel):
     """
 
     _param_names = ("alpha", "beta", "gamma", "delta")
+    _no_repeat_message = (
+        "frequency is 0 for all customers: the transaction probability cannot be identified"
+    )
+    _check_data = staticmethod(check_bgbb)
 
     def fit(self, frequency, recency, n_periods, weights=None):
         """Fit by maximum likelihood on compressed (frequency, recency, n_periods) rows."""
-        x, tx, n = check_bgbb(frequency, recency, n_periods)
-        w = check_weights(weights, x.size)
-        if not np.any((x > 0) & (w > 0)):
-            raise ModelError(
-                "frequency is 0 for all customers: the transaction probability cannot be identified"
-            )
-        (x, tx, n), w = compress(x, tx, n, weights=w)
-        self.n_customers_ = float(w.sum())
-        self.n_unique_ = int(x.size)
-        return self._fit_compressed([x, tx, n], w, None)
+        return self._fit((frequency, recency, n_periods), weights)
 
     def _make_objective(self, x, tx, n, w):
         return BGBBObjective(x, tx, n, w)
@@ -119,11 +113,11 @@ class BetaGeoBetaBinom(BTYDModel):
 
     def simulate(self, n_customers, n_periods, random_state=None, return_latent=False):
         """Simulate customers from the fitted parameters."""
-        self._check_fitted()
+        params = dict(zip(self._param_names, self._p(), strict=True))
         return simulate_bgbb(
             n_customers,
             n_periods,
-            **self.params_,
+            **params,
             random_state=random_state,
             return_latent=return_latent,
         )

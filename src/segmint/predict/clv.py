@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
+from sklearn.utils.validation import check_is_fitted
 
 from segmint.errors import DataValidationError, ModelError
 from segmint.predict._base import BTYDModel, unique_rows
@@ -126,8 +127,8 @@ def clv(
             f"monetary_value has {m.size} values but frequency has {x.size}",
             column="monetary_value",
         )
-    model._check_fitted()
-    spend_model._check_fitted()
+    check_is_fitted(model, "params_")
+    check_is_fitted(spend_model, "params_")
     # evaluate on unique rows only
     (ux, utx, uT), inv = unique_rows(x, tx, TT)
     (sx, sm), sinv = unique_rows(x, m)

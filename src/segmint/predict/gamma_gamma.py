@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 
 from segmint.errors import ModelError
-from segmint.predict._base import BTYDModel, compress
-from segmint.predict._validation import check_spend, check_weights
+from segmint.predict._base import BTYDModel
+from segmint.predict._validation import check_spend
 from segmint.predict.likelihoods import GammaGammaObjective, gamma_gamma_log_likelihood
 from segmint.predict.simulate import simulate_gamma_gamma
 
@@ -39,29 +39,27 @@ class GammaGamma(BTYDModel):
     """
 
     _param_names = ("p", "q", "gamma")
+    _no_repeat_message = (
+        "frequency is 0 for all customers: the Gamma-Gamma model needs repeat buyers' average spend"
+    )
+    _check_data = staticmethod(check_spend)
 
     def fit(self, frequency, monetary_value, weights=None):
         """Fit by maximum likelihood on compressed (frequency, monetary_value) rows."""
-        x, m = check_spend(frequency, monetary_value)
-        w = check_weights(weights, x.size)
-        rep = (x > 0) & (w > 0)
-        if not rep.any():
-            raise ModelError(
-                "frequency is 0 for all customers: the Gamma-Gamma model needs repeat buyers' "
-                "average spend"
-            )
-        n_zero = int(np.count_nonzero((x == 0) & (w > 0)))
+        return self._fit((frequency, monetary_value), weights)
+
+    def _fit_rows(self, frequency, w):
+        """Only repeat buyers carry spend information; the others are left out, with a warning."""
+        rep = (frequency > 0) & (w > 0)
+        n_zero = int(np.count_nonzero((frequency == 0) & (w > 0)))
         if n_zero:
             warnings.warn(
                 f"GammaGamma: {n_zero} customers with frequency 0 were left out of the fit "
                 "(they have no repeat-transaction spend)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
-        (x, m), w = compress(x[rep], m[rep], weights=w[rep])
-        self.n_customers_ = float(w.sum())
-        self.n_unique_ = int(x.size)
-        return self._fit_compressed([x, m], w, None)
+        return rep
 
     def _make_objective(self, x, m, w):
         return GammaGammaObjective(x, m, w)
@@ -105,7 +103,7 @@ class GammaGamma(BTYDModel):
 
     def simulate(self, frequency, random_state=None, return_latent=False):
         """Simulate average spend for the given frequencies from the fitted parameters."""
-        self._check_fitted()
+        params = dict(zip(self._param_names, self._p(), strict=True))
         return simulate_gamma_gamma(
-            frequency, **self.params_, random_state=random_state, return_latent=return_latent
+            frequency, **params, random_state=random_state, return_latent=return_latent
         )

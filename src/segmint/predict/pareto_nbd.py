@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from segmint.errors import ModelError
-from segmint.predict._base import BTYDModel, compress
-from segmint.predict._validation import check_rfm, check_weights
+from segmint.predict._base import BTYDModel
+from segmint.predict._validation import check_rfm
 from segmint.predict.likelihoods import (
     ParetoObjective,
     _pareto_terms,
@@ -50,19 +49,14 @@ class ParetoNBD(BTYDModel):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
+    _no_repeat_message = (
+        "frequency is 0 for all customers: the repeat-purchase rate cannot be identified"
+    )
+    _check_data = staticmethod(check_rfm)
 
     def fit(self, frequency, recency, T, weights=None):
         """Fit by maximum likelihood; same arguments as :meth:`BetaGeoNBD.fit`."""
-        x, tx, TT = check_rfm(frequency, recency, T)
-        w = check_weights(weights, x.size)
-        if not np.any((x > 0) & (w > 0)):
-            raise ModelError(
-                "frequency is 0 for all customers: the repeat-purchase rate cannot be identified"
-            )
-        (x, tx, TT), w = compress(x, tx, TT, weights=w)
-        self.n_customers_ = float(w.sum())
-        self.n_unique_ = int(x.size)
-        return self._fit_compressed([x, tx, TT], w, None)
+        return self._fit((frequency, recency, T), weights)
 
     def _make_objective(self, x, tx, T, w):
         return ParetoObjective(x, tx, T, w)
@@ -170,9 +164,9 @@ class ParetoNBD(BTYDModel):
 
     def simulate(self, n_customers, T, random_state=None, return_latent=False):
         """Simulate customers from the fitted parameters."""
-        self._check_fitted()
+        params = dict(zip(self._param_names, self._p(), strict=True))
         return simulate_pareto_nbd(
-            n_customers, T, **self.params_, random_state=random_state, return_latent=return_latent
+            n_customers, T, **params, random_state=random_state, return_latent=return_latent
         )
 
 

@@ -13,7 +13,8 @@ Typical use::
 
 from __future__ import annotations
 
-from segmint.segment.cluster import Segmenter, kmeans_soft_assignments
+from segmint.segment.assign import SegmentGeometry, assign, kmeans_soft_assignments
+from segmint.segment.cluster import Segmenter
 from segmint.segment.describe import SegmentDescription, describe_segments
 from segmint.segment.metrics import eta_squared
 from segmint.segment.naming import describe_segment, name_segments, trait_words
@@ -29,8 +30,10 @@ __all__ = [
     "FeatureScaler",
     "SegmentDescription",
     "SegmentProfiles",
+    "SegmentGeometry",
     "SegmentRule",
     "Segmenter",
+    "assign",
     "choose_transform",
     "describe_segment",
     "describe_segments",

@@ -3,80 +3,52 @@
 Model selection runs on a random sample (``selection_sample`` rows) for speed; the final model is
 fitted on all rows, started from the centres (or mixture parameters) found on the sample, so it
 converges in a few passes over the full data.
+
+The rules that choose k live in :mod:`segmint.segment.selection`, and assignment (fit's
+training rows, ``predict``, probabilities, micro-segments) in :mod:`segmint.segment.assign`,
+which the reloaded :class:`~segmint.segment.LiveSegmenter` shares.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from segmint.errors import DataValidationError
-from segmint.segment._validation import as_numeric_frame, check_feature_names
+from segmint.segment._validation import as_numeric_frame
+from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
+from segmint.segment.selection import (
+    SEED_MAX,
+    best_kmeans_by_silhouette,
+    choose_k,
+    sample_silhouette,
+)
 from segmint.segment.stability import resample_stability
 
-__all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter", "kmeans_soft_assignments"]
+__all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter"]
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]
 
 _METHODS = ("auto", "kmeans", "minibatch", "gmm")
-_SEED_MAX = np.iinfo(np.int32).max
 #: ``method="auto"`` uses MiniBatchKMeans for the final fit above this many rows (see Segmenter).
 AUTO_MINIBATCH_ROWS = 500_000
 
 
-def _sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances, shape (n_samples, n_centers), computed without a 3-d array."""
-    d = (Z * Z).sum(axis=1)[:, None] - 2.0 * (Z @ centers.T) + (centers * centers).sum(axis=1)
-    np.maximum(d, 0.0, out=d)
-    return d
-
-
-def kmeans_soft_assignments(
-    Z: np.ndarray, centers: np.ndarray, within_variance: float
-) -> np.ndarray:
-    """Soft assignment of rows to k-means centres.
-
-    ``p_ik = softmax_k(-||z_i - c_k||^2 / (2 * sigma^2))`` where ``sigma^2`` is the pooled
-    within-cluster variance per dimension (``inertia / (n_samples * n_features)``). This is the
-    posterior of a mixture of equal-weight spherical Gaussians with that variance centred on the
-    k-means centres: a row half-way between two centres gets about 0.5 each, a row at a centre
-    far from the others gets nearly 1.
-
-    Parameters
-    ----------
-    Z : ndarray of shape (n_samples, n_features)
-        Scaled features.
-    centers : ndarray of shape (n_clusters, n_features)
-    within_variance : float
-        ``sigma^2`` above (must be positive).
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_clusters)
-        Rows sum to 1.
-    """
-    logits = -_sq_distances(Z, centers) / (2.0 * max(within_variance, 1e-12))
-    logits -= logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
-    return logits
-
-
-class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
+class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Customer segmentation with an automatic number of segments.
 
     ``fit`` scales the features (:class:`~segmint.segment.FeatureScaler`), selects the number of
@@ -175,6 +147,10 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         ids are 0-based and ordered by descending size within their segment.
     micro_centers_ : dict of int to ndarray
         Micro-segment centres per segment, in scaled space.
+    geometry_ : SegmentGeometry
+        Everything assignment needs (centres, soft-assignment variance or mixture and its
+        relabelling, micro-centres); :func:`segmint.segment.assign.assign` gives ``predict``,
+        ``predict_proba`` and ``predict_micro`` from it.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names.
@@ -312,16 +288,6 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             random_state=seed,
         )
 
-    def _silhouette(self, Zs: np.ndarray, labels: np.ndarray, seed: int) -> float:
-        n_labels = np.unique(labels).size
-        if n_labels < 2 or n_labels >= Zs.shape[0]:
-            return float("nan")
-        size = min(self.silhouette_sample, Zs.shape[0])
-        sub = np.random.RandomState(seed).choice(Zs.shape[0], size, replace=False)
-        if not 1 < np.unique(labels[sub]).size < size:
-            return float("nan")
-        return float(silhouette_score(Zs[sub], labels[sub]))
-
     def _stability(self, Zs: np.ndarray, reference: np.ndarray, k: int, seed: int) -> np.ndarray:
         if self.n_stability_resamples == 0:
             return np.empty(0)
@@ -401,7 +367,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         # costs that dominate at this size (measured 10-20x slower on a busy 2-core machine).
         with threadpool_limits(limits=1):
             rows, sample_models = self._select(Zs, ks, rng)
-        k, reason = self._choose(rows)
+        k, reason = choose_k(rows, gmm=self.method_ == "gmm", tie_tolerance=self.tie_tolerance)
         for row in rows:
             row["chosen"] = row["k"] == k
             row["reason"] = reason if row["k"] == k else ""
@@ -412,7 +378,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         logger.info("segmenter: %s", reason)
 
         self._progress("fit", 0, 1)
-        seed = int(rng.randint(_SEED_MAX))
+        seed = int(rng.randint(SEED_MAX))
         if sample_idx.size == n and self.method_ != "minibatch":
             model = sample_models[k]
         else:
@@ -424,13 +390,13 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._progress("stability", 0, 1)
         with threadpool_limits(limits=1):
-            scores = self._stability(Zs, self.labels_[sample_idx], k, int(rng.randint(_SEED_MAX)))
+            scores = self._stability(Zs, self.labels_[sample_idx], k, int(rng.randint(SEED_MAX)))
         self.stability_scores_ = scores
         self.stability_ = float(scores.mean()) if scores.size else float("nan")
         self._progress("stability", 1, 1)
 
         if self.micro_segments:
-            self._fit_micro(Z, int(rng.randint(_SEED_MAX)))
+            self._fit_micro(Z, int(rng.randint(SEED_MAX)))
         return self
 
     def _select(
@@ -440,7 +406,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         models: dict[int, Any] = {}
         for i, k in enumerate(ks):
             self._progress("select", i, len(ks))
-            seed, sil_seed, stab_seed = (int(s) for s in rng.randint(_SEED_MAX, size=3))
+            seed, sil_seed, stab_seed = (int(s) for s in rng.randint(SEED_MAX, size=3))
             model = self._make_model(k, seed).fit(Zs)
             labels = model.predict(Zs)
             models[k] = model
@@ -448,7 +414,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             rows.append(
                 {
                     "k": k,
-                    "silhouette": self._silhouette(Zs, labels, sil_seed),
+                    "silhouette": sample_silhouette(Zs, labels, self.silhouette_sample, sil_seed),
                     "bic": float(model.bic(Zs)) if self.method_ == "gmm" else float("nan"),
                     "inertia": float(model.inertia_) if hasattr(model, "inertia_") else np.nan,
                     "stability": float(stab.mean()) if stab.size else float("nan"),
@@ -457,67 +423,30 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self._progress("select", len(ks), len(ks))
         return rows, models
 
-    def _choose(self, rows: list[dict[str, Any]]) -> tuple[int, str]:
-        if len(rows) == 1:
-            return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
-        table = pd.DataFrame(rows)
-        if self.method_ == "gmm":
-            best = table.loc[table["bic"].idxmin()]
-            return int(best["k"]), (
-                f"k={int(best['k'])} has the lowest BIC ({best['bic']:,.0f}) "
-                f"among k={table['k'].min()}..{table['k'].max()} on the selection sample"
-            )
-        sil = table["silhouette"].fillna(-np.inf)
-        best_sil = float(sil.max())
-        tied = table[sil >= best_sil - self.tie_tolerance]
-        stab = tied["stability"].fillna(-np.inf)
-        chosen = tied.loc[stab[stab == stab.max()].index].sort_values("k").iloc[0]
-        k = int(chosen["k"])
-        reason = (
-            f"k={k} has silhouette {chosen['silhouette']:.3f} "
-            f"(best {best_sil:.3f} among k={table['k'].min()}..{table['k'].max()})"
-        )
-        if len(tied) > 1:
-            others = ", ".join(str(int(v)) for v in tied["k"] if int(v) != k)
-            reason += (
-                f"; tied within {self.tie_tolerance} with k={others}, "
-                f"chosen for its higher stability (ARI {chosen['stability']:.3f})"
-            )
-        return k, reason
-
     def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
-        """Relabel by descending size and store the fitted state for training rows."""
-        raw_proba = model.predict_proba(Z) if self.method_ == "gmm" else None
-        raw = raw_proba.argmax(axis=1) if raw_proba is not None else model.predict(Z)
+        """Relabel by descending size, then assign the training rows with the shared kernel."""
+        raw = model.predict_proba(Z).argmax(axis=1) if self.method_ == "gmm" else model.predict(Z)
         counts = np.bincount(raw, minlength=k)
         order = np.argsort(-counts, kind="stable")  # new id -> model id
-        relabel = np.empty(k, dtype=np.intp)
-        relabel[order] = np.arange(k)  # model id -> new id
-        self._order = order
-        self._relabel = relabel
+        if (counts == 0).any():
+            logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
         self.n_segments_ = k
         if self.method_ == "gmm":
             self.cluster_centers_ = model.means_[order].copy()
-            self._within_variance = float("nan")
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, gmm=model, order=order)
         else:
             self.cluster_centers_ = model.cluster_centers_[order].copy()
-            d = _sq_distances(Z, self.cluster_centers_)
-            labels = relabel[raw]
-            inertia = float(d[np.arange(Z.shape[0]), labels].sum())
-            self._within_variance = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
-        if (counts == 0).any():
-            logger.warning("segmenter: %d of %d segments are empty", int((counts == 0).sum()), k)
-        self.labels_ = relabel[raw]
-        if raw_proba is not None:
-            self.confidence_ = raw_proba.max(axis=1)
-        else:
-            self.confidence_ = self._proba(Z).max(axis=1)
+            inertia = float(sq_distances(Z, self.cluster_centers_).min(axis=1).sum())
+            within = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, within_variance=within)
+        found = assign(self.geometry_, Z)
+        self.labels_ = found.segment_id
+        self.confidence_ = found.confidence
 
     # ------------------------------------------------------------------ micro
     def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
         rng = np.random.RandomState(seed)
-        lo, hi = self.micro_k_range
-        micro = np.zeros(Z.shape[0], dtype=np.intp)
+        hi = self.micro_k_range[1]
         centers: dict[int, np.ndarray] = {}
         for s in range(self.n_segments_):
             self._progress("micro", s, self.n_segments_)
@@ -532,122 +461,33 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 else np.arange(idx.size)
             )
             with threadpool_limits(limits=1):
-                k, km = self._micro_select(Zseg[sub], lo, hi, rng)
+                k, km = best_kmeans_by_silhouette(
+                    Zseg[sub],
+                    self.micro_k_range,
+                    n_init=self.n_init,
+                    silhouette_sample=self.silhouette_sample,
+                    rng=rng,
+                )
             if sub.size < idx.size:
                 km = KMeans(k, init=km.cluster_centers_, n_init=1, random_state=0).fit(Zseg)
-            raw = km.predict(Zseg)
-            order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")
-            relabel = np.empty(k, dtype=np.intp)
-            relabel[order] = np.arange(k)
-            micro[idx] = relabel[raw]
+            order = np.argsort(-np.bincount(km.predict(Zseg), minlength=k), kind="stable")
             centers[s] = km.cluster_centers_[order].copy()
         self._progress("micro", self.n_segments_, self.n_segments_)
         self.micro_centers_ = centers
-        self.micro_labels_ = self._micro_ids(self.labels_, micro)
-
-    def _micro_select(
-        self, Zs: np.ndarray, lo: int, hi: int, rng: np.random.RandomState
-    ) -> tuple[int, KMeans]:
-        """Best k in ``lo..hi`` by silhouette on ``Zs`` (ties: smaller k)."""
-        best_sil, best_k, best_km = -np.inf, lo, None
-        for k in range(lo, hi + 1):
-            km = KMeans(k, n_init=self.n_init, random_state=int(rng.randint(_SEED_MAX))).fit(Zs)
-            sil = self._silhouette(Zs, km.labels_, int(rng.randint(_SEED_MAX)))
-            if best_km is None or (np.isfinite(sil) and sil > best_sil):
-                best_sil, best_k, best_km = (sil if np.isfinite(sil) else -np.inf), k, km
-        assert best_km is not None
-        return best_k, best_km
-
-    @staticmethod
-    def _micro_ids(labels: np.ndarray, micro: np.ndarray) -> np.ndarray:
-        return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+        self.geometry_ = replace(self.geometry_, micro_centers=centers)
+        self.micro_labels_ = assign(self.geometry_, Z).micro_segment_id
 
     # ------------------------------------------------------------------ inference
-    def _scaled(self, X: Any) -> np.ndarray:
+    def _fitted(self) -> tuple[Any, SegmentGeometry]:
         check_is_fitted(self, "labels_")
-        frame, had_names = as_numeric_frame(X)
-        frame = check_feature_names(self, frame, had_names)
-        return np.asarray(self.scaler_.transform(frame), dtype=np.float64)
-
-    def _proba(self, Z: np.ndarray) -> np.ndarray:
-        if self.method_ == "gmm":
-            return self.model_.predict_proba(Z)[:, self._order]
-        return kmeans_soft_assignments(Z, self.cluster_centers_, self._within_variance)
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Scaled features (the space the segments live in).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-        """
-        return self._scaled(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Segment of each row (nearest centre for k-means, most probable component for gmm).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        Z = self._scaled(X)
-        if self.method_ == "gmm":
-            return self._relabel[self.model_.predict(Z)]
-        return _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Membership probabilities per segment.
-
-        gmm: the mixture posterior. k-means: :func:`kmeans_soft_assignments`, a softmax of
-        negative squared distances scaled by the pooled within-segment variance.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_segments_)
-        """
-        return self._proba(self._scaled(X))
+        return self.scaler_, self.geometry_
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of :meth:`transform` (the input feature names)."""
-        check_is_fitted(self, "labels_")
+        self._fitted()
         return np.asarray(self._feature_names, dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-    def confidence(self, X: Any) -> np.ndarray:
-        """Highest membership probability of each row (see :meth:`predict_proba`)."""
-        return self.predict_proba(X).max(axis=1)
-
-    def predict_micro(self, X: Any) -> np.ndarray:
-        """Micro-segment id (``"<segment>.<micro>"``) of each row.
-
-        Requires ``micro_segments=True`` at fit time.
-        """
-        check_is_fitted(self, "micro_centers_")
-        Z = self._scaled(X)
-        labels = (
-            self._relabel[self.model_.predict(Z)]
-            if self.method_ == "gmm"
-            else _sq_distances(Z, self.cluster_centers_).argmin(axis=1)
-        )
-        micro = np.zeros(Z.shape[0], dtype=np.intp)
-        for s, centers in self.micro_centers_.items():
-            mask = labels == s
-            if mask.any() and centers.shape[0] > 1:
-                micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
-        return self._micro_ids(labels, micro)

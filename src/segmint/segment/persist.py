@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from segmint.errors import ModelError
-from segmint.segment._validation import as_numeric_frame, check_feature_names
-from segmint.segment.cluster import Segmenter, _sq_distances, kmeans_soft_assignments
+from segmint.segment.assign import Assignment, AssignMixin, SegmentGeometry, assign
+from segmint.segment.cluster import Segmenter
 from segmint.segment.scaling import FeatureScaler
 
 __all__ = ["FORMAT", "LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"]
@@ -78,12 +78,12 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
             "means": _floats(m.means_),
             "covariances": _floats(m.covariances_),
             "precisions_cholesky": _floats(m.precisions_cholesky_),
-            "order": [int(i) for i in model._order],
+            "order": [int(i) for i in model.geometry_.order],
         }
     micro = None
     if hasattr(model, "micro_centers_"):
         micro = {str(int(s)): _floats(c) for s, c in model.micro_centers_.items()}
-    within = None if model.method_ == "gmm" else float(model._within_variance)
+    within = model.geometry_.within_variance
     return {
         "format": FORMAT,
         "version": _VERSION,
@@ -142,7 +142,7 @@ def _rebuild_gmm(d: dict, n_features: int) -> GaussianMixture:
     return gm
 
 
-class LiveSegmenter:
+class LiveSegmenter(AssignMixin):
     """A saved segmenter, rebuilt for assignment only (see :func:`segmenter_from_dict`).
 
     Parameters
@@ -163,6 +163,9 @@ class LiveSegmenter:
     metadata : dict
     scaler : FeatureScaler
         The fitted scaler, rebuilt.
+    geometry : SegmentGeometry
+        The saved assignment geometry; every method assigns through
+        :func:`segmint.segment.assign.assign`, the kernel the fitted model uses.
     """
 
     def __init__(self, d: dict) -> None:
@@ -183,12 +186,6 @@ class LiveSegmenter:
             self.n_segments, self.n_features_in_
         )
         self.within_variance = d.get("within_variance")
-        self._gmm = None
-        if self.method == "gmm":
-            self._gmm = _rebuild_gmm(d["gmm"], self.n_features_in_)
-            self._order = np.asarray(d["gmm"]["order"], dtype=np.intp)
-            self._relabel = np.empty_like(self._order)
-            self._relabel[self._order] = np.arange(self._order.size)
         micro = d.get("micro_centers")
         self.micro_centers = (
             None
@@ -199,6 +196,14 @@ class LiveSegmenter:
             }
         )
         self.metadata = dict(d.get("metadata") or {})
+        gmm = d["gmm"] if self.method == "gmm" else None
+        self.geometry = SegmentGeometry(
+            self.cluster_centers,
+            within_variance=None if gmm else float(self.within_variance),
+            gmm=_rebuild_gmm(gmm, self.n_features_in_) if gmm else None,
+            order=np.asarray(gmm["order"], dtype=np.intp) if gmm else None,
+            micro_centers=self.micro_centers,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -210,78 +215,8 @@ class LiveSegmenter:
         """The dict this model was built from."""
         return self._dict
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Scaled features (the space the segments live in).
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-            Features in original units; a table is aligned by column name.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-        """
-        frame, had_names = as_numeric_frame(X)
-        frame = check_feature_names(self, frame, had_names)
-        return np.asarray(self.scaler.transform(frame), dtype=np.float64)
-
-    def _labels(self, Z: np.ndarray) -> np.ndarray:
-        if self._gmm is not None:
-            return self._relabel[self._gmm.predict(Z)]
-        return _sq_distances(Z, self.cluster_centers).argmin(axis=1)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Segment of each row, as :meth:`Segmenter.predict`.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of int of shape (n_samples,)
-        """
-        return self._labels(self.transform(X))
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Membership probabilities per segment, as :meth:`Segmenter.predict_proba`.
-
-        Parameters
-        ----------
-        X : table or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_segments)
-        """
-        Z = self.transform(X)
-        if self._gmm is not None:
-            return self._gmm.predict_proba(Z)[:, self._order]
-        return kmeans_soft_assignments(Z, self.cluster_centers, float(self.within_variance))
-
-    def confidence(self, X: Any) -> np.ndarray:
-        """Highest membership probability of each row, as :meth:`Segmenter.confidence`."""
-        return self.predict_proba(X).max(axis=1)
-
-    def predict_micro(self, X: Any) -> np.ndarray:
-        """Micro-segment id (``"<segment>.<micro>"``) of each row, as the fitted model's.
-
-        Raises
-        ------
-        ModelError
-            When the model was fitted without micro-segments.
-        """
-        if self.micro_centers is None:
-            raise ModelError("this segmenter was fitted without micro-segments")
-        Z = self.transform(X)
-        labels = self._labels(Z)
-        micro = np.zeros(Z.shape[0], dtype=np.intp)
-        for s, centers in self.micro_centers.items():
-            mask = labels == s
-            if mask.any() and centers.shape[0] > 1:
-                micro[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
-        return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+    def _fitted(self) -> tuple[FeatureScaler, SegmentGeometry]:
+        return self.scaler, self.geometry
 
     def assign_values(self, values: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`assign` on raw feature values already in ``feature_names`` order, unchecked.
@@ -298,7 +233,8 @@ class LiveSegmenter:
         dict
             As :meth:`assign`.
         """
-        return self._assign_scaled(self.scaler._transform_values(np.asarray(values, np.float64)))
+        Z = self.scaler._transform_values(np.asarray(values, np.float64))
+        return _as_dict(assign(self.geometry, Z))
 
     def assign(self, X: Any) -> dict[str, np.ndarray]:
         """Segment, confidence and (when available) micro-segment of each row in one pass.
@@ -313,23 +249,15 @@ class LiveSegmenter:
             ``segment_id`` (int array), ``confidence`` (float array) and
             ``micro_segment_id`` (object array of str, or None without micro-segments).
         """
-        return self._assign_scaled(self.transform(X))
+        return _as_dict(self._assign(X))
 
-    def _assign_scaled(self, Z: np.ndarray) -> dict[str, np.ndarray]:
-        labels = self._labels(Z)
-        if self._gmm is not None:
-            proba = self._gmm.predict_proba(Z)[:, self._order]
-        else:
-            proba = kmeans_soft_assignments(Z, self.cluster_centers, float(self.within_variance))
-        micro = None
-        if self.micro_centers is not None:
-            m = np.zeros(Z.shape[0], dtype=np.intp)
-            for s, centers in self.micro_centers.items():
-                mask = labels == s
-                if mask.any() and centers.shape[0] > 1:
-                    m[mask] = _sq_distances(Z[mask], centers).argmin(axis=1)
-            micro = np.char.add(np.char.add(labels.astype(str), "."), m.astype(str)).astype(object)
-        return {"segment_id": labels, "confidence": proba.max(axis=1), "micro_segment_id": micro}
+
+def _as_dict(found: Assignment) -> dict[str, np.ndarray]:
+    return {
+        "segment_id": found.segment_id,
+        "confidence": found.confidence,
+        "micro_segment_id": found.micro_segment_id,
+    }
 
 
 def segmenter_from_dict(d: dict) -> LiveSegmenter:

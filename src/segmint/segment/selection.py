@@ -1,0 +1,96 @@
+"""Choosing the number of segments (and of micro-segments): silhouettes, BIC, ties.
+
+Pure functions over a table of candidate fits, kept apart from
+:class:`~segmint.segment.Segmenter`, which fits the candidates and wires the steps together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+__all__ = ["best_kmeans_by_silhouette", "choose_k", "sample_silhouette"]
+
+#: exclusive upper bound of the seeds drawn for each fit
+SEED_MAX = np.iinfo(np.int32).max
+
+
+def sample_silhouette(Zs: np.ndarray, labels: np.ndarray, size: int, seed: int) -> float:
+    """Silhouette on a random ``size``-row subset (its cost is quadratic); NaN when undefined."""
+    n_labels = np.unique(labels).size
+    if n_labels < 2 or n_labels >= Zs.shape[0]:
+        return float("nan")
+    size = min(size, Zs.shape[0])
+    sub = np.random.RandomState(seed).choice(Zs.shape[0], size, replace=False)
+    if not 1 < np.unique(labels[sub]).size < size:
+        return float("nan")
+    return float(silhouette_score(Zs[sub], labels[sub]))
+
+
+def choose_k(rows: list[dict[str, Any]], *, gmm: bool, tie_tolerance: float) -> tuple[int, str]:
+    """The chosen k among candidate fits, and why.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per k: ``k``, ``silhouette``, ``bic`` and ``stability`` (NaN where not measured).
+    gmm : bool
+        Choose by the lowest BIC (Gaussian mixtures) instead of the silhouette.
+    tie_tolerance : float
+        k-means: every k whose silhouette is within this of the best is a tie, broken by the
+        higher stability, then by the smaller k.
+
+    Returns
+    -------
+    (int, str)
+    """
+    if len(rows) == 1:
+        return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
+    table = pd.DataFrame(rows)
+    if gmm:
+        best = table.loc[table["bic"].idxmin()]
+        return int(best["k"]), (
+            f"k={int(best['k'])} has the lowest BIC ({best['bic']:,.0f}) "
+            f"among k={table['k'].min()}..{table['k'].max()} on the selection sample"
+        )
+    sil = table["silhouette"].fillna(-np.inf)
+    best_sil = float(sil.max())
+    tied = table[sil >= best_sil - tie_tolerance]
+    stab = tied["stability"].fillna(-np.inf)
+    chosen = tied.loc[stab[stab == stab.max()].index].sort_values("k").iloc[0]
+    k = int(chosen["k"])
+    reason = (
+        f"k={k} has silhouette {chosen['silhouette']:.3f} "
+        f"(best {best_sil:.3f} among k={table['k'].min()}..{table['k'].max()})"
+    )
+    if len(tied) > 1:
+        others = ", ".join(str(int(v)) for v in tied["k"] if int(v) != k)
+        reason += (
+            f"; tied within {tie_tolerance} with k={others}, "
+            f"chosen for its higher stability (ARI {chosen['stability']:.3f})"
+        )
+    return k, reason
+
+
+def best_kmeans_by_silhouette(
+    Zs: np.ndarray,
+    k_range: tuple[int, int],
+    *,
+    n_init: int,
+    silhouette_sample: int,
+    rng: np.random.RandomState,
+) -> tuple[int, KMeans]:
+    """The k-means fit with the best silhouette for k in ``k_range`` (ties: smaller k)."""
+    lo, hi = k_range
+    best_sil, best_k, best_km = -np.inf, lo, None
+    for k in range(lo, hi + 1):
+        km = KMeans(k, n_init=n_init, random_state=int(rng.randint(SEED_MAX))).fit(Zs)
+        sil = sample_silhouette(Zs, km.labels_, silhouette_sample, int(rng.randint(SEED_MAX)))
+        if best_km is None or (np.isfinite(sil) and sil > best_sil):
+            best_sil, best_k, best_km = (sil if np.isfinite(sil) else -np.inf), k, km
+    assert best_km is not None
+    return best_k, best_km
