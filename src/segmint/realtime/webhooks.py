@@ -401,7 +401,7 @@ class WebhookSender:
         for address in dest.addresses:  # the next only if this one refuses the connection
             try:
                 response = await self._client.post(
-                    url.copy_with(host=address),
+                    url.copy_with(host=address, port=dest.port),  # as checked
                     content=body,
                     headers=headers,
                     extensions={"sni_hostname": dest.host} if url.scheme == "https" else {},
