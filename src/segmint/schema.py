@@ -6,7 +6,7 @@ Identifiers are strings, time is UTC (naive ``TIMESTAMP``), money is one currenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from segmint.errors import DataValidationError
 
@@ -33,6 +33,12 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "attributes": "JSON",
 }
 
+#: fields a transactions file's columns can be mapped onto (``country`` goes to the customer)
+TRANSACTION_FIELDS = (*TRANSACTION_COLUMNS, "country")
+
+#: fields a customers file's columns can be mapped onto (other columns become attributes)
+CUSTOMER_FIELDS = ("customer_id", "first_seen", "country")
+
 #: fields a transactions file must provide (after mapping); ``amount`` may instead be derived
 #: from ``quantity * unit_price``.
 REQUIRED_TRANSACTION_FIELDS = ("customer_id", "ts")
@@ -56,6 +62,10 @@ class Preset:
         Customer fields (e.g. ``country``) that this layout carries on each transaction line.
     description : str
         One line for ``--help`` and the README.
+    names : tuple of str
+        Column names of a transactions text file without a header line, in order.
+    date_format : str or None
+        strptime format of the layout's dates when they are not ISO 8601 (e.g. ``"%Y%m%d"``).
     """
 
     name: str
@@ -64,22 +74,27 @@ class Preset:
     return_order_prefix: str | None = None
     customer_fields_in_transactions: tuple[str, ...] = ()
     description: str = ""
+    names: tuple[str, ...] = ()
+    date_format: str | None = None
 
-    def with_overrides(self, overrides: dict[str, str]) -> Preset:
-        """Return a copy whose transaction mapping is updated by ``--map field=column`` pairs."""
-        unknown = sorted(set(overrides) - set(TRANSACTION_COLUMNS) - {"country"})
-        if unknown:
-            raise DataValidationError(
-                f"unknown canonical field(s) {', '.join(unknown)} in --map; expected one of "
-                + ", ".join([*TRANSACTION_COLUMNS, "country"])
-            )
-        return Preset(
-            name=self.name,
-            transactions={**self.transactions, **overrides},
-            customers=self.customers,
-            return_order_prefix=self.return_order_prefix,
-            customer_fields_in_transactions=self.customer_fields_in_transactions,
-            description=self.description,
+    def with_overrides(
+        self, transactions: dict[str, str] | None = None, customers: dict[str, str] | None = None
+    ) -> Preset:
+        """A copy whose mappings are updated by ``field -> column`` pairs, one dict per file."""
+        for overrides, fields, option in (
+            (transactions or {}, TRANSACTION_FIELDS, "--map"),
+            (customers or {}, CUSTOMER_FIELDS, "--customers-map"),
+        ):
+            unknown = sorted(set(overrides) - set(fields))
+            if unknown:
+                raise DataValidationError(
+                    f"unknown field(s) {', '.join(unknown)} in {option}; expected one of "
+                    + ", ".join(fields)
+                )
+        return replace(
+            self,
+            transactions={**self.transactions, **(transactions or {})},
+            customers={**self.customers, **(customers or {})},
         )
 
 
@@ -113,6 +128,20 @@ PRESETS: dict[str, Preset] = {
         customer_fields_in_transactions=("country",),
         description="UCI Online Retail (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, "
         "UnitPrice, CustomerID, Country); invoices starting with 'C' are cancellations",
+    ),
+    "cdnow": Preset(
+        name="cdnow",
+        transactions={
+            "customer_id": "customer_id",
+            "ts": "date",
+            "quantity": "number_of_cds",
+            "amount": "dollar_value",
+        },
+        customers={"customer_id": "customer_id"},
+        names=("customer_id", "date", "number_of_cds", "dollar_value"),
+        date_format="%Y%m%d",
+        description="CDNOW master log (whitespace-separated customer id, date YYYYMMDD, number "
+        "of CDs, dollar value; with or without its header line)",
     ),
 }
 

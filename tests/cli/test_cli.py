@@ -94,7 +94,8 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     result = invoke(
         "run", "--transactions", str(bad), "--map", "nonsense", "--workspace", str(tmp_path / "ws")
     )
-    assert result.exit_code == 1 and "COLUMN=FIELD" in result.stderr
+    # a bad option is bad input, like a bad file: exit code 2
+    assert result.exit_code == 2 and "COLUMN=FIELD" in result.stderr
 
 
 def test_demo_then_predict(tmp_path):

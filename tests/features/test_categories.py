@@ -130,3 +130,16 @@ def test_online_retail_categories_are_readable(online_retail_csv):
     assert any("christmas" in n for n in names)
     assert any("bag" in n or "lunch" in n for n in names)
     assert table.num_rows == 4070  # every distinct stock code gets a category
+
+
+def test_no_products_no_categories(con):
+    # CDNOW's log has no product column: nothing to categorise, and the features still build
+    con.execute(
+        "INSERT INTO transactions VALUES ('C1', 'o1', TIMESTAMP '2024-01-01', NULL, NULL, NULL,"
+        " 1, 10.0, 10.0, NULL, false), ('C1', 'o2', TIMESTAMP '2024-02-01', NULL, NULL, NULL,"
+        " 2, 5.0, 10.0, NULL, false)"
+    )
+    derived = derive_categories(con)
+    assert derived.num_rows == 0 and derived.column_names == ["product_id", "category"]
+    features = build_features(con, as_of=datetime(2024, 3, 1)).to_pandas()
+    assert len(features) == 1 and features["monetary"].iloc[0] == 20.0

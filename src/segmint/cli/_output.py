@@ -77,5 +77,6 @@ DEFAULT_WORKSPACE = Path("segmint-workspace")
 
 def fail(exc: SegmintError) -> typer.Exit:
     """Print a user error as one line on stderr; the exit to raise, with its code."""
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+    # one line, however narrow the terminal: scripts grep for it, and a wrapped path is unusable
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=getattr(exc, "exit_code", 1))

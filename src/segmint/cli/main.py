@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,8 @@ from segmint.cli._output import (
 )
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
-from segmint.schema import PRESETS
+from segmint.io.layout import resolve_layout
+from segmint.schema import CUSTOMER_FIELDS, PRESETS, TRANSACTION_FIELDS
 from segmint.store.exports import EXPORT_FORMATS
 from segmint.store.workspace import Workspace
 
@@ -80,30 +82,6 @@ def _root(
 
     Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold].
     """
-
-
-def _parse_map(pairs: list[str]) -> dict[str, str]:
-    from segmint.schema import TRANSACTION_COLUMNS
-
-    fields = set(TRANSACTION_COLUMNS) | {"country"}
-    mapping = {}
-    for pair in pairs:
-        left, sep, right = pair.partition("=")
-        left, right = left.strip(), right.strip()
-        if not sep or not left or not right:
-            raise SegmintError(
-                f"--map {pair!r}: expected COLUMN=FIELD, e.g. --map Invoice=order_id"
-            )
-        if right in fields:
-            mapping[right] = left
-        elif left in fields:
-            mapping[left] = right
-        else:
-            raise SegmintError(
-                f"--map {pair!r}: neither side is a segmint field; fields are "
-                + ", ".join(sorted(fields))
-            )
-    return mapping
 
 
 def _print_ingest(results: list[pipeline.IngestResult]) -> None:
@@ -207,7 +185,11 @@ def run(
         typer.Option(
             "--transactions",
             "-t",
-            help=("Transactions file: CSV (.csv, .csv.gz), Parquet, JSON lines or XLSX."),
+            help=(
+                "Transactions file: delimited text (.csv, .tsv, .txt, optionally .gz), Parquet, "
+                "JSON lines or XLSX. A text file's last line cut short (interrupted download) "
+                "is skipped and counted; its complete rows load."
+            ),
         ),
     ],
     customers: Annotated[
@@ -235,11 +217,37 @@ def run(
             "--map",
             "-m",
             help=(
-                "Map a column onto a field, COLUMN=FIELD (repeatable), e.g. --map Invoice=order_id."
+                "Map a column of the transactions file onto a field, COLUMN=FIELD (repeatable), "
+                "e.g. --map Invoice=order_id. Fields: " + ", ".join(TRANSACTION_FIELDS) + "."
             ),
         ),
     ] = None,
-    encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+    customers_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--customers-map",
+            help=(
+                "Map a column of the customers file onto a field, COLUMN=FIELD (repeatable), "
+                "e.g. --customers-map Client=customer_id. Fields: "
+                + ", ".join(CUSTOMER_FIELDS)
+                + "; other columns are kept as attributes. --map applies to the transactions "
+                "file only."
+            ),
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help=(
+                "Column delimiter of text files, for both files: , ; tab (or \\t) | or whitespace "
+                "(runs of spaces and tabs). Default: sniffed from each file's first lines."
+            ),
+        ),
+    ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of text files (utf-8, latin-1, utf-16, ...).")
+    ] = "utf-8",
     date_format: Annotated[
         str | None,
         typer.Option(
@@ -270,15 +278,18 @@ def run(
     re-ingesting a file adds nothing twice. On any error the workspace is left as it was.
     """
     try:
-        mapping = _parse_map(map_ or [])
+        # options are checked before any data is read: a typo leaves the workspace untouched
+        layout, delimiter = resolve_layout(
+            preset, mapping=map_ or [], customers_mapping=customers_map or [], delimiter=delimiter
+        )
         ws = Workspace(workspace)
         with progress_bar(quiet or as_json) as progress:
             results = pipeline.ingest(
                 ws,
                 transactions,
                 customers=customers,
-                preset=preset,
-                mapping=mapping,
+                preset=layout,
+                delimiter=delimiter,
                 encoding=encoding,
                 date_format=date_format,
                 progress=progress,
@@ -349,7 +360,8 @@ def export(
         if output is None or str(output) == "-":
             if fmt != "csv":
                 raise SegmintError("only CSV can be written to stdout; pass --output FILE")
-            pipeline.export(Workspace(workspace), what, None, fmt="csv", run_id=run_id)
+            frame = pipeline.export_frame(Workspace(workspace), what, run_id=run_id)
+            frame.to_csv(sys.stdout, index=False)
             return
         path = pipeline.export(Workspace(workspace), what, output, fmt=fmt, run_id=run_id)
     except SegmintError as exc:

@@ -74,10 +74,6 @@ def _product_descriptions(con) -> tuple[list[str], list[str | None]]:
         .to_pyarrow()
         .to_pandas()
     )
-    if pairs.empty:
-        raise DataValidationError(
-            "no transactions with a product_id; cannot derive categories", column="product_id"
-        )
     pairs["missing"] = pairs["description"].isna()
     # Prefer a real description, then the most frequent, then the first alphabetically, so the
     # choice does not depend on the engine's (parallel) row order.
@@ -140,10 +136,13 @@ def derive_categories(
     pyarrow.Table
         ``product_id`` (string) and ``category`` (string), one row per distinct product.
 
+        Empty when no transaction has a product id (e.g. CDNOW's log): there is nothing to
+        categorise, and the features then have no category shares.
+
     Raises
     ------
     DataValidationError
-        When there are no transactions with a product id.
+        When the workspace has no transactions table.
 
     Notes
     -----

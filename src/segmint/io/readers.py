@@ -1,17 +1,23 @@
-"""Open a user's file as a DuckDB view, whatever its format, with clear errors for wrong files.
+"""Open a user's file as a DuckDB TEMP table or view, whatever its format, with clear errors.
 
 Text formats are read with every column as text so that validation (``io.validate``) decides
 what is a bad value and counts it, instead of the reader guessing types or failing on row 40,000.
+Everything is created in the connection's temporary schema: the workspace file never holds a
+view of the user's file (nor its absolute path). Delimited and whitespace-separated text is
+read by :mod:`segmint.io.text`.
 """
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from segmint.errors import DataValidationError
+from segmint.io.text import LINE, PROBLEM, read_text
 
 #: file name endings we read, by format
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -20,6 +26,23 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "jsonl": (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz"),
     "xlsx": (".xlsx",),
 }
+
+
+@dataclass(frozen=True)
+class Source:
+    """What validation needs to know of an opened file besides its rows.
+
+    Attributes
+    ----------
+    columns : list of str
+        The file's column names (not the hidden :data:`PROBLEM` and :data:`LINE` columns).
+    decimal_comma : bool
+        Numbers in the text are written with a decimal comma (see
+        :class:`segmint.io.sniff.Dialect`).
+    """
+
+    columns: list[str]
+    decimal_comma: bool = False
 
 
 def detect_format(path: Path) -> str:
@@ -32,45 +55,71 @@ def detect_format(path: Path) -> str:
     raise DataValidationError(f"unsupported file type; expected one of {known}", source=str(path))
 
 
+def check_file(path: str | Path) -> Path:
+    """``path`` as a Path if it is a non-empty file; a clear error naming the cause otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataValidationError("is a directory, not a file", source=str(path))
+    if not path.exists():
+        raise DataValidationError("file not found", source=str(path))
+    if not path.is_file():
+        raise DataValidationError("is not a regular file", source=str(path))
+    if path.stat().st_size == 0:
+        raise DataValidationError("file is empty", source=str(path))
+    detect_format(path)
+    return path
+
+
 def open_source(
-    con: duckdb.DuckDBPyConnection, path: str | Path, view: str, *, encoding: str = "utf-8"
-) -> list[str]:
-    """Create the temporary view ``view`` over the file at ``path`` and return its column names.
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    view: str,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    names: tuple[str, ...] = (),
+) -> Source:
+    """Create the temporary table or view ``view`` over the file at ``path``.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Connection on which the temporary view is created.
+        Connection on which the temporary table or view is created.
     path : str or Path
-        CSV (optionally gzipped), Parquet, JSON lines or XLSX file.
+        CSV or other delimited text (optionally gzipped), Parquet, JSON lines or XLSX file.
     view : str
-        Name of the temporary view to create (an identifier chosen by the caller, not user input).
+        Name to create (an identifier chosen by the caller, not user input).
     encoding : str, default="utf-8"
-        Text encoding of CSV files ("utf-8", "latin-1", "utf-16").
+        Text encoding of text files ("utf-8", "latin-1", "utf-16", or any Python codec).
+    delimiter : str, optional
+        Column delimiter of text files (from :func:`segmint.io.sniff.normalize_delimiter`);
+        sniffed from the first lines when not given.
+    names : tuple of str, optional
+        Column names for a text file without a header line (a preset's positional names).
+
+    Returns
+    -------
+    Source
+        The file's column names, and how its numbers are written.
 
     Raises
     ------
     DataValidationError
-        The file is missing, empty, not a table, or not in the stated encoding.
+        The file is missing, a directory, empty, not a table, or not in the stated encoding.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataValidationError("file not found", source=str(path))
-    if path.stat().st_size == 0:
-        raise DataValidationError("file is empty", source=str(path))
+    path = check_file(path)
     fmt = detect_format(path)
+    literal = _literal(str(path))
+    decimal_comma = False
     try:
-        if fmt == "csv" and encoding.lower().replace("-", "") not in ("utf8", "utf8sig"):
-            con.register(view, _read_csv_encoded(path, encoding))
-        elif fmt == "csv":
-            con.read_csv(str(path), all_varchar=True, header=True, sample_size=-1).create_view(
-                view, replace=True
-            )
+        if fmt == "csv":
+            decimal_comma = read_text(con, path, view, encoding, delimiter, names).decimal_comma
         elif fmt == "parquet":
-            con.read_parquet(str(path)).create_view(view, replace=True)
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS FROM read_parquet({literal})')
         elif fmt == "jsonl":
-            con.read_json(str(path), format="newline_delimited", records="true").create_view(
-                view, replace=True
+            con.execute(
+                f'CREATE OR REPLACE TEMP VIEW "{view}" AS FROM read_json({literal}, '
+                "format = 'newline_delimited', records = 'true')"
             )
         else:
             con.register(view, _read_xlsx(path))
@@ -79,11 +128,18 @@ def open_source(
             raise DataValidationError("file has a header but no data rows", source=str(path))
     except DataValidationError:
         raise
-    except (duckdb.Error, pa.ArrowException, ValueError, OSError) as exc:
+    except LookupError:
+        raise DataValidationError(f"unknown encoding {encoding!r}", source=str(path)) from None
+    except (duckdb.Error, pa.ArrowException, ValueError, OSError, zlib.error) as exc:
         raise DataValidationError(
             _explain_read_error(fmt, exc, encoding), source=str(path)
         ) from None
-    return columns
+    return Source([c for c in columns if c not in (PROBLEM, LINE)], decimal_comma)
+
+
+def _literal(text: str) -> str:
+    # DuckDB cannot bind parameters in a view definition; a quoted literal is the safe form
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _explain_read_error(fmt: str, exc: Exception, encoding: str) -> str:
@@ -97,30 +153,6 @@ def _explain_read_error(fmt: str, exc: Exception, encoding: str) -> str:
     if fmt == "csv":
         return f"not a readable CSV table: {text}"
     return f"not a readable {fmt} file: {text}"
-
-
-def _read_csv_encoded(path: Path, encoding: str) -> pa.Table:
-    """Read a CSV in a non-UTF-8 encoding as text columns (DuckDB reads only UTF-8)."""
-    import codecs
-    import csv
-    import gzip
-
-    from pyarrow import csv as pacsv
-
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding=encoding, newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise ValueError("no header row")
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in header}),
-    )
 
 
 def _read_xlsx(path: Path) -> pa.Table:

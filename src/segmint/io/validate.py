@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from segmint.errors import DataValidationError
+from segmint.io.text import LINE, LINE_PROBLEMS, PROBLEM
 from segmint.schema import REQUIRED_TRANSACTION_FIELDS, Preset
 
 STAGE_TRANSACTIONS = "_stage_transactions"
@@ -24,8 +25,9 @@ DATE_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:
 
 #: reject reasons, in the order they are checked; a row gets the first that applies
 REASONS = {
+    **LINE_PROBLEMS,
     "missing_customer_id": "no customer id",
-    "bad_date": "missing or unparseable date",
+    "bad_date": "missing or unparseable date (give its layout with --date-format, e.g. '%d/%m/%Y')",
     "bad_quantity": "quantity is not a number",
     "bad_unit_price": "unit price is not a number",
     "bad_amount": "amount is not a number",
@@ -68,14 +70,25 @@ def _resolve(mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
     return resolved
 
 
-def _missing_error(source: str, missing: list[str], mapping: dict, columns: list[str]) -> None:
+def _missing_error(
+    source: str, missing: list[str], mapping: dict, columns: list[str], option: str
+) -> None:
     wanted = ", ".join(f"{mapping.get(m, m)!r} (for {m})" for m in missing)
     found = ", ".join(repr(c) for c in columns[:20]) + (" ..." if len(columns) > 20 else "")
+    hint = f"choose a --preset, or name the column with {option} COLUMN={missing[0]}"
+    if len(columns) == 1:
+        hint += "; the lines split into one column only, so check --delimiter"
     raise DataValidationError(
-        f"missing required column(s) {wanted}; the file has {found}. "
-        "Choose a --preset or map columns with --map field=column",
+        f"missing required column(s) {wanted}; the file's columns are {found}: {hint}",
         source=source,
     )
+
+
+def _line_columns(types: dict[str, str]) -> tuple[str, str]:
+    """SQL for the reader's problem and raw-line columns (text sources have them; others not)."""
+    if PROBLEM in types:
+        return quote(PROBLEM), quote(LINE)
+    return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
 
 
 _INTEGER_TYPES = {
@@ -110,10 +123,14 @@ def _id_expr(col: str, dtype: str) -> str:
     return f"CASE WHEN ends_with({text}, '.0') THEN {stripped} ELSE {text} END"
 
 
-def _number_expr(col: str, dtype: str) -> str:
+def _number_expr(col: str, dtype: str, decimal_comma: bool) -> str:
     if dtype in _NUMBER_TYPES or dtype.startswith("DECIMAL"):
         return f"CAST({quote(col)} AS DOUBLE)"
-    return f"TRY_CAST(trim(CAST({quote(col)} AS VARCHAR)) AS DOUBLE)"
+    text = f"trim(CAST({quote(col)} AS VARCHAR))"
+    if decimal_comma:  # "1.234,5": the dots group thousands, the comma is the decimal point
+        european = f"replace(replace({text}, '.', ''), ',', '.')"
+        text = f"if(contains({text}, ','), {european}, {text})"
+    return f"TRY_CAST({text} AS DOUBLE)"
 
 
 def _ts_expr(col: str, dtype: str, formats: list[str]) -> tuple[str, list[str]]:
@@ -136,6 +153,7 @@ def stage_transactions(
     *,
     source: str,
     date_format: str | None = None,
+    decimal_comma: bool = False,
 ) -> StageReport:
     """Build the temporary table of canonical transaction rows from the source ``view``.
 
@@ -153,6 +171,8 @@ def stage_transactions(
         File name used in messages.
     date_format : str, optional
         strptime format tried first for the date column (e.g. ``"%d/%m/%Y %H:%M"``).
+    decimal_comma : bool, default=False
+        Numbers are written with a decimal comma (from :class:`segmint.io.readers.Source`).
 
     Returns
     -------
@@ -169,17 +189,23 @@ def stage_transactions(
     if "amount" not in col and "unit_price" not in col:
         missing.append("amount")
     if missing:
-        _missing_error(source, missing, preset.transactions, columns)
+        _missing_error(source, missing, preset.transactions, columns, "--map")
 
-    formats = ([date_format] if date_format else []) + list(DATE_FORMATS)
+    given = [f for f in (date_format, preset.date_format) if f]
+    formats = given + list(DATE_FORMATS)
     types = column_types(con, view)
+    problem, line = _line_columns(types)
     ts, ts_params = _ts_expr(col["ts"], types[col["ts"]], formats)
     customer = _id_expr(col["customer_id"], types[col["customer_id"]])
-    quantity = _number_expr(col["quantity"], types[col["quantity"]]) if "quantity" in col else "1.0"
-    price = (
-        _number_expr(col["unit_price"], types[col["unit_price"]]) if "unit_price" in col else None
-    )
-    amount = _number_expr(col["amount"], types[col["amount"]]) if "amount" in col else None
+
+    def number(field_name: str) -> str | None:
+        if field_name not in col:
+            return None
+        return _number_expr(col[field_name], types[col[field_name]], decimal_comma)
+
+    quantity = number("quantity") or "1.0"
+    price = number("unit_price")
+    amount = number("amount")
     order = (
         _id_expr(col["order_id"], types[col["order_id"]])
         if "order_id" in col
@@ -211,16 +237,25 @@ def stage_transactions(
         raw_checks.append(("bad_unit_price", "s_price IS NULL"))
     if amount is not None:
         raw_checks.append(("bad_amount", "s_amount IS NULL"))
-    reason = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for r, c in raw_checks) + " END"
+    reason = (
+        "CASE WHEN s_problem IS NOT NULL THEN s_problem "
+        + " ".join(f"WHEN {c} THEN '{r}'" for r, c in raw_checks)
+        + " END"
+    )
 
     def select(numbered: bool) -> str:
         # the examples of rejected rows need file row numbers and raw text; numbering is a
         # single-threaded window, so it runs only in the second pass, when rows were rejected
-        extra = f"{_raw_preview(col)} AS _raw, row_number() OVER () AS _row," if numbered else ""
+        extra = (
+            f"coalesce({line}, {_raw_preview(col)}) AS _raw, row_number() OVER () AS _row,"
+            if numbered
+            else ""
+        )
         keep = "_raw, _row," if numbered else ""
         return f"""
     WITH mapped AS (
         SELECT
+            {problem} AS s_problem,
             {customer} AS s_customer,
             {order} AS s_order,
             {ts} AS s_ts,
@@ -324,7 +359,7 @@ def stage_customers(
     """
     col = _resolve(preset.customers or {"customer_id": "customer_id"}, columns)
     if "customer_id" not in col:
-        _missing_error(source, ["customer_id"], preset.customers, columns)
+        _missing_error(source, ["customer_id"], preset.customers, columns, "--customers-map")
     mapped_sources = set(col.values())
     extras = [c for c in columns if c not in mapped_sources]
     attrs = (
@@ -333,6 +368,7 @@ def stage_customers(
         else "CAST(NULL AS JSON)"
     )
     types = column_types(con, view)
+    problem, line = _line_columns(types)
     first_seen, params = (
         _ts_expr(col["first_seen"], types[col["first_seen"]], list(DATE_FORMATS))
         if "first_seen" in col
@@ -345,8 +381,8 @@ def stage_customers(
     )
     customer = _id_expr(col["customer_id"], types[col["customer_id"]])
     raw = (
-        f"'{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
-        f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>') AS _raw, "
+        f"coalesce({line}, '{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
+        f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>')) AS _raw, "
         "row_number() OVER () AS _row,"
     )
 
@@ -354,7 +390,8 @@ def stage_customers(
         return f"""
         SELECT {customer} AS customer_id, {first_seen} AS first_seen, {country} AS country,
                {attrs} AS attributes, {raw if numbered else ""}
-               CASE WHEN {customer} IS NULL THEN 'missing_customer_id' END AS _reason
+               CASE WHEN {problem} IS NOT NULL THEN {problem}
+                    WHEN {customer} IS NULL THEN 'missing_customer_id' END AS _reason
         FROM {quote(view)}
         """
 

@@ -5,24 +5,13 @@ Callers run these inside :meth:`Workspace.transaction`, so a failure stores noth
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
 from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport
 from segmint.store.customers import upsert_customers
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_transactions(

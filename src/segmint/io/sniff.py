@@ -1,0 +1,150 @@
+"""Guess how a text file is laid out (delimiter, header) from its first lines.
+
+DuckDB's own sniffer refuses a file whose last line is cut short when it samples the whole file
+(it then reports one column named after the whole header line), and it cannot split on runs of
+spaces. So the dialect is decided here, on the first lines only, and the reader is told exactly
+what to do. Pure: text in, :class:`Dialect` out.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from segmint.errors import DataValidationError
+
+WHITESPACE = "whitespace"
+#: ``--delimiter`` spellings and the delimiter each stands for
+DELIMITERS = {
+    ",": ",",
+    ";": ";",
+    "|": "|",
+    "\t": "\t",
+    "\\t": "\t",
+    "tab": "\t",
+    WHITESPACE: WHITESPACE,
+}
+
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+#: a number written with a decimal comma (and perhaps "." between thousands): "2,55", "1.234,5"
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How to split a text file into columns.
+
+    Attributes
+    ----------
+    delimiter : str
+        One character, or ``"whitespace"`` (runs of spaces and tabs; leading ones ignored).
+    header : bool
+        Whether the first line holds the column names.
+    names : tuple of str
+        The column names: from the header line, else the ones given, else ``column1``, ...
+    decimal_comma : bool
+        Whether numbers are written with a decimal comma (``2,55``), as spreadsheets in many
+        European locales write them, with ``;`` between fields.
+    """
+
+    delimiter: str
+    header: bool
+    names: tuple[str, ...]
+    decimal_comma: bool = False
+
+
+def normalize_delimiter(value: str | None) -> str | None:
+    """The delimiter a ``--delimiter`` value stands for; None (or empty) means sniff it."""
+    if not value:
+        return None
+    try:
+        return DELIMITERS[value.lower()]
+    except KeyError:
+        raise DataValidationError(
+            f"--delimiter {value!r}: expected one of , ; \\t | whitespace"
+        ) from None
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    """The fields of one line (quoted fields honoured for one-character delimiters)."""
+    if delimiter == WHITESPACE:
+        return line.split()
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = ()) -> Dialect:
+    """Decide the delimiter and header of a text file from its first characters.
+
+    Parameters
+    ----------
+    sample : str
+        The start of the file, decoded. Its last line is ignored unless it ends with a line
+        break: it may be cut by the sample size, or by an interrupted download.
+    delimiter : str, optional
+        Use this delimiter (a value from :func:`normalize_delimiter`) instead of guessing.
+    names : sequence of str, optional
+        Column names to use when the file has no header line (a preset's positional names).
+
+    Returns
+    -------
+    Dialect
+        The delimiter that splits the lines into the same number of fields most consistently
+        (ties go to more fields, then to ``,`` ``;`` tab ``|`` before whitespace); the first
+        line is a header unless it looks like data (see :func:`_looks_like_header`). Numbers
+        have a decimal comma when the delimiter is not ``,`` and a data field looks like one.
+    """
+    lines = sample.lstrip("\ufeff").splitlines(keepends=True)
+    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
+        lines = lines[:-1]
+    lines = [line.rstrip("\r\n") for line in lines if line.strip()]
+    candidates = [delimiter] if delimiter else [",", ";", "\t", "|", WHITESPACE]
+    best, best_score = candidates[0], (-1.0, 0, 0)
+    for rank, candidate in enumerate(candidates):
+        counts = Counter(len(split_line(line, candidate)) for line in lines)
+        if not counts:
+            continue
+        fields, seen = counts.most_common(1)[0]
+        score = (seen / len(lines) if fields > 1 else 0.0, fields, -rank)
+        if score > best_score:
+            best, best_score = candidate, score
+    rows = [split_line(line, best) for line in lines]
+    header = _looks_like_header(rows)
+    if header:
+        found = tuple(cell.strip() for cell in rows[0])
+    else:
+        width = max((len(r) for r in rows), default=len(names))
+        found = tuple(names) if len(names) == width else ()
+        found += tuple(f"column{i + 1}" for i in range(len(found), width))
+    decimal_comma = best != "," and any(
+        _DECIMAL_COMMA.match(cell.strip()) for row in rows[int(header) :] for cell in row
+    )
+    return Dialect(best, header, _unique(found), decimal_comma)
+
+
+def _looks_like_header(rows: list[list[str]]) -> bool:
+    # As DuckDB decides: the first line is data only when it fits the types of the lines below
+    # it. A column that is numeric in every later line but not in the first one marks a header;
+    # with no numeric column at all the first line is taken as a header (the usual case).
+    if len(rows) < 2:
+        return True
+    width = len(rows[0])
+    body = [r for r in rows[1:] if len(r) == width]
+    numeric = [i for i in range(width) if body and all(_NUMBER.match(r[i].strip()) for r in body)]
+    if not numeric:
+        return True
+    return any(not _NUMBER.match(rows[0][i].strip()) for i in numeric)
+
+
+def _unique(names: Sequence[str]) -> tuple[str, ...]:
+    # DuckDB needs distinct, non-empty column names; keep the user's where they are usable
+    out: list[str] = []
+    for i, name in enumerate(names):
+        name = name or f"column{i + 1}"
+        candidate, n = name, 2
+        while candidate in out:
+            candidate, n = f"{name}_{n}", n + 1
+        out.append(candidate)
+    return tuple(out)

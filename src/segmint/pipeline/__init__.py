@@ -1,0 +1,50 @@
+"""The one place that wires the steps: ingest, segment, predict, outputs, demo.
+
+``cli`` and the service call these functions; each takes a workspace and plain values and
+returns plain values, reporting progress through an optional callback. The model decisions
+live next to the models (``segment/``, ``predict/``); this package only wires them together.
+"""
+
+from segmint.io.validate import REASONS as REJECT_REASONS
+from segmint.pipeline._demo import demo
+from segmint.pipeline._evaluate import evaluate_future_spend
+from segmint.pipeline._features import (
+    K_RANGE,
+    N_TOP_CATEGORIES,
+    clustering_columns,
+    compute_features,
+    feature_labels,
+)
+from segmint.pipeline._ingest import IngestResult, ingest
+from segmint.pipeline._options import parse_date
+from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
+from segmint.pipeline._predict import predict
+from segmint.pipeline._progress import Progress
+from segmint.pipeline._runs import RunResult, compare_runs, flag_segments, list_runs, load_run
+from segmint.pipeline._segment import segment
+
+__all__ = [
+    "EXPORTS",
+    "K_RANGE",
+    "N_TOP_CATEGORIES",
+    "REJECT_REASONS",
+    "IngestResult",
+    "Progress",
+    "RunResult",
+    "clustering_columns",
+    "compare_runs",
+    "compute_features",
+    "demo",
+    "evaluate_future_spend",
+    "export",
+    "export_frame",
+    "feature_labels",
+    "flag_segments",
+    "ingest",
+    "list_runs",
+    "load_run",
+    "parse_date",
+    "predict",
+    "segment",
+    "write_report",
+]

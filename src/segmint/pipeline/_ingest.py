@@ -1,0 +1,112 @@
+"""Ingest: read, validate and store the user's files in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from segmint.io.fingerprint import file_fingerprint
+from segmint.io.layout import resolve_layout
+from segmint.io.readers import check_file, open_source
+from segmint.io.validate import stage_customers, stage_transactions
+from segmint.pipeline._progress import Progress, no_progress
+from segmint.schema import Preset
+from segmint.store.ingest import load_customers, load_transactions
+from segmint.store.workspace import Workspace
+
+
+@dataclass
+class IngestResult:
+    """What one ingested file contributed."""
+
+    kind: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rejected: dict[str, int]
+    examples: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def ingest(
+    workspace: Workspace,
+    transactions: str | Path,
+    *,
+    customers: str | Path | None = None,
+    preset: str | Preset = "generic",
+    mapping: Sequence[str] | dict[str, str] | None = (),
+    customers_mapping: Sequence[str] | dict[str, str] | None = (),
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    progress: Progress = no_progress,
+) -> list[IngestResult]:
+    """Read, validate and store a transactions file (and optionally a customers file).
+
+    ``mapping`` and ``customers_mapping`` name the columns of each file (``COLUMN=FIELD`` pairs
+    or ``field -> column`` dicts); they and the preset are checked before any file is read
+    (:func:`segmint.io.layout.resolve_layout`). Everything happens in one transaction: on any
+    error the workspace is left as it was (and a workspace created by this call is removed).
+    """
+    layout, delimiter = resolve_layout(
+        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    )
+    for path in (transactions, customers):
+        if path is not None:
+            check_file(path)
+    results = []
+    with workspace.transaction(create=True) as con:
+        progress("read transactions", 0, 2)
+        source = open_source(
+            con,
+            transactions,
+            "_source_tx",
+            encoding=encoding,
+            delimiter=delimiter,
+            names=layout.names,
+        )
+        report = stage_transactions(
+            con,
+            "_source_tx",
+            source.columns,
+            layout,
+            source=str(transactions),
+            date_format=date_format,
+            decimal_comma=source.decimal_comma,
+        )
+        progress("store transactions", 1, 2)
+        added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+        results.append(
+            IngestResult(
+                "transactions",
+                str(transactions),
+                report.rows_read,
+                added,
+                report.rows_usable - added,
+                report.rejected,
+                report.examples,
+            )
+        )
+        if customers is not None:
+            columns = open_source(
+                con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
+            ).columns
+            creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
+            given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
+            results.append(
+                IngestResult(
+                    "customers",
+                    str(customers),
+                    creport.rows_read,
+                    given,
+                    0,
+                    creport.rejected,
+                    creport.examples,
+                )
+            )
+        progress("store transactions", 2, 2)
+    return results

@@ -1,0 +1,81 @@
+"""Stored runs: the result of a run, load one, list them, compare two."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segmint.store.runs import compare_runs as store_compare_runs
+from segmint.store.runs import get_run, load_segments
+from segmint.store.runs import list_runs as store_list_runs
+from segmint.store.workspace import Workspace
+
+
+@dataclass
+class RunResult:
+    """A stored segmentation run, as the CLI and API show it."""
+
+    run_id: int
+    as_of: datetime
+    n_customers: int
+    metrics: dict
+    params: dict
+    segments: pd.DataFrame
+    report_path: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "n_customers": self.n_customers,
+            "params": self.params,
+            "metrics": self.metrics,
+            "segments": json.loads(self.segments.to_json(orient="records")),
+            "report": str(self.report_path) if self.report_path else None,
+        }
+
+
+def flag_segments(segments: pd.DataFrame) -> pd.DataFrame:
+    """Mark "high value" segments (mean CLV at least 1.5x the customer-weighted mean) and
+    "high value at risk" ones (also a mean churn risk above the average)."""
+    if "clv" not in segments.columns:
+        return segments
+    weights = segments["size"] / segments["size"].sum()
+    mean_clv = float((segments["clv"] * weights).sum())
+    mean_risk = float((segments["churn_risk"] * weights).sum())
+    high = segments["clv"] >= 1.5 * mean_clv
+    risky = segments["churn_risk"] > mean_risk
+    flag = np.where(high & risky, "high value at risk", np.where(high, "high value", ""))
+    return segments.assign(value_flag=flag)
+
+
+def load_run(workspace: Workspace, run_id: int | None = None) -> RunResult:
+    """A stored run with its segments (and their value flags once predictions exist)."""
+    with workspace.connect(read_only=True) as con:
+        run = get_run(con, run_id)
+        segments = flag_segments(load_segments(con, run["run_id"]))
+    return RunResult(
+        run["run_id"],
+        datetime.fromisoformat(run["as_of"]),
+        run["metrics"]["n_customers"],
+        run["metrics"],
+        run["params"],
+        segments,
+    )
+
+
+def list_runs(workspace: Workspace) -> list[dict]:
+    """Every run in the workspace, oldest first."""
+    with workspace.connect(read_only=True) as con:
+        return store_list_runs(con)
+
+
+def compare_runs(workspace: Workspace, run_a: int, run_b: int) -> pd.DataFrame:
+    """Customers moving between segments from run A to run B (see ``store.runs.compare_runs``)."""
+    with workspace.connect(read_only=True) as con:
+        return store_compare_runs(con, run_a, run_b)

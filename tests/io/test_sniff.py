@@ -1,0 +1,69 @@
+"""The dialect sniffer on hand-written first lines: delimiter, header, names."""
+
+from __future__ import annotations
+
+import pytest
+
+from segmint.errors import DataValidationError
+from segmint.io.sniff import WHITESPACE, normalize_delimiter, sniff
+
+
+@pytest.mark.parametrize(
+    ("sample", "delimiter"),
+    [
+        ("a,b,c\n1,2,3\n4,5,6\n", ","),
+        ("a;b;c\n1;2,5;3\n4;5,0;6\n", ";"),  # decimal commas do not fool it
+        ("a\tb\tc\n1\t2\t3\n", "\t"),
+        ("a|b|c\n1|2|3\n", "|"),
+        (" id  date n   amount\r\n 00001 19970101  1   11.77\r\n", WHITESPACE),
+        ('id,text\n1,"two, three"\n2,"four; five"\n', ","),  # quoted delimiters are not splits
+        ("id,ts\n1,2024-01-01 10:00\n2,2024-01-02 11:00\n", ","),  # not the space in dates
+    ],
+)
+def test_delimiter(sample, delimiter):
+    assert sniff(sample).delimiter == delimiter
+
+
+def test_a_cut_last_line_does_not_decide():
+    dialect = sniff("a,b,c,d\n1,2,3,4\n5,6,7,8\n9,1")
+    assert dialect.delimiter == "," and dialect.names == ("a", "b", "c", "d")
+
+
+def test_header_or_not():
+    assert sniff("customer_id date n\n00001 19970101 1\n00002 19970102 2\n").header
+    headerless = sniff(
+        "00001 19970101 1 11.77\n00002 19970102 2 3.5\n", names=("id", "d", "n", "v")
+    )
+    assert not headerless.header and headerless.names == ("id", "d", "n", "v")
+    # names of the wrong length are not forced onto the file
+    assert sniff("1,2\n3,4\n", names=("a", "b", "c")).names == ("column1", "column2")
+    # all-text columns: the first line is taken as the header, as DuckDB does
+    assert sniff("name,city\nann,paris\nbob,rome\n").header
+
+
+def test_names_are_made_usable():
+    assert sniff("\ufeffid,,id\n1,2,3\n").names == ("id", "column2", "id_2")
+
+
+def test_a_given_delimiter_wins():
+    assert sniff("a,b;c\n1,2;3\n", delimiter=";").names == ("a,b", "c")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(",", ","), (";", ";"), ("\\t", "\t"), ("tab", "\t"), ("|", "|"), ("Whitespace", WHITESPACE)],
+)
+def test_delimiter_spellings(value, expected):
+    assert normalize_delimiter(value) == expected
+    assert normalize_delimiter(None) is None
+
+
+def test_unknown_delimiter():
+    with pytest.raises(DataValidationError, match="--delimiter '#'"):
+        normalize_delimiter("#")
+
+
+def test_decimal_comma():
+    assert sniff("id;price\n1;2,55\n2;1.234,5\n").decimal_comma
+    assert not sniff("id;price\n1;2.55\n").decimal_comma
+    assert not sniff('id,price\n1,"2,55"\n').decimal_comma  # a comma file writes 2.55
