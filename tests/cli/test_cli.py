@@ -98,21 +98,43 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert result.exit_code == 2 and "COLUMN=FIELD" in result.stderr
 
 
-def test_demo_then_predict(tmp_path):
-    ws = str(tmp_path / "ws")
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[str, dict]:
+    ws = str(tmp_path_factory.mktemp("demo") / "ws")
     result = invoke("demo", "--customers", "2000", "--workspace", ws, "--json")
     assert result.exit_code == 0, result.stderr
-    run = json.loads(result.stdout)
+    return ws, json.loads(result.stdout)
+
+
+def test_demo(demo_run):
+    """The demo recovers the planted segments (adjusted Rand index >= 0.9) and writes a report."""
+    ws, run = demo_run
+    assert run["n_customers"] == 2000
     assert run["metrics"]["planted_ari"] >= 0.9
     assert Path(run["report"]).is_file()
+    assert (Path(ws) / "demo-data" / "transactions.parquet").is_file()
+    result = invoke("runs", "list", "--workspace", ws, "--json")
+    assert json.loads(result.stdout)[0]["metrics"]["planted_ari"] == run["metrics"]["planted_ari"]
 
+
+def test_predict_after_demo(demo_run, tmp_path):
+    ws, _ = demo_run
     result = invoke("predict", "--workspace", ws, "--horizon-days", "60", "--json")
     assert result.exit_code == 0, result.stderr
     evaluation = json.loads(result.stdout)
     assert evaluation["lifetime_value"]["purchase_model"] in ("BG/NBD", "Pareto/NBD")
     holdout = evaluation["lifetime_value"]["holdout"]
-    assert holdout["predicted_repeat_purchases"] > 0 and holdout["error_pct"] is not None
+    actual, predicted = holdout["actual_repeat_purchases"], holdout["predicted_repeat_purchases"]
+    assert actual > 0 and predicted > 0
+    # the error is what it says: predicted against actual, in percent of actual
+    assert holdout["error_pct"] == pytest.approx(100 * (predicted - actual) / actual)
+    # measured -45.3% (3,001 actual, 1,642 predicted): on 2,000 synthetic customers the
+    # Pareto/NBD fallback under-predicts a 60-day holdout; a change in either direction shows
+    assert holdout["model"] == "Pareto/NBD"
+    assert -55 < holdout["error_pct"] < -35
     assert evaluation["churn"]["models"]["churn model"]["roc_auc"] > 0.6
+    propensity = evaluation["propensity"]["mean"]
+    assert propensity["propensity model"]["roc_auc"] > propensity["category popularity"]["roc_auc"]
     out = tmp_path / "scored.csv"
     result = invoke("export", "assignments", "--workspace", ws, "-o", str(out))
     assert result.exit_code == 0, result.stderr

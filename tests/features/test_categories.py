@@ -77,6 +77,37 @@ def test_derivation_is_reproducible(toy_con):
     assert derive_categories(con, k_range=(2, 6)).equals(derive_categories(con, k_range=(2, 6)))
 
 
+def test_categories_learned_before_a_date_ignore_later_products(toy_con):
+    con, truth = toy_con
+    cut = datetime(2024, 2, 1)
+    before = derive_categories(con, n_categories=4)
+    # later lines: a new product of each known category, and an early product renamed
+    later = [
+        ("N0", "COFFEE MUG PINK STAR", "mug"),
+        ("N1", "LUNCH BAG TOTE RETRO", "bag"),
+        ("N2", "SCENTED CANDLE WAX HEART", "candle"),
+        ("N3", "BIRTHDAY CARD ENVELOPE", "card"),
+        ("0000", "ZEBRA ZEBRA ZEBRA", "mug"),
+        ("0000", "ZEBRA ZEBRA ZEBRA", "mug"),
+    ]
+    con.executemany(
+        "INSERT INTO transactions VALUES ('C2', 'o2', TIMESTAMP '2024-03-01', ?, ?, NULL,"
+        " 1, 1.0, 1.0, 'web', false)",
+        [(p, d) for p, d, _ in later],
+    )
+    table = derive_categories(con, before=cut, n_categories=4)
+    derived = dict(zip(table["product_id"].to_pylist(), table["category"].to_pylist(), strict=True))
+    # the products sold before the date keep exactly the categories learned from them alone
+    assert {p: derived[p] for p in truth} == dict(
+        zip(before["product_id"].to_pylist(), before["category"].to_pylist(), strict=True)
+    )
+    # each new product joins the learned category of its kind (no new category appears)
+    assert set(derived.values()) == set(before["category"].to_pylist())
+    for product, _, kind in later[:4]:
+        same_kind = {derived[p] for p, c in truth.items() if c == kind}
+        assert derived[product] in same_kind
+
+
 def test_build_features_derives_categories_when_missing(toy_con):
     con, _ = toy_con
     table = build_features(con, as_of=datetime(2024, 2, 1), n_top_categories=50)

@@ -152,3 +152,47 @@ def test_default_cutoffs(toy):
     assert default_cutoffs(toy, 10, n=2) == [datetime(2024, 2, 12), datetime(2024, 2, 22)]
     with pytest.raises(DataValidationError, match="do not fit in the data"):
         default_cutoffs(toy, 30, n=3)
+
+
+def test_derived_categories_ignore_data_after_the_earliest_cutoff(con, insert_transactions):
+    """Without categories in the data, the ones a training frame uses are learned before its
+    cut-off: products first sold later (even many, with new words) change no frame."""
+    rng = __import__("numpy").random.default_rng(0)
+    kinds = {"mug": "COFFEE MUG", "bag": "LUNCH BAG", "card": "BIRTHDAY CARD", "lamp": "DESK LAMP"}
+    noise = ["PINK", "RETRO", "STAR", "HEART", "SPOTTY"]
+    products = [
+        (f"{k}{i}", f"{text} {rng.choice(noise)}") for k, text in kinds.items() for i in range(8)
+    ]
+    rows = []
+    for c in range(40):
+        for day in rng.choice(120, 6, replace=False):
+            pid, desc = products[rng.integers(len(products))]
+            ts = f"{datetime(2024, 1, 1) + timedelta(days=int(day)):%Y-%m-%d} 10:00:00"
+            rows.append((f"C{c}", f"o{c}-{day}", ts, pid, desc, None, 1, 5.0, False))
+    insert_transactions(con, rows)
+    cuts = [datetime(2024, 2, 1), datetime(2024, 3, 1)]
+
+    def frames():
+        return training_frames(
+            con, cutoffs=cuts, horizon_days=28, label="category", n_top_categories=3
+        ).to_pandas()
+
+    before = frames()
+    later = [
+        (
+            "Z",
+            f"z{i}",
+            "2024-06-01 10:00:00",
+            f"new{i}",
+            f"VELVET SOFA CUSHION {w}",
+            None,
+            1,
+            9.0,
+            False,
+        )
+        for i, w in enumerate(["BLUE", "GREY", "GOLD", "TEAL"] * 10)
+    ]
+    insert_transactions(con, later)
+    after = frames()
+    assert [c for c in before.columns if c.startswith("cat_share_")]  # categories were derived
+    assert after.equals(before)

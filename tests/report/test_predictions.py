@@ -54,7 +54,14 @@ def predictions() -> dict[str, Any]:
 def test_summary_with_predictions_is_strict_json(inputs, predictions):
     s = build_summary(**_valued(inputs), predictions=predictions)
     p = s["predictions"]
-    assert set(p) == {"as_of", "key_figures", "lifetime_value", "churn", "next_purchase"}
+    assert set(p) == {
+        "as_of",
+        "key_figures",
+        "lifetime_value",
+        "churn",
+        "propensity",
+        "next_purchase",
+    }
     assert set(p["key_figures"]) >= {"clv_months", "monthly_discount", "total_clv"}
     assert p["key_figures"]["high_value_at_risk"] == 1
     assert json.loads(summary_to_json(s)) == s
@@ -162,6 +169,11 @@ def test_full_report_charts_and_numbers(inputs, predictions):
         "(25% better)",
         "7+",
         "37.9%",
+        "calibrated on 2011-04-14, whose 120-day outcome window overlaps the trees' latest by 90",
+        'id="propensity"',
+        "0.752 / 0.714",  # the propensity model, mean over five categories
+        "0.620 / 0.496",  # own history
+        "beats every baseline on ROC-AUC and average precision",
     ):
         assert text in html, text
     assert '<td class="n best">0.748</td>' in html
@@ -217,3 +229,58 @@ def test_prediction_strings_are_escaped(inputs, predictions):
     assert evil not in html
     assert "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+# a held-out propensity evaluation in the stored form (pipeline.predict, "propensity")
+PROPENSITY = {
+    "categories": {
+        "christmas/tree": {
+            "n": 400,
+            "base_rate": 0.1,
+            "models": {
+                "propensity model": {"roc_auc": 0.81, "average_precision": 0.42},
+                "category popularity": {"roc_auc": 0.5, "average_precision": 0.1},
+                "own history": {"roc_auc": 0.7, "average_precision": 0.3},
+            },
+        },
+        "bag/lunch": {
+            "n": 400,
+            "base_rate": 0.2,
+            "models": {
+                "propensity model": {"roc_auc": 0.75, "average_precision": 0.5},
+                "category popularity": {"roc_auc": 0.5, "average_precision": 0.2},
+            },
+        },
+    },
+    "mean": {
+        "category popularity": {"roc_auc": 0.5, "average_precision": 0.15},
+        "own history": {"roc_auc": 0.7, "average_precision": 0.3},
+        "propensity model": {"roc_auc": 0.78, "average_precision": 0.46},
+    },
+    "train_cutoffs": ["2011-02-13", "2011-03-15"],
+    "calibration_cutoff": "2011-03-15",
+    "test_cutoff": "2011-08-12",
+    "horizon_days": 120,
+    "calibration_overlap_days": 90,
+}
+
+
+def test_propensity_section_per_category_against_baselines(inputs, predictions):
+    predictions["propensity"] = copy.deepcopy(PROPENSITY)
+    s = build_summary(**_valued(inputs), predictions=predictions)
+    pr = s["predictions"]["propensity"]
+    assert [c["category"] for c in pr["categories"]] == ["christmas/tree", "bag/lunch"]
+    assert pr["model_beats_baselines"] is True
+    html = render_html(s)
+    section = html[html.index('id="propensity"') : html.index('id="next-purchase"')]
+    assert "christmas/tree" in section and "0.810 / 0.420" in section
+    # a baseline missing for one category shows as a dash, not a number
+    bag = section[section.index("bag/lunch") :]
+    assert "0.750 / 0.500" in bag and "—" in bag.split("</tr>")[0]
+    assert "0.780 / 0.460" in section  # the mean row
+
+    # the model losing to own history on average precision is flagged
+    predictions["propensity"]["mean"]["propensity model"]["average_precision"] = 0.2
+    s = build_summary(**_valued(inputs), predictions=predictions)
+    assert s["predictions"]["propensity"]["model_beats_baselines"] is False
+    assert "does not beat every baseline" in render_html(s)

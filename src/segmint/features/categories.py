@@ -13,7 +13,9 @@ categories stay the same between training and scoring.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+import ibis
 import numpy as np
 import pyarrow as pa
 
@@ -62,19 +64,32 @@ def stock_code_family(product_id: str | None) -> str:
     return "other"
 
 
-def _product_descriptions(con) -> tuple[list[str], list[str | None]]:
-    """Return each product's most frequent description (ties: alphabetically first)."""
+def _product_descriptions(con, before=None) -> tuple[list[str], list[str | None], np.ndarray]:
+    """Each product's most frequent description (ties: alphabetically first), and whether it
+    was sold before ``before`` (always, when ``before`` is None).
+
+    A product sold before ``before`` is described by its lines before it only, so later lines
+    change neither which products shape the categories nor how they read.
+    """
     tx = table_or_none(backend_for(con), "transactions")
     if tx is None:
         raise DataValidationError("no transactions table in the workspace", source="transactions")
     lines = tx.filter(tx["product_id"].notnull())
+    if before is None:
+        n_before = lines.count()
+    else:
+        n_before = ibis.ifelse(lines["ts"] < ibis.literal(before, type="timestamp"), 1, 0).sum()
     pairs = (
         lines.group_by(["product_id", "description"])
-        .aggregate(n=lines.count())
+        .aggregate(n=lines.count(), n_before=n_before)
         .to_pyarrow()
         .to_pandas()
     )
-    pairs["missing"] = pairs["description"].isna()
+    known = pairs.groupby("product_id")["n_before"].transform("sum") > 0
+    pairs = pairs[~known | (pairs["n_before"] > 0)].assign(
+        n=lambda d: d["n_before"].where(known[d.index], d["n"]),
+        missing=lambda d: d["description"].isna(),
+    )
     # Prefer a real description, then the most frequent, then the first alphabetically, so the
     # choice does not depend on the engine's (parallel) row order.
     pairs = pairs.sort_values(
@@ -82,7 +97,8 @@ def _product_descriptions(con) -> tuple[list[str], list[str | None]]:
     )
     first = pairs.drop_duplicates("product_id")
     descriptions = [None if d is None or d != d else str(d) for d in first["description"]]
-    return first["product_id"].astype(str).tolist(), descriptions
+    sold_before = known[first.index].to_numpy()
+    return first["product_id"].astype(str).tolist(), descriptions, sold_before
 
 
 def _cluster_names(tfidf, labels: np.ndarray, terms: np.ndarray, n_terms: int) -> list[str]:
@@ -106,6 +122,7 @@ def _cluster_names(tfidf, labels: np.ndarray, terms: np.ndarray, n_terms: int) -
 def derive_categories(
     con,
     *,
+    before: datetime | None = None,
     n_categories: int | None = None,
     k_range: tuple[int, int] = (8, 20),
     random_state: int = 0,
@@ -118,6 +135,11 @@ def derive_categories(
     ----------
     con : duckdb.DuckDBPyConnection
         Connection holding a ``transactions`` table (``product_id``, ``description``).
+    before : datetime, optional
+        Learn the categories (vocabulary, clusters, names) from the products sold before this
+        instant only, as a model trained on an earlier cut-off must; products first sold
+        later are then placed in the nearest of those categories by their description (a
+        catalogue attribute, not behaviour). Default: learn from every product.
     n_categories : int, optional
         Number of description clusters. Default: chosen in ``k_range``.
     k_range : tuple of int, default=(8, 20)
@@ -156,28 +178,30 @@ def derive_categories(
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import normalize
 
-    product_ids, descriptions = _product_descriptions(con)
+    product_ids, descriptions, sold_before = _product_descriptions(con, before)
     categories = [stock_code_family(p) for p in product_ids]
     described = [i for i, d in enumerate(descriptions) if d and re.search(r"[A-Za-z]{3}", d)]
+    learn = np.array([sold_before[i] for i in described], dtype=bool)
 
-    if len(described) >= _MIN_DESCRIBED:
+    if learn.sum() >= _MIN_DESCRIBED:
         texts = [descriptions[i].lower() for i in described]
         vectorizer = TfidfVectorizer(
             token_pattern=_TOKEN_PATTERN,
             stop_words=sorted(ENGLISH_STOP_WORDS | set(stop_words)),
             # A word seen on one product cannot group products; keep it only for tiny catalogues.
-            min_df=2 if len(texts) >= 50 else 1,
+            min_df=2 if learn.sum() >= 50 else 1,
             sublinear_tf=True,
         )
-        tfidf = vectorizer.fit_transform(texts)
+        vectorizer.fit([t for t, k in zip(texts, learn, strict=True) if k])
+        tfidf = vectorizer.transform(texts)
         keep = np.asarray(tfidf.sum(axis=1)).ravel() > 0
-        tfidf = tfidf[keep]
+        tfidf, learn = tfidf[keep], learn[keep]
         described = [i for i, k in zip(described, keep, strict=True) if k]
-        n_docs, n_terms = tfidf.shape
+        n_docs, n_terms = int(learn.sum()), tfidf.shape[1]
         # LSA: a dense, denoised space where KMeans and the silhouette are fast and stable.
         if n_terms > _LSA_DIMENSIONS + 1 and n_docs > _LSA_DIMENSIONS + 1:
-            svd = TruncatedSVD(_LSA_DIMENSIONS, random_state=random_state)
-            vectors = normalize(svd.fit_transform(tfidf))
+            svd = TruncatedSVD(_LSA_DIMENSIONS, random_state=random_state).fit(tfidf[learn])
+            vectors = normalize(svd.transform(tfidf))
         else:
             vectors = normalize(tfidf.toarray())
 
@@ -189,17 +213,23 @@ def derive_categories(
         # The search fits each k once (n_init=1); the chosen k is then refitted with n_init=4.
         best_k, best_score = candidates[0], -np.inf
         for k in candidates if len(candidates) > 1 else []:
-            labels = KMeans(k, n_init=1, random_state=random_state).fit_predict(vectors)
+            labels = KMeans(k, n_init=1, random_state=random_state).fit_predict(vectors[learn])
             if len(set(labels)) < 2:
                 continue
             score = silhouette_score(
-                vectors, labels, sample_size=min(n_docs, 2000), random_state=random_state
+                vectors[learn], labels, sample_size=min(n_docs, 2000), random_state=random_state
             )
             if score > best_score:
                 best_k, best_score = k, score
-        best_labels = KMeans(best_k, n_init=4, random_state=random_state).fit_predict(vectors)
+        kmeans = KMeans(best_k, n_init=4, random_state=random_state).fit(vectors[learn])
+        best_labels = np.empty(len(described), dtype=int)
+        best_labels[learn] = kmeans.labels_
+        best_labels[~learn] = kmeans.predict(vectors[~learn]) if (~learn).any() else []
         names = _cluster_names(
-            tfidf, best_labels, np.asarray(vectorizer.get_feature_names_out()), n_name_terms
+            tfidf[learn],
+            kmeans.labels_,
+            np.asarray(vectorizer.get_feature_names_out()),
+            n_name_terms,
         )
         for i, label in zip(described, best_labels, strict=True):
             categories[i] = names[label]

@@ -254,8 +254,10 @@ def training_frames(
         ``(product_id, category)`` table used for features *and* labels (passed on to
         :func:`build_features`). When not given and fewer than ``MIN_CATEGORY_COVERAGE`` of
         purchase lines carry a category, categories are derived once with
-        :func:`segmint.features.derive_categories` (from product descriptions, no labels
-        involved) and used for every cut-off, so features and labels agree.
+        :func:`segmint.features.derive_categories` from the products sold before the
+        *earliest* cut-off (so before every frame's cut-off; later products are placed in
+        those categories by their description) and used for every cut-off, so features and
+        labels agree and no frame's categories are learned from data after its cut-off.
     active_within_days : int, optional
         Keep only customers whose last purchase before the cut-off is at most this many days
         old (default: every customer with a purchase before the cut-off).
@@ -279,9 +281,11 @@ def training_frames(
 
     Notes
     -----
-    The label windows of consecutive cut-offs may overlap when cut-offs are closer than the
-    horizon; that is fine for training, but a test cut-off must come at least one horizon
-    after the last training cut-off, or training labels would see the test period.
+    The label windows of consecutive cut-offs overlap when cut-offs are closer than the
+    horizon. A test cut-off must come at least one horizon after the last training cut-off, or
+    training labels would see the test period; :func:`segmint.predict.schedule.training_cutoffs`
+    builds such schedules and states how much the trees' labels overlap the calibration
+    cut-off's.
     """
     if label not in LABELS:
         raise DataValidationError(f"label must be one of {', '.join(LABELS)}, got {label!r}")
@@ -301,7 +305,7 @@ def training_frames(
     registered = False
     map_table = category_map_table
     if map_table is None and _category_coverage(con) < MIN_CATEGORY_COVERAGE:
-        con.register(_MAP_VIEW, derive_categories(con))
+        con.register(_MAP_VIEW, derive_categories(con, before=cuts[0]))
         registered = True
         map_table = _MAP_VIEW
     elif map_table is not None:

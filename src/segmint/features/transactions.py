@@ -189,7 +189,8 @@ def build_features(
         Name of a table ``(product_id, category)`` whose category replaces the transactions'
         own (products missing from it keep their own). When not given and fewer than
         ``MIN_CATEGORY_COVERAGE`` of purchase lines have a category, categories are derived
-        with :func:`segmint.features.derive_categories` for this call only; a pipeline that wants
+        with :func:`segmint.features.derive_categories` for this call only, learned from the
+        products sold before ``as_of``; a pipeline that wants
         to keep them stores that function's result and passes the table name here.
 
     Returns
@@ -269,7 +270,7 @@ def build_features(
 
     categories, coverage = _category_spend(purchases)
     if category_map_table is None and coverage < MIN_CATEGORY_COVERAGE:
-        derived = ibis.memtable(derive_categories(con))
+        derived = ibis.memtable(derive_categories(con, before=as_of))
         lines = _apply_map(lines, derived)
         purchases = lines.filter(~lines["is_ret"])
         categories, _ = _category_spend(purchases)

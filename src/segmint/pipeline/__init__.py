@@ -16,10 +16,11 @@ from segmint.pipeline._features import (
     feature_labels,
 )
 from segmint.pipeline._ingest import IngestResult, ingest
-from segmint.pipeline._options import parse_date
+from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
 from segmint.pipeline._predict import predict
 from segmint.pipeline._progress import Progress
+from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import RunResult, compare_runs, flag_segments, list_runs, load_run
 from segmint.pipeline._segment import segment
 
@@ -32,6 +33,7 @@ __all__ = [
     "Progress",
     "RunResult",
     "clustering_columns",
+    "check_method",
     "compare_runs",
     "compute_features",
     "demo",
@@ -41,6 +43,7 @@ __all__ = [
     "feature_labels",
     "flag_segments",
     "ingest",
+    "ingest_and_segment",
     "list_runs",
     "load_run",
     "parse_date",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from sklearn.metrics import adjusted_rand_score
 
 from segmint.datasets import generate
 from segmint.datasets import write as write_dataset
-from segmint.pipeline._ingest import ingest
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
+from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import RunResult
-from segmint.pipeline._segment import segment
 from segmint.store.workspace import Workspace
 
 
@@ -27,20 +27,31 @@ def demo(
 
     The generated files are kept in ``WORKSPACE/demo-data`` so the same commands can be tried by
     hand; the agreement between found and planted segments is added to the run's metrics.
+    The data and the run are stored in one transaction; if the demo fails in a workspace it
+    created, the workspace is removed.
     """
+    created = not workspace.path.exists()
+    try:
+        return _demo(workspace, n_customers, seed, progress)
+    except BaseException:
+        if created:  # a failed first demo leaves nothing, not even its generated files
+            shutil.rmtree(workspace.path, ignore_errors=True)
+        raise
+
+
+def _demo(workspace: Workspace, n_customers: int, seed: int, progress: Progress) -> RunResult:
     progress("generate data", 0, 1)
     data = generate(n_customers, seed=seed)
     files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
     progress("generate data", 1, 1)
-    ingest(
+    _, result = ingest_and_segment(
         workspace,
         files["transactions"],
         customers=files["customers"],
-        preset="generic",
+        as_of=data.as_of,
+        random_state=seed,
+        write_html=False,
         progress=progress,
-    )
-    result = segment(
-        workspace, as_of=data.as_of, random_state=seed, progress=progress, write_html=False
     )
     with workspace.connect(read_only=True) as con:
         found = con.execute(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from segmint.pipeline._features import K_RANGE, clustering_columns, compute_features
+from segmint.pipeline._features import K_RANGE, clustering_columns, feature_frame
 from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
 from segmint.store.workspace import Workspace
 
@@ -30,8 +30,8 @@ def evaluate_future_spend(
     A few very large buyers dominate raw spend, so eta² is also given on ``log1p`` of the
     spend (clipped at 0 first, as returns can make it negative).
     """
-    with workspace.connect() as con:
-        features, as_of = compute_features(con, cutoff)
+    with workspace.connect(read_only=True) as con:
+        features, as_of, _ = feature_frame(con, cutoff, keep_categories=False)
         future = con.execute(
             """SELECT customer_id, sum(amount) AS spend FROM transactions
                WHERE ts >= ? AND ts < ? + to_days(CAST(? AS INTEGER))

@@ -6,7 +6,9 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from segmint.errors import DataValidationError
 from segmint.features import (
     MIN_CATEGORY_COVERAGE,
     build_features,
@@ -36,27 +38,87 @@ K_RANGE = (3, 10)
 N_TOP_CATEGORIES = 8
 
 
-def compute_features(
-    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
-) -> tuple[pd.DataFrame, datetime]:
-    """Features per customer as of a date, deriving and storing product categories if needed."""
-    as_of = as_of or default_as_of(con)
+def _check_as_of(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> datetime:
+    """``as_of``, or the default (midnight after the last day), if it lies within the data."""
+    end = default_as_of(con)
+    if as_of is None:
+        return end
+    ((first, last),) = con.execute("SELECT min(ts), max(ts) FROM transactions").fetchall()
+    if not first < as_of <= end:
+        side = "after" if as_of > end else "before"
+        raise DataValidationError(
+            f"as of {as_of:%Y-%m-%d} is {side} the data, which runs from {first:%Y-%m-%d} to "
+            f"{last:%Y-%m-%d}; pick a date after {first:%Y-%m-%d} and up to {end:%Y-%m-%d} "
+            "(the default)"
+        )
+    return as_of
+
+
+#: the name under which categories derived for one call are visible to the feature query
+_NEW_CATEGORIES = "_segmint_new_categories"
+
+
+def feature_frame(
+    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, *, keep_categories: bool = True
+) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
+    """Features per customer as of a date, without writing anything.
+
+    When the data carries too few categories, product categories are derived from the products
+    sold before ``as_of``. With ``keep_categories`` the workspace's stored categories are used
+    when there are some, so a segment's category shares mean the same run to run, and newly
+    derived ones are returned for the caller to store (:func:`store_categories`) with its run;
+    without, they are derived for this call only (an evaluation at a past cut-off must not use
+    categories learned from later data).
+
+    Returns
+    -------
+    features : DataFrame
+        Indexed by ``customer_id``.
+    as_of : datetime
+    new_categories : pyarrow.Table or None
+        ``(product_id, category)`` derived here, to be stored; None when nothing was derived.
+    """
+    as_of = _check_as_of(con, as_of)
     (coverage,) = con.execute(
         "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
     ).fetchall()[0]
-    map_table = None
-    if coverage < MIN_CATEGORY_COVERAGE:
-        (mapped,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
-        if mapped == 0:
-            categories = derive_categories(con)
-            con.register("_derived", categories)
-            con.execute("INSERT INTO product_categories SELECT product_id, category FROM _derived")
-            con.unregister("_derived")
+    map_table, new = None, None
+    if coverage < MIN_CATEGORY_COVERAGE and keep_categories:
+        (stored,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
         map_table = "product_categories"
-    table = build_features(
-        con, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
-    )
-    return table.to_pandas().set_index("customer_id"), as_of
+        if stored == 0:
+            new = derive_categories(con, before=as_of)
+            con.register(_NEW_CATEGORIES, new)
+            map_table = _NEW_CATEGORIES
+    try:
+        table = build_features(
+            con, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
+        )
+    finally:
+        if new is not None:
+            con.unregister(_NEW_CATEGORIES)
+    return table.to_pandas().set_index("customer_id"), as_of, new
+
+
+def store_categories(con: duckdb.DuckDBPyConnection, categories: pa.Table) -> None:
+    """Store derived product categories in the workspace, for later runs to reuse."""
+    con.register(_NEW_CATEGORIES, categories)
+    try:
+        con.execute(
+            "INSERT INTO product_categories SELECT product_id, category FROM " + _NEW_CATEGORIES
+        )
+    finally:
+        con.unregister(_NEW_CATEGORIES)
+
+
+def compute_features(
+    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, *, keep_categories: bool = True
+) -> tuple[pd.DataFrame, datetime]:
+    """:func:`feature_frame`, storing newly derived categories at once (on ``con``)."""
+    features, as_of, new = feature_frame(con, as_of, keep_categories=keep_categories)
+    if new is not None:
+        store_categories(con, new)
+    return features, as_of
 
 
 def feature_labels(columns) -> dict[str, str]:

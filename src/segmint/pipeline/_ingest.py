@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from segmint.io.fingerprint import file_fingerprint
 from segmint.io.layout import resolve_layout
 from segmint.io.readers import check_file, open_source
@@ -32,14 +34,32 @@ class IngestResult:
         return dict(self.__dict__)
 
 
+def check_ingest_options(
+    transactions: str | Path,
+    customers: str | Path | None,
+    preset: str | Preset,
+    mapping: Sequence[str] | dict[str, str],
+    customers_mapping: Sequence[str] | dict[str, str],
+    delimiter: str | None,
+) -> tuple[Preset, str | None]:
+    """The layout and delimiter to read with, once the options and the paths are checked."""
+    layout, delimiter = resolve_layout(
+        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    )
+    for path in (transactions, customers):
+        if path is not None:
+            check_file(path)
+    return layout, delimiter
+
+
 def ingest(
     workspace: Workspace,
     transactions: str | Path,
     *,
     customers: str | Path | None = None,
     preset: str | Preset = "generic",
-    mapping: Sequence[str] | dict[str, str] | None = (),
-    customers_mapping: Sequence[str] | dict[str, str] | None = (),
+    mapping: Sequence[str] | dict[str, str] = (),
+    customers_mapping: Sequence[str] | dict[str, str] = (),
     delimiter: str | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
@@ -52,61 +72,82 @@ def ingest(
     (:func:`segmint.io.layout.resolve_layout`). Everything happens in one transaction: on any
     error the workspace is left as it was (and a workspace created by this call is removed).
     """
-    layout, delimiter = resolve_layout(
-        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    layout, delimiter = check_ingest_options(
+        transactions, customers, preset, mapping, customers_mapping, delimiter
     )
-    for path in (transactions, customers):
-        if path is not None:
-            check_file(path)
-    results = []
     with workspace.transaction(create=True) as con:
-        progress("read transactions", 0, 2)
-        source = open_source(
+        return ingest_files(
             con,
             transactions,
-            "_source_tx",
-            encoding=encoding,
+            customers=customers,
+            layout=layout,
             delimiter=delimiter,
-            names=layout.names,
-        )
-        report = stage_transactions(
-            con,
-            "_source_tx",
-            source.columns,
-            layout,
-            source=str(transactions),
+            encoding=encoding,
             date_format=date_format,
-            decimal_comma=source.decimal_comma,
+            progress=progress,
         )
-        progress("store transactions", 1, 2)
-        added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    transactions: str | Path,
+    *,
+    customers: str | Path | None = None,
+    layout: Preset,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    progress: Progress = no_progress,
+) -> list[IngestResult]:
+    """Ingest on the caller's connection, inside the caller's transaction (see ``ingest``)."""
+    results = []
+    progress("read transactions", 0, 2)
+    source = open_source(
+        con,
+        transactions,
+        "_source_tx",
+        encoding=encoding,
+        delimiter=delimiter,
+        names=layout.names,
+    )
+    report = stage_transactions(
+        con,
+        "_source_tx",
+        source.columns,
+        layout,
+        source=str(transactions),
+        date_format=date_format,
+        decimal_comma=source.decimal_comma,
+    )
+    progress("store transactions", 1, 2)
+    added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+    results.append(
+        IngestResult(
+            "transactions",
+            str(transactions),
+            report.rows_read,
+            added,
+            report.rows_usable - added,
+            report.rejected,
+            report.examples,
+        )
+    )
+    if customers is not None:
+        columns = open_source(
+            con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
+        ).columns
+        creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
+        given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
         results.append(
             IngestResult(
-                "transactions",
-                str(transactions),
-                report.rows_read,
-                added,
-                report.rows_usable - added,
-                report.rejected,
-                report.examples,
+                "customers",
+                str(customers),
+                creport.rows_read,
+                given,
+                0,
+                creport.rejected,
+                creport.examples,
             )
         )
-        if customers is not None:
-            columns = open_source(
-                con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
-            ).columns
-            creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
-            given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
-            results.append(
-                IngestResult(
-                    "customers",
-                    str(customers),
-                    creport.rows_read,
-                    given,
-                    0,
-                    creport.rejected,
-                    creport.examples,
-                )
-            )
-        progress("store transactions", 2, 2)
+    progress("store transactions", 2, 2)
     return results

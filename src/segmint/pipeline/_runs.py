@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from segmint.predict.flags import segment_flags
 from segmint.store.runs import compare_runs as store_compare_runs
 from segmint.store.runs import get_run, load_segments
 from segmint.store.runs import list_runs as store_list_runs
@@ -41,17 +41,11 @@ class RunResult:
 
 
 def flag_segments(segments: pd.DataFrame) -> pd.DataFrame:
-    """Mark "high value" segments (mean CLV at least 1.5x the customer-weighted mean) and
-    "high value at risk" ones (also a mean churn risk above the average)."""
+    """Add each segment's ``value_flag`` (see :func:`segmint.predict.flags.segment_flags`)."""
     if "clv" not in segments.columns:
         return segments
-    weights = segments["size"] / segments["size"].sum()
-    mean_clv = float((segments["clv"] * weights).sum())
-    mean_risk = float((segments["churn_risk"] * weights).sum())
-    high = segments["clv"] >= 1.5 * mean_clv
-    risky = segments["churn_risk"] > mean_risk
-    flag = np.where(high & risky, "high value at risk", np.where(high, "high value", ""))
-    return segments.assign(value_flag=flag)
+    flags, _, _ = segment_flags(segments["clv"], segments["churn_risk"], segments["size"])
+    return segments.assign(value_flag=flags)
 
 
 def load_run(workspace: Workspace, run_id: int | None = None) -> RunResult:

@@ -1,18 +1,34 @@
-"""Segment: the segmenter on the features, descriptions, and the stored run with its report."""
+"""Segment: the segmenter on the features, descriptions, and the stored run with its report.
+
+Three steps, so that ``segment`` (its own command, and the service's refit) and
+``ingest_and_segment`` (the ``run`` command, one transaction) share them: features from the
+workspace, the fit (no database), and storing the run.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError
-from segmint.pipeline._features import K_RANGE, clustering_columns, compute_features, feature_labels
+from segmint.pipeline._features import (
+    K_RANGE,
+    clustering_columns,
+    feature_frame,
+    feature_labels,
+    store_categories,
+)
+from segmint.pipeline._options import check_method
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
@@ -20,42 +36,76 @@ from segmint.segment import Segmenter, describe_segments, rfm_scores, segmenter_
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
 
+#: fewer customers than this cannot be segmented
+MIN_CUSTOMERS = 10
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How to segment: the parameters a run stores (see :class:`segmint.segment.Segmenter`)."""
+
+    n_segments: int | None = None
+    k_range: tuple[int, int] = K_RANGE
+    method: str = "kmeans"
+    random_state: int = 0
+    micro_segments: bool = True
+
+    def check(self) -> SegmentOptions:
+        """Self, once the options that can be checked without data are (before any read)."""
+        check_method(self.method)
+        return self
+
+
+@dataclass
+class Segmentation:
+    """A fitted segmentation, ready to be stored."""
+
+    as_of: datetime
+    features: pd.DataFrame
+    fingerprint: str
+    segments: pd.DataFrame
+    assignments: pd.DataFrame
+    params: dict
+    metrics: dict
+    model: dict
+
 
 def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
     # a linear 2-D projection: fast on a million customers and faithful to cluster separation
     return PCA(n_components=2, random_state=random_state).fit_transform(Z).astype("float32")
 
 
-def segment(
-    workspace: Workspace,
-    *,
-    as_of: datetime | None = None,
-    n_segments: int | None = None,
-    k_range: tuple[int, int] = K_RANGE,
-    method: str = "kmeans",
-    random_state: int = 0,
-    micro_segments: bool = True,
-    report_path: str | Path | None = None,
-    write_html: bool = True,
-    progress: Progress = no_progress,
-) -> RunResult:
-    """Compute features, find segments, name and explain them, store the run and its report."""
-    with workspace.connect() as con:
-        progress("features", 0, 1)
-        features, as_of = compute_features(con, as_of)
-        progress("features", 1, 1)
-        fingerprint = data_fingerprint(con)
-    if len(features) < 10:
+def read_features(
+    con: duckdb.DuckDBPyConnection, as_of: datetime | None, progress: Progress = no_progress
+) -> tuple[pd.DataFrame, datetime, str, pa.Table | None]:
+    """The feature table as of a date, that date, the data's fingerprint, and the product
+    categories derived for it that the run must store (None if none); nothing is written."""
+    progress("features", 0, 1)
+    features, as_of, new_categories = feature_frame(con, as_of)
+    progress("features", 1, 1)
+    if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(
             f"only {len(features)} customers have purchases before {as_of:%Y-%m-%d}; "
-            "segmentation needs at least 10"
+            f"segmentation needs at least {MIN_CUSTOMERS}"
         )
+    return features, as_of, data_fingerprint(con), new_categories
+
+
+def fit_segments(
+    features: pd.DataFrame,
+    as_of: datetime,
+    fingerprint: str,
+    options: SegmentOptions,
+    progress: Progress = no_progress,
+) -> Segmentation:
+    """Find segments, name and explain them; nothing is read or stored."""
     columns = clustering_columns(list(features.columns))
+    random_state = options.random_state
     model = Segmenter(
-        method=method,
-        n_segments=n_segments,
-        k_range=k_range,
-        micro_segments=micro_segments,
+        method=options.method,
+        n_segments=options.n_segments,
+        k_range=options.k_range,
+        micro_segments=options.micro_segments,
         random_state=random_state,
         callback=progress,
     ).fit(features[columns])
@@ -89,11 +139,11 @@ def segment(
     progress("explain", 2, 2)
     chosen = model.selection_.loc[model.selection_["chosen"]].iloc[0]
     params = {
-        "method": method,
-        "n_segments": n_segments,
-        "k_range": list(k_range),
+        "method": options.method,
+        "n_segments": options.n_segments,
+        "k_range": list(options.k_range),
         "random_state": random_state,
-        "micro_segments": micro_segments,
+        "micro_segments": options.micro_segments,
         "features": columns,
     }
     metrics = {
@@ -106,29 +156,104 @@ def segment(
         "selection": json.loads(model.selection_.to_json(orient="records")),
         "rfm_groups": int(rfm["rfm_group"].nunique()),
     }
+    # the fitted model as JSON: the service assigns live customers with exactly this model
+    return Segmentation(
+        as_of,
+        features,
+        fingerprint,
+        segments,
+        assignments,
+        params,
+        metrics,
+        segmenter_to_dict(model),
+    )
+
+
+def store_segments(
+    con: duckdb.DuckDBPyConnection, fitted: Segmentation, progress: Progress = no_progress
+) -> RunResult:
+    """Store a fitted segmentation as a new run (the caller owns the transaction)."""
     progress("store", 0, 1)
-    with workspace.transaction() as con:
-        run_id = create_run(
-            con,
-            kind="segmentation",
-            as_of=as_of,
-            params=params,
-            metrics=metrics,
-            fingerprint=fingerprint,
-        )
-        save_results(
-            con,
-            run_id,
-            segments=segments,
-            assignments=assignments,
-            features=pa.Table.from_pandas(features.reset_index(), preserve_index=False),
-        )
-        # the fitted model as JSON: the service assigns live customers with exactly this model
-        save_model(con, run_id, "segmenter", segmenter_to_dict(model))
+    run_id = create_run(
+        con,
+        kind="segmentation",
+        as_of=fitted.as_of,
+        params=fitted.params,
+        metrics=fitted.metrics,
+        fingerprint=fitted.fingerprint,
+    )
+    save_results(
+        con,
+        run_id,
+        segments=fitted.segments,
+        assignments=fitted.assignments,
+        features=pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False),
+    )
+    save_model(con, run_id, "segmenter", fitted.model)
     progress("store", 1, 1)
-    result = RunResult(run_id, as_of, int(len(features)), metrics, params, segments)
-    if write_html:
-        progress("report", 0, 1)
-        result.report_path = write_report(workspace, run_id=run_id, path=report_path)
-        progress("report", 1, 1)
+    return RunResult(
+        run_id,
+        fitted.as_of,
+        int(len(fitted.features)),
+        fitted.metrics,
+        fitted.params,
+        fitted.segments,
+    )
+
+
+def add_report(
+    workspace: Workspace,
+    result: RunResult,
+    path: str | Path | None = None,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Write a stored run's HTML report and note its path on the result."""
+    progress("report", 0, 1)
+    result.report_path = write_report(workspace, run_id=result.run_id, path=path)
+    progress("report", 1, 1)
     return result
+
+
+def segment_steps(
+    reading: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    storing: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    as_of: datetime | None,
+    options: SegmentOptions,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Read the features on ``reading()``, fit, store the run on ``storing()``.
+
+    The two are connection factories: a read connection and a transaction (``segment``), or
+    the same open transaction twice (``ingest_and_segment``).
+    """
+    with reading() as con:
+        features, as_of, fingerprint, new_categories = read_features(con, as_of, progress)
+    fitted = fit_segments(features, as_of, fingerprint, options, progress)
+    with storing() as con:
+        if new_categories is not None:  # stored with the run that first used them
+            store_categories(con, new_categories)
+        return store_segments(con, fitted, progress)
+
+
+def segment(
+    workspace: Workspace,
+    *,
+    as_of: datetime | None = None,
+    n_segments: int | None = None,
+    k_range: tuple[int, int] = K_RANGE,
+    method: str = "kmeans",
+    random_state: int = 0,
+    micro_segments: bool = True,
+    report_path: str | Path | None = None,
+    write_html: bool = True,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Compute features, find segments, name and explain them, store the run and its report.
+
+    The features are read on one connection and the run (with any product categories derived
+    for it) stored in one transaction on another, so nothing is written unless the whole run
+    is, and the workspace stays available to others (the service) while the model is fitted.
+    """
+    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
+    result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
+    return add_report(workspace, result, report_path, progress) if write_html else result

@@ -3,8 +3,11 @@
 :class:`ChurnModel` is fitted on the stacked training frames of
 :func:`segmint.features.training_frames` (one row per customer and cut-off). Its training is
 split by time: the trees learn from the earlier cut-offs and the probabilities are calibrated
-on the latest one, so the calibration sees customers as the trees will see new ones: from a
-later period, never seen in training.
+on the latest one, so the calibration sees customers as the trees will see new ones: in a
+state (features as of a later cut-off) never seen in training. Their outcomes are unseen too
+only if the earlier cut-offs' label windows end by the latest cut-off; with cut-offs closer
+together than the horizon the windows overlap, and the pipeline's schedule says by how much
+(:attr:`segmint.predict.schedule.CutoffSchedule.calibration_overlap_days`).
 
 Reasons are *median-replacement contributions*: for feature ``j`` the contribution is the
 change of the trees' log-odds when the customer's value of ``j`` is replaced by the training

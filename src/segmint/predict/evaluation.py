@@ -20,6 +20,7 @@ from segmint.errors import DataValidationError
 
 __all__ = [
     "roc_auc",
+    "average_precision",
     "brier_score",
     "calibration_bins",
     "lift_table",
@@ -83,6 +84,37 @@ def roc_auc(y_true, y_score) -> float:
     ranks[order] = np.repeat(avg, stop - start)
     u = ranks[y == 1].sum() - n1 * (n1 + 1) / 2.0
     return float(u / (n1 * n0))
+
+
+def average_precision(y_true, y_score) -> float:
+    """Average precision: the precision at each distinct score, weighted by the recall it adds.
+
+    The area under the precision-recall curve as scikit-learn defines it (step-wise, no
+    interpolation; tied scores form one threshold). A constant score gives the positive rate.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1}
+    y_score : array-like of float
+        Higher means more likely 1; any scale.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when there is no positive.
+    """
+    y = _binary(y_true)
+    s = _scores(y_score, y.size)
+    n1 = int(y.sum())
+    if n1 == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    sorted_s = s[order]
+    last = np.r_[sorted_s[1:] != sorted_s[:-1], True]  # the last row of each tie block
+    true_pos = np.cumsum(y[order])[last]
+    precision = true_pos / (np.flatnonzero(last) + 1)
+    recall = true_pos / n1
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
 def brier_score(y_true, y_prob) -> float:

@@ -13,7 +13,7 @@ import jinja2
 
 from segmint.files import atomic_path
 
-from . import _charts
+from . import _charts, _prediction_charts
 from ._format import (
     fmt_compact,
     fmt_int,
@@ -96,16 +96,22 @@ def _charts_for(summary: dict[str, Any]) -> dict[str, Any]:
     comp = summary.get("comparison")
     charts["comparison"] = _charts.comparison_chart(comp) if comp else None
     vr = summary.get("value_risk")
-    charts["value_risk"] = _charts.value_risk_chart(vr, currency) if vr and vr["points"] else None
+    charts["value_risk"] = (
+        _prediction_charts.value_risk_chart(vr, currency) if vr and vr["points"] else None
+    )
     pred = summary.get("predictions") or {}
     holdout = (pred.get("lifetime_value") or {}).get("holdout") or {}
     charts["holdout"] = (
-        _charts.holdout_chart(holdout) if holdout.get("conditional_expectations") else None
+        _prediction_charts.holdout_chart(holdout)
+        if holdout.get("conditional_expectations")
+        else None
     )
     churn = pred.get("churn") or {}
     cal, lift = churn.get("calibration"), churn.get("lift")
-    charts["calibration"] = _charts.calibration_chart(cal) if cal and cal["points"] else None
-    charts["gains"] = _charts.gains_chart(lift) if lift and lift["rows"] else None
+    charts["calibration"] = (
+        _prediction_charts.calibration_chart(cal) if cal and cal["points"] else None
+    )
+    charts["gains"] = _prediction_charts.gains_chart(lift) if lift and lift["rows"] else None
     return charts
 
 

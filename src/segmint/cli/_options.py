@@ -1,0 +1,38 @@
+"""Options shared by several commands, declared once (Typer ``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RunOpt = Annotated[
+    int | None, typer.Option("--run", "-r", help="Run id (default: the latest run).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+SegmentsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--segments",
+        "-k",
+        min=2,
+        max=30,
+        help="Number of segments (default: chosen automatically).",
+    ),
+]
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        help="Clustering: kmeans, minibatch, gmm, or auto (minibatch on large data, else kmeans).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same segments.")]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", help="Where to write the HTML report (default: WORKSPACE/reports/run-N.html)."
+    ),
+]

@@ -1,0 +1,55 @@
+"""How a run is shown: its segment table (stdout) and a summary line (stderr)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from segmint import pipeline
+from segmint.cli._output import err, out, print_json
+
+
+def segment_table(result: pipeline.RunResult) -> Table:
+    table = Table(
+        title=f"Run {result.run_id}: {len(result.segments)} segments, "
+        f"{result.n_customers:,} customers (as of {result.as_of:%Y-%m-%d})",
+        title_justify="left",
+    )
+    table.add_column("id", justify="right")
+    table.add_column("segment", style="bold")
+    table.add_column("customers", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("revenue", justify="right")
+    table.add_column("rule (fidelity)")
+    scored = "clv" in result.segments.columns
+    if scored:
+        table.add_column("avg CLV", justify="right")
+        table.add_column("churn risk", justify="right")
+        table.add_column("flag")
+    for seg in result.segments.itertuples():
+        row = [
+            str(seg.segment_id),
+            seg.name,
+            f"{seg.size:,}",
+            f"{seg.share:.0%}",
+            f"{seg.value_share:.0%}",
+            f"{seg.rule} [dim]({seg.rule_fidelity:.0%})[/dim]",
+        ]
+        if scored:
+            row += [f"{seg.clv:,.0f}", f"{seg.churn_risk:.0%}", seg.value_flag]
+        table.add_row(*row)
+    return table
+
+
+def show_run(result: pipeline.RunResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.to_dict())
+        return
+    out.print(segment_table(result))
+    m = result.metrics
+    err.print(
+        f"{m['selection_criterion']}. Stability of the final segments (ARI over resamples): "
+        f"{m['stability_ari']:.2f}",
+        highlight=False,
+    )
+    if result.report_path:
+        err.print(f"report: {result.report_path}", highlight=False)

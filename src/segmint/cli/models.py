@@ -1,0 +1,166 @@
+"""Commands about models: ``predict`` (score and check the predictive models) and ``evaluate``
+(segments against RFM on later spend)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from segmint import pipeline
+from segmint.cli._options import JsonOpt, QuietOpt, RunOpt, SeedOpt, SegmentsOpt
+from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json, progress_bar
+from segmint.cli._output import fail as _fail
+from segmint.cli._tables import segment_table
+from segmint.errors import SegmintError
+from segmint.store.workspace import Workspace
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` and ``evaluate`` to the main app."""
+    app.command("predict")(predict)
+    app.command("evaluate")(evaluate)
+
+
+def predict(
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    run_id: RunOpt = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon-days",
+            min=7,
+            help=(
+                "Churn horizon: no purchase within it counts as churn "
+                "(default: derived from the customers' usual gaps between purchases)."
+            ),
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score a run's customers: lifetime value, churn risk with reasons, next purchase.
+
+    Fits buy-till-you-die models (BG/NBD, or Pareto/NBD when BG/NBD cannot be identified)
+    with Gamma-Gamma spend for 12-month CLV, and gradient-boosted churn, propensity and
+    next-purchase models trained on past cut-offs. Every model is checked on held-out time;
+    the evaluation is stored with the run, shown in its report, and the scores join the exports.
+    """
+    try:
+        ws = Workspace(workspace)
+        with progress_bar(quiet or as_json) as progress:
+            evaluation = pipeline.predict(
+                ws, run_id=run_id, horizon_days=horizon_days, random_state=seed, progress=progress
+            )
+            result = pipeline.load_run(ws, run_id)
+            result.report_path = pipeline.write_report(ws, run_id=result.run_id)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(evaluation)
+        return
+    out.print(segment_table(result))
+    churn = evaluation["churn"]
+    table = Table(
+        title=f"Churn within {churn['horizon_days']} days, held-out cut-off "
+        f"{churn['test_cutoff']} ({churn['n']:,} customers, "
+        f"{churn['base_rate']:.0%} churned)",
+        title_justify="left",
+    )
+    for col in ("model", "ROC-AUC", "Brier score"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, m in churn["models"].items():
+        table.add_row(name, f"{m['roc_auc']:.3f}", f"{m['brier']:.3f}")
+    out.print(table)
+    ltv = evaluation["lifetime_value"]
+    hold = ltv["holdout"]
+    err.print(
+        f"lifetime value: {ltv['purchase_model']} + Gamma-Gamma, {ltv['clv_months']} months; "
+        f"held-out {hold['holdout_days']} days ({hold['model']} fitted before them): "
+        f"{hold['predicted_repeat_purchases']:,.0f} repeat "
+        f"purchases predicted vs {hold['actual_repeat_purchases']:,.0f} actual "
+        f"({hold['error_pct']:+.1f}%)",
+        highlight=False,
+    )
+    mean = evaluation["propensity"]["mean"]
+    err.print(
+        "category propensity, mean over "
+        f"{len(evaluation['propensity']['categories'])} categories (ROC-AUC / average precision): "
+        + "; ".join(
+            f"{name} {m['roc_auc']:.3f} / {m['average_precision']:.3f}" for name, m in mean.items()
+        ),
+        highlight=False,
+    )
+    nxt = evaluation["next_purchase"]
+    err.print(
+        f"next purchase: mean absolute error {nxt['mae_days']:.1f} days "
+        f"(median baseline {nxt['median_baseline_mae_days']:.1f}); "
+        f"{evaluation['high_value_at_risk']:,} high-value customers at risk",
+        highlight=False,
+    )
+    err.print(f"report: {result.report_path}", highlight=False)
+
+
+def evaluate(
+    cutoff: Annotated[
+        str,
+        typer.Option(
+            "--cutoff",
+            help=(
+                "Segment on the data before this date (YYYY-MM-DD) and score the spend after it."
+            ),
+        ),
+    ],
+    horizon_days: Annotated[
+        int,
+        typer.Option(
+            "--horizon-days",
+            min=1,
+            help=("Length of the period after the cut-off whose spend is explained."),
+        ),
+    ] = 90,
+    segments: SegmentsOpt = None,
+    seed: SeedOpt = 0,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check segments against later behaviour: eta² of next-period spend, ML vs classic RFM.
+
+    Nothing after the cut-off is used to find the segments; the RFM baseline gets the same
+    number of groups.
+    """
+    try:
+        result = pipeline.evaluate_future_spend(
+            Workspace(workspace),
+            cutoff=pipeline.parse_date(cutoff, "--cutoff"),
+            horizon_days=horizon_days,
+            n_segments=segments,
+            random_state=seed,
+        )
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        title=f"Spend in the {horizon_days} days after {cutoff} explained by "
+        f"{result['n_groups']} groups ({result['n_customers']:,} customers)",
+        title_justify="left",
+    )
+    table.add_column("grouping")
+    table.add_column("eta² (spend)", justify="right")
+    table.add_column("eta² (log spend)", justify="right")
+    table.add_row("ML segments", f"{result['ml_eta2']:.4f}", f"{result['ml_eta2_log']:.4f}")
+    table.add_row(
+        f"RFM groups merged to {result['n_groups']}",
+        f"{result['rfm_eta2']:.4f}",
+        f"{result['rfm_eta2_log']:.4f}",
+    )
+    table.add_row(
+        f"all {result['rfm_named_groups']} named RFM groups",
+        f"{result['rfm_named_eta2']:.4f}",
+        f"{result['rfm_named_eta2_log']:.4f}",
+    )
+    out.print(table)

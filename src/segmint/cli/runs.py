@@ -1,0 +1,105 @@
+"""``segmint runs``: list, inspect and compare the runs stored in a workspace."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from segmint import pipeline
+from segmint.cli._options import JsonOpt
+from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
+from segmint.cli._output import fail as _fail
+from segmint.cli._tables import show_run
+from segmint.errors import SegmintError
+from segmint.store.workspace import Workspace
+
+runs_app = typer.Typer(
+    help="List, inspect and compare the runs stored in a workspace.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` (list, show, compare) to the main app."""
+    app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False) -> None:
+    """List the runs in the workspace."""
+    try:
+        runs = pipeline.list_runs(Workspace(workspace))
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(runs)
+        return
+    table = Table(title="Runs", title_justify="left")
+    for col in (
+        "run",
+        "created (UTC)",
+        "as of",
+        "customers",
+        "segments",
+        "method",
+        "silhouette",
+        "stability",
+        "data",
+    ):
+        table.add_column(col)
+    for r in runs:
+        m = r["metrics"]
+        table.add_row(
+            str(r["run_id"]),
+            r["created_at"],
+            r["as_of"][:10],
+            f"{m.get('n_customers', 0):,}",
+            str(m.get("n_segments", "")),
+            str(m.get("method", "")),
+            f"{m.get('silhouette', float('nan')):.2f}",
+            f"{m.get('stability_ari', float('nan')):.2f}",
+            r["data_fingerprint"],
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int | None, typer.Argument(help="Run id (default: latest).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run's segments."""
+    try:
+        result = pipeline.load_run(Workspace(workspace), run_id)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    show_run(result, as_json)
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_a: Annotated[int, typer.Argument(help="First run id.")],
+    run_b: Annotated[int, typer.Argument(help="Second run id.")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many customers moved between which segments from run A to run B."""
+    try:
+        moves = pipeline.compare_runs(Workspace(workspace), run_a, run_b)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(moves.to_dict(orient="records"))
+        return
+    table = Table(title=f"Customers from run {run_a} to run {run_b}", title_justify="left")
+    table.add_column(f"segment in run {run_a}")
+    table.add_column(f"segment in run {run_b}")
+    table.add_column("customers", justify="right")
+    for row in moves.itertuples():
+        table.add_row(row.from_segment, row.to_segment, f"{row.customers:,}")
+    out.print(table)
+    total = int(moves["customers"].sum())
+    same = int(moves.loc[moves.from_segment == moves.to_segment, "customers"].sum())
+    err.print(f"{total - same:,} of {total:,} customers changed segment name", highlight=False)
