@@ -244,6 +244,5 @@ def list_deliveries(
         [webhook_id, webhook_id, limit],
     ).fetchall()
     return [
-        {**dict(zip(_LOG_COLUMNS, row, strict=True)), "payload": json.loads(row[3])}
-        for row in rows
+        {**dict(zip(_LOG_COLUMNS, row, strict=True)), "payload": json.loads(row[3])} for row in rows
     ]
