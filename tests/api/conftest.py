@@ -123,9 +123,10 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One real server per test module, with an admin, an ingest and a read key."""
+    """One real server per test module, with an admin, an ingest and a read key; its webhooks
+    may call receivers on loopback (the tests' own)."""
     ws, keys = make_workspace(template_workspace, tmp_path_factory.mktemp("live") / "ws")
-    server = LiveServer(ws).start()
+    server = LiveServer(ws, "--allow-loopback-webhooks").start()
     server.keys = keys  # type: ignore[attr-defined]
     try:
         yield server

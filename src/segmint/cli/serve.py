@@ -57,6 +57,13 @@ def serve(
             "the address gets 429 until its allowance refills.",
         ),
     ] = 30,
+    allow_loopback_webhooks: Annotated[
+        bool,
+        typer.Option(
+            help="Let webhooks call loopback addresses (127.0.0.1, ::1, localhost), for local "
+            "testing; private, link-local and metadata addresses stay refused.",
+        ),
+    ] = False,
     refit_every: Annotated[
         str | None,
         typer.Option(
@@ -82,6 +89,8 @@ def serve(
         rate_burst=max(rate_limit * 2, 10.0),
         auth_failures_per_minute=auth_failures,
         refit_interval_s=interval,
+        allow_loopback_webhooks=allow_loopback_webhooks,
+        port=port,
     )
     ws = Workspace(workspace)
     try:  # a locked or broken workspace is one line here, not a traceback from the app's start

@@ -8,8 +8,9 @@
 - :func:`segmint.segment.segmenter_from_dict` (re-exported): the batch model for live assignment;
 - :class:`SortedKeys`: a compact sorted set of fixed-size keys (the service's seen event ids);
 - :class:`DriftDetector`: EWMA control charts per segment raising :class:`Alert`;
-- :class:`WebhookDispatcher`: signed, retried, logged webhook deliveries (:func:`sign`,
-  :func:`verify`, :class:`DeliveryLog`).
+- :class:`WebhookSender`: signed, retried webhook deliveries from the durable outbox
+  (:func:`sign`, :func:`verify`); :mod:`segmint.realtime.urlguard` decides which destinations
+  may be called.
 """
 
 from segmint.realtime._arrays import SortedKeys
@@ -20,10 +21,8 @@ from segmint.realtime.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
-    Delivery,
-    DeliveryLog,
-    InMemoryDeliveryLog,
-    WebhookDispatcher,
+    RetryPolicy,
+    WebhookSender,
     sign,
     verify,
 )
@@ -35,14 +34,12 @@ __all__ = [
     "FEATURE_COLUMNS",
     "SIGNATURE_HEADER",
     "Alert",
-    "Delivery",
-    "DeliveryLog",
     "DriftDetector",
-    "InMemoryDeliveryLog",
     "LiveSegmenter",
     "ProfileStore",
+    "RetryPolicy",
     "SortedKeys",
-    "WebhookDispatcher",
+    "WebhookSender",
     "category_columns",
     "ewma_arl",
     "ewma_limit",

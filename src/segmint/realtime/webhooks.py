@@ -1,20 +1,27 @@
-"""Signed webhook deliveries with retries: at least once, logged, in the background.
+"""Webhook delivery: signed, at least once, from the durable outbox, one schedule per webhook.
 
 Signature (same scheme as Stripe's): the header ``X-Segmint-Signature: t=<unix>,v1=<hex>``
 where ``hex = HMAC-SHA256(secret, f"{t}." + body)``. A receiver recomputes it with
-:func:`verify`, which also rejects timestamps older than a tolerance (replays).
+:func:`verify`, which also rejects timestamps older than a tolerance (replays). The body is the
+notification's JSON (``{"id", "type", "created_at", "data"}``); ``X-Segmint-Event`` carries its
+type and ``X-Segmint-Delivery`` an id that stays the same on every retry (receivers deduplicate
+on it: delivery is at least once).
 
-:class:`WebhookDispatcher` is an asyncio worker pool around one ``httpx.AsyncClient``. Each
-delivery is written to a :class:`DeliveryLog` as ``pending`` *before* its first attempt, every
-attempt is recorded, and the final state is ``delivered`` (a 2xx answer) or ``failed`` (after
-``max_attempts`` tries, or at once on a 4xx other than 408/429, which retrying cannot fix).
-Between tries it waits ``min(max_delay, base_delay * 2 ** (attempt - 1))`` seconds (optionally
-jittered); waits are timers, so they do not hold a worker. On start it resumes the log's
-pending deliveries, so a delivery accepted before a crash is still sent: at least once (the
-receiver deduplicates by the ``X-Segmint-Delivery`` id).
+:class:`WebhookSender` is the one sender. It holds nothing but what is in flight: every
+notification waits in the workspace's outbox (:mod:`segmint.store.outbox`), written in the
+transaction that stored its cause. The sender repeatedly takes the webhooks whose oldest row is
+due, and for each sends its oldest rows in order, up to ``batch_size``, until one must wait. It
+then stores the outcomes in one transaction: 2xx is ``delivered``; other 4xx, a refused
+destination, too many attempts or too old is ``failed`` (moved to the delivery log); connection
+errors, timeouts, 429 and 5xx are retried at a stored due time (back-off doubling per attempt,
+or the receiver's ``Retry-After``). A webhook has one batch in flight and waits behind its oldest
+row, so a dead or hanging receiver delays only its own notifications (it costs one of
+``concurrency`` slots for at most ``timeout`` seconds), and nothing sleeps in a shared worker.
 
-The log is a small interface (:class:`DeliveryLog`): :class:`InMemoryDeliveryLog` here for tests
-and single processes; the service implements it on its workspace.
+Before every attempt the destination is checked again after DNS resolution
+(:mod:`segmint.realtime.urlguard`) and the request goes to the checked address, with the
+webhook's host name kept in ``Host`` and in TLS SNI (and certificate checks). Redirects are not
+followed and proxy settings from the environment are ignored, so no other address is reached.
 """
 
 from __future__ import annotations
@@ -22,25 +29,35 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import random
 import time
-import uuid
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import httpx
+
+from segmint.realtime.urlguard import (
+    REFUSED,
+    DestinationPolicy,
+    DestinationRefused,
+    DestinationUnresolved,
+    Resolver,
+    resolve_destination,
+)
+from segmint.store import outbox
+from segmint.store.sealing import SecretBox
+from segmint.store.workspace import utcnow
 
 __all__ = [
     "DELIVERY_HEADER",
     "EVENT_HEADER",
     "SIGNATURE_HEADER",
-    "Delivery",
-    "DeliveryLog",
-    "InMemoryDeliveryLog",
-    "WebhookDispatcher",
+    "RetryPolicy",
+    "WebhookSender",
+    "retryable",
     "sign",
     "verify",
 ]
@@ -50,7 +67,10 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Segmint-Signature"
 EVENT_HEADER = "X-Segmint-Event"
 DELIVERY_HEADER = "X-Segmint-Delivery"
-_RETRYABLE_4XX = frozenset({408, 425, 429})
+
+#: ``await db(fn, *args, **kwargs)`` runs ``fn(connection, *args, **kwargs)`` off the event loop
+#: (the service's ``Engine.db``)
+DbRunner = Callable[..., Awaitable[Any]]
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -121,354 +141,283 @@ def verify(
     return any(hmac.compare_digest(expected, s) for s in signatures)
 
 
+def retryable(status_code: int | None) -> bool:
+    """Whether an outcome is worth another try: no answer (connection error, timeout), 429 or
+    5xx. Any other answer will not change by asking again."""
+    return status_code is None or status_code == 429 or status_code >= 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try again and when to give up.
+
+    Attributes
+    ----------
+    max_attempts : int
+        Tries per delivery, the first included.
+    base_delay : float
+        Seconds before the second try; doubled for each further one, up to ``max_delay``.
+    max_delay : float
+    max_age : float
+        Seconds after which a notification is given up whatever its attempts.
+    jitter : float
+        Relative random spread of each delay (0.1: +-10%), so that many retries spread out.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 300.0
+    max_age: float = 24 * 3600.0
+    jitter: float = 0.1
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempts`` (1-based); a receiver's
+        ``Retry-After`` is honoured up to ``max_delay``."""
+        d = min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1))
+        d *= 1.0 + self.jitter * (2.0 * random.random() - 1.0)
+        if retry_after is not None:
+            d = max(d, min(retry_after, self.max_delay))
+        return max(d, 0.0)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None  # an HTTP-date is rare from webhook receivers; the back-off applies
+
+
 @dataclass
-class Delivery:
-    """One payload for one URL, and where its delivery stands.
-
-    Attributes
-    ----------
-    delivery_id : str
-        Unique id, also sent as ``X-Segmint-Delivery`` (receivers deduplicate on it).
-    url : str
-    event_type : str
-        Sent as ``X-Segmint-Event`` (e.g. ``"segment.entered"``, ``"alert"``).
-    body : bytes
-        The exact JSON body sent on every attempt.
-    secret : str
-        Signing secret (not shown in ``repr``).
-    webhook_id : str or None
-        The registered webhook, for logs that store secrets elsewhere.
-    status : str
-        ``"pending"``, ``"delivered"`` or ``"failed"``.
-    attempts : int
-    created_at : float
-        Unix time.
-    last_status_code : int or None
-    last_error : str or None
-    next_attempt_at : float or None
-        Unix time of the next try while pending.
-    """
-
-    delivery_id: str
-    url: str
-    event_type: str
-    body: bytes
-    secret: str = field(repr=False, default="")
-    webhook_id: str | None = None
-    status: str = "pending"
-    attempts: int = 0
-    created_at: float = field(default_factory=time.time)
-    last_status_code: int | None = None
-    last_error: str | None = None
-    next_attempt_at: float | None = None
+class _Sent:
+    status_code: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    final: bool = False  # refused: trying again cannot help
 
 
-@runtime_checkable
-class DeliveryLog(Protocol):
-    """Where deliveries are persisted (the service implements it on DuckDB).
-
-    Calls are synchronous and short; the dispatcher calls them from its event loop.
-    """
-
-    def record_pending(self, delivery: Delivery) -> None:
-        """Persist a new delivery (status ``pending``) before its first attempt."""
-
-    def record_attempt(self, delivery: Delivery) -> None:
-        """Update ``attempts``, ``last_status_code``, ``last_error``, ``next_attempt_at``."""
-
-    def record_final(self, delivery: Delivery) -> None:
-        """Persist the final ``status`` (``delivered`` or ``failed``) with the attempt fields."""
-
-    def pending(self) -> list[Delivery]:
-        """Deliveries still ``pending`` (resumed when a dispatcher starts)."""
-
-
-class InMemoryDeliveryLog:
-    """A :class:`DeliveryLog` in a dict (tests, single process; lost on exit).
-
-    Attributes
-    ----------
-    deliveries : dict of str to Delivery
-        Latest state by delivery id (copies).
-    history : list of tuple
-        ``(event, delivery_id, status, attempts, last_status_code)`` in call order.
-    """
-
-    def __init__(self) -> None:
-        self.deliveries: dict[str, Delivery] = {}
-        self.history: list[tuple[str, str, str, int, int | None]] = []
-
-    def _put(self, event: str, d: Delivery) -> None:
-        self.deliveries[d.delivery_id] = replace(d)
-        self.history.append((event, d.delivery_id, d.status, d.attempts, d.last_status_code))
-
-    def record_pending(self, delivery: Delivery) -> None:
-        self._put("pending", delivery)
-
-    def record_attempt(self, delivery: Delivery) -> None:
-        self._put("attempt", delivery)
-
-    def record_final(self, delivery: Delivery) -> None:
-        self._put("final", delivery)
-
-    def pending(self) -> list[Delivery]:
-        return [replace(d) for d in self.deliveries.values() if d.status == "pending"]
-
-
-def encode_body(delivery_id: str, event_type: str, payload: Any) -> bytes:
-    """The JSON envelope sent: ``{"id", "type", "created_at", "data"}`` (UTF-8, compact)."""
-    envelope = {
-        "id": delivery_id,
-        "type": event_type,
-        "created_at": datetime.now(UTC).isoformat(),
-        "data": payload,
-    }
-    return json.dumps(envelope, separators=(",", ":"), default=str).encode("utf-8")
-
-
-class WebhookDispatcher:
-    """Background delivery of signed JSON to webhooks, with retries and a delivery log.
+class WebhookSender:
+    """Deliver the outbox's notifications (see the module docstring).
 
     Parameters
     ----------
-    log : DeliveryLog, optional
-        Default: a new :class:`InMemoryDeliveryLog`.
-    max_attempts : int, default=6
-        Tries per delivery, the first included.
-    base_delay : float, default=1.0
-        Wait before the second try, in seconds; doubled for each further try.
-    max_delay : float, default=300.0
-        Longest wait between tries.
-    jitter : float, default=0.0
-        Relative random spread of each wait (0.1: +-10%), to keep many receivers' retries
-        apart.
-    timeout : float, default=10.0
-        Seconds per request.
-    concurrency : int, default=4
-        Requests in flight at once.
-    client : httpx.AsyncClient, optional
-        Used as given (and not closed by :meth:`stop`); default: one made by :meth:`start`.
+    db : callable
+        ``await db(fn, *args, **kwargs)`` -> ``fn(connection, *args, **kwargs)``.
+    box : SecretBox
+        Opens the stored signing secrets.
+    policy : DestinationPolicy, optional
+        Which addresses may be called (default: public ones only).
+    retry : RetryPolicy, optional
+    timeout : float, default=5.0
+        Seconds per request (connect, read, write each).
+    concurrency : int, default=8
+        Requests in flight at once, over all webhooks.
+    poll_s : float, default=1.0
+        Longest sleep between looks at the outbox (:meth:`wake` cuts it short).
+    batch_size : int, default=32
+        A webhook's rows sent one after another before their outcomes are stored together
+        (at most ``concurrency * batch_size`` bodies are held in memory).
+    resolver : callable, optional
+        ``await resolver(host, port)`` -> addresses (default: the system's).
 
     Examples
     --------
-    >>> async def main():                                    # doctest: +SKIP
-    ...     dispatcher = WebhookDispatcher(InMemoryDeliveryLog())
-    ...     await dispatcher.start()
-    ...     dispatcher.submit("https://example.org/hook", "s3cret", "alert", {"x": 1})
-    ...     await dispatcher.join()
-    ...     await dispatcher.stop()
+    >>> sender = WebhookSender(engine.db, box)      # doctest: +SKIP
+    >>> await sender.start()                        # doctest: +SKIP
+    >>> sender.wake()  # after committing outbox rows   # doctest: +SKIP
     """
 
     def __init__(
         self,
-        log: DeliveryLog | None = None,
+        db: DbRunner,
+        box: SecretBox,
         *,
-        max_attempts: int = 6,
-        base_delay: float = 1.0,
-        max_delay: float = 300.0,
-        jitter: float = 0.0,
-        timeout: float = 10.0,
-        concurrency: int = 4,
-        client: httpx.AsyncClient | None = None,
+        policy: DestinationPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 5.0,
+        concurrency: int = 8,
+        poll_s: float = 1.0,
+        batch_size: int = 32,
+        resolver: Resolver | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("delays must be >= 0")
-        self.log: DeliveryLog = log if log is not None else InMemoryDeliveryLog()
-        self.max_attempts = int(max_attempts)
-        self.base_delay = float(base_delay)
-        self.max_delay = float(max_delay)
-        self.jitter = float(jitter)
-        self.timeout = float(timeout)
-        self.concurrency = int(concurrency)
-        self._client = client
-        self._own_client = client is None
-        self._queue: asyncio.Queue[Delivery] | None = None
-        self._workers: list[asyncio.Task] = []
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._outstanding = 0
-        self._idle: asyncio.Event | None = None
+        self.db = db
+        self.box = box
+        self.policy = policy or DestinationPolicy()
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.poll_s = poll_s
+        self.batch_size = batch_size
+        self.resolver = resolver
+        self._client: httpx.AsyncClient | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop_task: asyncio.Task | None = None
+        self._inflight: dict[str, asyncio.Task] = {}  # webhook id -> its one delivery
 
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def running(self) -> bool:
-        return bool(self._workers)
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout,
+            trust_env=False,  # no proxy from the environment: connect to the checked address
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=self.concurrency),
+        )
+        self._loop_task = asyncio.create_task(self._run(), name="segmint-webhooks")
 
-    async def start(self, *, resume: bool = True) -> None:
-        """Start the workers (in the running loop) and resume the log's pending deliveries."""
-        if self.running:
-            return
-        self._queue = asyncio.Queue()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"webhook-{i}")
-            for i in range(self.concurrency)
-        ]
-        if resume:
-            for delivery in self.log.pending():
-                self._enqueue(delivery)
-
-    async def stop(self, *, drain_timeout: float | None = 5.0) -> None:
-        """Stop the workers, first waiting up to ``drain_timeout`` s for outstanding work.
-
-        Deliveries not finished stay ``pending`` in the log and resume at the next start.
-        """
-        if not self.running:
-            return
-        if drain_timeout:
-            try:
-                await asyncio.wait_for(self.join(), drain_timeout)
-            except TimeoutError:
-                pass
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-        for task in self._workers:
+    async def stop(self) -> None:
+        """Stop at once: a delivery cut short stays in the outbox and is sent again later."""
+        tasks = [t for t in (self._loop_task, *self._inflight.values()) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        if self._own_client and self._client is not None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop_task = None
+        self._inflight.clear()
+        if self._client is not None:
             await self._client.aclose()
             self._client = None
-        self._outstanding = 0
 
-    async def join(self) -> None:
-        """Wait until every submitted delivery is delivered or failed."""
-        if self._idle is not None:
-            await self._idle.wait()
+    def wake(self) -> None:
+        """Look at the outbox now (new rows were committed, or a delivery finished)."""
+        if self._wake is not None:
+            self._wake.set()
 
-    # ------------------------------------------------------------------ submit
-    def submit(
-        self,
-        url: str,
-        secret: str,
-        event_type: str,
-        payload: Any,
-        *,
-        webhook_id: str | None = None,
-    ) -> Delivery:
-        """Persist a delivery as pending and queue it (call from the dispatcher's loop).
-
-        Parameters
-        ----------
-        url : str
-        secret : str
-        event_type : str
-        payload : JSON-serialisable
-            Sent as ``data`` in the envelope (see :func:`encode_body`).
-        webhook_id : str, optional
-
-        Returns
-        -------
-        Delivery
-            As recorded (status ``pending``).
-        """
-        if not self.running:
-            raise RuntimeError("the dispatcher is not started; await start() first")
-        delivery_id = uuid.uuid4().hex
-        delivery = Delivery(
-            delivery_id=delivery_id,
-            url=url,
-            event_type=event_type,
-            body=encode_body(delivery_id, event_type, payload),
-            secret=secret,
-            webhook_id=webhook_id,
-        )
-        self.log.record_pending(delivery)  # persisted before any attempt: at least once
-        self._enqueue(delivery)
-        return delivery
-
-    async def send(self, url: str, secret: str, event_type: str, payload: Any, **kw) -> Delivery:
-        """Async alias of :meth:`submit`."""
-        return self.submit(url, secret, event_type, payload, **kw)
-
-    def _enqueue(self, delivery: Delivery) -> None:
-        assert self._queue is not None and self._idle is not None
-        self._outstanding += 1
-        self._idle.clear()
-        self._queue.put_nowait(delivery)
-
-    def _done(self) -> None:
-        self._outstanding -= 1
-        if self._outstanding <= 0 and self._idle is not None:
-            self._outstanding = 0
-            self._idle.set()
-
-    # ------------------------------------------------------------------ work
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based)."""
-        d = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        if self.jitter:
-            d *= 1.0 + self.jitter * (2.0 * random.random() - 1.0)
-        return max(d, 0.0)
-
-    async def _worker(self) -> None:
-        assert self._queue is not None
+    async def _run(self) -> None:
+        assert self._wake is not None
         while True:
-            delivery = await self._queue.get()
+            self._wake.clear()
             try:
-                await self._attempt(delivery)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug in a log implementation must not kill the worker
-                logger.exception("webhook delivery %s: unexpected error", delivery.delivery_id)
-                self._done()
-            finally:
-                self._queue.task_done()
+                wait = await self._start_due()
+            except Exception:  # noqa: BLE001 - the workspace may be busy; look again later
+                logger.exception("reading the webhook outbox failed")
+                wait = self.poll_s
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                pass
 
-    async def _attempt(self, d: Delivery) -> None:
-        assert self._client is not None
-        d.attempts += 1
+    async def _start_due(self) -> float:
+        """Start every due webhook the free slots allow; return the seconds until the next."""
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return self.poll_s
+        heads = await self.db(outbox.heads, busy=list(self._inflight))
+        now = utcnow()
+        wait = self.poll_s
+        for head in heads:
+            if head.next_attempt_at > now:
+                wait = min(wait, (head.next_attempt_at - now).total_seconds())
+                break  # ordered by due time: the rest are later still
+            if free == 0:
+                break
+            free -= 1
+            task = asyncio.create_task(self._deliver(head.webhook_id), name="segmint-webhook")
+            self._inflight[head.webhook_id] = task
+            task.add_done_callback(lambda _t, w=head.webhook_id: self._finished(w))
+        return max(wait, 0.0)
+
+    def _finished(self, webhook_id: str) -> None:
+        self._inflight.pop(webhook_id, None)
+        self.wake()
+
+    def forget(self, webhook_id: str) -> None:
+        """A webhook was deleted: abandon its delivery in flight (its rows are cancelled)."""
+        task = self._inflight.get(webhook_id)
+        if task is not None:
+            task.cancel()
+
+    async def _deliver(self, webhook_id: str) -> None:
+        """Send a webhook's oldest rows in order, up to the first that must wait (one commit
+        for the batch: a crash before it only means those are sent again)."""
+        try:
+            rows = await self.db(outbox.batch, webhook_id, limit=self.batch_size)
+            outcomes = []
+            for due in rows:
+                outcome = await self._attempt(due)
+                outcomes.append(outcome)
+                if outcome.status == "retry":
+                    break  # the rest wait behind it, in order
+            if outcomes:
+                await self.db(outbox.settle, outcomes)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the rows stay queued and are tried again
+            logger.exception("webhook deliveries to %s: unexpected error", webhook_id)
+
+    async def _attempt(self, due: outbox.Due) -> outbox.Outcome:
+        """Try one row (unless it is too old) and say what became of it."""
+        age = (utcnow() - due.created_at).total_seconds()
+        if age >= self.retry.max_age:  # waited behind a dead receiver's retries too long
+            return self._failed(due, due.attempts, None, f"expired after {age:.0f} s")
+        sent = await self._post(due)
+        attempts = due.attempts + 1
+        code, error = sent.status_code, sent.error
+        if code is not None and 200 <= code < 300:
+            return outbox.Outcome(due.seq, due.delivery_id, "delivered", attempts, code)
+        if not sent.final and retryable(code):
+            if attempts >= self.retry.max_attempts:
+                error = f"{error}; gave up after {attempts} attempts"
+            else:
+                wait = self.retry.delay(attempts, sent.retry_after)
+                return outbox.Outcome(
+                    due.seq,
+                    due.delivery_id,
+                    "retry",
+                    attempts,
+                    code,
+                    error,
+                    next_attempt_at=utcnow() + timedelta(seconds=wait),
+                )
+        return self._failed(due, attempts, code, error)
+
+    def _failed(
+        self, due: outbox.Due, attempts: int, code: int | None, error: str | None
+    ) -> outbox.Outcome:
+        logger.warning(
+            "webhook delivery %s (%s) failed after %d attempt(s): %s",
+            due.delivery_id,
+            due.event_type,
+            attempts,
+            error,
+        )
+        return outbox.Outcome(due.seq, due.delivery_id, "failed", attempts, code, error)
+
+    async def _post(self, due: outbox.Due) -> _Sent:
+        try:
+            dest = await resolve_destination(due.url, self.policy, self.resolver)
+        except DestinationUnresolved:
+            return _Sent(error="the host name did not resolve")
+        except DestinationRefused:
+            return _Sent(error=REFUSED, final=True)
+        url = httpx.URL(due.url)
+        body = due.body.encode("utf-8")
         headers = {
+            "Host": url.netloc.decode("ascii"),
             "Content-Type": "application/json",
             "User-Agent": "segmint-webhooks",
-            SIGNATURE_HEADER: sign(d.secret, d.body),
-            EVENT_HEADER: d.event_type,
-            DELIVERY_HEADER: d.delivery_id,
+            SIGNATURE_HEADER: sign(self.box.open(due.secret, due.webhook_id), body),
+            EVENT_HEADER: due.event_type,
+            DELIVERY_HEADER: due.delivery_id,
         }
-        code: int | None = None
-        error: str | None = None
-        try:
-            response = await self._client.post(
-                d.url, content=d.body, headers=headers, timeout=self.timeout
-            )
-            code = response.status_code
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        d.last_status_code, d.last_error = code, error
-        if code is not None and 200 <= code < 300:
-            d.status, d.next_attempt_at = "delivered", None
-            self.log.record_final(d)
-            self._done()
-            return
-        retryable = code is None or code >= 500 or code in _RETRYABLE_4XX
-        if retryable and d.attempts < self.max_attempts:
-            wait = self.delay(d.attempts)
-            d.next_attempt_at = time.time() + wait
-            self.log.record_attempt(d)
-            loop = asyncio.get_running_loop()
-            handle: asyncio.TimerHandle
-
-            def requeue() -> None:
-                self._timers.discard(handle)
-                assert self._queue is not None
-                self._queue.put_nowait(d)
-
-            handle = loop.call_later(wait, requeue)
-            self._timers.add(handle)
-            return
-        d.status, d.next_attempt_at = "failed", None
-        self.log.record_final(d)
-        logger.warning(
-            "webhook delivery %s (%s) to %s failed after %d attempt(s): %s",
-            d.delivery_id,
-            d.event_type,
-            d.url,
-            d.attempts,
-            error or f"HTTP {code}",
+        assert self._client is not None
+        for address in dest.addresses:  # the next only if this one refuses the connection
+            try:
+                response = await self._client.post(
+                    url.copy_with(host=address, port=dest.port),  # as checked
+                    content=body,
+                    headers=headers,
+                    extensions={"sni_hostname": dest.host} if url.scheme == "https" else {},
+                )
+                break
+            except httpx.ConnectError as exc:
+                failed = _Sent(error=f"connection error ({type(exc).__name__})")
+            except httpx.TimeoutException:
+                return _Sent(error="timeout")
+            except httpx.HTTPError as exc:
+                return _Sent(error=f"connection error ({type(exc).__name__})")
+        else:
+            return failed
+        code = response.status_code
+        return _Sent(
+            status_code=code,
+            error=None if response.is_success else f"HTTP {code}",
+            retry_after=_retry_after(response),
         )
-        self._done()

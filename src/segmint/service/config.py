@@ -20,8 +20,18 @@ class ServiceConfig:
     flush_max_events: int = 200_000
     wal_segment_bytes: int = 64 * 1024 * 1024
     webhook_timeout_s: float = 5.0
-    webhook_max_attempts: int = 6
+    #: tries per notification; with delays doubling from ``webhook_backoff_s`` up to 5 min,
+    #: 20 tries span about 55 minutes of a receiver being down
+    webhook_max_attempts: int = 20
     webhook_backoff_s: float = 0.5
+    #: a notification not delivered after this many seconds is given up
+    webhook_max_age_s: float = 24 * 3600.0
+    #: webhook requests in flight at once (each webhook has at most one)
+    webhook_concurrency: int = 8
+    #: let webhooks call loopback addresses (local testing; private ones stay refused)
+    allow_loopback_webhooks: bool = False
+    #: the port the service listens on (a loopback webhook on it would call the service)
+    port: int | None = None
     #: weeks of stored purchases the change-detection baseline is fitted on
     drift_baseline_weeks: int = 26
     #: refit the segmentation this often (seconds) when events arrived since the last refit;

@@ -15,6 +15,11 @@ One :class:`Engine` per app, created in the lifespan. The event path:
 On start the state is loaded from DuckDB and the log records after the stored sequence number
 are replayed, so an acknowledged event is never lost and never stored twice.
 
+Webhook notifications (a customer entering or leaving a segment, an alert) are queued in the
+workspace's outbox in the transaction that stores their cause: segment changes with the events
+that caused them (step 3; replay recomputes the changes of records not stored yet), alerts with
+the alert. :class:`~segmint.realtime.webhooks.WebhookSender` delivers from there.
+
 Keys and rate limits (:mod:`~segmint.service.auth`, :mod:`~segmint.service.ratelimit`) and
 refits (:mod:`~segmint.service.refit`) live in their own modules; the engine holds them.
 """
@@ -39,7 +44,9 @@ from pydantic_core import to_json
 from segmint.realtime import SortedKeys
 from segmint.realtime.dedupe import DIGEST, digests, digests_from_halves
 from segmint.realtime.live import Change, LiveState
+from segmint.realtime.urlguard import DestinationPolicy
 from segmint.realtime.wal import WriteAheadLog
+from segmint.realtime.webhooks import RetryPolicy, WebhookSender
 from segmint.service import auth
 from segmint.service.config import ServiceConfig
 from segmint.service.errors import ServiceUnavailable
@@ -48,6 +55,8 @@ from segmint.service.refit import Refits
 from segmint.store.alerts import record_alert
 from segmint.store.events import applied_seq, load_event_id_digests, store_event_json
 from segmint.store.keys import ApiKey, list_keys, revoke_key
+from segmint.store.sealing import SecretBox
+from segmint.store.webhooks import delete_webhook, seal_plaintext_secrets
 from segmint.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -74,7 +83,14 @@ class Engine:
         # so the collector has nothing to walk however much is waiting for DuckDB
         self.buffer: list[tuple[int, int, bytes]] = []
         self.buffered_events = 0
+        # webhook notifications caused by the events in ``buffer``, stored with them
+        self.notifications: list[dict] = []
         self.applied_seq = 0
+        self.box: SecretBox | None = None
+        self.sender: WebhookSender | None = None
+        self.webhook_policy = DestinationPolicy(
+            allow_loopback=self.config.allow_loopback_webhooks, own_port=self.config.port
+        )
         self.refits = Refits(self)
         self.ready = False
         self._flush_lock: asyncio.Lock | None = None
@@ -84,7 +100,7 @@ class Engine:
         failures = self.config.auth_failures_per_minute
         self.failed_auth = TokenBuckets(failures / 60.0, failures)
         self.subscribers: set[asyncio.Queue] = set()
-        self.notifier: Any = None  # set by the app (webhooks + drift), called on changes
+        self.notifier: Any = None  # set by the app (change detection), fed the events
         self.has_predictions = False
         self._read_con: Any = None
         self._read_lock = threading.Lock()
@@ -99,7 +115,8 @@ class Engine:
         records = self.wal.open()
         replay = [(seq, json.loads(p), p) for seq, p in records if seq > self.applied_seq]
         for seq, events, payload in replay:
-            self.live.apply(events)
+            _, changes = self.live.apply(events)
+            self.notifications.extend(self._notifications(changes))
             self.buffer.append((seq, len(events), payload))
             self.buffered_events += len(events)
             self.seen.add(digests([e["event_id"] for e in events]))
@@ -109,6 +126,20 @@ class Engine:
             log.info("replayed %d log records (%d events)", len(replay), self.buffered_events)
         self.wal.start(self._commit)
         await self.flush()
+        assert self.box is not None
+        self.sender = WebhookSender(
+            self.db,
+            self.box,
+            policy=self.webhook_policy,
+            retry=RetryPolicy(
+                max_attempts=self.config.webhook_max_attempts,
+                base_delay=self.config.webhook_backoff_s,
+                max_age=self.config.webhook_max_age_s,
+            ),
+            timeout=self.config.webhook_timeout_s,
+            concurrency=self.config.webhook_concurrency,
+        )
+        await self.sender.start()
         self._tasks.append(asyncio.create_task(self._flusher(), name="segmint-flusher"))
         if self.config.refit_interval_s:
             self.refits.schedule(self.config.refit_interval_s)
@@ -131,6 +162,8 @@ class Engine:
 
     def _open(self) -> None:
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
+        self.box = SecretBox.for_workspace(self.workspace.path)
+        seal_plaintext_secrets(self.con, self.box)
         self.keys = {k.key_id: k for k in list_keys(self.con)}
         self.applied_seq = applied_seq(self.con)
         stored = digests_from_halves(*load_event_id_digests(self.con))
@@ -142,6 +175,8 @@ class Engine:
 
     async def stop(self) -> None:
         self.ready = False
+        if self.sender is not None:
+            await self.sender.stop()
         await self.wal.close()
         await self.refits.stop()
         for task in self._tasks:
@@ -296,19 +331,25 @@ class Engine:
         if not self.buffer:
             return 0
         taken, self.buffer = self.buffer, []
+        notes, self.notifications = self.notifications, []
         n = sum(count for _, count, _ in taken)
         self.buffered_events -= n
         try:
             # the log's own JSON goes to DuckDB, which parses it (no per-event Python work)
             payload = b"[" + b",".join(p[1:-1] for _, _, p in taken) + b"]"
             seq = taken[-1][0]
-            await self.db(lambda con: store_event_json(con, seq=seq, payload=payload))
+            await self.db(
+                lambda con: store_event_json(con, seq=seq, payload=payload, notifications=notes)
+            )
         except BaseException:
             self.buffer = taken + self.buffer
+            self.notifications = notes + self.notifications
             self.buffered_events += n
             raise
         self.applied_seq = seq
         self.wal.discard_applied(seq)
+        if notes and self.sender is not None:
+            self.sender.wake()
         return n
 
     # ------------------------------------------------------------------ runs
@@ -351,29 +392,48 @@ class Engine:
 
     # ------------------------------------------------------------------ notifications
 
-    def webhooks_changed(self) -> None:
-        """Replaced by the notifier: reload the webhook list."""
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Delete a webhook with its queued notifications, and abandon its delivery in flight;
+        return whether it existed."""
+        found = await self.db(delete_webhook, webhook_id)
+        if found and self.sender is not None:
+            self.sender.forget(webhook_id)
+        return found
 
     def raise_alert(self, alert: dict) -> None:
-        """Store an alert and announce it."""
-        task = asyncio.get_running_loop().create_task(self.db(record_alert, alert))
+        """Store an alert with its webhook notification, and announce it to the stream."""
+        message = {
+            "id": alert["alert_id"],
+            "type": "alert",
+            "created_at": str(alert.get("created_at")),
+            "data": alert,
+        }
+
+        async def store() -> None:
+            await self.db(record_alert, alert, notification=message)
+            if self.sender is not None:
+                self.sender.wake()
+
+        task = asyncio.get_running_loop().create_task(store())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        self.publish(
-            {
-                "id": alert["alert_id"],
-                "type": "alert",
-                "created_at": str(alert.get("created_at")),
-                "data": alert,
-            }
-        )
+        self.publish(message)
 
-    def _announce_changes(self, changes: list[Change]) -> None:
+    def _notifications(self, changes: list[Change]) -> list[dict]:
+        out = []
         for ch in changes:
             if ch.old_segment is not None:
-                self.publish(self._segment_event("segment.left", ch, ch.old_segment))
+                out.append(self._segment_event("segment.left", ch, ch.old_segment))
             if ch.new_segment is not None:
-                self.publish(self._segment_event("segment.entered", ch, ch.new_segment))
+                out.append(self._segment_event("segment.entered", ch, ch.new_segment))
+        return out
+
+    def _announce_changes(self, changes: list[Change]) -> None:
+        """To the stream now; to webhooks with the next flush (see the module docstring)."""
+        notes = self._notifications(changes)
+        for message in notes:
+            self.publish(message)
+        self.notifications.extend(notes)
 
     def _segment_event(self, kind: str, ch: Change, segment_id: int) -> dict:
         seg = self.live.segments.get(segment_id, {})
@@ -394,18 +454,12 @@ class Engine:
         }
 
     def publish(self, message: dict) -> None:
-        """Send a notification to stream subscribers and (through the notifier) webhooks."""
+        """Send a message to the stream's subscribers."""
         for q in list(self.subscribers):
             try:
                 q.put_nowait(message)
             except asyncio.QueueFull:  # a slow reader loses messages rather than stall ingest
                 pass
-        if self.notifier is not None and message.get("type") in (
-            "segment.entered",
-            "segment.left",
-            "alert",
-        ):
-            self.notifier.deliver(message)
 
 
 def _has_rows(con: Any, table: str) -> bool:

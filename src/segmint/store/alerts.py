@@ -6,24 +6,36 @@ import json
 
 import duckdb
 
+from segmint.store import outbox
 from segmint.store.workspace import utcnow
 
 __all__ = ["list_alerts", "record_alert"]
 
 
-def record_alert(con: duckdb.DuckDBPyConnection, alert: dict) -> None:
-    con.execute(
-        "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            alert["alert_id"],
-            alert.get("created_at") or utcnow(),
-            alert.get("run_id"),
-            alert.get("segment_id"),
-            alert["metric"],
-            alert["message"],
-            json.dumps(alert.get("evidence", {}), default=str),
-        ],
-    )
+def record_alert(
+    con: duckdb.DuckDBPyConnection, alert: dict, *, notification: dict | None = None
+) -> None:
+    """Store an alert and, in the same transaction, queue its webhook notification."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                alert["alert_id"],
+                alert.get("created_at") or utcnow(),
+                alert.get("run_id"),
+                alert.get("segment_id"),
+                alert["metric"],
+                alert["message"],
+                json.dumps(alert.get("evidence", {}), default=str),
+            ],
+        )
+        if notification is not None:
+            outbox.enqueue(con, [notification])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def list_alerts(con: duckdb.DuckDBPyConnection, *, limit: int = 100) -> list[dict]:

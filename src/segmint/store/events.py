@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from segmint.store import outbox
 from segmint.store.customers import upsert_customers
 
 __all__ = ["applied_seq", "count_events", "load_event_id_digests", "store_event_json"]
@@ -35,12 +36,20 @@ _EVENT_JSON = (
 )
 
 
-def store_event_json(con: duckdb.DuckDBPyConnection, *, seq: int, payload: bytes) -> int:
+def store_event_json(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    seq: int,
+    payload: bytes,
+    notifications: list[dict] | None = None,
+) -> int:
     """Store events given as one JSON array (DuckDB parses it), up to log record ``seq``.
 
     Every event goes to ``events``; purchases also to ``transactions`` (``line_key`` a hash
     of the event id), and customers are created or their ``first_seen`` moved earlier. The
-    applied sequence number moves in the same transaction. Returns the number of events.
+    applied sequence number moves, and the webhook ``notifications`` these events caused are
+    queued (:func:`segmint.store.outbox.enqueue`), in the same transaction. Returns the
+    number of events.
     """
     con.execute("BEGIN TRANSACTION")
     try:
@@ -75,6 +84,7 @@ def store_event_json(con: duckdb.DuckDBPyConnection, *, seq: int, payload: bytes
             "UPDATE service_wal_state SET applied_seq = greatest(applied_seq, ?) WHERE id = 1",
             [seq],
         )
+        outbox.enqueue(con, notifications or [])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

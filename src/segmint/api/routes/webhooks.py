@@ -16,7 +16,9 @@ from segmint.api.schemas import (
     WebhookList,
     WebhookOut,
 )
+from segmint.realtime.urlguard import resolve_destination
 from segmint.service import NotFound
+from segmint.store import outbox
 from segmint.store import webhooks as store
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -37,16 +39,20 @@ def _public(w: dict) -> WebhookOut:
 async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) -> WebhookCreated:
     """Notifications are POSTed as JSON with headers ``X-Segmint-Signature: t=TIMESTAMP,
     v1=HEX`` where HEX is HMAC-SHA256(secret, "TIMESTAMP." + body), ``X-Segmint-Event`` and
-    ``X-Segmint-Delivery``. Failed deliveries are retried with exponential back-off."""
+    ``X-Segmint-Delivery`` (the same on every retry: delivery is at least once). Connection
+    errors, timeouts, 429 and 5xx answers are retried with exponential back-off. The URL must
+    resolve to public addresses only (checked now and before every delivery)."""
+    url = str(body.url)
+    await resolve_destination(url, engine.webhook_policy)
     w = await engine.db(
         lambda con: store.create_webhook(
             con,
-            url=str(body.url),
+            url=url,
             event_types=list(body.event_types),
             description=body.description,
+            box=engine.box,
         )
     )
-    engine.webhooks_changed()
     return WebhookCreated(**{k: w[k] for k in WebhookCreated.model_fields})
 
 
@@ -66,9 +72,8 @@ async def list_webhooks(engine: EngineDep, key: AdminKey) -> WebhookList:
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def delete_webhook(engine: EngineDep, key: AdminKey, webhook_id: WebhookId) -> Response:
-    if not await engine.db(store.delete_webhook, webhook_id):
+    if not await engine.delete_webhook(webhook_id):
         raise NotFound(f"no webhook {webhook_id!r}")
-    engine.webhooks_changed()
     return Response(status_code=204)
 
 
@@ -86,5 +91,5 @@ async def deliveries(
 ) -> DeliveryList:
     if await engine.db(store.get_webhook, webhook_id) is None:
         raise NotFound(f"no webhook {webhook_id!r}")
-    rows = await engine.db(lambda con: store.list_deliveries(con, webhook_id, limit=limit))
+    rows = await engine.db(lambda con: outbox.list_deliveries(con, webhook_id, limit=limit))
     return DeliveryList(deliveries=[DeliveryOut(**r) for r in rows])
