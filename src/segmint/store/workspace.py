@@ -153,10 +153,11 @@ def _command_line(pid: int) -> str | None:
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
-    current = row[0] or 0
+    # every migration not yet applied, not only those above the highest: branches developed
+    # side by side add migrations whose numbers may land out of order
+    applied = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
     for version, sql in _migrations():
-        if version > current:
+        if version not in applied:
             con.execute("BEGIN TRANSACTION")
             con.execute(sql)
             con.execute("INSERT INTO schema_version VALUES (?)", [version])
