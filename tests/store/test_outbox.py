@@ -86,7 +86,8 @@ def test_pending_deliveries_of_older_workspaces_move_to_the_outbox(tmp_path):
     ws = Workspace(tmp_path / "ws")
     with ws.connect(create=True) as con:  # make it look like a version-3 workspace
         con.execute("DROP TABLE webhook_outbox")
-        con.execute("DELETE FROM schema_version WHERE version = 4")
+        con.execute("DROP TABLE refits")
+        con.execute("DELETE FROM schema_version WHERE version >= 4")
         con.execute(
             "INSERT INTO webhooks VALUES ('wh_old', 'https://hooks.example/x', 'whsec_plain', "
             "'[\"alert\"]', NULL, now()::TIMESTAMP, NULL)"
