@@ -234,7 +234,40 @@ def _top_reasons(
     return pd.DataFrame(chosen, columns=[f"reason_{k + 1}" for k in range(top)], index=index)
 
 
-class ChurnModel(ClassifierMixin, BaseEstimator):
+class CalibratedTreesParams(BaseEstimator):
+    """The parameters shared by the calibrated tree classifiers (churn and propensity)."""
+
+    _parameter_constraints: dict = {
+        "calibration": [StrOptions({"isotonic", "sigmoid"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
+        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
+        "l2_regularization": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        calibration="sigmoid",
+        learning_rate=0.05,
+        max_iter=150,
+        max_leaf_nodes=8,
+        min_samples_leaf=80,
+        l2_regularization=1.0,
+        random_state=None,
+    ):
+        self.calibration = calibration
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+
+
+class ChurnModel(ClassifierMixin, CalibratedTreesParams):
     """Probability that a customer makes no purchase in the next horizon.
 
     Gradient-boosted trees (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`,
@@ -290,35 +323,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     >>> m.reasons(X.head(1), top=1).columns.tolist()
     ['reason_1']
     """
-
-    _parameter_constraints: dict = {
-        "calibration": [StrOptions({"isotonic", "sigmoid"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
-        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
-        "l2_regularization": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(
-        self,
-        *,
-        calibration="sigmoid",
-        learning_rate=0.05,
-        max_iter=150,
-        max_leaf_nodes=8,
-        min_samples_leaf=80,
-        l2_regularization=1.0,
-        random_state=None,
-    ):
-        self.calibration = calibration
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.random_state = random_state
 
     def _tree_params(self) -> dict:
         return {

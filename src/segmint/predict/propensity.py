@@ -32,12 +32,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint.errors import DataValidationError, ModelError
-from segmint.predict.churn import ChurnModel, _as_frame
+from segmint.predict.churn import CalibratedTreesParams, ChurnModel, _as_frame
 
 __all__ = ["PropensityModel", "NextPurchaseModel"]
 
 
-class PropensityModel(ClassifierMixin, BaseEstimator):
+class PropensityModel(ClassifierMixin, CalibratedTreesParams):
     """Per-category probability of buying in the next horizon.
 
     Parameters
@@ -64,27 +64,6 @@ l2_regularization, random_state
     >>> m.predict_proba(X.head(3)).columns.tolist()
     ['buy_toys']
     """
-
-    _parameter_constraints: dict = dict(ChurnModel._parameter_constraints)
-
-    def __init__(
-        self,
-        *,
-        calibration="sigmoid",
-        learning_rate=0.05,
-        max_iter=150,
-        max_leaf_nodes=8,
-        min_samples_leaf=80,
-        l2_regularization=1.0,
-        random_state=None,
-    ):
-        self.calibration = calibration
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.random_state = random_state
 
     def fit(self, X, Y, groups=None):
         """Fit one calibrated classifier per label column.

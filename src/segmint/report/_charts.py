@@ -25,6 +25,7 @@ from ._svg import (
     _CHAR_W,
     _GRID,
     _MUTED,
+    _axis_titles,
     _f,
     _label_with_tooltip,
     _mix,
@@ -242,18 +243,14 @@ def rfm_grid_chart(grid: dict[str, Any], currency: str | None = None) -> Markup:
             )
         )
     body.append(
-        _text(
+        _axis_titles(
             left + 2.5 * cell_w,
             height - 8,
+            top + 2.5 * cell_h,
             "Frequency score (5 = buys most often)",
-            cls="axis",
-            anchor="middle",
+            "Recency score (5 = most recent)",
+            y_title_x=16,
         )
-    )
-    body.append(
-        f'<g transform="translate(16,{_f(top + 2.5 * cell_h)}) rotate(-90)">'
-        + _text(0, 0, "Recency score (5 = most recent)", cls="axis", anchor="middle")
-        + "</g>"
     )
     return _svg(width, height, body, label="RFM grid: recency x frequency", cls="rfm")
 

@@ -14,6 +14,7 @@ from ._svg import (
     _CHAR_W,
     _GRID,
     _MUTED,
+    _axis_titles,
     _f,
     _label_with_tooltip,
     _nice_ticks,
@@ -71,14 +72,6 @@ def _grid(
         f'<line x1="{_f(x0)}" x2="{_f(x1)}" y1="{_f(y1)}" y2="{_f(y1)}" stroke="{_MUTED}"/>'
     )
     return body
-
-
-def _axis_titles(x0: float, x1: float, y0: float, y1: float, xt: str, yt: str, h: float) -> str:
-    return _text((x0 + x1) / 2, h - 4, xt, cls="axis", anchor="middle") + (
-        f'<g transform="translate(14,{_f((y0 + y1) / 2)}) rotate(-90)">'
-        + _text(0, 0, yt, cls="axis", anchor="middle")
-        + "</g>"
-    )
 
 
 def _legend(x: float, y: float, items: Sequence[tuple[str, str, str]]) -> list[str]:
@@ -194,7 +187,7 @@ def value_risk_chart(vr: dict[str, Any], currency: str | None = None) -> Markup:
             f"<title>{escape(tip)}</title></circle>"
         )
     body += labels
-    body.append(_axis_titles(x0, x1, y0, y1, "Mean churn risk", "Mean CLV", h))
+    body.append(_axis_titles((x0 + x1) / 2, h - 4, (y0 + y1) / 2, "Mean churn risk", "Mean CLV"))
     return _svg(w, h, body, label="Value and risk by segment", cls="value-risk")
 
 
@@ -235,18 +228,13 @@ def holdout_chart(holdout: dict[str, Any]) -> Markup:
                 _text(cx, y1 + 30, f"n={fmt_int(r['customers'])}", cls="tick", anchor="middle")
             )
     body.append(
-        _text(
+        _axis_titles(
             (x0 + x1) / 2,
             h - 8,
+            (y0 + y1) / 2,
             "Repeat purchases before the held-out period",
-            cls="axis",
-            anchor="middle",
+            "Purchases per customer",
         )
-    )
-    body.append(
-        f'<g transform="translate(14,{_f((y0 + y1) / 2)}) rotate(-90)">'
-        + _text(0, 0, "Purchases per customer", cls="axis", anchor="middle")
-        + "</g>"
     )
     return _svg(w, h, body, label="Held-out purchases: actual vs predicted", cls="holdout")
 
@@ -304,7 +292,13 @@ def calibration_chart(cal: dict[str, Any]) -> Markup:
             f'stroke-width="1"><title>{escape(tip)}</title></circle>'
         )
     body.append(
-        _axis_titles(x0, x1, y0, y1, "Predicted churn probability", "Observed churn rate", h)
+        _axis_titles(
+            (x0 + x1) / 2,
+            h - 4,
+            (y0 + y1) / 2,
+            "Predicted churn probability",
+            "Observed churn rate",
+        )
     )
     return _svg(w, h, body, label="Churn calibration curve", cls="calibration")
 
@@ -346,7 +340,11 @@ def gains_chart(lift: dict[str, Any]) -> Markup:
         )
     body.append(
         _axis_titles(
-            x0, x1, y0, y1, "Customers targeted, highest risk first", "Churners reached", h
+            (x0 + x1) / 2,
+            h - 4,
+            (y0 + y1) / 2,
+            "Customers targeted, highest risk first",
+            "Churners reached",
         )
     )
     return _svg(w, h, body, label="Churn gains chart", cls="gains")

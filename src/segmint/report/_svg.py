@@ -38,6 +38,17 @@ def _text(
     return f'<text x="{_f(x)}" y="{_f(y)}"{c}{a}{extra}>{escape(str(text))}</text>'
 
 
+def _axis_titles(
+    x_mid: float, x_title_y: float, y_mid: float, x_title: str, y_title: str, *, y_title_x=14
+) -> str:
+    """The x axis title centred below the plot and the y title turned up along its left side."""
+    return _text(x_mid, x_title_y, x_title, cls="axis", anchor="middle") + (
+        f'<g transform="translate({_f(y_title_x)},{_f(y_mid)}) rotate(-90)">'
+        + _text(0, 0, y_title, cls="axis", anchor="middle")
+        + "</g>"
+    )
+
+
 def _truncate(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "\u2026"
 
