@@ -146,6 +146,20 @@ def test_outbox_survives_sigkill_and_old_plaintext_secrets_still_sign(template_w
                 ),
                 timeout=90,
             )
+
+            def settled() -> bool:  # the last batch's outcomes are stored too
+                statuses = {
+                    d["status"]
+                    for w in (hook["webhook_id"], "wh_legacy")
+                    for d in httpx.get(
+                        f"{server.url}/v1/webhooks/{w}/deliveries",
+                        params={"limit": 1000},
+                        headers=admin,
+                    ).json()["deliveries"]
+                }
+                return statuses == {"delivered"}
+
+            wait_for(settled)
         finally:
             server.stop()
             receiver.close()

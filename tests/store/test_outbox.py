@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import duckdb
 import pytest
 
 from segmint.store import outbox
 from segmint.store import webhooks as hooks
 from segmint.store.sealing import SecretBox
-from segmint.store.workspace import Workspace, utcnow
+from segmint.store.workspace import Workspace, _migrations, utcnow
 
 BOX = SecretBox(bytes(32))
 
@@ -84,10 +85,13 @@ def test_deleting_a_webhook_cancels_its_rows_and_late_outcomes_are_ignored(con):
 
 def test_pending_deliveries_of_older_workspaces_move_to_the_outbox(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    with ws.connect(create=True) as con:  # make it look like a version-3 workspace
-        con.execute("DROP TABLE webhook_outbox")
-        con.execute("DROP TABLE refits")
-        con.execute("DELETE FROM schema_version WHERE version >= 4")
+    ws.path.mkdir()
+    with duckdb.connect(str(ws.db_path)) as con:  # a workspace of schema version 3
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, sql in _migrations():
+            if version <= 3:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?)", [version])
         con.execute(
             "INSERT INTO webhooks VALUES ('wh_old', 'https://hooks.example/x', 'whsec_plain', "
             "'[\"alert\"]', NULL, now()::TIMESTAMP, NULL)"
