@@ -67,3 +67,13 @@ def test_decimal_comma():
     assert sniff("id;price\n1;2,55\n2;1.234,5\n").decimal_comma
     assert not sniff("id;price\n1;2.55\n").decimal_comma
     assert not sniff('id,price\n1,"2,55"\n').decimal_comma  # a comma file writes 2.55
+
+
+def test_only_cr_and_lf_end_a_line():
+    # str.splitlines also breaks at \x1c-\x1e, \x85 and \u2028; DuckDB and the csv module do
+    # not (a case hypothesis found: this file was read as one column)
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    sample = header + "\r\n500000,00000, 0\x1e,0,2010-01-01 00:00:00,0.00,10000,France\r\n500"
+    dialect = sniff(sample)
+    assert dialect.delimiter == "," and dialect.header
+    assert dialect.names == tuple(header.split(","))

@@ -30,6 +30,7 @@ DELIMITERS = {
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 #: a number written with a decimal comma (and perhaps "." between thousands): "2,55", "1.234,5"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 
 
@@ -96,7 +97,8 @@ def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = (
         line is a header unless it looks like data (see :func:`_looks_like_header`). Numbers
         have a decimal comma when the delimiter is not ``,`` and a data field looks like one.
     """
-    lines = sample.lstrip("\ufeff").splitlines(keepends=True)
+    # only CR and LF end a line, as in DuckDB (str.splitlines also splits on \x1c-\x1e, \x85, ...)
+    lines = _LINE.findall(sample.lstrip("\ufeff"))
     if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
         lines = lines[:-1]
     lines = [line.rstrip("\r\n") for line in lines if line.strip()]
