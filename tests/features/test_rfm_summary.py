@@ -47,13 +47,14 @@ def test_toy_calibration_weeks(toy):
     rows = _rows(out)
     assert sorted(rows) == ["A", "B"]
     # A: days 01-01, 01-15, 01-29 -> 2 repeats; recency 28 days = 4 weeks; T = 4 weeks;
-    # repeat values 20 and 40 -> mean 30 (the return on 01-20 neither counts nor nets).
+    # repeat values 20 and 40; the return of 10 on 01-20 nets the 01-15 purchase to 10 ->
+    # mean 25 (the return is no transaction).
     assert rows["A"] == {
         "customer_id": "A",
         "frequency": 2,
         "recency": 4.0,
         "T": 4.0,
-        "monetary_value": 30.0,
+        "monetary_value": 25.0,
     }
     assert rows["B"] == {
         "customer_id": "B",
@@ -87,7 +88,7 @@ def test_without_merging_orders_count(toy):
     a = rows["A"]
     assert a["frequency"] == 3
     assert a["recency"] == pytest.approx(28 - 1 / 24)  # 01-01 09:00 -> 01-29 08:00
-    assert a["monetary_value"] == pytest.approx((5 + 20 + 40) / 3)
+    assert a["monetary_value"] == pytest.approx((5 + 10 + 40) / 3)  # a3 net of r1
 
 
 def test_calibration_end_is_inclusive_by_day(toy):
@@ -105,7 +106,7 @@ def test_null_is_return_uses_the_amount_sign(con):
     con.execute(
         "INSERT INTO transactions (customer_id, order_id, ts, amount, is_return) VALUES "
         "('A', 'o1', TIMESTAMP '2024-01-01', 10.0, NULL), "
-        "('A', 'o2', TIMESTAMP '2024-01-08', -10.0, NULL), "
+        "('A', 'o2', TIMESTAMP '2024-01-08', -4.0, NULL), "
         "('A', 'o3', TIMESTAMP '2024-01-15', 6.0, NULL)"
     )
     row = rfm_summary(con, calibration_end="2024-01-15").to_pylist()[0]
@@ -176,3 +177,28 @@ def test_cdnow_published_summary(cdnow):
         np.testing.assert_allclose(
             out[col].to_numpy(), ref[col].to_numpy(), rtol=1e-12, atol=1e-9, err_msg=col
         )
+
+
+def test_wholly_returned_purchase_is_no_repeat_and_zero_value_is_no_spend(con, insert_transactions):
+    insert_transactions(
+        con,
+        [
+            # E: 5.0 on day 1; 1,000 on day 8, all returned the same day; 6.0 on day 15
+            ("E", "e1", "2024-01-01 09:00:00", "P1", "x", "T", 1, 5.0, False),
+            ("E", "e2", "2024-01-08 09:00:00", "P1", "x", "T", 100, 10.0, False),
+            ("E", "e3", "2024-01-08 11:00:00", "P1", "x", "T", -100, 10.0, True),
+            ("E", "e4", "2024-01-15 09:00:00", "P1", "x", "T", 1, 6.0, False),
+            # F: a zero-value repeat (a visit, no spend) and a 4.0 repeat
+            ("F", "f1", "2024-01-01 09:00:00", "P1", "x", "T", 1, 3.0, False),
+            ("F", "f2", "2024-01-08 09:00:00", "P1", "x", "T", 1, 0.0, False),
+            ("F", "f3", "2024-01-15 09:00:00", "P1", "x", "T", 1, 4.0, False),
+            # G: the return after the calibration end does not net the calibration purchase
+            ("G", "g1", "2024-01-01 09:00:00", "P1", "x", "T", 1, 3.0, False),
+            ("G", "g2", "2024-01-22 09:00:00", "P1", "x", "T", 1, 9.0, False),
+            ("G", "g3", "2024-02-05 09:00:00", "P1", "x", "T", -1, 9.0, True),
+        ],
+    )
+    rows = _rows(rfm_summary(con, calibration_end=CAL_END, holdout_end=HOLD_END))
+    assert (rows["E"]["frequency"], rows["E"]["monetary_value"]) == (1, 6.0)
+    assert (rows["F"]["frequency"], rows["F"]["monetary_value"]) == (2, 4.0)
+    assert (rows["G"]["frequency"], rows["G"]["monetary_value"]) == (1, 9.0)

@@ -10,8 +10,8 @@ with a holdout period, the holdout counts), following the conventions of Fader, 
 - ``frequency`` counts *repeat* transactions (all but the first) up to ``calibration_end``;
 - ``recency`` is the time from the first to the last transaction (0 with no repeat);
 - ``T`` is the time from the first transaction to ``calibration_end``;
-- ``monetary_value`` is the mean value of the repeat transactions (0 with no repeat), the
-  input of the Gamma-Gamma spend model.
+- ``monetary_value`` is the mean *net* value of the repeat transactions with a positive net
+  value (0 with none), the input of the Gamma-Gamma spend model.
 
 Only the per-customer result leaves the engine (as Arrow).
 """
@@ -35,25 +35,48 @@ _HOLDOUT_COLUMNS = ("frequency_holdout", "monetary_holdout", "duration_holdout")
 # $unit_seconds (DOUBLE). No value is ever formatted into the text.
 _SQL = """
 WITH lines AS (
-    -- purchases only: a line is a return when is_return is true, or (is_return NULL) when
-    -- its amount is negative
-    SELECT customer_id, order_id, ts, amount
+    -- a line is a return when is_return is true, or (is_return NULL) when its amount is
+    -- negative
+    SELECT customer_id, order_id, ts, amount, coalesce(is_return, amount < 0, false) AS ret
     FROM transactions
     WHERE customer_id IS NOT NULL
       AND ts IS NOT NULL
-      AND NOT coalesce(is_return, amount < 0, false)
 ),
-events AS (
-    -- one row per transaction: a purchase day, or an order
+gross AS (
+    -- one row per purchase: a purchase day, or an order
     SELECT
         customer_id,
         CASE WHEN $merge THEN date_trunc('day', min(ts)) ELSE min(ts) END AS t,
         coalesce(sum(amount), 0.0) AS value
     FROM lines
+    WHERE NOT ret
     GROUP BY
         customer_id,
         CASE WHEN $merge THEN date_trunc('day', ts) END,
         CASE WHEN $merge THEN NULL ELSE coalesce(order_id, CAST(ts AS VARCHAR)) END
+),
+returned AS (
+    -- each return undoes the customer's latest purchase at or before it, and only within the
+    -- same period (a calibration purchase is not netted with a later holdout return, which
+    -- would leak the future into calibration)
+    SELECT g.customer_id, g.t, sum(abs(r.amount)) AS amount
+    FROM (
+        SELECT customer_id, ts, amount,
+               CASE WHEN $merge THEN date_trunc('day', ts) ELSE ts END AS rt
+        FROM lines
+        WHERE ret
+    ) AS r
+    ASOF JOIN gross AS g ON r.customer_id = g.customer_id AND r.rt >= g.t
+    WHERE (r.rt <= $cal_end) = (g.t <= $cal_end)
+    GROUP BY g.customer_id, g.t
+),
+events AS (
+    -- net values; a purchase wholly returned is no transaction. A zero-value purchase with
+    -- nothing returned stays one (it is a visit), but carries no spend.
+    SELECT g.customer_id, g.t, g.value - coalesce(r.amount, 0.0) AS value
+    FROM gross AS g
+    LEFT JOIN returned AS r USING (customer_id, t)
+    WHERE r.amount IS NULL OR g.value - r.amount > 0
 ),
 firsts AS (
     SELECT customer_id, min(t) AS t0
@@ -68,7 +91,8 @@ calibration AS (
         any_value(f.t0) AS t0,
         count(*) - 1 AS frequency,
         max(e.t) AS t_last,
-        coalesce(sum(e.value) FILTER (WHERE e.t > f.t0) / nullif(count(*) - 1, 0), 0.0)
+        -- Gamma-Gamma's spend: repeat transactions with positive net value only
+        coalesce(avg(e.value) FILTER (WHERE e.t > f.t0 AND e.value > 0), 0.0)
             AS monetary_value
     FROM events AS e
     JOIN firsts AS f USING (customer_id)
@@ -173,13 +197,14 @@ def rfm_summary(
 
     Notes
     -----
-    Returns are not purchases: a line with ``is_return`` true (or, where ``is_return`` is
-    NULL, a negative ``amount``) counts neither as a transaction nor towards spend. A
-    transaction's value is the *gross* sum of its purchase lines; returns are not netted
-    against it, because a return cannot in general be matched to the transaction it undoes and
-    the Gamma-Gamma model needs positive values. Use the ``monetary`` feature of
-    :func:`segmint.features.build_features` for net spend. Lines without a customer id or
-    timestamp are ignored.
+    Returns are not purchases, and spend is net of them: a return line (``is_return`` true or,
+    where ``is_return`` is NULL, a negative ``amount``) is taken off the customer's latest
+    transaction at or before it in the same period (calibration or holdout). A transaction
+    whose returns equal or exceed its value was wholly returned and is no transaction at all (a
+    customer who returned everything after a first purchase has no repeat). Returns larger
+    than that latest transaction are not carried back to earlier ones. A zero-value
+    transaction with nothing returned still counts as a purchase but is no spend observation.
+    Lines without a customer id or timestamp are ignored.
 
     Examples
     --------
