@@ -8,10 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segmint.errors import ModelError
 from segmint.predict.btyd import (
+    choose_purchase_model,
     compare_repeat_purchases,
     dropout_score,
     fit_purchase_model,
+    holdout_repeat_purchases,
     lifetime_value,
 )
 from segmint.predict.simulate import simulate_bg_nbd, simulate_gamma_gamma, simulate_pareto_nbd
@@ -70,3 +73,67 @@ def test_dropout_score_follows_the_ids_and_lifetime_value_the_summary():
     assert list(scores.index) == list(summary["customer_id"])
     assert info["purchase_model"] == "BG/NBD" and info["clv_months"] == 12
     assert (scores["clv"] >= 0).all() and scores["p_alive"].between(0, 1).all()
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("errors", "chosen"),
+    [
+        # the smallest absolute error wins among the silence-aware models
+        ({"BG/NBD": 10.0, "MBG/NBD": -3.0, "Pareto/NBD": 5.0}, "MBG/NBD"),
+        ({"BG/NBD": 10.0, "MBG/NBD": 8.0, "Pareto/NBD": -1.0}, "Pareto/NBD"),
+        # BG/NBD better by 2 points or less: the silence-aware model still wins
+        ({"BG/NBD": 1.0, "MBG/NBD": -3.0, "Pareto/NBD": 7.0}, "MBG/NBD"),
+        # BG/NBD better by more than 2 points: BG/NBD
+        ({"BG/NBD": -1.0, "MBG/NBD": 3.5, "Pareto/NBD": 4.0}, "BG/NBD"),
+        # a candidate that failed (NaN) is out
+        ({"BG/NBD": 1.0, "MBG/NBD": NAN, "Pareto/NBD": NAN}, "BG/NBD"),
+        ({"BG/NBD": NAN, "MBG/NBD": 30.0, "Pareto/NBD": NAN}, "MBG/NBD"),
+    ],
+)
+def test_choose_purchase_model_by_hand(errors, chosen):
+    assert choose_purchase_model(errors) == chosen
+
+
+def test_choose_purchase_model_with_nothing_fitted():
+    with pytest.raises(ModelError, match="no purchase model"):
+        choose_purchase_model({"BG/NBD": NAN, "Pareto/NBD": NAN})
+
+
+def test_holdout_reports_every_candidate_and_the_choice():
+    d = simulate_bg_nbd(1500, 39.0, r=0.25, alpha=4.0, a=0.8, b=2.4, random_state=2)
+    summary = _summary(d)
+    rng = np.random.default_rng(0)
+    summary["frequency_holdout"] = rng.poisson(0.3, len(summary))
+    summary["duration_holdout"] = 13.0
+    result = holdout_repeat_purchases(summary)
+    errors = result["error_pct_by_model"]
+    assert sorted(errors) == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    assert result["model"] == choose_purchase_model(errors)
+    assert result["error_pct"] == pytest.approx(errors[result["model"]])
+
+
+def test_zero_spend_repeaters_get_the_mean_spend_and_p_alive_falls_for_silent_one_timers():
+    d = simulate_bg_nbd(1000, 39.0, r=0.25, alpha=4.0, a=0.8, b=2.4, random_state=3)
+    summary = _summary(d)
+    repeaters = summary.index[summary["frequency"] > 0][:3]
+    summary.loc[repeaters, "monetary_value"] = 0.0  # repeat orders of value zero only
+    one_timer = summary.index[summary["frequency"] == 0]
+    summary.loc[one_timer[:2], "T"] = [2.0, 39.0]  # bought 2 and 39 weeks ago, no repeat
+    scores, _ = lifetime_value(summary, "MBG/NBD")
+    assert (
+        np.isfinite(scores["clv"]).all()
+        and (scores.loc[summary.loc[repeaters, "customer_id"], "clv"] > 0).all()
+    )
+    recent, silent = scores.loc[summary.loc[one_timer[:2], "customer_id"], "p_alive"]
+    assert 1.0 > recent > silent
+
+
+def test_invalid_summary_error_names_the_customer():
+    d = simulate_bg_nbd(200, 39.0, r=0.25, alpha=4.0, a=0.8, b=2.4, random_state=4)
+    summary = _summary(d)
+    summary.loc[5, "T"] = NAN
+    with pytest.raises(Exception, match="customer c5"):
+        lifetime_value(summary)

@@ -78,8 +78,10 @@ def predict(
         # the schedule first: a horizon the data cannot test is refused before any fitting
         schedule = training_cutoffs(as_of, horizon, first_ts)
         progress("lifetime value", 0, steps)
-        btyd, btyd_info = lifetime_value(_summary(con, as_of))
-        btyd_info["holdout"] = _btyd_holdout(con, as_of, horizon)
+        # the purchase model is the one that predicts held-out repeat purchases best
+        holdout = _btyd_holdout(con, as_of, horizon)
+        btyd, btyd_info = lifetime_value(_summary(con, as_of), holdout["model"])
+        btyd_info["holdout"] = holdout
         progress("training data", 1, steps)
         purchases, categories = (
             training_frames(

@@ -7,18 +7,21 @@ Every function takes the frame of :func:`segmint.features.rfm_summary` (``custom
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from segmint.errors import ModelError
-from segmint.predict.beta_geo import BetaGeoNBD
+from segmint.errors import DataValidationError, ModelError
+from segmint.predict.beta_geo import BetaGeoNBD, ModifiedBetaGeoNBD
 from segmint.predict.clv import clv
 from segmint.predict.gamma_gamma import GammaGamma
 from segmint.predict.pareto_nbd import ParetoNBD
 
 __all__ = [
+    "PURCHASE_MODELS",
+    "choose_purchase_model",
     "compare_repeat_purchases",
     "dropout_score",
     "fit_purchase_model",
@@ -34,37 +37,81 @@ WEEKS_PER_MONTH = 52.1775 / 12
 MAX_FREQUENCY_BUCKET = 7
 
 
-def fit_purchase_model(summary: pd.DataFrame) -> tuple[BetaGeoNBD | ParetoNBD, str]:
-    """BG/NBD, or Pareto/NBD where BG/NBD's dropout cannot be identified (short histories).
+#: the candidate purchase models, by name
+PURCHASE_MODELS = {"BG/NBD": BetaGeoNBD, "MBG/NBD": ModifiedBetaGeoNBD, "Pareto/NBD": ParetoNBD}
+#: models whose P(alive) falls with silence for customers without a repeat purchase too
+#: (BG/NBD gives every one-time buyer P(alive) = 1, however long ago they bought)
+SILENCE_AWARE = ("MBG/NBD", "Pareto/NBD")
+#: held-out error (percentage points of the total repeat purchases) that a silence-aware
+#: model may give away to BG/NBD and still be chosen
+CHOICE_TOLERANCE_PCT = 2.0
 
-    BG/NBD can also converge to enormous a and b (a dropout rate it cannot pin down) where its
-    hypergeometric predictions overflow; that too falls back to Pareto/NBD, with a warning.
+
+def choose_purchase_model(errors: dict[str, float]) -> str:
+    """The purchase model to use, from each candidate's held-out error (in %; NaN: failed).
+
+    The rule: the candidate with the smallest absolute held-out error of the total repeat
+    purchases, except that a silence-aware model (MBG/NBD or Pareto/NBD) wins over BG/NBD
+    unless BG/NBD is more than ``CHOICE_TOLERANCE_PCT`` points better: at equal fit, P(alive)
+    that falls for silent one-time buyers is the truthful one.
+
+    Raises
+    ------
+    ModelError
+        When no candidate could be fitted.
+    """
+    usable = {name: abs(e) for name, e in errors.items() if np.isfinite(e)}
+    if not usable:
+        raise ModelError("no purchase model could be fitted to this data")
+    best = min(usable, key=usable.get)
+    aware = {name: e for name, e in usable.items() if name in SILENCE_AWARE}
+    if best in aware or not aware:
+        return best
+    best_aware = min(aware, key=aware.get)
+    return best_aware if aware[best_aware] <= usable[best] + CHOICE_TOLERANCE_PCT else best
+
+
+def _fit(name: str, summary: pd.DataFrame):
+    """The named model fitted on ``summary``, or None where it fails or its predictions
+    overflow (BG/NBD can converge to enormous a and b, a dropout rate it cannot pin down)."""
+    f, r, t = summary["frequency"], summary["recency"], summary["T"]
+    try:
+        model = PURCHASE_MODELS[name]().fit(f, r, t)
+    except ModelError:
+        return None
+    with np.errstate(all="ignore"):
+        usable = np.isfinite(model.expected_purchases(52.0, f, r, t)).all()
+    return model if usable else None
+
+
+def fit_purchase_model(
+    summary: pd.DataFrame, name: str = "BG/NBD"
+) -> tuple[BetaGeoNBD | ModifiedBetaGeoNBD | ParetoNBD, str]:
+    """The named model, or Pareto/NBD (with a warning) where it cannot be fitted or overflows.
 
     Returns
     -------
     model, name
-        The fitted model and ``"BG/NBD"`` or ``"Pareto/NBD"``.
+        The fitted model and its name.
     """
+    model = _fit(name, summary)
+    if model is not None:
+        return model, name
+    if name != "Pareto/NBD":
+        warnings.warn(
+            f"{name} cannot be fitted to this data or its predictions overflow; using Pareto/NBD",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
-    try:
-        model = BetaGeoNBD().fit(f, r, t)
-    except ModelError:
-        return ParetoNBD().fit(f, r, t), "Pareto/NBD"
-    with np.errstate(all="ignore"):
-        usable = np.isfinite(model.expected_purchases(52.0, f, r, t)).all()
-    if usable:
-        return model, "BG/NBD"
-    warnings.warn(
-        f"BG/NBD dropout parameters are not identified by this data (a = {model.params_['a']:.3g}, "
-        f"b = {model.params_['b']:.3g}) and its predictions overflow; using Pareto/NBD",
-        RuntimeWarning,
-        stacklevel=2,
-    )
     return ParetoNBD().fit(f, r, t), "Pareto/NBD"
 
 
-def lifetime_value(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def lifetime_value(summary: pd.DataFrame, model_name: str = "BG/NBD") -> tuple[pd.DataFrame, dict]:
     """12-month CLV (purchase model + Gamma-Gamma spend), P(alive) and expected purchases.
+
+    A customer with repeat purchases but no positive spend among them (zero-value orders) gets
+    the population's mean spend: Gamma-Gamma's expectation with no spend observation.
 
     Returns
     -------
@@ -74,10 +121,19 @@ def lifetime_value(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     info : dict
         The models, their parameters and the CLV settings.
     """
-    model, name = fit_purchase_model(summary)
+    try:
+        return _lifetime_value(summary, model_name)
+    except DataValidationError as exc:
+        raise _naming_customer(exc, summary["customer_id"]) from None
+
+
+def _lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple[pd.DataFrame, dict]:
+    model, name = fit_purchase_model(summary, model_name)
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     spend = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
     f, r, t, m = (summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+    # with m = E[M] the Gamma-Gamma conditional expectation is E[M] whatever the frequency
+    m = np.where(m > 0, m, spend.expected_spend_unconditional())
     value = clv(
         model,
         spend,
@@ -113,8 +169,17 @@ def lifetime_value(summary: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return scores, info
 
 
+def _naming_customer(exc: DataValidationError, customer_ids: pd.Series) -> DataValidationError:
+    """The validation error with its internal row index replaced by the customer's id."""
+    # str(exc) already names the column
+    return DataValidationError(
+        re.sub(r"index (\d+)", lambda m: f"customer {customer_ids.iloc[int(m[1])]}", str(exc))
+    )
+
+
 def holdout_repeat_purchases(summary: pd.DataFrame) -> dict:
-    """Fit on the calibration period; compare the repeat purchases predicted for the holdout.
+    """Fit each candidate on the calibration period, compare the repeat purchases it predicts
+    for the holdout, and choose the model (:func:`choose_purchase_model`).
 
     Parameters
     ----------
@@ -125,15 +190,21 @@ def holdout_repeat_purchases(summary: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``model`` (its name) and the figures of :func:`compare_repeat_purchases`.
+        ``model`` (the chosen one's name), the figures of :func:`compare_repeat_purchases` for
+        it, and ``error_pct_by_model`` (NaN where a candidate could not be fitted).
     """
-    model, name = fit_purchase_model(summary)
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
-    predicted = model.expected_purchases(summary["duration_holdout"].to_numpy(), f, r, t)
-    return {
-        "model": name,
-        **compare_repeat_purchases(f.to_numpy(), summary["frequency_holdout"], predicted),
-    }
+    results = {}
+    for name in PURCHASE_MODELS:
+        model = _fit(name, summary)
+        if model is not None:
+            predicted = model.expected_purchases(summary["duration_holdout"].to_numpy(), f, r, t)
+            results[name] = compare_repeat_purchases(
+                f.to_numpy(), summary["frequency_holdout"], predicted
+            )
+    errors = {n: results[n]["error_pct"] if n in results else float("nan") for n in PURCHASE_MODELS}
+    chosen = choose_purchase_model(errors)
+    return {"model": chosen, **results[chosen], "error_pct_by_model": errors}
 
 
 def compare_repeat_purchases(frequency, actual, predicted) -> dict:
