@@ -81,18 +81,22 @@ def predict(
         f"held-out {hold['holdout_days']} days ({hold['model']} fitted before them): "
         f"{hold['predicted_repeat_purchases']:,.0f} repeat "
         f"purchases predicted vs {hold['actual_repeat_purchases']:,.0f} actual "
-        f"({hold['error_pct']:+.1f}%)",
+        f"({hold['error_pct']:+.1f}%); purchase model chosen by held-out error among "
+        + ", ".join(f"{n} {e:+.1f}%" for n, e in hold["error_pct_by_model"].items()),
         highlight=False,
     )
-    mean = evaluation["propensity"]["mean"]
-    err.print(
-        "category propensity, mean over "
-        f"{len(evaluation['propensity']['categories'])} categories (ROC-AUC / average precision): "
-        + "; ".join(
-            f"{name} {m['roc_auc']:.3f} / {m['average_precision']:.3f}" for name, m in mean.items()
-        ),
-        highlight=False,
-    )
+    if evaluation["propensity"] is not None:  # None: the data has no categories
+        mean = evaluation["propensity"]["mean"]
+        err.print(
+            "category propensity, mean over "
+            f"{len(evaluation['propensity']['categories'])} categories "
+            "(ROC-AUC / average precision): "
+            + "; ".join(
+                f"{name} {m['roc_auc']:.3f} / {m['average_precision']:.3f}"
+                for name, m in mean.items()
+            ),
+            highlight=False,
+        )
     nxt = evaluation["next_purchase"]
     err.print(
         f"next purchase: mean absolute error {nxt['mae_days']:.1f} days "

@@ -44,10 +44,12 @@ def _btyd_holdout(con: duckdb.DuckDBPyConnection, as_of: datetime, holdout_days:
     }
 
 
-def _dropout(con, frames: pd.DataFrame, schedule: CutoffSchedule) -> dict:
+def _dropout(con, frames: pd.DataFrame, schedule: CutoffSchedule, model_name: str) -> dict:
     """1 - P(alive) as of the calibration and test cut-offs, for the churn baseline."""
     return {
-        cut: dropout_score(_summary(con, cut), frames.loc[frames["cutoff"] == cut, "customer_id"])
+        cut: dropout_score(
+            _summary(con, cut), frames.loc[frames["cutoff"] == cut, "customer_id"], model_name
+        )
         for cut in (schedule.calibration, schedule.test)
     }
 
@@ -83,23 +85,33 @@ def predict(
         btyd, btyd_info = lifetime_value(_summary(con, as_of), holdout["model"])
         btyd_info["holdout"] = holdout
         progress("training data", 1, steps)
-        purchases, categories = (
-            training_frames(
+
+        def frames(label: str) -> pd.DataFrame:
+            return training_frames(
                 con,
                 cutoffs=schedule.cutoffs,
                 horizon_days=horizon,
                 label=label,
                 feature_top_categories=N_TOP_CATEGORIES,
             ).to_pandas()
-            for label in ("purchase", "category")
-        )
+
+        purchases = frames("purchase")
+        # without categories (customer, date, amount data such as CDNOW) there is no
+        # category propensity to predict; the other models need none
+        (has_categories,) = con.execute("SELECT count(category) > 0 FROM transactions").fetchone()
         progress("churn", 2, steps)
         churn_eval = evaluate_churn(
-            purchases, schedule, _dropout(con, purchases, schedule), random_state=seed
+            purchases,
+            schedule,
+            _dropout(con, purchases, schedule, holdout["model"]),
+            random_state=seed,
         )
         churn = score_churn(purchases, schedule, random_state=seed)
-        propensity_eval = evaluate_propensity(categories, schedule, random_state=seed)
-        propensity = score_propensity(categories, schedule, random_state=seed)
+        propensity_eval, propensity = None, pd.DataFrame()
+        if has_categories:
+            categories = frames("category")
+            propensity_eval = evaluate_propensity(categories, schedule, random_state=seed)
+            propensity = score_propensity(categories, schedule, random_state=seed)
         progress("next purchase", 3, steps)
         next_eval = evaluate_next_purchase(purchases, schedule, random_state=seed)
         nxt = score_next_purchase(purchases, schedule, random_state=seed)

@@ -245,12 +245,12 @@ def compare_repeat_purchases(frequency, actual, predicted) -> dict:
     }
 
 
-def dropout_score(summary: pd.DataFrame, customer_ids) -> np.ndarray:
+def dropout_score(summary: pd.DataFrame, customer_ids, model_name: str = "BG/NBD") -> np.ndarray:
     """``1 - P(alive)`` of each of ``customer_ids`` from a purchase model fitted on ``summary``.
 
     Customers missing from the summary get NaN.
     """
-    model, _ = fit_purchase_model(summary)
+    model, _ = fit_purchase_model(summary, model_name)
     alive = model.p_alive(summary["frequency"], summary["recency"], summary["T"])
     score = pd.Series(1.0 - alive, index=summary["customer_id"].to_numpy())
     return score.reindex(np.asarray(customer_ids)).to_numpy()

@@ -127,6 +127,15 @@ def _time_split(groups, n: int, random_state) -> tuple[np.ndarray, np.ndarray, s
     return ~cal, cal, "random: 75% trees, 25% calibration (one cut-off only)"
 
 
+def constant_if_missing(X: np.ndarray, rows) -> np.ndarray:
+    """``X`` with each feature that is missing in all ``rows`` set to 0.
+
+    Such a feature (e.g. category shares where the data has no categories) carries nothing,
+    and the trees' binning cannot take a column with no value at all.
+    """
+    return np.where(np.isnan(X[rows]).all(axis=0), 0.0, X)
+
+
 class _CalibratedTrees:
     """Fit HistGradientBoosting on one part and calibrate on the other (shared with propensity)."""
 
@@ -140,6 +149,7 @@ class _CalibratedTrees:
                     f"the {name} rows hold only one class ({only}); the label must vary within "
                     "every period (use more customers, other cut-offs or another horizon)"
                 )
+        X = constant_if_missing(X, train)
         trees = HistGradientBoostingClassifier(**params, random_state=random_state)
         trees.fit(X[train], y[train])
         calibrated = CalibratedClassifierCV(FrozenEstimator(trees), method=method)

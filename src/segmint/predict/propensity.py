@@ -32,7 +32,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint.errors import DataValidationError, ModelError
-from segmint.predict.churn import CalibratedTreesParams, ChurnModel, _as_frame
+from segmint.predict.churn import (
+    CalibratedTreesParams,
+    ChurnModel,
+    _as_frame,
+    constant_if_missing,
+)
 
 __all__ = ["PropensityModel", "NextPurchaseModel"]
 
@@ -236,7 +241,7 @@ random_state
             l2_regularization=self.l2_regularization,
             early_stopping=False,
             random_state=self.random_state,
-        ).fit(Xa, y)
+        ).fit(constant_if_missing(Xa, slice(None)), y)
         return self
 
     def predict(self, X) -> np.ndarray:
