@@ -99,3 +99,28 @@ def test_propensity_beats_popularity_and_own_history_per_category(evaluation):
 def test_scores_join_the_run(retail_workspace, retail_run, evaluation):
     run = pipeline.load_run(retail_workspace, retail_run.run_id)
     assert {"clv", "churn_risk", "value_flag"} <= set(run.segments.columns)
+
+
+def test_clv_is_net_of_returns_and_the_purchase_model_is_chosen_on_held_out_data(
+    retail_workspace, retail_run, evaluation
+):
+    ltv = evaluation["lifetime_value"]
+    errors = ltv["holdout"]["error_pct_by_model"]
+    assert sorted(errors) == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    assert ltv["purchase_model"] == ltv["holdout"]["model"] != "BG/NBD"
+    with retail_workspace.connect(read_only=True) as con:
+        scores = con.execute(
+            """SELECT p.customer_id, p.clv, p.p_alive, n.net
+               FROM predictions p JOIN (
+                   SELECT customer_id, sum(amount) AS net FROM transactions GROUP BY ALL
+               ) n USING (customer_id)
+               WHERE p.run_id = ?""",
+            [retail_run.run_id],
+        ).df()
+    # 16446 bought 80,995 of one item and returned them the same day: net spend 2.90; its
+    # CLV was 178,086 when spend was gross (measured now: 421, from its small earlier orders)
+    row = scores.set_index("customer_id").loc["16446"]
+    assert row["net"] == pytest.approx(2.90, abs=0.01)
+    assert row["clv"] < 1000
+    top = scores[scores["clv"] >= scores["clv"].quantile(0.99)]
+    assert (top["net"] >= 10).all(), top.sort_values("net").head()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -45,10 +46,16 @@ def _btyd_holdout(con: duckdb.DuckDBPyConnection, as_of: datetime, holdout_days:
 
 
 def _dropout(con, frames: pd.DataFrame, schedule: CutoffSchedule, model_name: str) -> dict:
-    """1 - P(alive) as of the calibration and test cut-offs, for the churn baseline."""
+    """1 - P(alive) as of the calibration and test cut-offs, for the churn baseline.
+
+    A customer who returned all they bought has no transaction in the summary: 1 (gone).
+    """
     return {
-        cut: dropout_score(
-            _summary(con, cut), frames.loc[frames["cutoff"] == cut, "customer_id"], model_name
+        cut: np.nan_to_num(
+            dropout_score(
+                _summary(con, cut), frames.loc[frames["cutoff"] == cut, "customer_id"], model_name
+            ),
+            nan=1.0,
         )
         for cut in (schedule.calibration, schedule.test)
     }
@@ -120,6 +127,8 @@ def predict(
             "SELECT customer_id FROM assignments WHERE run_id = ?", [run_id]
         ).df()["customer_id"]
         scores = pd.concat([btyd, churn, propensity, nxt], axis=1).reindex(customers)
+        # customers who returned all they bought have no transaction left: no value, not alive
+        scores[btyd.columns] = scores[btyd.columns].fillna(0.0)
         scores["high_value"], scores["at_risk"] = customer_flags(
             scores["clv"], scores["churn_risk"]
         )
