@@ -207,12 +207,13 @@ def online_retail_comparison(con) -> dict:
     def one_minus_p_alive(cutoff, ids):
         # BTYD summary of the same history: days up to the day before the cut-off
         s = rfm_summary(con, calibration_end=cutoff - timedelta(days=1)).to_pandas()
-        s = s.set_index("customer_id").loc[ids]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BG/NBD -> Pareto/NBD fallback, Hessian notes
-            return btyd_baseline(
+            score = btyd_baseline(
                 s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
             )
+        # a customer who returned all they bought has no transaction left: gone (as predict)
+        return pd.Series(score, index=s["customer_id"]).reindex(ids).fillna(1.0).to_numpy()
 
     alive_cal = one_minus_p_alive(CALIBRATION_CUTOFF, train.customer_id[cal])
     alive_test = one_minus_p_alive(TEST_CUTOFF, test.customer_id)
