@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from segmint.cli import app
 from segmint.datasets import generate, write
+from segmint.store.runs import load_model
+from segmint.store.workspace import Workspace
 
 runner = CliRunner()
 
@@ -161,6 +163,9 @@ def test_evaluate_after_demo(demo_run):
         for name in (first, "RFM ladder", "k-means log RFM", "k-means log RFM + categories")
     ]
     assert all(0 <= r["value_eta2"] <= 1 and 0 <= r["interest_eta2"] <= 1 for r in rows)
+    with Workspace(ws).connect(read_only=True) as con:
+        stored = load_model(con, evaluation["stored_with_run"], "evaluation 2024-10-02 +90d")
+    assert stored == evaluation
     table = invoke(*args, "--horizon-days", "30")
     assert table.exit_code == 0, table.stderr
     assert "The 30 days after 2024-10-02" in table.stdout

@@ -164,3 +164,5 @@ def evaluate(
             "-" if interest is None else f"{interest:.4f}",
         )
     out.print(table)
+    if result["stored_with_run"] is not None:
+        err.print(f"stored with run {result['stored_with_run']}", highlight=False)

@@ -11,6 +11,7 @@ from segmint.pipeline._features import K_RANGE, clustering_columns, feature_fram
 from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
 from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
 from segmint.segment.metrics import interest_eta_squared, value_eta_squared
+from segmint.store.runs import save_model
 from segmint.store.workspace import Workspace
 
 #: the name under which the categories derived for the evaluation are visible to its query
@@ -101,6 +102,9 @@ def evaluate_future_spend(
     log R/F/M and k-means on log R/F/M plus category shares with the same number of groups;
     then the same for the micro-segments. The ``*_eta2`` keys are the earlier comparison with
     the named RFM groups merged to the same number of groups, on raw and log spend.
+
+    The result is stored with the workspace's latest run, if there is one, as the model
+    ``"evaluation YYYY-MM-DD +Nd"`` (``stored_with_run`` says which run; None when none).
     """
     with workspace.connect(read_only=True) as con:
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
@@ -120,7 +124,7 @@ def evaluate_future_spend(
     rfm_k = rfm_groups_n(features["recency_days"], features["frequency"], features["monetary"], k)
     named = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
     log_spend = np.log1p(net.clip(lower=0.0))
-    return {
+    result = {
         "cutoff": as_of.isoformat(),
         "horizon_days": horizon_days,
         "n_customers": int(len(features)),
@@ -138,3 +142,10 @@ def evaluate_future_spend(
         "rfm_named_eta2_log": eta_squared(named["rfm_group"].to_numpy(), log_spend),
         "future_spend_total": float(net.sum()),
     }
+    with workspace.transaction() as con:
+        latest = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        result["stored_with_run"] = latest
+        if latest is not None:
+            name = f"evaluation {as_of:%Y-%m-%d} +{horizon_days}d"
+            save_model(con, int(latest), name, result)
+    return result
