@@ -146,9 +146,11 @@ def evaluate(
     if as_json:
         print_json(result)
         return
+    n_categories = result["n_categories"]
+    among = f"from {n_categories} categories" if n_categories > 1 else "(no categories)"
     table = Table(
         title=f"The {horizon_days} days after {cutoff}: {result['n_customers']:,} customers, "
-        f"{result['n_buyers']:,} buying from {result['n_categories']} categories",
+        f"{result['n_buyers']:,} buying {among}",
         title_justify="left",
     )
     table.add_column("grouping")
