@@ -56,6 +56,31 @@ def test_ml_segments_against_rfm_on_next_quarter_spend(retail_workspace):
     # ML won, 0.1969 vs 0.1845: that lead came from categories that had seen the next quarter.
     assert result["ml_eta2_log"] == pytest.approx(0.1886, abs=0.005)
     assert result["rfm_eta2_log"] == pytest.approx(0.2046, abs=0.005)
+    # value (eta² of log1p of net spend, refunds as 0) and interest (eta² of the buyers'
+    # category shares) against the baselines, each with as many groups as is compared with
+    assert (result["n_buyers"], result["n_micro_segments"]) == (1919, 18)
+    measured = {
+        # grouping: (value, interest) with 9 groups, then with 18 (the micro-segments)
+        "ML segments": (0.1886, 0.0523),
+        "RFM ladder": (0.2391, 0.0057),
+        "k-means log RFM": (0.2397, 0.0076),
+        "k-means log RFM + categories": (0.1613, 0.0768),
+        "micro-segments": (0.2190, 0.0642),
+    }
+    micro_baselines = {
+        "RFM ladder": (0.2423, 0.0106),
+        "k-means log RFM": (0.2580, 0.0120),
+        "k-means log RFM + categories": (0.2080, 0.0869),
+    }
+    rows = result["groupings"]
+    assert [(r["level"], r["n_groups"]) for r in rows] == [("ML segments", 9)] * 4 + [
+        ("micro-segments", 18)
+    ] * 4
+    for row in rows:
+        at_micro = row["level"] == "micro-segments" and row["grouping"] != "micro-segments"
+        value, interest = (micro_baselines if at_micro else measured)[row["grouping"]]
+        assert row["value_eta2"] == pytest.approx(value, abs=0.005), row
+        assert row["interest_eta2"] == pytest.approx(interest, abs=0.005), row
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from segmint.cli import app
 from segmint.datasets import generate, write
+from segmint.store.runs import load_model
+from segmint.store.workspace import Workspace
 
 runner = CliRunner()
 
@@ -144,6 +146,32 @@ def test_predict_after_demo(demo_run, tmp_path):
     result = invoke("runs", "show", "--workspace", ws, "--json")
     segments = json.loads(result.stdout)["segments"]
     assert all(0 <= s["churn_risk"] <= 1 and s["clv"] > 0 for s in segments)
+
+
+def test_evaluate_after_demo(demo_run):
+    ws, _ = demo_run
+    args = ("evaluate", "--workspace", ws, "--cutoff", "2024-10-02")
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.stderr
+    evaluation = json.loads(result.stdout)
+    assert evaluation["horizon_days"] == 90
+    rows = evaluation["groupings"]
+    k, n_micro = evaluation["n_groups"], evaluation["n_micro_segments"]
+    assert [(r["grouping"], r["n_groups"]) for r in rows] == [
+        (name, n)
+        for first, n in (("ML segments", k), ("micro-segments", n_micro))
+        for name in (first, "RFM ladder", "k-means log RFM", "k-means log RFM + categories")
+    ]
+    assert all(0 <= r["value_eta2"] <= 1 and 0 <= r["interest_eta2"] <= 1 for r in rows)
+    with Workspace(ws).connect(read_only=True) as con:
+        stored = load_model(con, evaluation["stored_with_run"], "evaluation 2024-10-02 +90d")
+    assert stored == evaluation
+    table = invoke(*args, "--horizon-days", "30")
+    assert table.exit_code == 0, table.stderr
+    assert "The 30 days after 2024-10-02" in table.stdout
+    assert "interest eta²" in table.stdout and "k-means log RFM + categories" in table.stdout
+    result = invoke("evaluate", "--workspace", ws, "--cutoff", "2031-01-01")
+    assert result.exit_code != 0 and "after the data" in result.stderr
 
 
 def test_help_mentions_every_command():

@@ -73,3 +73,30 @@ def test_number_helpers():
     assert nice_round(0.347) == 0.35
     assert format_number(1500.0) == "1,500"
     assert format_number(0.35) == "0.35"
+
+
+def _significant_digits(x: float) -> int:
+    digits = f"{abs(x):.10e}".split("e")[0].replace(".", "").rstrip("0")
+    return max(len(digits), 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_thresholds_are_numbers_a_person_writes(seed):
+    # customers packed around a split point like 61.7391: even where every rounding costs
+    # fidelity, the printed threshold has at most 3 significant digits (never the raw split)
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"spend": rng.uniform(60, 64, 2000), "share": rng.beta(2, 5, 2000)})
+    labels = (X["spend"] > 61.7391).astype(int).to_numpy()
+    rules = segment_rules(X, labels, min_leaf_share=0.0)
+    for rule in rules.values():
+        for cond in rule.conditions:
+            assert _significant_digits(cond.threshold) <= 3, cond
+    assert rules[1].text == "spend > 61.7"
+    assert rules[1].fidelity == 1.0 and rules[1].precision >= 0.98
+
+
+def test_threshold_rounded_as_far_as_fidelity_allows():
+    # a gap between the groups: one significant digit keeps every member, so it is used
+    X = pd.DataFrame({"spend": np.r_[np.linspace(10, 37, 50), np.linspace(43, 90, 50)]})
+    rules = segment_rules(X, [0] * 50 + [1] * 50, min_leaf_share=0.0)
+    assert rules[1].text == "spend > 40" and rules[1].fidelity == 1.0

@@ -122,7 +122,7 @@ def evaluate(
         typer.Option(
             "--horizon-days",
             min=1,
-            help=("Length of the period after the cut-off whose spend is explained."),
+            help="Length of the period after the cut-off that is measured.",
         ),
     ] = 90,
     segments: SegmentsOpt = None,
@@ -130,10 +130,12 @@ def evaluate(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check segments against later behaviour: eta² of next-period spend, ML vs classic RFM.
+    """Check segments against later behaviour: value and interest after a cut-off, vs baselines.
 
-    Nothing after the cut-off is used to find the segments; the RFM baseline gets the same
-    number of groups.
+    Value: eta² of log(1 + net spend); interest: eta² of each buyer's spend shares over
+    categories. Nothing after the cut-off is used to find the segments; each baseline (the RFM
+    ladder, k-means on log R/F/M, k-means on log R/F/M plus category shares) gets the same
+    number of groups as the segments, then as the micro-segments.
     """
     try:
         result = pipeline.evaluate_future_spend(
@@ -148,23 +150,25 @@ def evaluate(
     if as_json:
         print_json(result)
         return
+    n_categories = result["n_categories"]
+    among = f"from {n_categories} categories" if n_categories > 1 else "(no categories)"
     table = Table(
-        title=f"Spend in the {horizon_days} days after {cutoff} explained by "
-        f"{result['n_groups']} groups ({result['n_customers']:,} customers)",
+        title=f"The {horizon_days} days after {cutoff}: {result['n_customers']:,} customers, "
+        f"{result['n_buyers']:,} buying {among}",
         title_justify="left",
     )
     table.add_column("grouping")
-    table.add_column("eta² (spend)", justify="right")
-    table.add_column("eta² (log spend)", justify="right")
-    table.add_row("ML segments", f"{result['ml_eta2']:.4f}", f"{result['ml_eta2_log']:.4f}")
-    table.add_row(
-        f"RFM groups merged to {result['n_groups']}",
-        f"{result['rfm_eta2']:.4f}",
-        f"{result['rfm_eta2_log']:.4f}",
-    )
-    table.add_row(
-        f"all {result['rfm_named_groups']} named RFM groups",
-        f"{result['rfm_named_eta2']:.4f}",
-        f"{result['rfm_named_eta2_log']:.4f}",
-    )
+    table.add_column("groups", justify="right")
+    table.add_column("value eta²", justify="right")
+    table.add_column("interest eta²", justify="right")
+    for row in result["groupings"]:
+        interest = row["interest_eta2"]
+        table.add_row(
+            row["grouping"] if row["grouping"] == row["level"] else f"  {row['grouping']}",
+            str(row["n_groups"]),
+            f"{row['value_eta2']:.4f}",
+            "-" if interest is None else f"{interest:.4f}",
+        )
     out.print(table)
+    if result["stored_with_run"] is not None:
+        err.print(f"stored with run {result['stored_with_run']}", highlight=False)

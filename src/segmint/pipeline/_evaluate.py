@@ -1,14 +1,80 @@
-"""Do segments found before a cut-off explain the spend after it (against RFM baselines)?"""
+"""Are segments found before a cut-off useful after it? Value and interest against baselines."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from segmint.pipeline._features import K_RANGE, clustering_columns, feature_frame
 from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
+from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
+from segmint.segment.metrics import interest_eta_squared, value_eta_squared
+from segmint.store.runs import save_model
 from segmint.store.workspace import Workspace
+
+#: the name under which the categories derived for the evaluation are visible to its query
+_CATEGORIES = "_segmint_eval_categories"
+
+#: net spend and gross purchase spend per category of each customer in the horizon; a line's
+#: category is the derived one when categories were derived, else its own ("" when it has none)
+_FUTURE_SQL = """
+    SELECT t.customer_id, coalesce({category}, '') AS category,
+           sum(t.amount) AS net,
+           sum(CASE WHEN t.is_return OR t.amount < 0 THEN 0 ELSE t.amount END) AS bought
+    FROM transactions t {join}
+    WHERE t.ts >= ? AND t.ts < ? + to_days(CAST(? AS INTEGER))
+    GROUP BY ALL
+"""
+
+
+def _future_spend(con, as_of: datetime, horizon_days: int, categories, index: pd.Index):
+    """Net spend per customer and gross purchase spend per (customer, category) after as_of."""
+    if categories is None:
+        sql = _FUTURE_SQL.format(category="t.category", join="")
+    else:
+        con.register(_CATEGORIES, categories)
+        sql = _FUTURE_SQL.format(
+            category="coalesce(c.category, t.category)",
+            join=f"LEFT JOIN (SELECT product_id, max(category) AS category FROM {_CATEGORIES}"
+            " GROUP BY product_id) c USING (product_id)",
+        )
+    try:
+        lines = con.execute(sql, [as_of, as_of, horizon_days]).df()
+    finally:
+        if categories is not None:
+            con.unregister(_CATEGORIES)
+    net = lines.groupby("customer_id")["net"].sum().reindex(index).fillna(0.0)
+    bought = lines.pivot_table(
+        index="customer_id", columns="category", values="bought", aggfunc="sum", fill_value=0.0
+    ).reindex(index, fill_value=0.0)
+    return net, bought
+
+
+def _rows(level: str, labels: np.ndarray, features: pd.DataFrame, outcome, seed: int) -> list:
+    """The grouping and the three baselines re-fitted with its number of groups, measured."""
+    net, bought = outcome
+    k = int(pd.Series(labels).nunique())
+    rfm = (features["recency_days"], features["frequency"], features["monetary"])
+    shares = features[[c for c in features.columns if c.startswith("cat_share_")]]
+    groupings = {
+        level: labels,
+        "RFM ladder": rfm_ladder(*rfm, k),
+        "k-means log RFM": kmeans_rfm(*rfm, k, random_state=seed),
+        "k-means log RFM + categories": kmeans_rfm_categories(*rfm, shares, k, random_state=seed),
+    }
+    has_categories = bought.shape[1] > 1
+    return [
+        {
+            "grouping": name,
+            "level": level,
+            "n_groups": k,
+            "value_eta2": value_eta_squared(g, net),
+            "interest_eta2": interest_eta_squared(g, bought) if has_categories else None,
+        }
+        for name, g in groupings.items()
+    ]
 
 
 def evaluate_future_spend(
@@ -21,43 +87,65 @@ def evaluate_future_spend(
     method: str = "kmeans",
     random_state: int = 0,
 ) -> dict:
-    """Do the segments found on data up to ``cutoff`` explain the spend that followed?
+    """Are the segments found on data up to ``cutoff`` useful in the period that followed?
 
-    Segments customers on the transactions before ``cutoff``, then measures how much of each
-    customer's net spend in ``[cutoff, cutoff + horizon_days)`` the segments explain (eta²),
-    against the classic RFM groups merged to the same number of groups, and the full set of
-    named RFM groups for reference. Held-out time: nothing after the cut-off is used to segment.
-    A few very large buyers dominate raw spend, so eta² is also given on ``log1p`` of the
-    spend (clipped at 0 first, as returns can make it negative).
+    Segments (and micro-segments) customers on the transactions before ``cutoff``, then
+    measures over ``[cutoff, cutoff + horizon_days)`` (held-out time: nothing after the cut-off
+    is used to segment, categories included):
+
+    - value: eta² of log(1 + net spend), net spend below 0 counted as 0
+      (:func:`segmint.segment.metrics.value_eta_squared`);
+    - interest: multivariate eta² of the buyers' spend shares over categories
+      (:func:`segmint.segment.metrics.interest_eta_squared`); None without categories.
+
+    ``groupings`` holds one row per grouping: the segments, then the RFM ladder, k-means on
+    log R/F/M and k-means on log R/F/M plus category shares with the same number of groups;
+    then the same for the micro-segments. The ``*_eta2`` keys are the earlier comparison with
+    the named RFM groups merged to the same number of groups, on raw and log spend.
+
+    The result is stored with the workspace's latest run, if there is one, as the model
+    ``"evaluation YYYY-MM-DD +Nd"`` (``stored_with_run`` says which run; None when none).
     """
     with workspace.connect(read_only=True) as con:
-        features, as_of, _ = feature_frame(con, cutoff, keep_categories=False)
-        future = con.execute(
-            """SELECT customer_id, sum(amount) AS spend FROM transactions
-               WHERE ts >= ? AND ts < ? + to_days(CAST(? AS INTEGER))
-               GROUP BY customer_id""",
-            [as_of, as_of, horizon_days],
-        ).df()
-    spend = future.set_index("customer_id")["spend"].reindex(features.index).fillna(0.0)
+        features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
+        net, bought = _future_spend(con, as_of, horizon_days, categories, features.index)
     columns = clustering_columns(list(features.columns))
     model = Segmenter(
-        method=method, n_segments=n_segments, k_range=k_range, random_state=random_state
+        method=method,
+        n_segments=n_segments,
+        k_range=k_range,
+        random_state=random_state,
+        micro_segments=True,
     ).fit(features[columns])
     k = int(model.n_segments_)
+    outcome = (net, bought)
+    groupings = _rows("ML segments", model.labels_, features, outcome, random_state)
+    groupings += _rows("micro-segments", model.micro_labels_, features, outcome, random_state)
     rfm_k = rfm_groups_n(features["recency_days"], features["frequency"], features["monetary"], k)
     named = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
-    log_spend = np.log1p(spend.clip(lower=0.0))
-    return {
+    log_spend = np.log1p(net.clip(lower=0.0))
+    result = {
         "cutoff": as_of.isoformat(),
         "horizon_days": horizon_days,
         "n_customers": int(len(features)),
+        "n_buyers": int((bought.sum(axis=1) > 0).sum()),
+        "n_categories": int(bought.shape[1]),
         "n_groups": k,
-        "ml_eta2": eta_squared(model.labels_, spend),
-        "rfm_eta2": eta_squared(rfm_k.to_numpy(), spend),
+        "n_micro_segments": int(pd.Series(model.micro_labels_).nunique()),
+        "groupings": groupings,
+        "ml_eta2": eta_squared(model.labels_, net),
+        "rfm_eta2": eta_squared(rfm_k.to_numpy(), net),
         "rfm_named_groups": int(named["rfm_group"].nunique()),
-        "rfm_named_eta2": eta_squared(named["rfm_group"].to_numpy(), spend),
+        "rfm_named_eta2": eta_squared(named["rfm_group"].to_numpy(), net),
         "ml_eta2_log": eta_squared(model.labels_, log_spend),
         "rfm_eta2_log": eta_squared(rfm_k.to_numpy(), log_spend),
         "rfm_named_eta2_log": eta_squared(named["rfm_group"].to_numpy(), log_spend),
-        "future_spend_total": float(spend.sum()),
+        "future_spend_total": float(net.sum()),
     }
+    with workspace.transaction() as con:
+        latest = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+        result["stored_with_run"] = latest
+        if latest is not None:
+            name = f"evaluation {as_of:%Y-%m-%d} +{horizon_days}d"
+            save_model(con, int(latest), name, result)
+    return result

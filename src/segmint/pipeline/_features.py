@@ -76,15 +76,18 @@ def feature_frame(
         Indexed by ``customer_id``.
     as_of : datetime
     new_categories : pyarrow.Table or None
-        ``(product_id, category)`` derived here, to be stored; None when nothing was derived.
+        ``(product_id, category)`` derived here (to be stored with ``keep_categories``); None
+        when nothing was derived.
     """
     as_of = _check_as_of(con, as_of)
     (coverage,) = con.execute(
         "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
     ).fetchall()[0]
     map_table, new = None, None
-    if coverage < MIN_CATEGORY_COVERAGE and keep_categories:
-        (stored,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
+    if coverage < MIN_CATEGORY_COVERAGE:
+        stored = 0
+        if keep_categories:
+            (stored,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
         map_table = "product_categories"
         if stored == 0:
             new = derive_categories(con, before=as_of)
@@ -116,7 +119,7 @@ def compute_features(
 ) -> tuple[pd.DataFrame, datetime]:
     """:func:`feature_frame`, storing newly derived categories at once (on ``con``)."""
     features, as_of, new = feature_frame(con, as_of, keep_categories=keep_categories)
-    if new is not None:
+    if new is not None and keep_categories:
         store_categories(con, new)
     return features, as_of
 

@@ -17,7 +17,13 @@ from segmint.segment.assign import SegmentGeometry, assign, kmeans_soft_assignme
 from segmint.segment.cluster import Segmenter
 from segmint.segment.describe import SegmentDescription, describe_segments
 from segmint.segment.metrics import eta_squared
-from segmint.segment.naming import describe_segment, name_segments, trait_words
+from segmint.segment.naming import (
+    describe_segment,
+    name_segments,
+    name_traits,
+    trait_holds,
+    trait_words,
+)
 from segmint.segment.profile import SegmentProfiles, profile_segments
 from segmint.segment.rfm import RFM_GROUPS, quantile_scores, rfm_group, rfm_groups_n, rfm_scores
 from segmint.segment.rules import Condition, SegmentRule, segment_rules
@@ -40,6 +46,7 @@ __all__ = [
     "eta_squared",
     "kmeans_soft_assignments",
     "name_segments",
+    "name_traits",
     "profile_segments",
     "quantile_scores",
     "resample_stability",
@@ -47,6 +54,7 @@ __all__ = [
     "rfm_groups_n",
     "rfm_scores",
     "segment_rules",
+    "trait_holds",
     "stability_score",
     "trait_words",
 ]

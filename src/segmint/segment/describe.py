@@ -106,7 +106,7 @@ def describe_segments(
     ...                   "monetary": [50.0, 60, 55, 900, 950, 1000]})
     >>> out = describe_segments(X, [0, 0, 0, 1, 1, 1])
     >>> out[1].name, out[1].rule
-    ('Lapsed big spenders', 'monetary > 480')
+    ('Lapsed big spenders', 'monetary > 500')
     """
     frame = prepare_features(features)
     lab = as_labels(labels, frame.shape[0])

@@ -5,9 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
+
 from segmint.segment.profile import SegmentProfiles
 
-__all__ = ["describe_segment", "name_segments", "trait_words"]
+__all__ = [
+    "describe_segment",
+    "name_segments",
+    "name_traits",
+    "trait_holds",
+    "trait_words",
+]
 
 # feature -> ((adjective, noun) when high, (adjective, noun) when low); None = no word.
 _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | None]]] = {
@@ -40,8 +48,10 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
 
     Known features use a fixed vocabulary (``recency_days`` high -> "lapsed",
     ``monetary`` high -> "big spenders", ``tenure_days`` low -> "new", ...);
-    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); ``attr_<name>`` -> "high-<name>";
-    anything else -> "high <feature>" / "low <feature>".
+    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); a 0/1 attribute
+    ``attr_<key>_<value>`` held by most of the segment -> "<Value> <key>" (e.g. "Horeca
+    channel"; which of the two it is, see :func:`trait_holds`); a numeric ``attr_<name>`` ->
+    "high-<name>"; anything else -> "high <feature>" / "low <feature>".
 
     Examples
     --------
@@ -62,35 +72,117 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
     return (f"high {label}" if high else f"low {label}", None)
 
 
-def _traits(profiles: SegmentProfiles, segment: Any, min_abs: float) -> list[tuple[str, float]]:
-    rows = profiles.stats.xs(segment, level="segment")["lift"]
+def _indicator_words(feature: str) -> tuple[str | None, str | None]:
+    # attr_<key>_<value> is a 0/1 column per value of a string attribute; the key is taken
+    # to be the first word: "attr_channel_horeca" -> "Horeca channel", never "high-channel horeca"
+    key, _, value = feature[len("attr_") :].partition("_")
+    return (f"{_title(value)} {key}" if value else _title(key), None)
+
+
+def _is_indicator(row: pd.Series) -> bool:
+    return (
+        all(float(row[c]) in (0.0, 1.0) for c in ("segment_median", "population_median"))
+        and 0.0 <= float(row["population_mean"]) <= 1.0
+    )
+
+
+def trait_holds(
+    feature: str, high: bool, stats: pd.DataFrame, *, trend_window_days: float = 90.0
+) -> bool:
+    """Whether a segment's profile shows the trait a name word claims.
+
+    ``stats`` is one segment's rows of :attr:`SegmentProfiles.stats` (indexed by feature).
+    Every trait needs the segment's mean on its side of the population's and its median not
+    on the other side; some words also need absolute evidence:
+
+    - "single-category" / "one-off": median 1 (at most) and mean at most 1.5;
+      "multi-category" / "frequent": median at least 2;
+    - "<X> fans": the share of spend on X at least 1.5 times everyone's and 5 points above;
+    - "return-prone": at least 5% of spend returned and twice everyone's rate;
+      "no-return": under 1%;
+    - "lapsed": median 90+ days since the last order; "active": median at most 90;
+    - "new": median first order at most 90 days ago; "loyal": at least 180;
+    - "growing" / "declining": the trend itself positive / negative, and history covering
+      both trend windows (median tenure at least ``2 * trend_window_days``);
+    - an attribute value ("Horeca channel"): held by most of the segment; never "low".
+    """
+    if feature not in stats.index:
+        return False
+    row = stats.loc[feature]
+    mean, med = float(row["segment_mean"]), float(row["segment_median"])
+    pop_mean, pop_med = float(row["population_mean"]), float(row["population_median"])
+    if not all(math.isfinite(v) for v in (mean, med, pop_mean, pop_med)):
+        return False
+    relative = (
+        (mean > pop_mean and med >= pop_med) if high else (mean < pop_mean and med <= pop_med)
+    )
+    if not relative:
+        return False
+    if feature in ("n_categories", "frequency"):
+        return med >= 2 if high else (med <= 1 and mean <= 1.5)
+    if feature.startswith("cat_share_"):
+        return high and mean >= 1.5 * pop_mean and mean >= pop_mean + 0.05
+    if feature == "return_rate":
+        return mean >= max(0.05, 2 * pop_mean) if high else mean < 0.01
+    if feature == "recency_days":
+        return med >= 90 if high else med <= 90
+    if feature == "tenure_days":
+        return med >= 180 if high else med <= 90
+    if feature == "spend_trend":
+        tenure = float(stats["segment_median"].get("tenure_days", math.nan))
+        return (mean > 0 if high else mean < 0) and tenure >= 2 * trend_window_days
+    if feature.startswith("attr_") and _is_indicator(row):
+        return high and mean >= 0.5
+    return True
+
+
+def _words(feature: str, high: bool, stats: pd.DataFrame) -> tuple[str | None, str | None]:
+    if feature.startswith("attr_") and feature not in _VOCAB and _is_indicator(stats.loc[feature]):
+        return _indicator_words(feature)
+    return trait_words(feature, high)
+
+
+Trait = tuple[str, bool]
+
+
+def _traits(
+    profiles: SegmentProfiles, segment: Any, min_abs: float, trend_window_days: float
+) -> list[tuple[Trait, tuple[str | None, str | None]]]:
+    """The segment's checked traits, strongest first, each with its (adjective, noun)."""
+    stats = profiles.stats.xs(segment, level="segment")
+    rows = stats["lift"]
     rows = rows[rows.abs() >= min_abs]
     order = rows.abs().sort_values(ascending=False, kind="stable").index
-    return [(str(f), float(rows[f])) for f in order]
+    out = []
+    for f in order:
+        high = bool(rows[f] > 0)
+        if trait_holds(str(f), high, stats, trend_window_days=trend_window_days):
+            out.append(((str(f), high), _words(str(f), high, stats)))
+    return out
 
 
-def _compose(traits: list[tuple[str, float]], n_adj: int) -> tuple[str, bool]:
-    """Name from the strongest traits; returns (name, whether more traits were available)."""
+def _compose(
+    traits: list[tuple[Trait, tuple[str | None, str | None]]], n_adj: int
+) -> tuple[str, list[Trait], bool]:
+    """Name from the strongest traits: (name, traits used, whether more were available)."""
     noun_i, noun = None, "customers"
-    for i, (f, lift) in enumerate(traits[:3]):
-        word = trait_words(f, lift > 0)[1]
+    for i, (_, (_, word)) in enumerate(traits[:3]):
         if word:
             noun_i, noun = i, word
             break
+    used: list[Trait] = [traits[noun_i][0]] if noun_i is not None else []
     adjs: list[str] = []
     more = False
-    for i, (f, lift) in enumerate(traits):
-        if i == noun_i:
-            continue
-        adj = trait_words(f, lift > 0)[0]
-        if not adj or adj in adjs:
+    for i, (trait, (adj, _)) in enumerate(traits):
+        if i == noun_i or not adj or adj in adjs:
             continue
         if len(adjs) == n_adj:
             more = True
             break
         adjs.append(adj)
+        used.append(trait)
     name = " ".join([*adjs, noun])
-    return name[:1].upper() + name[1:], more
+    return name[:1].upper() + name[1:], used, more
 
 
 def name_segments(
@@ -98,15 +190,17 @@ def name_segments(
     *,
     min_lift: float = 0.25,
     disambiguation_lift: float = 0.05,
+    trend_window_days: float = 90.0,
 ) -> dict[Any, str]:
     """A unique plain-language name for every segment.
 
     The name is built from the segment's most distinctive traits (largest absolute ``lift``,
-    see :func:`~segmint.segment.profile_segments`): a noun from the strongest trait that has
-    one among the top three ("big spenders", "regulars", "Christmas fans"; else "customers")
-    and an adjective from the next strongest ("lapsed", "new", "frequent"): e.g. "Lapsed big
-    spenders". Traits weaker than ``min_lift`` are ignored, so a segment close to the
-    population is "Typical customers".
+    see :func:`~segmint.segment.profile_segments`) that its profile shows
+    (:func:`trait_holds`): a noun from the strongest trait that has one among the top three
+    ("big spenders", "regulars", "Christmas fans"; else "customers") and an adjective from
+    the next strongest ("lapsed", "new", "frequent"): e.g. "Lapsed big spenders". Traits
+    weaker than ``min_lift`` are ignored, so a segment close to the population is "Typical
+    customers".
 
     Names are unique: segments sharing a name get one more adjective from their next most
     distinctive trait (down to ``disambiguation_lift``) until the names differ; only if the
@@ -119,22 +213,50 @@ def name_segments(
         Smallest absolute lift for a trait to appear in a base name.
     disambiguation_lift : float, default=0.05
         Smallest absolute lift for a trait used only to tell two names apart.
+    trend_window_days : float, default=90
+        Window of ``spend_trend``; trend words need history covering two of them.
 
     Returns
     -------
     dict of segment id to str
     """
+    named = name_traits(
+        profiles,
+        min_lift=min_lift,
+        disambiguation_lift=disambiguation_lift,
+        trend_window_days=trend_window_days,
+    )
+    return {s: name for s, (name, _) in named.items()}
+
+
+def name_traits(
+    profiles: SegmentProfiles,
+    *,
+    min_lift: float = 0.25,
+    disambiguation_lift: float = 0.05,
+    trend_window_days: float = 90.0,
+) -> dict[Any, tuple[str, list[Trait]]]:
+    """Every segment's name (see :func:`name_segments`) and the traits its words come from.
+
+    Returns
+    -------
+    dict of segment id to (name, list of (feature, high))
+        Each word of the name, except "customers", "Typical" and a "#n" suffix, comes from
+        :func:`trait_words` (or the attribute-value wording) of one listed trait, and
+        :func:`trait_holds` is true for every listed trait.
+    """
     segments = profiles.segments
-    strong = {s: _traits(profiles, s, min_lift) for s in segments}
-    weak = {s: _traits(profiles, s, disambiguation_lift) for s in segments}
+    strong = {s: _traits(profiles, s, min_lift, trend_window_days) for s in segments}
+    weak = {s: _traits(profiles, s, disambiguation_lift, trend_window_days) for s in segments}
     level = dict.fromkeys(segments, 1)
     names: dict[Any, str] = {}
+    used: dict[Any, list[Trait]] = {}
     exhausted: dict[Any, bool] = {}
     for s in segments:
         if strong[s]:
-            names[s], more = _compose(strong[s], 1)
+            names[s], used[s], more = _compose(strong[s], 1)
         else:
-            names[s], more = "Typical customers", bool(weak[s])
+            names[s], used[s], more = "Typical customers", [], bool(weak[s])
             level[s] = 0
         exhausted[s] = not more
     for _ in range(12):
@@ -150,7 +272,7 @@ def name_segments(
                 if exhausted[s]:
                     continue
                 level[s] += 1
-                new, more = _compose(weak[s], level[s])
+                new, used[s], more = _compose(weak[s], level[s])
                 exhausted[s] = not more
                 progressed = progressed or new != names[s]
                 names[s] = new
@@ -162,7 +284,7 @@ def name_segments(
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
             names[s] = f"{names[s]} #{seen[key]}"
-    return names
+    return {s: (names[s], used[s]) for s in segments}
 
 
 def _fmt(x: float, feature: str) -> str:

@@ -148,11 +148,11 @@ def _simplify(conds: list[Condition]) -> list[Condition]:
 
 
 def _round_conditions(
-    conds: list[Condition], sig: int | None, integer_features: set[str]
+    conds: list[Condition], sig: int, integer_features: set[str]
 ) -> list[Condition]:
     out = []
     for c in conds:
-        thr = c.threshold if sig is None else nice_round(c.threshold, sig)
+        thr = nice_round(c.threshold, sig)
         if c.feature in integer_features and not float(thr).is_integer():
             # integer-valued feature: "> 3.5" is ">= 4", "<= 3.5" is "<= 3"
             if c.op == ">":
@@ -197,8 +197,8 @@ def segment_rules(
     to separate its members from everyone else on the original-unit features. Each leaf that
     predicts the segment is a candidate conjunction; when several leaves do (the tree's rule is
     a disjunction) the one covering most members is kept (ties: higher precision). Conditions on
-    the same feature are merged, thresholds are rounded to 2 significant digits (3, then
-    unrounded, if rounding costs more than ``max_fidelity_loss`` of fidelity or precision) and
+    the same feature are merged, thresholds are rounded to 1 significant digit (2, then 3,
+    if rounding costs more than ``max_fidelity_loss`` of fidelity or precision; never more) and
     integer-valued features get integer bounds. Fidelity and precision are measured on all
     rows with the rounded thresholds.
 
@@ -235,7 +235,7 @@ def segment_rules(
     >>> X = pd.DataFrame({"recency_days": [10, 20, 30, 200, 220, 250], "monetary": [5.0] * 6})
     >>> rules = segment_rules(X, [0, 0, 0, 1, 1, 1], min_leaf_share=0.0)
     >>> rules[1].text, rules[1].fidelity, rules[1].precision
-    ('recency_days > 120', 1.0, 1.0)
+    ('recency_days > 100', 1.0, 1.0)
     """
     frame = prepare_features(features)
     lab = as_labels(labels, frame.shape[0])
@@ -289,17 +289,16 @@ def segment_rules(
         assert best is not None
         raw_hits, raw_prec, raw_conds = best
         raw_fid = raw_hits / n_members
-        chosen = raw_conds
-        for sig in (2, 3, None):
-            conds = _round_conditions(raw_conds, sig, integer_features)
-            cover = _coverage(conds, X)
+        # never print a raw split point ("10.03897"): 3 significant digits is the finest
+        for sig in (1, 2, 3):
+            chosen = _round_conditions(raw_conds, sig, integer_features)
+            cover = _coverage(chosen, X)
             hits = int((cover & member).sum())
             prec = hits / max(int(cover.sum()), 1)
-            if sig is None or (
+            if (
                 hits / n_members >= raw_fid - max_fidelity_loss
                 and prec >= raw_prec - max_fidelity_loss
             ):
-                chosen = conds
                 break
         cover = _coverage(chosen, X)
         hits = int((cover & member).sum())
