@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from segmint.errors import DataValidationError
 from segmint.features import rfm_summary
 from segmint.features.training import default_churn_horizon, training_frames
 from segmint.pipeline._features import N_TOP_CATEGORIES
@@ -61,6 +62,18 @@ def _dropout(con, frames: pd.DataFrame, schedule: CutoffSchedule, model_name: st
     }
 
 
+def _category_frames(frames) -> pd.DataFrame | None:
+    """The category-label frames, or None where the purchases have no category (customer,
+    date, amount data such as CDNOW): there is no category propensity to predict then, and the
+    other models need none."""
+    try:
+        return frames("category")
+    except DataValidationError as exc:
+        if exc.column == "category":
+            return None
+        raise
+
+
 def predict(
     workspace: Workspace,
     *,
@@ -103,9 +116,6 @@ def predict(
             ).to_pandas()
 
         purchases = frames("purchase")
-        # without categories (customer, date, amount data such as CDNOW) there is no
-        # category propensity to predict; the other models need none
-        (has_categories,) = con.execute("SELECT count(category) > 0 FROM transactions").fetchone()
         progress("churn", 2, steps)
         churn_eval = evaluate_churn(
             purchases,
@@ -115,8 +125,8 @@ def predict(
         )
         churn = score_churn(purchases, schedule, random_state=seed)
         propensity_eval, propensity = None, pd.DataFrame()
-        if has_categories:
-            categories = frames("category")
+        categories = _category_frames(frames)
+        if categories is not None:
             propensity_eval = evaluate_propensity(categories, schedule, random_state=seed)
             propensity = score_propensity(categories, schedule, random_state=seed)
         progress("next purchase", 3, steps)
