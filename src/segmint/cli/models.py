@@ -82,7 +82,10 @@ def predict(
         f"{hold['predicted_repeat_purchases']:,.0f} repeat "
         f"purchases predicted vs {hold['actual_repeat_purchases']:,.0f} actual "
         f"({hold['error_pct']:+.1f}%); purchase model chosen by held-out error among "
-        + ", ".join(f"{n} {e:+.1f}%" for n, e in hold["error_pct_by_model"].items()),
+        + ", ".join(
+            f"{n} {e:+.1f}%" if e is not None and e == e else f"{n} (dropout not identified)"
+            for n, e in hold["error_pct_by_model"].items()
+        ),
         highlight=False,
     )
     if evaluation["propensity"] is not None:  # None: the data has no categories
