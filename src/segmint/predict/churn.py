@@ -244,17 +244,23 @@ def _top_reasons(
     return pd.DataFrame(chosen, columns=[f"reason_{k + 1}" for k in range(top)], index=index)
 
 
+# the gradient-boosted trees' parameters, shared by every tree model in predict/
+TREE_CONSTRAINTS: dict = {
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
+    "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
+    "l2_regularization": [Interval(Real, 0, None, closed="left")],
+    "random_state": ["random_state"],
+}
+
+
 class CalibratedTreesParams(BaseEstimator):
     """The parameters shared by the calibrated tree classifiers (churn and propensity)."""
 
     _parameter_constraints: dict = {
         "calibration": [StrOptions({"isotonic", "sigmoid"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
-        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
-        "l2_regularization": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
+        **TREE_CONSTRAINTS,
     }
 
     def __init__(

@@ -22,7 +22,7 @@ Pure: arrays / DataFrames in, arrays / DataFrames out.
 from __future__ import annotations
 
 from datetime import datetime
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segmint.errors import DataValidationError, ModelError
 from segmint.predict.churn import (
+    TREE_CONSTRAINTS,
     CalibratedTreesParams,
     ChurnModel,
     _as_frame,
@@ -174,12 +175,7 @@ random_state
     _parameter_constraints: dict = {
         "horizon_days": [Interval(Real, 0, None, closed="neither")],
         "loss": [StrOptions({"absolute_error", "squared_error"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left")],
-        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
-        "l2_regularization": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
+        **TREE_CONSTRAINTS,
     }
 
     def __init__(
