@@ -32,7 +32,13 @@ from segmint.pipeline._options import check_method
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
-from segmint.segment import Segmenter, describe_segments, rfm_scores, segmenter_to_dict
+from segmint.segment import (
+    Segmenter,
+    describe_micro_segments,
+    describe_segments,
+    rfm_scores,
+    segmenter_to_dict,
+)
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
 
@@ -68,6 +74,7 @@ class Segmentation:
     params: dict
     metrics: dict
     model: dict
+    micro_segments: pd.DataFrame | None = None
 
 
 def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
@@ -119,6 +126,15 @@ def fit_segments(
         random_state=random_state,
     )
     segments = pd.DataFrame([d.to_dict() for d in descriptions])
+    micro = describe_micro_segments(
+        features,
+        labels,
+        model.micro_labels_,
+        {d.segment_id: d.name for d in descriptions},
+        value="monetary",
+        labels_map=feature_labels(features.columns),
+        random_state=random_state,
+    )
     rfm = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
     progress("explain", 1, 2)
     coords = _map_coordinates(model.transform(features[columns]), random_state)
@@ -155,6 +171,7 @@ def fit_segments(
         "stability_ari": float(model.stability_),
         "selection": json.loads(model.selection_.to_json(orient="records")),
         "rfm_groups": int(rfm["rfm_group"].nunique()),
+        "n_micro_segments": len(micro),
     }
     # the fitted model as JSON: the service assigns live customers with exactly this model
     return Segmentation(
@@ -166,6 +183,7 @@ def fit_segments(
         params,
         metrics,
         segmenter_to_dict(model),
+        pd.DataFrame([m.to_dict() for m in micro]),
     )
 
 
@@ -188,6 +206,7 @@ def store_segments(
         segments=fitted.segments,
         assignments=fitted.assignments,
         features=pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False),
+        micro_segments=fitted.micro_segments,
     )
     save_model(con, run_id, "segmenter", fitted.model)
     progress("store", 1, 1)

@@ -1,4 +1,5 @@
-"""Segmentation: scaling, clustering with automatic k, micro-segments, profiles, names, rules.
+"""Segmentation: scaling, clustering with automatic k, micro-segments (named and explained
+within their segment), profiles, names, rules.
 
 Pure in-memory code: tables or arrays in, results out (no SQL, no files, no printing).
 
@@ -17,6 +18,7 @@ from segmint.segment.assign import SegmentGeometry, assign, kmeans_soft_assignme
 from segmint.segment.cluster import Segmenter
 from segmint.segment.describe import SegmentDescription, describe_segments
 from segmint.segment.metrics import eta_squared
+from segmint.segment.micro import MicroSegmentDescription, describe_micro_segments
 from segmint.segment.naming import (
     describe_segment,
     name_segments,
@@ -34,6 +36,7 @@ __all__ = [
     "RFM_GROUPS",
     "Condition",
     "FeatureScaler",
+    "MicroSegmentDescription",
     "SegmentDescription",
     "SegmentProfiles",
     "SegmentGeometry",
@@ -41,6 +44,7 @@ __all__ = [
     "Segmenter",
     "assign",
     "choose_transform",
+    "describe_micro_segments",
     "describe_segment",
     "describe_segments",
     "eta_squared",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -79,7 +80,7 @@ def _indicator_words(feature: str) -> tuple[str | None, str | None]:
     return (f"{_title(value)} {key}" if value else _title(key), None)
 
 
-def _is_indicator(row: pd.Series) -> bool:
+def _is_indicator(row: Mapping[str, Any]) -> bool:
     return (
         all(float(row[c]) in (0.0, 1.0) for c in ("segment_median", "population_median"))
         and 0.0 <= float(row["population_mean"]) <= 1.0
@@ -108,7 +109,14 @@ def trait_holds(
     """
     if feature not in stats.index:
         return False
-    row = stats.loc[feature]
+    tenure = float(stats["segment_median"].get("tenure_days", math.nan))
+    return _holds(feature, high, stats.loc[feature], tenure, trend_window_days)
+
+
+def _holds(
+    feature: str, high: bool, row: Mapping[str, Any], tenure: float, trend_window_days: float
+) -> bool:
+    """:func:`trait_holds` on one feature's statistics (``tenure``: the median tenure)."""
     mean, med = float(row["segment_mean"]), float(row["segment_median"])
     pop_mean, pop_med = float(row["population_mean"]), float(row["population_median"])
     if not all(math.isfinite(v) for v in (mean, med, pop_mean, pop_med)):
@@ -129,15 +137,14 @@ def trait_holds(
     if feature == "tenure_days":
         return med >= 180 if high else med <= 90
     if feature == "spend_trend":
-        tenure = float(stats["segment_median"].get("tenure_days", math.nan))
         return (mean > 0 if high else mean < 0) and tenure >= 2 * trend_window_days
     if feature.startswith("attr_") and _is_indicator(row):
         return high and mean >= 0.5
     return True
 
 
-def _words(feature: str, high: bool, stats: pd.DataFrame) -> tuple[str | None, str | None]:
-    if feature.startswith("attr_") and feature not in _VOCAB and _is_indicator(stats.loc[feature]):
+def _words(feature: str, high: bool, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    if feature.startswith("attr_") and feature not in _VOCAB and _is_indicator(row):
         return _indicator_words(feature)
     return trait_words(feature, high)
 
@@ -147,33 +154,40 @@ Trait = tuple[str, bool]
 
 def _traits(
     profiles: SegmentProfiles, segment: Any, min_abs: float, trend_window_days: float
-) -> list[tuple[Trait, tuple[str | None, str | None]]]:
-    """The segment's checked traits, strongest first, each with its (adjective, noun)."""
+) -> list[tuple[Trait, tuple[str | None, str | None], float]]:
+    """The segment's checked traits, strongest first, each with its (adjective, noun) and
+    absolute lift."""
     stats = profiles.stats.xs(segment, level="segment")
-    rows = stats["lift"]
-    rows = rows[rows.abs() >= min_abs]
-    order = rows.abs().sort_values(ascending=False, kind="stable").index
+    # plain dicts: thousands of micro-segments are named, and pandas row access per feature
+    # and segment costs more than the checks themselves
+    names = list(stats.columns)
+    rows = {f: dict(zip(names, v, strict=True)) for f, v in zip(stats.index, stats.to_numpy())}
+    tenure = float(rows.get("tenure_days", {}).get("segment_median", math.nan))
+    lifts = stats["lift"]
+    lifts = lifts[lifts.abs() >= min_abs]
+    order = lifts.abs().sort_values(ascending=False, kind="stable").index
     out = []
     for f in order:
-        high = bool(rows[f] > 0)
-        if trait_holds(str(f), high, stats, trend_window_days=trend_window_days):
-            out.append(((str(f), high), _words(str(f), high, stats)))
+        row = rows[f]
+        high = bool(row["lift"] > 0)
+        if _holds(str(f), high, row, tenure, trend_window_days):
+            out.append(((str(f), high), _words(str(f), high, row), abs(float(row["lift"]))))
     return out
 
 
 def _compose(
-    traits: list[tuple[Trait, tuple[str | None, str | None]]], n_adj: int
+    traits: list[tuple[Trait, tuple[str | None, str | None], float]], n_adj: int
 ) -> tuple[str, list[Trait], bool]:
     """Name from the strongest traits: (name, traits used, whether more were available)."""
     noun_i, noun = None, "customers"
-    for i, (_, (_, word)) in enumerate(traits[:3]):
+    for i, (_, (_, word), _) in enumerate(traits[:3]):
         if word:
             noun_i, noun = i, word
             break
     used: list[Trait] = [traits[noun_i][0]] if noun_i is not None else []
     adjs: list[str] = []
     more = False
-    for i, (trait, (adj, _)) in enumerate(traits):
+    for i, (trait, (adj, _), _) in enumerate(traits):
         if i == noun_i or not adj or adj in adjs:
             continue
         if len(adjs) == n_adj:
@@ -246,8 +260,10 @@ def name_traits(
         :func:`trait_holds` is true for every listed trait.
     """
     segments = profiles.segments
-    strong = {s: _traits(profiles, s, min_lift, trend_window_days) for s in segments}
-    weak = {s: _traits(profiles, s, disambiguation_lift, trend_window_days) for s in segments}
+    lowest = min(min_lift, disambiguation_lift)
+    found = {s: _traits(profiles, s, lowest, trend_window_days) for s in segments}
+    strong = {s: [t for t in found[s] if t[2] >= min_lift] for s in segments}
+    weak = {s: [t for t in found[s] if t[2] >= disambiguation_lift] for s in segments}
     level = dict.fromkeys(segments, 1)
     names: dict[Any, str] = {}
     used: dict[Any, list[Trait]] = {}

@@ -71,19 +71,29 @@ class SegmentProfiles:
             ``feature``, ``lift``, ``ratio``, ``segment_mean``, ``population_mean`` (plain
             Python numbers, None for undefined values), strongest first.
         """
-        rows = self.stats.xs(segment, level="segment")
-        rows = rows[rows["lift"].abs() >= min_abs_lift]
-        order = rows["lift"].abs().sort_values(ascending=False, kind="stable").index[:n]
-        return [
-            {
-                "feature": str(f),
-                "lift": to_python(rows.at[f, "lift"]),
-                "ratio": to_python(rows.at[f, "ratio"]),
-                "segment_mean": to_python(rows.at[f, "segment_mean"]),
-                "population_mean": to_python(rows.at[f, "population_mean"]),
-            }
-            for f in order
+        return self.top_features_by_segment(n, min_abs_lift=min_abs_lift, segments=[segment])[
+            segment
         ]
+
+    def top_features_by_segment(
+        self, n: int = 5, *, min_abs_lift: float = 0.0, segments: list[Any] | None = None
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """:meth:`top_features` of every segment (or of ``segments``) in one pass."""
+        stats = self.stats if segments is None else self.stats.loc[segments]
+        stats = stats.assign(strength=stats["lift"].abs())
+        stats = stats[stats["strength"] >= min_abs_lift]
+        # stable sort within each segment: ties keep the feature order
+        order = np.lexsort((-stats["strength"].to_numpy(),))
+        ranked = stats.iloc[order].sort_index(level="segment", sort_remaining=False, kind="stable")
+        ranked = ranked.groupby(level="segment", sort=False).head(n)
+        keys = ("lift", "ratio", "segment_mean", "population_mean")
+        out: dict[Any, list[dict[str, Any]]] = {s: [] for s in (segments or self.segments)}
+        columns = [ranked[k].to_numpy() for k in keys]
+        for i, (seg, feature) in enumerate(ranked.index):
+            item = {"feature": str(feature)}
+            item.update({k: to_python(c[i]) for k, c in zip(keys, columns, strict=True)})
+            out[seg].append(item)
+        return out
 
 
 def profile_segments(

@@ -189,6 +189,7 @@ def segment_rules(
     min_leaf_share: float = 0.01,
     sample_size: int = 50_000,
     max_fidelity_loss: float = 0.01,
+    columns: dict[Any, list[str]] | None = None,
     random_state: Any = 0,
 ) -> dict[Any, SegmentRule]:
     """One readable rule per segment from one-vs-rest surrogate decision trees.
@@ -221,6 +222,9 @@ def segment_rules(
         possible); coverage is always measured on all rows.
     max_fidelity_loss : float, default=0.01
         Largest drop in fidelity or precision accepted from rounding thresholds.
+    columns : dict of segment id to list of str, optional
+        The features each segment's tree may split on (default: all), e.g. the few that set
+        it apart: many small trees then stay fast, and the rule speaks of those features.
     random_state : int, RandomState or None, default=0
 
     Returns
@@ -243,6 +247,7 @@ def segment_rules(
         medians = frame.median(skipna=True).fillna(0.0)
     X = frame.fillna(medians)
     names = list(X.columns)
+    position = {f: i for i, f in enumerate(names)}
     values = X.to_numpy()
     integer_features = {
         f for f, col in zip(names, values.T, strict=True) if np.all(np.mod(col, 1) == 0)
@@ -262,13 +267,14 @@ def segment_rules(
         neg_s = rng.choice(neg, half, replace=False) if neg.size > half else neg
         idx = np.concatenate([pos_s, neg_s])
         y = member[idx]
+        use = names if columns is None else columns.get(seg, names)
         tree = DecisionTreeClassifier(
             max_depth=max_depth,
             class_weight="balanced",
             min_samples_leaf=max(1, int(min_leaf_share * idx.size)),
             random_state=int(rng.randint(np.iinfo(np.int32).max)),
-        ).fit(values[idx], y)
-        paths = _leaf_paths(tree, names)
+        ).fit(values[np.ix_(idx, [position[f] for f in use])], y)
+        paths = _leaf_paths(tree, use)
         # weighted share of members in each node (class_weight="balanced")
         pos_col = list(tree.classes_).index(True) if True in tree.classes_ else None
         value = tree.tree_.value[:, 0, :]

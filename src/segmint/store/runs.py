@@ -6,12 +6,15 @@ import hashlib
 import json
 import math
 from datetime import UTC, datetime
+from importlib import resources
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from segmint.errors import RunNotFoundError, WorkspaceError
+
+_MICRO_MIGRATION = "006_micro_segments.sql"
 
 
 def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
@@ -61,8 +64,9 @@ def save_results(
     segments: pd.DataFrame,
     assignments: pd.DataFrame,
     features: pa.Table,
+    micro_segments: pd.DataFrame | None = None,
 ) -> None:
-    """Store a run's segments, per-customer assignments and features."""
+    """Store a run's segments, micro-segments, per-customer assignments and features."""
     seg = pd.DataFrame(
         {
             "run_id": run_id,
@@ -78,6 +82,8 @@ def save_results(
     con.register("_seg", seg)
     con.execute("INSERT INTO segments SELECT * FROM _seg")
     con.unregister("_seg")
+    if micro_segments is not None:
+        _save_micro_segments(con, run_id, micro_segments)
     columns = [
         "customer_id",
         "segment_id",
@@ -98,9 +104,30 @@ def save_results(
     con.unregister("_feat")
 
 
-def _profiles(segments: pd.DataFrame) -> list[dict]:
+def _save_micro_segments(con: duckdb.DuckDBPyConnection, run_id: int, micro: pd.DataFrame) -> None:
+    rows = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "micro_segment_id": micro["micro_segment_id"].astype(str),
+            "segment_id": micro["segment_id"].astype("int32"),
+            "name": micro["name"].astype(str),
+            "rule": micro["rule"].astype(str),
+            "size": micro["size"].astype("int64"),
+            "value_share": micro["value_share"].astype(float),
+            "profile": [
+                json.dumps(p, default=_json_default)
+                for p in _profiles(micro, {"micro_segment_id", "segment_id"})
+            ],
+        }
+    )
+    con.register("_micro", rows)
+    con.execute("INSERT INTO micro_segments SELECT * FROM _micro")
+    con.unregister("_micro")
+
+
+def _profiles(segments: pd.DataFrame, fixed: set[str] | None = None) -> list[dict]:
     # everything about a segment beyond the fixed columns travels in its profile JSON
-    fixed = {"segment_id", "name", "rule", "size", "value_share"}
+    fixed = (fixed or {"segment_id"}) | {"name", "rule", "size", "value_share"}
     extra = [c for c in segments.columns if c not in fixed]
     return segments[extra].to_dict(orient="records")
 
@@ -170,6 +197,38 @@ def load_segments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
     if values.empty:
         return df
     return df.merge(values, on="segment_id", how="left")
+
+
+def ensure_micro_segments(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``micro_segments`` readable on a workspace created before it (migration 006).
+
+    Migrations apply when a workspace is opened for writing; one only read since the upgrade
+    lacks the table, so an empty temporary one of the same shape stands in (its runs have
+    no micro-segment descriptions).
+    """
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'micro_segments'"
+    ).fetchall()[0][0]
+    if not found:
+        sql = (resources.files("segmint.store") / "migrations" / _MICRO_MIGRATION).read_text()
+        con.execute(sql.replace("CREATE TABLE", "CREATE TEMP TABLE"))
+
+
+def load_micro_segments(
+    con: duckdb.DuckDBPyConnection, run_id: int, segment_id: int | None = None
+) -> pd.DataFrame:
+    """A run's micro-segments (of one segment, or all), by segment and descending size, with
+    their profile fields expanded into columns; none for runs stored before they were
+    described."""
+    ensure_micro_segments(con)
+    df = con.execute(
+        """SELECT micro_segment_id, segment_id, name, rule, size, value_share, profile
+           FROM micro_segments WHERE run_id = $run AND ($segment IS NULL OR segment_id = $segment)
+           ORDER BY segment_id, size DESC, micro_segment_id""",
+        {"run": run_id, "segment": segment_id},
+    ).df()
+    extra = pd.DataFrame([json.loads(p) for p in df.pop("profile")], index=df.index)
+    return pd.concat([df, extra], axis=1)
 
 
 def load_assignments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
