@@ -161,7 +161,8 @@ def _traits(
     # plain dicts: thousands of micro-segments are named, and pandas row access per feature
     # and segment costs more than the checks themselves
     names = list(stats.columns)
-    rows = {f: dict(zip(names, v, strict=True)) for f, v in zip(stats.index, stats.to_numpy())}
+    values = stats.to_numpy()
+    rows = {f: dict(zip(names, v, strict=True)) for f, v in zip(stats.index, values, strict=True)}
     tenure = float(rows.get("tenure_days", {}).get("segment_median", math.nan))
     lifts = stats["lift"]
     lifts = lifts[lifts.abs() >= min_abs]
