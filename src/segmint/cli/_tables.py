@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from rich.table import Table
 
 from segmint import pipeline
@@ -37,6 +38,36 @@ def segment_table(result: pipeline.RunResult) -> Table:
         if scored:
             row += [f"{seg.clv:,.0f}", f"{seg.churn_risk:.0%}", seg.value_flag]
         table.add_row(*row)
+    return table
+
+
+def micro_segment_table(result: pipeline.RunResult, micro: pd.DataFrame) -> Table:
+    """Micro-segments by segment: a section per segment, largest first."""
+    table = Table(
+        title=f"Run {result.run_id}: {len(micro)} micro-segments "
+        f"of {micro['segment_id'].nunique()} segments (as of {result.as_of:%Y-%m-%d})",
+        title_justify="left",
+    )
+    table.add_column("id", justify="right")
+    table.add_column("micro-segment", style="bold")
+    table.add_column("customers", justify="right")
+    table.add_column("of segment", justify="right")
+    table.add_column("revenue", justify="right")
+    table.add_column("rule within the segment (fidelity)")
+    previous = None
+    for m in micro.itertuples():
+        if previous is not None and m.segment_id != previous:
+            table.add_section()
+        previous = m.segment_id
+        share = "" if pd.isna(m.value_share) else f"{m.value_share:.1%}"
+        table.add_row(
+            m.micro_segment_id,
+            m.name,
+            f"{m.size:,}",
+            f"{m.segment_share:.0%}",
+            share,
+            f"{m.rule} [dim]({m.rule_fidelity:.0%})[/dim]",
+        )
     return table
 
 

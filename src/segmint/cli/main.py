@@ -262,7 +262,8 @@ def export(
     what: Annotated[
         str,
         typer.Argument(
-            help="assignments (one row per customer) or profiles (one row per segment)."
+            help="assignments (one row per customer, with its segment and micro-segment), "
+            "profiles (one row per segment) or micro-segments (one row per micro-segment)."
         ),
     ] = "assignments",
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -282,7 +283,8 @@ def export(
         ),
     ] = "",
 ) -> None:
-    """Export a run's assignments or segment profiles as CSV or Parquet (atomic writes)."""
+    """Export a run's assignments, segment profiles or micro-segments as CSV or Parquet
+    (atomic writes)."""
     try:
         fmt = fmt or (output.suffix.lstrip(".").lower() if output and str(output) != "-" else "csv")
         if output is None or str(output) == "-":

@@ -8,10 +8,10 @@ import typer
 from rich.table import Table
 
 from segmint import pipeline
-from segmint.cli._options import JsonOpt
+from segmint.cli._options import JsonOpt, RunOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
 from segmint.cli._output import fail as _fail
-from segmint.cli._tables import show_run
+from segmint.cli._tables import micro_segment_table, show_run
 from segmint.errors import SegmintError
 from segmint.store.workspace import Workspace
 
@@ -21,8 +21,51 @@ runs_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``runs`` (list, show, compare) to the main app."""
+    """Add ``runs`` (list, show, compare) and ``segments`` to the main app."""
     app.add_typer(runs_app, name="runs")
+    app.command("segments")(segments)
+
+
+def segments(
+    segment: Annotated[
+        int | None,
+        typer.Argument(help="Show this segment's micro-segments (implies --micro)."),
+    ] = None,
+    micro: Annotated[
+        bool, typer.Option("--micro", "-m", help="List micro-segments, by segment.")
+    ] = False,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", min=1, help="At most this many micro-segments per segment."),
+    ] = None,
+    run_id: RunOpt = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """A run's segments or, with --micro or a SEGMENT, its micro-segments: each named within
+    its segment ("<segment> · <what sets it apart>"), with its size, share of spend and the
+    rule that separates it from the segment's other micro-segments."""
+    try:
+        ws = Workspace(workspace)
+        if segment is None and not micro:
+            show_run(pipeline.load_run(ws, run_id), as_json)
+            return
+        result, found = pipeline.load_micro_segments(ws, run_id, segment)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if top is not None:
+        found = found.groupby("segment_id", sort=False).head(top)
+    if as_json:
+        print_json({"run_id": result.run_id, "micro_segments": found.to_dict(orient="records")})
+        return
+    if found.empty:
+        err.print(
+            f"run {result.run_id} has no described micro-segments (runs stored before they "
+            "were described have ids only; run `segmint run` again)",
+            highlight=False,
+        )
+        return
+    out.print(micro_segment_table(result, found))
 
 
 @runs_app.command("list")

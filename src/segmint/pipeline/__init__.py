@@ -21,7 +21,14 @@ from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_repor
 from segmint.pipeline._predict import predict
 from segmint.pipeline._progress import Progress
 from segmint.pipeline._run import ingest_and_segment
-from segmint.pipeline._runs import RunResult, compare_runs, flag_segments, list_runs, load_run
+from segmint.pipeline._runs import (
+    RunResult,
+    compare_runs,
+    flag_segments,
+    list_runs,
+    load_micro_segments,
+    load_run,
+)
 from segmint.pipeline._segment import segment
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "ingest",
     "ingest_and_segment",
     "list_runs",
+    "load_micro_segments",
     "load_run",
     "parse_date",
     "predict",

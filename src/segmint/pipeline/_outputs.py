@@ -14,6 +14,7 @@ from segmint.report import write_report as render_report
 from segmint.store.exports import export_query
 from segmint.store.ingest import ingest_history
 from segmint.store.runs import (
+    ensure_micro_segments,
     features_table,
     get_run,
     load_assignments,
@@ -51,10 +52,12 @@ def write_report(
 EXPORTS = {
     "assignments": (
         """SELECT a.customer_id, a.segment_id, s.name AS segment, a.micro_segment_id,
+                  m.name AS micro_segment,
                   a.confidence, a.r_score, a.f_score, a.m_score, a.rfm_group,
                   r.as_of, p.* EXCLUDE (run_id, customer_id), f.* EXCLUDE (customer_id)
            FROM assignments a
            JOIN segments s USING (run_id, segment_id)
+           LEFT JOIN micro_segments m USING (run_id, micro_segment_id)
            JOIN runs r USING (run_id)
            JOIN {features} f USING (customer_id)
            LEFT JOIN predictions p USING (run_id, customer_id)
@@ -66,6 +69,13 @@ EXPORTS = {
            FROM segments s JOIN runs r USING (run_id)
            WHERE s.run_id = ? ORDER BY s.segment_id"""
     ),
+    "micro-segments": (
+        """SELECT m.segment_id, s.name AS segment, m.micro_segment_id, m.name, m.rule, m.size,
+                  m.value_share, r.as_of, m.profile
+           FROM micro_segments m JOIN segments s USING (run_id, segment_id)
+           JOIN runs r USING (run_id)
+           WHERE m.run_id = ? ORDER BY m.segment_id, m.size DESC, m.micro_segment_id"""
+    ),
 }
 
 
@@ -73,6 +83,7 @@ def _export_query(con, what: str, run_id: int | None) -> tuple[str, int]:
     if what not in EXPORTS:
         raise SegmintError(f"unknown export {what!r}; expected one of {', '.join(EXPORTS)}")
     run = get_run(con, run_id)
+    ensure_micro_segments(con)
     return EXPORTS[what].format(features=features_table(run["run_id"])), run["run_id"]
 
 
@@ -84,14 +95,16 @@ def export(
     fmt: str = "csv",
     run_id: int | None = None,
 ) -> Path:
-    """Write a run's assignments or segment profiles to a file (atomically); return its path."""
+    """Write a run's assignments, segment profiles or micro-segments to a file (atomically);
+    return its path."""
     with workspace.connect(read_only=True) as con:
         query, run_id = _export_query(con, what, run_id)
         return export_query(con, query, [run_id], path, fmt)
 
 
 def export_frame(workspace: Workspace, what: str, *, run_id: int | None = None) -> pd.DataFrame:
-    """A run's assignments or segment profiles as a data frame (the CLI prints it as CSV)."""
+    """A run's assignments, segment profiles or micro-segments as a data frame (the CLI prints
+    it as CSV)."""
     with workspace.connect(read_only=True) as con:
         query, run_id = _export_query(con, what, run_id)
         return con.execute(query, [run_id]).df()

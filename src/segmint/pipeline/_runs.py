@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from segmint.errors import WorkspaceError
 from segmint.predict.flags import segment_flags
 from segmint.store.runs import compare_runs as store_compare_runs
 from segmint.store.runs import get_run, load_segments
+from segmint.store.runs import load_micro_segments as store_load_micro_segments
 from segmint.store.runs import list_runs as store_list_runs
 from segmint.store.workspace import Workspace
 
@@ -73,3 +75,17 @@ def compare_runs(workspace: Workspace, run_a: int, run_b: int) -> pd.DataFrame:
     """Customers moving between segments from run A to run B (see ``store.runs.compare_runs``)."""
     with workspace.connect(read_only=True) as con:
         return store_compare_runs(con, run_a, run_b)
+
+
+def load_micro_segments(
+    workspace: Workspace, run_id: int | None = None, segment_id: int | None = None
+) -> tuple[RunResult, pd.DataFrame]:
+    """A stored run and its micro-segments, of one segment or all, by segment and descending
+    size (see :func:`segmint.store.runs.load_micro_segments`)."""
+    result = load_run(workspace, run_id)
+    known = [int(s) for s in result.segments["segment_id"]]
+    if segment_id is not None and segment_id not in known:
+        raise WorkspaceError(f"no segment {segment_id} in run {result.run_id}; segments: {known}")
+    with workspace.connect(read_only=True) as con:
+        micro = store_load_micro_segments(con, result.run_id, segment_id)
+    return result, micro
