@@ -13,8 +13,8 @@ from segmint.errors import WorkspaceError
 from segmint.predict.flags import segment_flags
 from segmint.store.runs import compare_runs as store_compare_runs
 from segmint.store.runs import get_run, load_segments
-from segmint.store.runs import load_micro_segments as store_load_micro_segments
 from segmint.store.runs import list_runs as store_list_runs
+from segmint.store.runs import load_micro_segments as store_load_micro_segments
 from segmint.store.workspace import Workspace
 
 
