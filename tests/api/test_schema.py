@@ -50,6 +50,7 @@ def test_schema_is_complete(live):
         "/v1/customers/{customer_id}",
         "/v1/segments",
         "/v1/segments/{segment_id}/members",
+        "/v1/segments/{segment_id}/micro-segments",
         "/v1/runs",
         "/v1/alerts",
         "/v1/webhooks",

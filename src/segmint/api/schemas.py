@@ -284,6 +284,12 @@ class CustomerSegment(BaseModel):
     segment_id: int | None
     segment: str | None
     confidence: float | None
+    micro_segment_id: str | None = Field(
+        None, description="Micro-segment within the segment (`<segment>.<micro>`)."
+    )
+    micro_segment: str | None = Field(
+        None, description="Its name: the segment's, then what sets it apart within it."
+    )
 
 
 class IngestResult(BaseModel):
@@ -317,6 +323,29 @@ class SegmentList(BaseModel):
     segments: list[SegmentOut]
 
 
+class MicroSegmentOut(BaseModel):
+    micro_segment_id: str
+    segment_id: int
+    name: str = Field(description="The segment's name, then what sets it apart within it.")
+    rule: str = Field(description="What separates it from the segment's other micro-segments.")
+    size: int = Field(description="Customers in the micro-segment in the batch run.")
+    live_size: int = Field(description="Customers in the micro-segment now.")
+    value_share: float | None = Field(description="Share of all customers' spend.")
+    profile: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Rule fidelity and precision, shares, what distinguishes it within the "
+        "segment (`top_features`) and its feature means (`profile`).",
+    )
+
+
+class MicroSegmentList(BaseModel):
+    run_id: int | None
+    segment_id: int
+    micro_segments: list[MicroSegmentOut] = Field(
+        description="Largest first; empty for a run stored before micro-segments were described."
+    )
+
+
 class Members(BaseModel):
     segment_id: int
     customer_ids: list[str]
@@ -331,6 +360,8 @@ class CustomerOut(BaseModel):
     segment: str | None
     rule: str | None
     confidence: float | None
+    micro_segment_id: str | None = None
+    micro_segment: str | None = None
     predictions: dict[str, Any] | None = None
 
 

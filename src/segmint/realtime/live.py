@@ -18,7 +18,7 @@ import numpy as np
 from segmint.errors import WorkspaceError
 from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.segment.persist import segmenter_from_dict
-from segmint.store.runs import get_run, load_model, load_segments
+from segmint.store.runs import get_run, load_micro_segments, load_model, load_segments
 
 UNASSIGNED = -1
 
@@ -42,6 +42,8 @@ class LiveState:
     run_as_of: datetime | None = None
     clock: np.datetime64 | None = None
     segments: dict[int, dict] = field(default_factory=dict)
+    #: the run's described micro-segments by id (name, rule, size, value share, profile)
+    micro_segments: dict[str, dict] = field(default_factory=dict)
     profiles: Any = None  # segmint.realtime ProfileStore
     model: Any = None  # LiveSegmenter
     feature_columns: list[str] = field(default_factory=list)
@@ -49,6 +51,10 @@ class LiveState:
     ids: list[str] = field(default_factory=list)
     seg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     conf: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+    # each customer's micro-segment as a position in ``micro_ids`` (UNASSIGNED: none)
+    micro: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    micro_ids: list[str] = field(default_factory=list)
+    _micro_code: dict[str, int] = field(default_factory=dict)
     version: int = 0
     _members_cache: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)
 
@@ -86,6 +92,17 @@ class LiveState:
                 "value_share": float(row["value_share"]),
                 "profile": {k: v for k, v in row.items() if k not in fixed},
             }
+        micro = load_micro_segments(con, state.run_id)
+        for row in json.loads(micro.to_json(orient="records")):
+            state.micro_segments[row["micro_segment_id"]] = {
+                "micro_segment_id": row["micro_segment_id"],
+                "segment_id": int(row["segment_id"]),
+                "name": row["name"],
+                "rule": row["rule"],
+                "size": int(row["size"]),
+                "value_share": row["value_share"],
+                "profile": {k: v for k, v in row.items() if k not in fixed | {"micro_segment_id"}},
+            }
         state.model = _load_model(con, run)
         state.profiles = profiles_from_workspace(con, as_of=load_as_of)
         if state.model is not None:
@@ -95,11 +112,11 @@ class LiveState:
             state.ids = [str(c) for c in state.profiles.customer_ids]
             state.index = {c: i for i, c in enumerate(state.ids)}
             if state.ids:
-                state.seg, conf = state._assign(state.ids)
+                state.seg, conf, state.micro = state._assign(state.ids)
                 state.conf = conf.astype(np.float32)
         else:  # no stored model: the run's assignments, and no live re-assignment
             asg = con.execute(
-                """SELECT customer_id, segment_id, confidence FROM assignments
+                """SELECT customer_id, segment_id, confidence, micro_segment_id FROM assignments
                    WHERE run_id = ? ORDER BY customer_id""",
                 [state.run_id],
             ).fetchnumpy()
@@ -107,6 +124,7 @@ class LiveState:
             state.index = {c: i for i, c in enumerate(state.ids)}
             state.seg = np.asarray(asg["segment_id"], dtype=np.int32)
             state.conf = np.nan_to_num(np.asarray(asg["confidence"], dtype=np.float32), nan=0.0)
+            state.micro = state._micro_codes(asg["micro_segment_id"])
         return state
 
     # ------------------------------------------------------------------ applying events
@@ -127,6 +145,9 @@ class LiveState:
             )
             self.conf = np.concatenate(
                 [self.conf, np.zeros(len(self.seg) - len(self.conf), np.float32)]
+            )
+            self.micro = np.concatenate(
+                [self.micro, np.full(len(self.seg) - len(self.micro), UNASSIGNED, np.int32)]
             )
         return out
 
@@ -165,9 +186,10 @@ class LiveState:
         old = self.seg[urows].copy()
         changes: list[Change] = []
         if self.model is not None and self.profiles is not None:
-            new, conf = self._assign(unique)
+            new, conf, micro = self._assign(unique)
             self.seg[urows] = new
             self.conf[urows] = conf
+            self.micro[urows] = micro
             last_ts = {e["customer_id"]: e["ts"] for e in events}
             for c, o, n, cf in zip(unique, old, new, conf, strict=True):
                 if o != n:
@@ -185,7 +207,21 @@ class LiveState:
         out = [self.membership(c, int(r)) for c, r in zip(unique, urows, strict=True)]
         return out, changes
 
-    def _assign(self, customer_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _micro_codes(self, ids: Any) -> np.ndarray:
+        """Positions of micro-segment ids in ``micro_ids`` (new ones appended; None: none)."""
+        codes = np.full(len(ids), UNASSIGNED, dtype=np.int32)
+        for i, m in enumerate(ids):
+            if m is None:
+                continue
+            code = self._micro_code.get(m)
+            if code is None:
+                code = self._micro_code[m] = len(self.micro_ids)
+                self.micro_ids.append(m)
+            codes[i] = code
+        return codes
+
+    def _assign(self, customer_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment, confidence and micro-segment (see :meth:`_micro_codes`) of customers."""
         columns = self.feature_columns
         extra = "frequency" not in columns
         X = self.profiles.features(
@@ -199,11 +235,14 @@ class LiveState:
             X = X[columns]
         labels = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         conf = np.zeros(len(customer_ids), dtype=np.float32)
+        micro = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         if has.any():
             out = self.model.assign_values(X.to_numpy(dtype=np.float64)[has])
             labels[has] = out["segment_id"]
             conf[has] = out["confidence"]
-        return labels, conf
+            if out["micro_segment_id"] is not None:
+                micro[has] = self._micro_codes(out["micro_segment_id"])
+        return labels, conf, micro
 
     # ------------------------------------------------------------------ reading
 
@@ -212,11 +251,16 @@ class LiveState:
             row = self.index.get(customer_id)
         s = UNASSIGNED if row is None else int(self.seg[row])
         seg = self.segments.get(s)
+        m = UNASSIGNED if seg is None else int(self.micro[row])
+        micro_id = None if m == UNASSIGNED else self.micro_ids[m]
+        micro = self.micro_segments.get(micro_id) if micro_id is not None else None
         return {
             "customer_id": customer_id,
             "segment_id": None if seg is None else s,
             "segment": None if seg is None else seg["name"],
             "confidence": None if seg is None else round(float(self.conf[row]), 6),
+            "micro_segment_id": micro_id,
+            "micro_segment": None if micro is None else micro["name"],
         }
 
     def customer(self, customer_id: str) -> dict | None:
@@ -244,6 +288,16 @@ class LiveState:
         n = len(self.ids)
         values, counts = np.unique(self.seg[:n], return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True) if v != UNASSIGNED}
+
+    def live_micro_sizes(self) -> dict[str, int]:
+        """Customers in each micro-segment now, by micro-segment id."""
+        n = len(self.ids)
+        values, counts = np.unique(self.micro[:n], return_counts=True)
+        return {
+            self.micro_ids[v]: int(c)
+            for v, c in zip(values, counts, strict=True)
+            if v != UNASSIGNED
+        }
 
     def members(
         self, segment_id: int, cursor: str | None, limit: int

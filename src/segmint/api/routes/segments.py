@@ -1,4 +1,4 @@
-"""Segments of the loaded run with live sizes, and paged members."""
+"""Segments of the loaded run with live sizes, their micro-segments, and paged members."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from fastapi import APIRouter, Path, Query
 
 from segmint.api.deps import EngineDep, ReadKey
 from segmint.api.errors import error_responses
-from segmint.api.schemas import Members, SegmentList, SegmentOut
+from segmint.api.schemas import (
+    Members,
+    MicroSegmentList,
+    MicroSegmentOut,
+    SegmentList,
+    SegmentOut,
+)
 from segmint.service import NotFound
 
 router = APIRouter(prefix="/segments", tags=["segments"])
@@ -66,3 +72,27 @@ async def segment_members(
         _segment(engine, segment_id, {})
     ids, nxt = engine.live.members(segment_id, cursor, limit)
     return Members(segment_id=segment_id, customer_ids=ids, next_cursor=nxt)
+
+
+@router.get(
+    "/{segment_id}/micro-segments",
+    response_model=MicroSegmentList,
+    summary="A segment's micro-segments: names, rules, sizes and value shares",
+    responses=error_responses(401, 403, 404, 422, 429),
+)
+async def segment_micro_segments(
+    engine: EngineDep, key: ReadKey, segment_id: SegmentId
+) -> MicroSegmentList:
+    """Each micro-segment is named within its segment ("<segment> · <what sets it apart>"),
+    with the rule that separates it from the segment's other micro-segments; largest first."""
+    _segment(engine, segment_id, {})
+    live = engine.live.live_micro_sizes()
+    found = [m for m in engine.live.micro_segments.values() if m["segment_id"] == segment_id]
+    found.sort(key=lambda m: -m["size"])
+    return MicroSegmentList(
+        run_id=engine.live.run_id,
+        segment_id=segment_id,
+        micro_segments=[
+            MicroSegmentOut(**m, live_size=live.get(m["micro_segment_id"], 0)) for m in found
+        ],
+    )

@@ -1,0 +1,92 @@
+"""Micro-segments over HTTP, on the real server: listed per segment with names and rules, and
+named in a customer's read and in the live assignment that an event returns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from segmint.store.runs import load_micro_segments
+from segmint.store.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def client(live):
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def stored(template_workspace):
+    """The served run's micro-segments and its first customer, read from the template (the
+    server holds its own copy's lock)."""
+    with Workspace(template_workspace).connect(read_only=True) as con:
+        micro = load_micro_segments(con, 1)
+        (cid,) = con.execute(
+            "SELECT customer_id FROM assignments WHERE run_id = 1 ORDER BY customer_id LIMIT 1"
+        ).fetchall()[0]
+    return micro, cid
+
+
+def test_segment_micro_segments_match_the_stored_run(client, live, stored):
+    stored, _ = stored
+    segments = client.get("/v1/segments", headers=live.keys.h("read")).json()["segments"]
+    seen = 0
+    for seg in segments:
+        r = client.get(
+            f"/v1/segments/{seg['segment_id']}/micro-segments", headers=live.keys.h("read")
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["run_id"] == 1 and body["segment_id"] == seg["segment_id"]
+        micro = body["micro_segments"]
+        assert micro, seg
+        assert [m["size"] for m in micro] == sorted((m["size"] for m in micro), reverse=True)
+        assert sum(m["size"] for m in micro) == seg["size"]
+        for m in micro:
+            assert m["segment_id"] == seg["segment_id"]
+            assert m["name"].startswith(seg["name"]) and m["rule"]
+            assert m["live_size"] >= 0 and "top_features" in m["profile"]
+        seen += len(micro)
+    assert seen == len(stored) and set(stored["name"]) == {
+        m["name"]
+        for s in segments
+        for m in client.get(
+            f"/v1/segments/{s['segment_id']}/micro-segments", headers=live.keys.h("read")
+        ).json()["micro_segments"]
+    }
+
+
+def test_unknown_segment_is_404_and_a_key_is_needed(client, live):
+    r = client.get("/v1/segments/999/micro-segments", headers=live.keys.h("read"))
+    assert r.status_code == 404 and "no segment 999" in r.json()["detail"]
+    assert client.get("/v1/segments/0/micro-segments").status_code == 401
+
+
+def test_customer_read_and_live_assignment_name_the_micro_segment(client, live, stored):
+    micro, cid = stored
+    names = dict(zip(micro["micro_segment_id"], micro["name"], strict=True))
+    got = client.get(f"/v1/customers/{cid}", headers=live.keys.h("read")).json()
+    assert got["micro_segment_id"].startswith(f"{got['segment_id']}.")
+    assert got["micro_segment"] == names[got["micro_segment_id"]]
+
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "customer_id": "micro-new-1",
+        "ts": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "type": "purchase",
+        "properties": {"amount": 80.0, "category": "garden"},
+    }
+    r = client.post("/v1/events", json=event, headers=live.keys.h("ingest"))
+    assert r.status_code == 200, r.text
+    (cust,) = r.json()["customers"]
+    assert cust["micro_segment_id"].startswith(f"{cust['segment_id']}.")
+    assert cust["micro_segment"] == names[cust["micro_segment_id"]]
+    read = client.get("/v1/customers/micro-new-1", headers=live.keys.h("read")).json()
+    assert (read["micro_segment_id"], read["micro_segment"]) == (
+        cust["micro_segment_id"],
+        cust["micro_segment"],
+    )
