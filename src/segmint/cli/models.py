@@ -174,4 +174,8 @@ def evaluate(
         )
     out.print(table)
     if result["stored_with_run"] is not None:
-        err.print(f"stored with run {result['stored_with_run']}", highlight=False)
+        err.print(
+            f"stored with run {result['stored_with_run']}; `segmint report` shows it in the "
+            "run's report",
+            highlight=False,
+        )

@@ -18,10 +18,15 @@ from segmint.store.runs import (
     features_table,
     get_run,
     load_assignments,
+    load_micro_segments,
     load_model,
+    load_models,
     load_segments,
 )
 from segmint.store.workspace import Workspace
+
+#: ``segmint evaluate`` stores its result with the latest run as "evaluation YYYY-MM-DD +Nd"
+EVALUATION_PREFIX = "evaluation "
 
 
 def write_report(
@@ -34,6 +39,8 @@ def write_report(
         assignments = load_assignments(con, run["run_id"])
         ingests = ingest_history(con)
         predictions = load_model(con, run["run_id"], "predictions")
+        micro = load_micro_segments(con, run["run_id"])
+        evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
         table = features_table(run["run_id"])
         columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     summary = build_summary(
@@ -43,6 +50,8 @@ def write_report(
         ingest=ingests,
         feature_labels=feature_labels(columns),
         predictions=predictions,
+        micro_segments=micro,
+        evaluations=evaluations,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

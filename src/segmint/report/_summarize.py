@@ -15,6 +15,7 @@ import pandas as pd
 
 from segmint import __version__
 
+from ._micro import _evaluations, _micro_segments
 from ._predictions import _predictions, _value_risk
 from ._values import _check_columns, _int, _jsonable, _label, _maybe_json, _num, _text
 
@@ -376,6 +377,8 @@ def build_summary(
     ingest: list[dict[str, Any]] | None = None,
     feature_labels: dict[str, str] | None = None,
     predictions: Mapping[str, Any] | None = None,
+    micro_segments: pd.DataFrame | None = None,
+    evaluations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Summarise one segmentation run into a plain, JSON-able dict.
 
@@ -404,14 +407,20 @@ def build_summary(
         models, CLV horizon, held-out check), ``churn`` (metrics against baselines, calibration,
         lift), ``next_purchase`` (MAE against the median baseline), ``high_value_at_risk`` and
         ``as_of``. Any part may be missing.
+    micro_segments : pandas.DataFrame, optional
+        One row per micro-segment: ``micro_segment_id``, ``segment_id``, ``name``, ``rule``,
+        ``size``, ``value_share`` and, when known, ``segment_share``, ``rule_fidelity``.
+    evaluations : dict, optional
+        Stored results of ``segmint evaluate`` by name (each with ``groupings``: ``grouping``,
+        ``level``, ``n_groups``, ``value_eta2``, ``interest_eta2``).
 
     Returns
     -------
     dict
         Keys ``schema_version``, ``segmint_version``, ``run``, ``key_figures``, ``segments``,
         ``heatmap``, ``customer_map``, ``rfm``, ``model_selection``, ``comparison``,
-        ``data_quality``, ``value_risk``, ``predictions``. Optional sections are ``None`` when
-        their inputs are missing.
+        ``data_quality``, ``value_risk``, ``predictions``, ``micro_segments``,
+        ``evaluations``. Optional sections are ``None`` when their inputs are missing.
 
     Raises
     ------
@@ -451,5 +460,7 @@ def build_summary(
         "data_quality": _data_quality(ingest),
         "value_risk": value_risk,
         "predictions": _predictions(predictions, rows, assignments),
+        "micro_segments": _micro_segments(micro_segments, rows),
+        "evaluations": _evaluations(evaluations),
     }
     return _jsonable(summary)

@@ -293,6 +293,15 @@ def load_model(con: duckdb.DuckDBPyConnection, run_id: int, name: str) -> dict |
     return json.loads(rows[0][0]) if rows else None
 
 
+def load_models(con: duckdb.DuckDBPyConnection, run_id: int, prefix: str) -> dict[str, dict]:
+    """A run's stored models or evaluations whose name starts with ``prefix``, by name."""
+    rows = con.execute(
+        "SELECT name, payload FROM models WHERE run_id = ? AND starts_with(name, ?) ORDER BY name",
+        [run_id, prefix],
+    ).fetchall()
+    return {name: json.loads(payload) for name, payload in rows}
+
+
 def save_predictions(con: duckdb.DuckDBPyConnection, run_id: int, scores: pd.DataFrame) -> None:
     """Replace a run's per-customer predictions."""
     con.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
