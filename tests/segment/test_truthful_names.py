@@ -1,9 +1,12 @@
-"""Every word of every segment name is backed by the segment's profile, on every data set we have.
+"""Every word of every segment and micro-segment name is backed by its profile, on every data
+set we have.
 
 Runs: the synthetic demo data, UCI Online Retail and CDNOW (each skipped when absent). For each
 segment the name is rebuilt with :func:`name_traits` from the run's own features and labels, and
 checked twice: each trait it lists holds (:func:`trait_holds`) and covers the name's words, and
-the words with a plain meaning are checked directly against the profile numbers.
+the words with a plain meaning are checked directly against the profile numbers. A
+micro-segment's name is its segment's, then words checked the same way against its profile
+within the segment (the segment is the population it is compared with).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from segmint import pipeline
 from segmint.errors import SegmintError
 from segmint.pipeline._segment import SegmentOptions, fit_segments, read_features
 from segmint.segment import name_traits, profile_segments, trait_holds, trait_words
+from segmint.segment.micro import SEPARATOR
 from segmint.store.workspace import Workspace
 
 _FILLER = {"customers", "typical"}
@@ -36,8 +40,33 @@ def _tokens(text: str) -> list[str]:
 def _check_run(result) -> None:
     labels = result.assignments["segment_id"].to_numpy()
     profiles = profile_segments(result.features, labels, value="monetary")
-    named = name_traits(profiles)
     names = dict(zip(result.segments["segment_id"], result.segments["name"], strict=True))
+    _check_names(profiles, names)
+    _check_micro(result, labels, names)
+
+
+def _check_micro(result, labels: np.ndarray, segment_names: dict) -> None:
+    micro_of = result.assignments["micro_segment_id"].to_numpy()
+    stored = result.micro_segments
+    assert set(stored["micro_segment_id"]) == set(micro_of)
+    assert stored["size"].sum() == len(labels) and stored["name"].is_unique
+    for seg, parent in segment_names.items():
+        rows = labels == seg
+        mine = stored[stored["segment_id"] == seg]
+        if len(mine) == 1:  # not split: the segment itself
+            assert mine["name"].iloc[0] == parent
+            continue
+        profiles = profile_segments(result.features[rows], micro_of[rows], value=None)
+        within = {}
+        for mid, name in zip(mine["micro_segment_id"], mine["name"], strict=True):
+            head, sep, tail = name.partition(SEPARATOR)
+            assert (head, sep) == (parent, SEPARATOR) and tail, name
+            within[mid] = tail
+        _check_names(profiles, within)
+
+
+def _check_names(profiles, names: dict) -> None:
+    named = name_traits(profiles)
     for seg, (name, traits) in named.items():
         assert names[seg] == name
         stats = profiles.stats.xs(seg, level="segment")

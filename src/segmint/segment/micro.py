@@ -180,7 +180,7 @@ def describe_micro_segments(
     parents, starts = np.unique(seg[order], return_index=True)
     for parent, rows in zip(parents, np.split(order, starts[1:]), strict=True):
         if parent not in segment_names:
-            raise DataValidationError(f"segment {parent!r} has no name in segment_names")
+            raise DataValidationError(f"segment {to_python(parent)!r} has no name in segment_names")
         ids, codes = np.unique(micro[rows], return_inverse=True)
         sub = frame.iloc[rows]
         values = pd.Series(value_col[rows] if has_value else np.zeros(rows.size))
