@@ -26,6 +26,8 @@ SUMMARY_KEYS = {
     "data_quality",
     "value_risk",
     "predictions",
+    "micro_segments",
+    "evaluations",
 }
 
 

@@ -19,3 +19,33 @@ def test_a_missing_lower_migration_is_applied(tmp_path):
         again = sorted(v for (v,) in con.execute("SELECT version FROM schema_version").fetchall())
         assert again == versions
         assert con.execute("SELECT count(*) FROM webhook_outbox").fetchall() == [(0,)]
+
+
+def test_a_workspace_from_before_micro_segment_descriptions(tmp_path):
+    """A workspace whose run was stored before migration 006: read-only commands (report,
+    exports, micro-segment listing) work on it unmigrated, and the next write adds the table."""
+    from segmint import pipeline
+    from segmint.store.runs import load_micro_segments
+
+    ws = Workspace(tmp_path / "ws")
+    pipeline.demo(ws, n_customers=300)
+    with ws.connect() as con:  # as it was before 006: no table, no record of it
+        con.execute("DROP TABLE micro_segments")
+        con.execute("DELETE FROM schema_version WHERE version = 6")
+    report = pipeline.write_report(ws, run_id=1)
+    assert 'id="micro"' not in report.read_text() and 'id="segments"' in report.read_text()
+    rows = pipeline.export_frame(ws, "assignments")
+    assert rows["micro_segment"].isna().all() and rows["micro_segment_id"].notna().all()
+    assert pipeline.export_frame(ws, "micro-segments").empty
+    assert pipeline.load_micro_segments(ws)[1].empty
+    with ws.connect(read_only=True) as con:  # still unmigrated: read-only opens never write
+        assert con.execute("SELECT count(*) FROM schema_version WHERE version = 6").fetchall() == [
+            (0,)
+        ]
+    with ws.connect() as con:
+        assert load_micro_segments(con, 1).empty
+        assert con.execute("SELECT count(*) FROM schema_version WHERE version = 6").fetchall() == [
+            (1,)
+        ]
+    pipeline.segment(ws, write_html=False)  # a new run describes its micro-segments
+    assert not pipeline.load_micro_segments(ws, run_id=2)[1].empty
