@@ -124,7 +124,8 @@ class LiveState:
             state.index = {c: i for i, c in enumerate(state.ids)}
             state.seg = np.asarray(asg["segment_id"], dtype=np.int32)
             state.conf = np.nan_to_num(np.asarray(asg["confidence"], dtype=np.float32), nan=0.0)
-            state.micro = state._micro_codes(asg["micro_segment_id"])
+            # NULL ids (runs without micro-segments) come back masked: tolist() makes them None
+            state.micro = state._micro_codes(np.ma.asarray(asg["micro_segment_id"]).tolist())
         return state
 
     # ------------------------------------------------------------------ applying events
