@@ -105,6 +105,35 @@ def _rule_rows(codes: np.ndarray, limit: int, rng: np.random.RandomState, floor:
     return np.flatnonzero(take)
 
 
+def _within(
+    sub: pd.DataFrame,
+    labels: np.ndarray,
+    sample: np.ndarray,
+    *,
+    n_top_features: int,
+    rule_features: int,
+    max_depth: int,
+    labels_map: dict[str, str] | None,
+    tree_sample: int,
+    rng: np.random.RandomState,
+) -> tuple[dict, dict, dict]:
+    """One segment's micro-segments against the segment: their names (with the traits behind
+    them), distinguishing features and rules, each by micro-segment id."""
+    profiles = profile_segments(sub, labels, value=None)
+    ranked = profiles.top_features_by_segment(max(n_top_features, rule_features))
+    rules = segment_rules(
+        sub.iloc[sample],
+        labels[sample],
+        max_depth=max_depth,
+        labels_map=labels_map,
+        sample_size=tree_sample,
+        columns={m: [f["feature"] for f in found[:rule_features]] for m, found in ranked.items()},
+        random_state=rng,
+    )
+    top = {m: found[:n_top_features] for m, found in ranked.items()}
+    return name_traits(profiles), top, rules
+
+
 def describe_micro_segments(
     features: Any,
     segment_labels: Any,
@@ -181,32 +210,26 @@ def describe_micro_segments(
     for parent, rows in zip(parents, np.split(order, starts[1:]), strict=True):
         if parent not in segment_names:
             raise DataValidationError(f"segment {to_python(parent)!r} has no name in segment_names")
-        ids, codes = np.unique(micro[rows], return_inverse=True)
+        labels = micro[rows]
+        ids, codes = np.unique(labels, return_inverse=True)
         sub = frame.iloc[rows]
         values = pd.Series(value_col[rows] if has_value else np.zeros(rows.size))
         sums = values.groupby(codes).sum().to_numpy()
         sizes = np.bincount(codes)
         name = segment_names[parent]
-        if ids.size == 1:
-            named = {ids[0]: ("", [])}
-            rules: dict[Any, Any] = {}
-            top: dict[Any, list] = {ids[0]: []}
+        if ids.size == 1:  # not split: the segment itself
+            named, top, rules = {ids[0]: ("", [])}, {ids[0]: []}, {}
         else:
-            profiles = profile_segments(sub, micro[rows], value=None)
-            named = name_traits(profiles)
-            ranked = profiles.top_features_by_segment(max(n_top_features, rule_features))
-            top = {m: found[:n_top_features] for m, found in ranked.items()}
-            sample = _rule_rows(codes, rule_sample, rng)
-            rules = segment_rules(
-                sub.iloc[sample],
-                micro[rows][sample],
+            named, top, rules = _within(
+                sub,
+                labels,
+                _rule_rows(codes, rule_sample, rng),
+                n_top_features=n_top_features,
+                rule_features=rule_features,
                 max_depth=max_depth,
                 labels_map=labels_map,
-                sample_size=tree_sample,
-                columns={
-                    m: [f["feature"] for f in found[:rule_features]] for m, found in ranked.items()
-                },
-                random_state=rng,
+                tree_sample=tree_sample,
+                rng=rng,
             )
         means = sub.groupby(codes).mean()
         for code in np.argsort(-sizes, kind="stable"):
