@@ -90,3 +90,19 @@ def test_customer_read_and_live_assignment_name_the_micro_segment(client, live, 
         cust["micro_segment_id"],
         cust["micro_segment"],
     )
+
+
+def test_live_state_assigns_the_batch_micro_segments(template_workspace):
+    """Loaded with no events since the run, the live model puts every customer in the
+    micro-segment the batch run stored (same model, same features, one assignment kernel)."""
+    from segmint.realtime.live import LiveState
+
+    with Workspace(template_workspace).connect(read_only=True) as con:
+        batch = con.execute(
+            "SELECT customer_id, micro_segment_id FROM assignments WHERE run_id = 1"
+        ).df()
+    with Workspace(template_workspace).connect() as con:
+        state = LiveState.load(con)
+    live = {c: state.membership(c)["micro_segment_id"] for c in batch["customer_id"]}
+    assert live == dict(zip(batch["customer_id"], batch["micro_segment_id"], strict=True))
+    assert set(state.live_micro_sizes()) == set(state.micro_segments)

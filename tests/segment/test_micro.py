@@ -79,3 +79,14 @@ def test_rule_rows_are_bounded_and_keep_small_micro_segments():
     assert 2_000 <= rows.size <= 2_030 and np.unique(rows).size == rows.size
     assert (codes[rows] == 1).sum() >= 30
     assert _rule_rows(codes[:500], 2_000, rng).size == 500
+
+
+def test_a_micro_segment_without_a_strong_trait_reads_typical():
+    from segmint.segment.micro import within_name
+
+    assert within_name("Typical customers") == "typical"
+    assert within_name("Typical customers #2") == "typical #2"
+    assert within_name("Kitchen fans") == "Kitchen fans"
+    X = pd.DataFrame({"monetary": [10.0, 10, 11, 11, 12, 12]})  # the same in both
+    out = describe_micro_segments(X, [0] * 6, ["0.0", "0.1"] * 3, {0: "Lapsed customers"})
+    assert {d.name for d in out} == {"Lapsed customers · typical", "Lapsed customers · typical #2"}

@@ -21,7 +21,7 @@ from segmint import pipeline
 from segmint.errors import SegmintError
 from segmint.pipeline._segment import SegmentOptions, fit_segments, read_features
 from segmint.segment import name_traits, profile_segments, trait_holds, trait_words
-from segmint.segment.micro import SEPARATOR
+from segmint.segment.micro import SEPARATOR, within_name
 from segmint.store.workspace import Workspace
 
 _FILLER = {"customers", "typical"}
@@ -62,12 +62,13 @@ def _check_micro(result, labels: np.ndarray, segment_names: dict) -> None:
             head, sep, tail = name.partition(SEPARATOR)
             assert (head, sep) == (parent, SEPARATOR) and tail, name
             within[mid] = tail
-        _check_names(profiles, within)
+        _check_names(profiles, within, within_name)
 
 
-def _check_names(profiles, names: dict) -> None:
+def _check_names(profiles, names: dict, shown=lambda name: name) -> None:
     named = name_traits(profiles)
-    for seg, (name, traits) in named.items():
+    for seg, (raw, traits) in named.items():
+        name = shown(raw)
         assert names[seg] == name
         stats = profiles.stats.xs(seg, level="segment")
         backed: set[str] = set()

@@ -22,11 +22,17 @@ from sklearn.utils import check_random_state
 
 from segmint.errors import DataValidationError
 from segmint.segment._validation import as_labels, to_python
-from segmint.segment.naming import name_traits
+from segmint.segment.naming import TYPICAL, name_traits
 from segmint.segment.profile import prepare_features, profile_segments
 from segmint.segment.rules import segment_rules
 
-__all__ = ["SEPARATOR", "WHOLE_SEGMENT", "MicroSegmentDescription", "describe_micro_segments"]
+__all__ = [
+    "SEPARATOR",
+    "WHOLE_SEGMENT",
+    "MicroSegmentDescription",
+    "describe_micro_segments",
+    "within_name",
+]
 
 #: between the parent's name and what distinguishes the micro-segment within it
 SEPARATOR = " · "
@@ -86,6 +92,13 @@ class MicroSegmentDescription:
         out["profile"] = {k: to_python(v) for k, v in self.profile.items()}
         out["top_features"] = [{k: to_python(v) for k, v in d.items()} for d in self.top_features]
         return out
+
+
+def within_name(name: str) -> str:
+    """The part of a micro-segment's name after the "·", from its name among its siblings
+    (:func:`~segmint.segment.naming.name_traits`): "Typical customers" reads "typical" there
+    ("Lapsed customers · typical", not "Lapsed customers · Typical customers")."""
+    return "typical" + name[len(TYPICAL) :] if name.startswith(TYPICAL) else name
 
 
 def _rule_rows(codes: np.ndarray, limit: int, rng: np.random.RandomState, floor: int = 30):
@@ -235,7 +248,7 @@ def describe_micro_segments(
         for code in np.argsort(-sizes, kind="stable"):
             mid = ids[code]
             rule = rules.get(mid)
-            own = named[mid][0]
+            own = within_name(named[mid][0])
             out.append(
                 MicroSegmentDescription(
                     micro_segment_id=str(mid),

@@ -36,6 +36,9 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
     "attr_age": (("older", None), ("younger", None)),
 }
 
+#: the name of a segment with no trait strong enough to name it
+TYPICAL = "Typical customers"
+
 _MONEY = {"monetary", "avg_order_value"}
 _SHARES = ("cat_share_", "top_category_share", "return_rate")
 
@@ -273,7 +276,7 @@ def name_traits(
         if strong[s]:
             names[s], used[s], more = _compose(strong[s], 1)
         else:
-            names[s], used[s], more = "Typical customers", [], bool(weak[s])
+            names[s], used[s], more = TYPICAL, [], bool(weak[s])
             level[s] = 0
         exhausted[s] = not more
     for _ in range(12):
