@@ -21,13 +21,23 @@ MAX_MICRO_ROWS = 20
 #: between a segment's name and what sets a micro-segment apart (segment.micro.SEPARATOR)
 _SEPARATOR = " · "
 
-#: the baselines of ``segmint evaluate`` (pipeline/_evaluate.py), in plain words
+#: the groupings of ``segmint evaluate`` (pipeline/_evaluate.py): plain words, and what they are
 _GROUPINGS = {
-    "ML segments": "Segments",
-    "micro-segments": "Micro-segments",
-    "RFM ladder": "RFM score ladder",
-    "k-means log RFM": "k-means on log R/F/M",
-    "k-means log RFM + categories": "k-means on log R/F/M + category shares",
+    "ML segments": ("Segments", "segmint's segments, found on the data before the cut-off"),
+    "micro-segments": ("Micro-segments", "segmint's micro-segments within those segments"),
+    "RFM ladder": (
+        "RFM score ladder",
+        "the sum of the recency, frequency and spend quintile scores, cut into as many "
+        "equal-sized groups",
+    ),
+    "k-means log RFM": (
+        "k-means on log R/F/M",
+        "k-means on standardised log recency, frequency and spend",
+    ),
+    "k-means log RFM + categories": (
+        "k-means on log R/F/M + category shares",
+        "k-means on standardised log recency, frequency and spend plus past category shares",
+    ),
 }
 #: the value baselines segments must keep 95% of, and whose interest they must double
 _VALUE_BASELINES = ("RFM ladder", "k-means log RFM")
@@ -77,7 +87,7 @@ def _micro_segments(
     return {"n_total": int(len(micro)), "segments": sections} if sections else None
 
 
-def _verdict(levels: list[dict[str, Any]]) -> dict[str, Any]:
+def _verdict(levels: list[dict[str, Any]], period: str) -> dict[str, Any]:
     """Whether the segments meet the criteria, with one plain sentence per criterion."""
     checks: list[tuple[bool, str]] = []
     seg_level = next((lv for lv in levels if lv["level"] != _MICRO_LEVEL), None)
@@ -92,7 +102,7 @@ def _verdict(levels: list[dict[str, Any]]) -> dict[str, Any]:
             checks.append(
                 (
                     share >= 0.95,
-                    f"segments explain {share:.0%} of the next-period spend that the best of "
+                    f"segments explain {share:.0%} of the {period} spend that the best of "
                     "the RFM score ladder and k-means on log R/F/M explains (95% needed)",
                 )
             )
@@ -103,7 +113,7 @@ def _verdict(levels: list[dict[str, Any]]) -> dict[str, Any]:
                     checks.append(
                         (
                             ratio >= 2,
-                            f"they explain {ratio:.1f}x the product mix that the "
+                            f"they explain {ratio:.1f}x the {period} product mix that the "
                             f"{r['label']} explains (2x needed)",
                         )
                     )
@@ -149,9 +159,12 @@ def _evaluation(name: str, result: Mapping[str, Any]) -> dict[str, Any] | None:
     levels: list[dict[str, Any]] = []
     for g in groupings:
         level = _text(g.get("level"))
+        grouping = _text(g.get("grouping"))
+        label, about = _GROUPINGS.get(grouping, (grouping, grouping))
         row = {
-            "grouping": _text(g.get("grouping")),
-            "label": _GROUPINGS.get(_text(g.get("grouping")), _text(g.get("grouping"))),
+            "grouping": grouping,
+            "label": label,
+            "about": about,
             "ours": g.get("grouping") == level,
             "n_groups": _int(g.get("n_groups")),
             "value": _num(g.get("value_eta2")),
@@ -174,17 +187,18 @@ def _evaluation(name: str, result: Mapping[str, Any]) -> dict[str, Any] | None:
                     r["best"].append(key)
     levels = [lv for lv in levels if lv["ours"] is not None]
     horizon = _int(result.get("horizon_days"))
+    period = "next-quarter" if horizon == 90 else f"next {horizon}-day"
     return {
         "name": name,
         "cutoff": _text(result.get("cutoff"))[:10],
         "horizon_days": horizon,
-        "period": "next-quarter" if horizon == 90 else f"next {horizon}-day",
+        "period": period,
         "n_customers": _int(result.get("n_customers")),
         "n_buyers": _int(result.get("n_buyers")),
         "n_categories": _int(result.get("n_categories")),
         "has_interest": any(r["interest"] is not None for lv in levels for r in lv["rows"]),
         "levels": levels,
-        "verdict": _verdict(levels),
+        "verdict": _verdict(levels, period),
     }
 
 
