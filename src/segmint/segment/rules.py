@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_random_state
 
@@ -164,10 +163,10 @@ def _round_conditions(
     return out
 
 
-def _coverage(conds: list[Condition], X: pd.DataFrame) -> np.ndarray:
-    mask = np.ones(X.shape[0], dtype=bool)
+def _coverage(conds: list[Condition], columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    mask = np.ones(n, dtype=bool)
     for c in conds:
-        mask &= c.mask(X[c.feature].to_numpy())
+        mask &= c.mask(columns[c.feature])
     return mask
 
 
@@ -249,14 +248,19 @@ def segment_rules(
     names = list(X.columns)
     position = {f: i for i, f in enumerate(names)}
     values = X.to_numpy()
+    n = values.shape[0]
+    # plain arrays: thousands of micro-segments' rules are measured on these
+    by_name = {f: np.ascontiguousarray(values[:, i]) for f, i in position.items()}
     integer_features = {
         f for f, col in zip(names, values.T, strict=True) if np.all(np.mod(col, 1) == 0)
     }
     rng = check_random_state(random_state)
     half = max(1, sample_size // 2)
     rules: dict[Any, SegmentRule] = {}
-    for seg in np.unique(lab):
-        member = lab == seg
+    # integer codes: comparing string labels once per segment costs more than the trees
+    segments, codes = np.unique(lab, return_inverse=True)
+    for code, seg in enumerate(segments):
+        member = codes == code
         n_members = int(member.sum())
         pos = np.flatnonzero(member)
         neg = np.flatnonzero(~member)
@@ -287,7 +291,7 @@ def segment_rules(
         best: tuple[int, float, list[Condition]] | None = None
         for leaf in sorted(candidates):
             conds = _simplify(paths[leaf])
-            cover = _coverage(conds, X)
+            cover = _coverage(conds, by_name, n)
             hits = int((cover & member).sum())
             prec = hits / max(int(cover.sum()), 1)
             if best is None or (hits, prec) > (best[0], best[1]):
@@ -298,7 +302,7 @@ def segment_rules(
         # never print a raw split point ("10.03897"): 3 significant digits is the finest
         for sig in (1, 2, 3):
             chosen = _round_conditions(raw_conds, sig, integer_features)
-            cover = _coverage(chosen, X)
+            cover = _coverage(chosen, by_name, n)
             hits = int((cover & member).sum())
             prec = hits / max(int(cover.sum()), 1)
             if (
@@ -306,7 +310,7 @@ def segment_rules(
                 and prec >= raw_prec - max_fidelity_loss
             ):
                 break
-        cover = _coverage(chosen, X)
+        cover = _coverage(chosen, by_name, n)
         hits = int((cover & member).sum())
         rules[seg] = SegmentRule(
             segment_id=seg,
