@@ -99,8 +99,8 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         on the interest columns of a :class:`~segmint.segment.space.UsefulSpace` scaler when
         it has them (the segment already carries value), else on every column.
     micro_size : int or None, default=None
-        Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.8 * sqrt(n_samples))``,
-        so their number grows with the data (about 1,250 at a million rows, 70 at 3,000).
+        Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.5 * sqrt(n_samples))``,
+        so their number grows with the data (about 2,000 at a million rows, 110 at 3,000).
     micro_min_size : int, default=20
         Smallest micro-segment: smaller clusters are folded into their nearest sibling.
     k_usefulness : dict of int to float or None, default=None
@@ -465,7 +465,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         dims = getattr(self.scaler_, "interest_dims_", None)
         dims = dims if dims is not None and dims.size else None
         Zm = Z if dims is None else Z[:, dims]
-        unit = self.micro_size or max(self.micro_min_size, round(0.8 * np.sqrt(Z.shape[0])))
+        unit = self.micro_size or max(self.micro_min_size, round(0.5 * np.sqrt(Z.shape[0])))
         centers: dict[int, np.ndarray] = {}
         for s in range(self.n_segments_):
             self._progress("micro", s, self.n_segments_)
