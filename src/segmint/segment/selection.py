@@ -89,13 +89,20 @@ def choose_k(
 def _by_usefulness(
     table: pd.DataFrame, usefulness: dict[int, float], tie_tolerance: float
 ) -> tuple[int, str]:
+    """Among the k that met the usefulness bar (score >= 1; else the best score, within
+    ``tie_tolerance``), the one with the best silhouette: useful first, then most natural."""
     score = table["k"].map(lambda k: usefulness.get(int(k), np.nan)).fillna(-np.inf)
     best = float(score.max())
     if not np.isfinite(best):
         raise ValueError("k_usefulness has no score for any k tried")
-    k = int(table.loc[score >= best - tie_tolerance, "k"].min())
+    bar = min(1.0, best - tie_tolerance)
+    useful = table[score >= bar]
+    chosen = useful.loc[useful["silhouette"].fillna(-np.inf).idxmax()]
+    k = int(chosen["k"])
+    ks = ", ".join(str(int(v)) for v in useful["k"])
+    met = "met the usefulness bar" if bar == 1.0 else f"scored within {tie_tolerance} of the best"
     return k, (
-        f"k={k} explained the period after an earlier cut-off best against the RFM baselines "
-        f"(usefulness {usefulness[k]:.2f}, best {best:.2f} among "
-        f"k={table['k'].min()}..{table['k'].max()}; within {tie_tolerance} the smaller k)"
+        f"k={k} has the best silhouette ({chosen['silhouette']:.3f}) among k={ks}, which "
+        f"{met} on the period after an earlier cut-off (usefulness {usefulness[k]:.2f}; "
+        "1 = at least 95% of the better RFM baseline's value signal and twice its interest)"
     )
