@@ -491,7 +491,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         limit = 100 * n_micro
         sub = rng.choice(Zseg.shape[0], limit, replace=False) if Zseg.shape[0] > limit else None
         fit_rows = Zseg if sub is None else Zseg[sub]
-        km = KMeans(n_micro, n_init=1, random_state=int(rng.randint(SEED_MAX))).fit(fit_rows)
+        km = KMeans(n_micro, n_init=4, random_state=int(rng.randint(SEED_MAX))).fit(fit_rows)
         centres = km.cluster_centers_
         for _ in range(3):  # dropping a cluster grows its neighbours; a few passes settle it
             counts = np.bincount(sq_distances(Zseg, centres).argmin(axis=1), minlength=len(centres))
