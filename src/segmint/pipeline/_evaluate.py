@@ -16,6 +16,7 @@ from segmint.segment.metrics import interest_eta_squared, value_eta_squared
 from segmint.store.runs import save_model
 from segmint.store.workspace import Workspace
 
+
 def _rows(level: str, labels: np.ndarray, features: pd.DataFrame, outcome, seed: int) -> list:
     """The grouping and the three baselines re-fitted with its number of groups, measured."""
     net, bought = outcome

@@ -281,9 +281,7 @@ def segment_steps(
     the same open transaction twice (``ingest_and_segment``).
     """
     with reading() as con:
-        features, as_of, fingerprint, new_categories, history = read_features(
-            con, as_of, progress
-        )
+        features, as_of, fingerprint, new_categories, history = read_features(con, as_of, progress)
     fitted = fit_segments(features, as_of, fingerprint, options, progress, history)
     with storing() as con:
         if new_categories is not None:  # stored with the run that first used them

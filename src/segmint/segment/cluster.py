@@ -386,7 +386,14 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.selection_ = pd.DataFrame(
             rows,
             columns=[
-                "k", "silhouette", "bic", "inertia", "stability", "usefulness", "chosen", "reason"
+                "k",
+                "silhouette",
+                "bic",
+                "inertia",
+                "stability",
+                "usefulness",
+                "chosen",
+                "reason",
             ],
         )
         self.selection_reason_ = reason
