@@ -43,10 +43,13 @@ def predict(
 ) -> None:
     """Score a run's customers: lifetime value, churn risk with reasons, next purchase.
 
-    Fits buy-till-you-die models (BG/NBD, or Pareto/NBD when BG/NBD cannot be identified)
-    with Gamma-Gamma spend for 12-month CLV, and gradient-boosted churn, propensity and
-    next-purchase models trained on past cut-offs. Every model is checked on held-out time;
-    the evaluation is stored with the run, shown in its report, and the scores join the exports.
+    Fits a buy-till-you-die purchase model (BG/NBD, MBG/NBD or Pareto/NBD, chosen by held-out
+    error) with Gamma-Gamma spend for 12-month CLV, and churn, propensity, next-purchase and
+    spend models trained on past cut-offs. The stored CLV combines BTYD with the spend model
+    where that ranks customers by their next spend better on held-out time (the BTYD CLV is
+    kept as clv_btyd). Every model is checked on held-out time; short histories get fewer,
+    closer cut-offs, said so. The evaluation is stored with the run, shown in its report, and
+    the scores join the exports.
     """
     try:
         ws = Workspace(workspace)
@@ -98,6 +101,18 @@ def predict(
                 f"{name} {m['roc_auc']:.3f} / {m['average_precision']:.3f}"
                 for name, m in mean.items()
             ),
+            highlight=False,
+        )
+    err.print(_clv_ranking_line(evaluation["clv_ranking"]), highlight=False)
+    alive = evaluation["p_alive"]
+    err.print(f"P(alive): from the {alive['model']} ({alive['reason']})", highlight=False)
+    validation = evaluation["validation"]
+    if validation["reduced_validation"]:
+        err.print(
+            f"weak validation: the history is short, so the models learn from "
+            f"{validation['n_train_cutoffs']} cut-off(s) {validation['step_days']} days apart "
+            f"and are tested on {validation['held_out_customers']:,} customers at "
+            f"{validation['test_cutoff']}",
             highlight=False,
         )
     nxt = evaluation["next_purchase"]
@@ -173,5 +188,19 @@ def evaluate(
             "-" if interest is None else f"{interest:.4f}",
         )
     out.print(table)
+    if "clv_ranking" in result:
+        err.print(_clv_ranking_line(result["clv_ranking"]), highlight=False)
     if result["stored_with_run"] is not None:
         err.print(f"stored with run {result['stored_with_run']}", highlight=False)
+
+
+def _clv_ranking_line(ranking: dict) -> str:
+    """How well CLV, BTYD CLV and past spend rank customers by their next spend, in words."""
+    if "skipped" in ranking:
+        return f"CLV ranking not checked: {ranking['skipped']}"
+    figures = ", ".join(f"{name} {rho:.3f}" for name, rho in ranking["spearman"].items())
+    stored = f"; stored CLV: {ranking['clv']}" if "clv" in ranking else ""
+    return (
+        f"CLV ranking, held out at {ranking['test_cutoff']} ({ranking['n']:,} customers): "
+        f"Spearman with the next {ranking['horizon_days']} days' net spend: {figures}{stored}"
+    )

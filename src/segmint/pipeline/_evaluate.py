@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from segmint.pipeline._features import K_RANGE, clustering_columns, feature_frame
+from segmint.pipeline._predict import clv_ranking
 from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
 from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
 from segmint.segment.metrics import interest_eta_squared, value_eta_squared
@@ -109,6 +110,8 @@ def evaluate_future_spend(
     with workspace.connect(read_only=True) as con:
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
         net, bought = _future_spend(con, as_of, horizon_days, categories, features.index)
+        # CLV against past spend on the same period (pipeline._predict.clv_ranking)
+        ranking = clv_ranking(con, as_of, horizon_days, random_state)
     columns = clustering_columns(list(features.columns))
     model = Segmenter(
         method=method,
@@ -141,6 +144,7 @@ def evaluate_future_spend(
         "rfm_eta2_log": eta_squared(rfm_k.to_numpy(), log_spend),
         "rfm_named_eta2_log": eta_squared(named["rfm_group"].to_numpy(), log_spend),
         "future_spend_total": float(net.sum()),
+        "clv_ranking": ranking,
     }
     with workspace.transaction() as con:
         latest = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
