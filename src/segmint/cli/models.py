@@ -33,7 +33,8 @@ def predict(
             min=7,
             help=(
                 "Churn horizon: no purchase within it counts as churn "
-                "(default: derived from the customers' usual gaps between purchases)."
+                "(default: derived from the customers' usual gaps between purchases, shortened "
+                "to the longest a short history can test)."
             ),
         ),
     ] = None,
@@ -107,11 +108,22 @@ def predict(
     alive = evaluation["p_alive"]
     err.print(f"P(alive): from the {alive['model']} ({alive['reason']})", highlight=False)
     validation = evaluation["validation"]
+    derived = validation["derived_horizon_days"]
+    if derived is not None and derived > validation["horizon_days"]:
+        err.print(
+            f"horizon: {validation['horizon_days']} days, the longest this history can test "
+            f"(the customers' usual gaps suggest {derived})",
+            highlight=False,
+        )
     if validation["reduced_validation"]:
         err.print(
-            f"weak validation: the history is short, so the models learn from "
-            f"{validation['n_train_cutoffs']} cut-off(s) {validation['step_days']} days apart "
-            f"and are tested on {validation['held_out_customers']:,} customers at "
+            "weak validation: the history is short, so the models learn from "
+            + (
+                f"{validation['n_train_cutoffs']} cut-offs {validation['step_days']} days apart"
+                if validation["n_train_cutoffs"] > 1
+                else "one cut-off"
+            )
+            + f" and are tested on {validation['held_out_customers']:,} customers at "
             f"{validation['test_cutoff']}",
             highlight=False,
         )

@@ -32,7 +32,7 @@ from segmint.predict.holdout import (
     evaluate_propensity,
     evaluate_spend,
 )
-from segmint.predict.schedule import CutoffSchedule, training_cutoffs
+from segmint.predict.schedule import CutoffSchedule, longest_horizon, training_cutoffs
 from segmint.predict.scoring import (
     score_churn,
     score_next_purchase,
@@ -175,7 +175,9 @@ def predict(
         run_id = run["run_id"]
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
-        horizon = int(horizon_days or default_churn_horizon(con))
+        derived = None if horizon_days else default_churn_horizon(con)
+        # a derived horizon that the history cannot test is shortened to one it can
+        horizon = int(horizon_days or min(derived, max(7, longest_horizon(as_of, first_ts))))
         # the schedule first: a horizon the data cannot test is refused before any fitting
         schedule = training_cutoffs(as_of, horizon, first_ts)
         progress("lifetime value", 0, steps)
@@ -243,7 +245,11 @@ def predict(
             "next_purchase": next_eval,
             "clv_ranking": ranking,
             "p_alive": alive_info,
-            "validation": {**schedule.to_dict(), "held_out_customers": churn_eval["n"]},
+            "validation": {
+                **schedule.to_dict(),
+                "held_out_customers": churn_eval["n"],
+                "derived_horizon_days": derived,
+            },
             "high_value_at_risk": int((scores["high_value"] & scores["at_risk"]).sum()),
         }
         save_predictions(con, run_id, scores.rename_axis("customer_id").reset_index())

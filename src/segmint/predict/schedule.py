@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from segmint.errors import DataValidationError
 
-__all__ = ["CutoffSchedule", "training_cutoffs"]
+__all__ = ["CutoffSchedule", "longest_horizon", "training_cutoffs"]
 
 #: training cut-offs are a month apart, each needs two months of history before it, and six
 #: of them are enough (more add fitting time, not accuracy)
@@ -153,8 +153,7 @@ def training_cutoffs(
     cuts = _cutoffs(last, first_ts, step, history, max_cutoffs)
     if cuts:
         return CutoffSchedule(cuts, test, as_of, int(horizon_days), step, reduced=True)
-    # one training cut-off with its history, then two horizons: its labels and the test's
-    longest = (as_of - first_ts - timedelta(days=history)).days // 2
+    longest = longest_horizon(as_of, first_ts)
     hint = (
         f"pass --horizon-days {longest} or shorter"
         if longest >= 7
@@ -164,6 +163,12 @@ def training_cutoffs(
         f"the data ({first_ts:%Y-%m-%d} to {as_of:%Y-%m-%d}) is too short to train and test "
         f"a {horizon_days}-day model on held-out time; {hint}"
     )
+
+
+def longest_horizon(as_of: datetime, first_ts: datetime) -> int:
+    """The longest horizon (days) that :func:`training_cutoffs` can schedule: one training
+    cut-off with the reduced schedule's history, then two horizons (its labels, the test's)."""
+    return (as_of - first_ts - timedelta(days=SHORT_MIN_HISTORY_DAYS)).days // 2
 
 
 def _cutoffs(last: datetime, first_ts: datetime, step: int, history: int, n: int) -> list:
