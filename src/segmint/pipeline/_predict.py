@@ -39,7 +39,7 @@ from segmint.predict.scoring import (
     score_propensity,
     score_spend,
 )
-from segmint.predict.spend import BTYD_FEATURES, combine_clv
+from segmint.predict.spend import btyd_features, combine_clv
 from segmint.store.runs import get_run, save_model, save_predictions
 from segmint.store.workspace import Workspace
 
@@ -79,20 +79,21 @@ def _dropout(con, frames: pd.DataFrame, schedule: CutoffSchedule, model_name: st
 
 
 def _with_btyd(con, frames: pd.DataFrame, model_name: str, known: dict) -> pd.DataFrame:
-    """The training frames with the BTYD expectations as of each cut-off (spend features).
+    """The training frames with the BTYD view as of each cut-off (spend-model features).
 
-    Each cut-off's BTYD model is fitted on the data before it (``known`` holds those already
-    fitted, by cut-off). A customer who returned all they bought has no summary row: 0.
+    Each cut-off's BTYD model is fitted on the data before it (``known`` holds the summary and
+    scores already fitted, by cut-off). A customer who returned all they bought has no summary
+    row: 0.
     """
     parts = []
     for cut in frames["cutoff"].unique():
         cut = pd.Timestamp(cut).to_pydatetime()
-        scores = known[cut] if cut in known else lifetime_value(_summary(con, cut), model_name)[0]
-        part = scores[list(BTYD_FEATURES)].rename(columns=BTYD_FEATURES).reset_index()
-        parts.append(part.assign(cutoff=cut))
+        summary = known[cut][0] if cut in known else _summary(con, cut)
+        scores = known[cut][1] if cut in known else lifetime_value(summary, model_name)[0]
+        parts.append(btyd_features(summary, scores).assign(cutoff=cut))
     btyd = pd.concat(parts).astype({"cutoff": frames["cutoff"].dtype})
     merged = frames.merge(btyd, on=["cutoff", "customer_id"], how="left")
-    columns = list(BTYD_FEATURES.values())
+    columns = [c for c in btyd.columns if c not in ("cutoff", "customer_id")]
     merged[columns] = merged[columns].fillna(0.0)
     return merged
 
@@ -215,7 +216,7 @@ def predict(
         next_eval = evaluate_next_purchase(purchases, schedule, random_state=seed)
         nxt = score_next_purchase(purchases, schedule, random_state=seed)
         progress("spend", 4, steps)
-        spend_frames = _with_btyd(con, purchases, holdout["model"], {as_of: btyd})
+        spend_frames = _with_btyd(con, purchases, holdout["model"], {as_of: (summary, btyd)})
         ranking = evaluate_spend(spend_frames, schedule, random_state=seed)
         forecast = score_spend(spend_frames, schedule, random_state=seed)
         progress("store", 5, steps)
