@@ -165,7 +165,8 @@ def evaluate(
     Value: eta² of log(1 + net spend); interest: eta² of each buyer's spend shares over
     categories. Nothing after the cut-off is used to find the segments; each baseline (the RFM
     ladder, k-means on log R/F/M, k-means on log R/F/M plus category shares) gets the same
-    number of groups as the segments, then as the micro-segments.
+    number of groups as the segments, then as the micro-segments. Also: how CLV, BTYD CLV and
+    past spend rank customers by their net spend in the period (models fitted before the cut-off).
     """
     try:
         result = pipeline.evaluate_future_spend(
