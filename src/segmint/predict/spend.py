@@ -148,8 +148,8 @@ class SpendModel(RegressorMixin, BaseEstimator):
         self._validate_params()
         X = self._X(X, reset=True)
         target = np.log1p(np.clip(np.asarray(y, dtype=float), 0.0, None))
-        with np.errstate(all="ignore"):  # an all-missing column has no median: 0 below
-            self.medians_ = np.nan_to_num(np.nanmedian(_signed_log(X), axis=0))
+        # an all-missing column (categories where there are none) has no median: 0
+        self.medians_ = pd.DataFrame(_signed_log(X)).median().fillna(0.0).to_numpy()
         self.ridge_ = Ridge(alpha=self.alpha).fit(self._linear(X), target)
         ranks = constant_if_missing(_percentiles(X, groups), slice(None))
         self.trees_ = HistGradientBoostingRegressor(
