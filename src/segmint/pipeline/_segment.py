@@ -115,7 +115,9 @@ def fit_segmenter(
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     if history is not None:
         past = history.features[columns]
-        coef, r2 = value_coefficients(features[columns], past, history.next_spend)
+        coef, r2 = value_coefficients(
+            features[columns], past, history.next_spend, random_state=options.random_state
+        )
         space = UsefulSpace(value_coef=coef)
         learned = {
             "space": "value, behaviour and interest",
@@ -281,9 +283,7 @@ def segment_steps(
     the same open transaction twice (``ingest_and_segment``).
     """
     with reading() as con:
-        features, as_of, fingerprint, new_categories, history = read_features(
-            con, as_of, progress
-        )
+        features, as_of, fingerprint, new_categories, history = read_features(con, as_of, progress)
     fitted = fit_segments(features, as_of, fingerprint, options, progress, history)
     with storing() as con:
         if new_categories is not None:  # stored with the run that first used them

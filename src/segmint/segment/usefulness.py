@@ -4,7 +4,8 @@ For each k, segments found (k-means) in the segment space at an earlier cut-off 
 on the period that followed it against the two RFM baselines with the same k
 (:mod:`segmint.segment.baselines`): the score is the smaller of the value eta² over 95% of the
 better baseline's and the interest eta² over twice the better baseline's, so a score of 1 or
-more means both bars were met (value only when there are no categories).
+more means both bars were met (value only when there are no categories). A k whose smallest
+segment holds under ``MIN_SEGMENT_SHARE`` of the customers scores 0: too small to act on.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from segmint.segment.baselines import kmeans_rfm, rfm_ladder
 from segmint.segment.metrics import interest_eta_squared, value_eta_squared
 from segmint.segment.selection import SEED_MAX
 
-__all__ = ["VALUE_BAR", "INTEREST_BAR", "usefulness_by_k"]
+__all__ = ["INTEREST_BAR", "MIN_SEGMENT_SHARE", "VALUE_BAR", "usefulness_by_k"]
 
 #: segments keep at least this share of the better RFM baseline's value eta²
 VALUE_BAR = 0.95
 #: and carry at least this multiple of the better RFM baseline's interest eta²
 INTEREST_BAR = 2.0
+#: a segment smaller than this share of the customers is a micro-segment, not a segment
+MIN_SEGMENT_SHARE = 0.01
 
 
 def usefulness_by_k(
@@ -68,6 +71,9 @@ def usefulness_by_k(
         for k in range(lo, min(hi, len(idx) - 1) + 1):
             seed = int(rng.randint(SEED_MAX))
             ours = KMeans(k, n_init=3, random_state=seed).fit_predict(space)
+            if np.bincount(ours, minlength=k).min() < MIN_SEGMENT_SHARE * len(idx):
+                scores[k] = 0.0
+                continue
             baselines = (rfm_ladder(r, f, m, k), kmeans_rfm(r, f, m, k, random_state=seed))
             value = value_eta_squared(ours, spend) / max(
                 VALUE_BAR * max(value_eta_squared(b, spend) for b in baselines), 1e-12
@@ -75,8 +81,9 @@ def usefulness_by_k(
             score = value
             if interest:
                 best = max(interest_eta_squared(b, bought) or 0.0 for b in baselines)
-                score = min(value, (interest_eta_squared(ours, bought) or 0.0) / max(
-                    INTEREST_BAR * best, 1e-12
-                ))
+                score = min(
+                    value,
+                    (interest_eta_squared(ours, bought) or 0.0) / max(INTEREST_BAR * best, 1e-12),
+                )
             scores[k] = float(score)
     return scores
