@@ -22,6 +22,7 @@ FEATURE_LABELS: dict[str, str] = {
     "n_categories": "number of different categories bought",
     "top_category_share": "share of spend in favourite category",
     "spend_trend": "recent spend trend",
+    "customer_value": "customer value",
 }
 
 
@@ -68,11 +69,15 @@ def feature_label(name: str) -> str:
     'share of spend on christmas'
     >>> feature_label("attr_age")
     'age'
+    >>> feature_label("attr_contract__month_to_month")
+    'contract is month to month'
     """
     if name in FEATURE_LABELS:
         return FEATURE_LABELS[name]
     if name.startswith("cat_share_"):
         return "share of spend on " + name.removeprefix("cat_share_").replace("_", " ")
     if name.startswith("attr_"):
-        return name.removeprefix("attr_").replace("_", " ")
+        key, sep, value = name.removeprefix("attr_").partition("__")
+        key = key.replace("_", " ")
+        return f"{key} is {value.replace('_', ' ')}" if sep else key
     return name.replace("_", " ")

@@ -21,18 +21,26 @@ import pyarrow as pa
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError
+from segmint.features import attribute_groups
 from segmint.pipeline._features import (
     K_RANGE,
     clustering_columns,
     feature_frame,
     feature_labels,
     store_categories,
+    value_column,
 )
 from segmint.pipeline._options import check_method
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
-from segmint.segment import Segmenter, describe_segments, rfm_scores, segmenter_to_dict
+from segmint.segment import (
+    FeatureScaler,
+    Segmenter,
+    describe_segments,
+    rfm_scores,
+    segmenter_to_dict,
+)
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
 
@@ -49,6 +57,8 @@ class SegmentOptions:
     method: str = "kmeans"
     random_state: int = 0
     micro_segments: bool = True
+    #: customer attributes define segments next to behaviour (not only describe them)
+    use_attributes: bool = False
 
     def check(self) -> SegmentOptions:
         """Self, once the options that can be checked without data are (before any read)."""
@@ -99,13 +109,15 @@ def fit_segments(
     progress: Progress = no_progress,
 ) -> Segmentation:
     """Find segments, name and explain them; nothing is read or stored."""
-    columns = clustering_columns(list(features.columns))
+    columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
     model = Segmenter(
         method=options.method,
         n_segments=options.n_segments,
         k_range=options.k_range,
         micro_segments=options.micro_segments,
+        # a categorical attribute's one-hot columns weigh as one feature
+        scaler=FeatureScaler(groups=attribute_groups(columns)),
         random_state=random_state,
         callback=progress,
     ).fit(features[columns])
@@ -114,12 +126,12 @@ def fit_segments(
     descriptions = describe_segments(
         features,
         labels,
-        value="monetary",
+        value=value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,
     )
     segments = pd.DataFrame([d.to_dict() for d in descriptions])
-    rfm = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
+    rfm = _rfm(features)
     progress("explain", 1, 2)
     coords = _map_coordinates(model.transform(features[columns]), random_state)
     assignments = pd.DataFrame(
@@ -144,6 +156,7 @@ def fit_segments(
         "k_range": list(options.k_range),
         "random_state": random_state,
         "micro_segments": options.micro_segments,
+        "use_attributes": options.use_attributes,
         "features": columns,
     }
     metrics = {
@@ -154,7 +167,7 @@ def fit_segments(
         "silhouette": float(chosen["silhouette"]),
         "stability_ari": float(model.stability_),
         "selection": json.loads(model.selection_.to_json(orient="records")),
-        "rfm_groups": int(rfm["rfm_group"].nunique()),
+        "rfm_groups": int(rfm["rfm_group"].nunique()) or None,
     }
     # the fitted model as JSON: the service assigns live customers with exactly this model
     return Segmentation(
@@ -166,6 +179,16 @@ def fit_segments(
         params,
         metrics,
         segmenter_to_dict(model),
+    )
+
+
+def _rfm(features: pd.DataFrame) -> pd.DataFrame:
+    """RFM scores, or empty ones for customers known by their attributes alone."""
+    if "recency_days" in features.columns:
+        return rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
+    none = pd.array([None] * len(features), dtype="Int8")
+    return pd.DataFrame(
+        {"r_score": none, "f_score": none, "m_score": none, "rfm_group": [None] * len(features)}
     )
 
 
@@ -244,6 +267,7 @@ def segment(
     method: str = "kmeans",
     random_state: int = 0,
     micro_segments: bool = True,
+    use_attributes: bool = False,
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -253,7 +277,10 @@ def segment(
     The features are read on one connection and the run (with any product categories derived
     for it) stored in one transaction on another, so nothing is written unless the whole run
     is, and the workspace stays available to others (the service) while the model is fitted.
+    With ``use_attributes`` the customers' attributes define segments next to behaviour.
     """
-    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
+    options = SegmentOptions(
+        n_segments, k_range, method, random_state, micro_segments, use_attributes
+    ).check()
     result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
     return add_report(workspace, result, report_path, progress) if write_html else result

@@ -33,6 +33,7 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
     "top_category_share": (("focused", None), ("varied", None)),
     "spend_trend": (("growing", None), ("declining", None)),
     "attr_age": (("older", None), ("younger", None)),
+    "customer_value": (("high-value", None), ("low-value", None)),
 }
 
 _MONEY = {"monetary", "avg_order_value"}
@@ -48,10 +49,9 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
 
     Known features use a fixed vocabulary (``recency_days`` high -> "lapsed",
     ``monetary`` high -> "big spenders", ``tenure_days`` low -> "new", ...);
-    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); a 0/1 attribute
-    ``attr_<key>_<value>`` held by most of the segment -> "<Value> <key>" (e.g. "Horeca
-    channel"; which of the two it is, see :func:`trait_holds`); a numeric ``attr_<name>`` ->
-    "high-<name>"; anything else -> "high <feature>" / "low <feature>".
+    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); a numeric ``attr_<name>`` ->
+    "high-<name>" (or "high <two words>"); anything else -> "high <feature>" / "low
+    <feature>". The words of 0/1 attributes depend on the profile (see ``_indicator_words``).
 
     Examples
     --------
@@ -67,16 +67,26 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
         return (f"{cat}-focused", f"{cat} fans") if high else (None, None)
     if feature.startswith("attr_"):
         name = feature[len("attr_") :].replace("_", " ")
-        return (f"high-{name}" if high else f"low-{name}", None)
+        joiner = " " if " " in name else "-"
+        return (f"high{joiner}{name}" if high else f"low{joiner}{name}", None)
     label = feature.replace("_", " ")
     return (f"high {label}" if high else f"low {label}", None)
 
 
-def _indicator_words(feature: str) -> tuple[str | None, str | None]:
-    # attr_<key>_<value> is a 0/1 column per value of a string attribute; the key is taken
-    # to be the first word: "attr_channel_horeca" -> "Horeca channel", never "high-channel horeca"
-    key, _, value = feature[len("attr_") :].partition("_")
-    return (f"{_title(value)} {key}" if value else _title(key), None)
+def _indicator_words(feature: str, high: bool) -> tuple[str | None, str | None]:
+    # a one-hot column attr_<key>__<value> reads "<value> <key>" ("month to month contract");
+    # a value that already names its subject stands alone ("no internet service"), a code
+    # follows its key ("region 3"); a plain 0/1 attribute is its name or "no <name>"
+    key, sep, value = feature[len("attr_") :].partition("__")
+    key = key.replace("_", " ")
+    if not sep:
+        return (key if high else f"no {key}", None)
+    value = value.replace("_", " ")
+    if value.isdigit():
+        return (f"{key} {value}", None)
+    if value.startswith("no ") or key in value:
+        return (value, None)
+    return (f"{value} {key}", None)
 
 
 def _is_indicator(row: pd.Series) -> bool:
@@ -104,7 +114,9 @@ def trait_holds(
     - "new": median first order at most 90 days ago; "loyal": at least 180;
     - "growing" / "declining": the trend itself positive / negative, and history covering
       both trend windows (median tenure at least ``2 * trend_window_days``);
-    - an attribute value ("Horeca channel"): held by most of the segment; never "low".
+    - an attribute value ("Horeca channel") or a 0/1 attribute ("paperless billing"): held
+      by most of the segment; "no <attribute>": held by most customers but not by most of
+      the segment; never "low" for an attribute value.
     """
     if feature not in stats.index:
         return False
@@ -132,13 +144,16 @@ def trait_holds(
         tenure = float(stats["segment_median"].get("tenure_days", math.nan))
         return (mean > 0 if high else mean < 0) and tenure >= 2 * trend_window_days
     if feature.startswith("attr_") and _is_indicator(row):
-        return high and mean >= 0.5
+        if high:
+            return mean >= 0.5
+        # "no <name>" only where most customers have it and most of the segment does not
+        return "__" not in feature and mean < 0.5 <= pop_mean
     return True
 
 
 def _words(feature: str, high: bool, stats: pd.DataFrame) -> tuple[str | None, str | None]:
     if feature.startswith("attr_") and feature not in _VOCAB and _is_indicator(stats.loc[feature]):
-        return _indicator_words(feature)
+        return _indicator_words(feature, high)
     return trait_words(feature, high)
 
 
@@ -181,7 +196,9 @@ def _compose(
             break
         adjs.append(adj)
         used.append(trait)
-    name = " ".join([*adjs, noun])
+    # attribute phrases ("month to month contract") are listed, single words are stacked
+    name = (", " if any(" " in a for a in adjs) else " ").join(adjs)
+    name = f"{name} {noun}" if name else noun
     return name[:1].upper() + name[1:], used, more
 
 

@@ -171,13 +171,25 @@ def _coverage(conds: list[Condition], X: pd.DataFrame) -> np.ndarray:
     return mask
 
 
-def _describe(conds: list[Condition], labels_map: dict[str, str] | None) -> str:
+def _describe(
+    conds: list[Condition], labels_map: dict[str, str] | None, binary: set[str] = frozenset()
+) -> str:
     if not conds:
         return "all customers"
     labels_map = labels_map or {}
     return " and ".join(
-        f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}" for c in conds
+        _condition_text(c, labels_map.get(c.feature, c.feature), c.feature in binary) for c in conds
     )
+
+
+def _condition_text(c: Condition, label: str, binary: bool) -> str:
+    # a 0/1 attribute reads as itself ("paperless billing", "contract is month to month") or
+    # its negation, never as "... > 0.5" or ">= 1"
+    if binary and c.feature.startswith("attr_"):
+        if c.op != "<=":
+            return label
+        return label.replace(" is ", " is not ", 1) if " is " in label else f"no {label}"
+    return f"{label} {c.op} {format_number(c.threshold)}"
 
 
 def segment_rules(
@@ -247,6 +259,7 @@ def segment_rules(
     integer_features = {
         f for f, col in zip(names, values.T, strict=True) if np.all(np.mod(col, 1) == 0)
     }
+    binary = {f for f, col in zip(names, values.T, strict=True) if np.isin(col, (0, 1)).all()}
     rng = check_random_state(random_state)
     half = max(1, sample_size // 2)
     rules: dict[Any, SegmentRule] = {}
@@ -305,7 +318,7 @@ def segment_rules(
         rules[seg] = SegmentRule(
             segment_id=seg,
             conditions=chosen,
-            text=_describe(chosen, labels_map),
+            text=_describe(chosen, labels_map, binary),
             fidelity=hits / n_members,
             precision=hits / max(int(cover.sum()), 1),
             n_covered=int(cover.sum()),
