@@ -18,7 +18,8 @@ def segment_table(result: pipeline.RunResult) -> Table:
     table.add_column("segment", style="bold")
     table.add_column("customers", justify="right")
     table.add_column("share", justify="right")
-    table.add_column("revenue", justify="right")
+    # a run on customers alone measures value by their attributes (or not at all)
+    table.add_column("value" if "value" in result.params else "revenue", justify="right")
     table.add_column("rule (fidelity)")
     scored = "clv" in result.segments.columns
     if scored:

@@ -8,8 +8,9 @@ as any run, all in one transaction.
 Two kinds of column are kept out of the clustering: an outcome such as churn (found by its name,
 :func:`segmint.features.attributes.is_outcome`) is profiled per segment (``outcome_<name>``)
 but does not define segments, so that a segment's churn rate says something; and the
-customer's value (``customer_value``: the ``value`` columns summed, by default the one money
-column whose name says so, e.g. "TotalCharges") measures each segment's value share. Without a
+customer's value (the ``value`` column, or ``customer_value``, the sum of several; by default
+the one money column whose name says so, e.g. "TotalCharges") measures each segment's value
+share. Without a
 value, a segment's value share is its share of customers.
 """
 
@@ -43,9 +44,10 @@ from segmint.store.workspace import Workspace
 
 def customer_features(
     con: duckdb.DuckDBPyConnection, value: Sequence[str] = (), *, source: str = "customers"
-) -> pd.DataFrame:
-    """Every customer's attribute features, outcomes renamed ``outcome_*`` and, when known,
-    their value (``customer_value``); indexed by ``customer_id``."""
+) -> tuple[pd.DataFrame, str | None]:
+    """Every customer's attribute features (indexed by ``customer_id``, outcomes renamed
+    ``outcome_*``, the sum of several ``value`` columns as ``customer_value``) and the column
+    of their value (None when unknown)."""
     frame = customer_attributes(con, source=source).to_pandas().set_index("customer_id")
     frame = frame.rename(columns={c: "outcome_" + c[5:] for c in frame.columns if is_outcome(c)})
     if not clustering_columns(list(frame.columns), use_attributes=True):
@@ -63,24 +65,30 @@ def customer_features(
             f"numeric columns: {', '.join(c[5:] for c in numeric) or 'none'}",
             source=source,
         )
-    if chosen:
+    if len(chosen) > 1:
         frame["customer_value"] = frame[chosen].sum(axis=1, min_count=1)
     if len(frame) < MIN_CUSTOMERS:
         raise DataValidationError(
             f"only {len(frame)} customers; segmentation needs at least {MIN_CUSTOMERS}",
             source=source,
         )
-    return frame
+    return frame, chosen[0] if len(chosen) == 1 else "customer_value" if chosen else None
 
 
 def fit_customer_segments(
-    features: pd.DataFrame, fingerprint: str, options: SegmentOptions, progress: Progress
+    features: pd.DataFrame,
+    value: str | None,
+    fingerprint: str,
+    options: SegmentOptions,
+    progress: Progress,
 ) -> Segmentation:
     """Fit and describe segments without the outcomes, then add each segment's outcome rates
     to its profile and the outcomes to the stored features."""
     outcomes = [c for c in features.columns if c.startswith("outcome_")]
     as_of = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    fitted = fit_segments(features.drop(columns=outcomes), as_of, fingerprint, options, progress)
+    fitted = fit_segments(
+        features.drop(columns=outcomes), as_of, fingerprint, options, progress, value=value
+    )
     if outcomes:
         labels = fitted.assignments["segment_id"].to_numpy()
         rates = features[outcomes].groupby(labels).mean()
@@ -92,8 +100,8 @@ def fit_customer_segments(
         ]
         fitted.features = features
     fitted.params["outcomes"] = outcomes
-    fitted.params["value"] = "customer_value" if "customer_value" in features.columns else None
-    if fitted.params["value"] is None:  # no value known: a segment is worth its customers
+    fitted.params["value"] = value
+    if value is None:  # no value known: a segment is worth its customers
         fitted.segments["value_share"] = fitted.segments["share"]
     return fitted
 
@@ -140,9 +148,11 @@ def segment_customers(
             progress=progress,
         )
         progress("features", 0, 1)
-        features = customer_features(con, value, source=str(customers))
+        features, value_column = customer_features(con, value, source=str(customers))
         progress("features", 1, 1)
-        fitted = fit_customer_segments(features, customers_fingerprint(con), options, progress)
+        fitted = fit_customer_segments(
+            features, value_column, customers_fingerprint(con), options, progress
+        )
         result = store_segments(con, fitted, progress)
     if write_html:
         add_report(workspace, result, report_path, progress)

@@ -37,9 +37,8 @@ def clustering_columns(columns: list[str], use_attributes: bool = False) -> list
 
 
 def value_column(columns) -> str | None:
-    """The column whose total a segment's value share is of: net spend, else the customers'
-    value from their attributes, else none (shares of customers)."""
-    return next((c for c in ("monetary", "customer_value") if c in columns), None)
+    """The column whose total a segment's value share is of: net spend, when there."""
+    return "monetary" if "monetary" in columns else None
 
 
 #: numbers of segments tried when none is given: two segments are a value split rather than a

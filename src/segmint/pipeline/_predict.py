@@ -96,6 +96,12 @@ def predict(
         run_id = run["run_id"]
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
+        if first_ts is None:
+            raise DataValidationError(
+                f"run {run_id} has no transactions to predict from: lifetime value, churn and "
+                "next purchase are learned from purchases over time, and this workspace holds "
+                "customer attributes only; load transactions with segmint run --transactions FILE"
+            )
         horizon = int(horizon_days or default_churn_horizon(con))
         # the schedule first: a horizon the data cannot test is refused before any fitting
         schedule = training_cutoffs(as_of, horizon, first_ts)

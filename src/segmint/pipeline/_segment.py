@@ -107,8 +107,12 @@ def fit_segments(
     fingerprint: str,
     options: SegmentOptions,
     progress: Progress = no_progress,
+    value: str | None = None,
 ) -> Segmentation:
-    """Find segments, name and explain them; nothing is read or stored."""
+    """Find segments, name and explain them; nothing is read or stored.
+
+    ``value`` is the column a segment's value share is of (default: net spend, when there).
+    """
     columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
     model = Segmenter(
@@ -126,7 +130,7 @@ def fit_segments(
     descriptions = describe_segments(
         features,
         labels,
-        value=value_column(features.columns),
+        value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,
     )

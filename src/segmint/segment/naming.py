@@ -320,7 +320,9 @@ def _fmt(x: float, feature: str) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".")
 
 
-def _phrase(feature: str, seg: float, pop: float, label: str) -> str:
+def _phrase(feature: str, seg: float, pop: float, label: str, share: bool = False) -> str:
+    if share:  # a 0/1 attribute: the share of customers holding it
+        return f"{label}: {seg:.0%} vs {pop:.0%} overall"
     s, p = _fmt(seg, feature), _fmt(pop, feature)
     if feature == "recency_days":
         return f"they last ordered {s} days ago on average vs {p} overall"
@@ -364,7 +366,9 @@ def describe_segment(
     labels_map = labels_map or {}
     text = f"{int(row['size']):,} customers ({row['share']:.0%})"
     if math.isfinite(float(row["value_share"])):
-        what = "revenue" if profiles.value == "monetary" else f"total {profiles.value}"
+        value = labels_map.get(profiles.value, profiles.value)
+        total = "" if value.startswith("total") else "total "
+        what = "revenue" if profiles.value == "monetary" else f"{total}{value}"
         text += f" bringing {row['value_share']:.0%} of {what}"
     stats = profiles.stats.xs(segment, level="segment")
     top = stats["lift"].abs().sort_values(ascending=False, kind="stable").index[:n_features]
@@ -374,6 +378,7 @@ def describe_segment(
             float(stats.at[f, "segment_mean"]),
             float(stats.at[f, "population_mean"]),
             labels_map.get(str(f), str(f)),
+            str(f).startswith("attr_") and _is_indicator(stats.loc[f]),
         )
         for f in top
         if abs(float(stats.at[f, "lift"])) > 0
