@@ -77,7 +77,9 @@ class Segmentation:
     assignments: pd.DataFrame
     params: dict
     metrics: dict
-    model: dict
+    #: the segmenter as JSON; None when attributes define segments (the service computes
+    #: live features from purchases only, so it serves such a run's stored assignments)
+    model: dict | None
 
 
 def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
@@ -182,7 +184,7 @@ def fit_segments(
         assignments,
         params,
         metrics,
-        segmenter_to_dict(model),
+        None if any(c.startswith("attr_") for c in columns) else segmenter_to_dict(model),
     )
 
 
@@ -216,7 +218,8 @@ def store_segments(
         assignments=fitted.assignments,
         features=pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False),
     )
-    save_model(con, run_id, "segmenter", fitted.model)
+    if fitted.model is not None:
+        save_model(con, run_id, "segmenter", fitted.model)
     progress("store", 1, 1)
     return RunResult(
         run_id,
