@@ -61,7 +61,8 @@ def _root(
 ) -> None:
     """Customer segmentation: your transactions in, named and explained segments out.
 
-    Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold].
+    Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold]
+    ([bold]--customers FILE[/bold] alone segments customers on their attributes).
     """
 
 

@@ -197,7 +197,8 @@ def _compose(
         adjs.append(adj)
         used.append(trait)
     # attribute phrases ("month to month contract") are listed, single words are stacked
-    name = (", " if any(" " in a for a in adjs) else " ").join(adjs)
+    listed = any(f.startswith("attr_") for f, _ in used) and any(" " in a for a in adjs)
+    name = (", " if listed else " ").join(adjs)
     name = f"{name} {noun}" if name else noun
     return name[:1].upper() + name[1:], used, more
 
