@@ -76,6 +76,8 @@ def feature_label(name: str) -> str:
         return FEATURE_LABELS[name]
     if name.startswith("cat_share_"):
         return "share of spend on " + name.removeprefix("cat_share_").replace("_", " ")
+    if name.startswith("outcome_"):
+        return name.removeprefix("outcome_").replace("_", " ") + " (outcome)"
     if name.startswith("attr_"):
         key, sep, value = name.removeprefix("attr_").partition("__")
         key = key.replace("_", " ")
