@@ -199,7 +199,7 @@ def test_null_constant_and_mixed_columns_and_repeated_ids(tmp_path):
     n = 120
     frame = pd.DataFrame(
         {
-            "id": [f"k{i}" for i in range(n)],
+            "Customer ID": [f"k{i}" for i in range(n)],  # found as customer_id, no map needed
             "age": [
                 "unknown" if i % 17 == 0 else str(a) for i, a in enumerate(rng.integers(18, 80, n))
             ],  # numbers with a word among them: a mixed-type column
@@ -212,10 +212,7 @@ def test_null_constant_and_mixed_columns_and_repeated_ids(tmp_path):
     frame = pd.concat([frame, frame.iloc[:3]])  # three ids given twice
     path = _write(tmp_path / "hostile.csv", frame)
     ws = str(tmp_path / "ws")
-    result = invoke(
-        "run", "--customers", str(path), "--customers-map", "id=customer_id", "--workspace", ws,
-        "--json",
-    )  # fmt: skip
+    result = invoke("run", "--customers", str(path), "--workspace", ws, "--json")
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)
     assert run["n_customers"] == n  # a repeated id is one customer
