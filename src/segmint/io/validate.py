@@ -204,11 +204,7 @@ def stage_transactions(
     types = column_types(con, view)
     problem, line = _line_columns(types)
     ts, ts_params = _ts_expr(col["ts"], types[col["ts"]], formats)
-    customer = (
-        _id_expr(col["customer_id"], types[col["customer_id"]])
-        if "customer_id" in col
-        else "CAST(row_number() OVER () AS VARCHAR)"
-    )
+    customer = _id_expr(col["customer_id"], types[col["customer_id"]])
 
     def number(field_name: str) -> str | None:
         if field_name not in col:

@@ -10,8 +10,7 @@ Two kinds of column are kept out of the clustering: an outcome such as churn (fo
 but does not define segments, so that a segment's churn rate says something; and the
 customer's value (the ``value`` column, or ``customer_value``, the sum of several; by default
 the one money column whose name says so, e.g. "TotalCharges") measures each segment's value
-share. Without a
-value, a segment's value share is its share of customers.
+share. Without a value, a segment's value share is its share of customers.
 """
 
 from __future__ import annotations
