@@ -112,6 +112,7 @@ def test_telco_run_shows_reports_and_exports(telco, tmp_path):
     ws, run = telco
     result = invoke("runs", "show", "--workspace", ws)
     assert result.exit_code == 0, result.stderr
+    assert "churn" in result.stdout  # the outcome's rate per segment is a column of the table
     result = invoke("runs", "show", "--workspace", ws, "--json")
     shown = json.loads(result.stdout)
     assert [s["name"] for s in shown["segments"]] == [s["name"] for s in run["segments"]]
