@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from segmint.errors import DataValidationError
 from segmint.features._backend import backend_for, table_or_none
-from segmint.features.labels import slugify
+from segmint.features.labels import INDICATOR_SEPARATOR, slugify
 
 __all__ = [
     "OUTCOME_WORDS",
@@ -50,8 +50,6 @@ __all__ = [
 #: which is slower but safe for keys holding dots, quotes or spaces.
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: separates an attribute's key from one of its values in a one-hot column name
-INDICATOR_SEPARATOR = "__"
 
 _TRUE = frozenset({"yes", "true", "y", "1"})
 _FALSE = frozenset({"no", "false", "n", "0"})

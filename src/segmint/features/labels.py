@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["FEATURE_LABELS", "feature_label", "slugify"]
+__all__ = ["FEATURE_LABELS", "INDICATOR_SEPARATOR", "feature_label", "slugify"]
+
+#: separates an attribute's key from one of its values in a one-hot column name
+#: (``attr_<key>__<value>``; slugs never hold two underscores in a row)
+INDICATOR_SEPARATOR = "__"
 
 #: feature column -> what it means, in words a marketing analyst would use.
 FEATURE_LABELS: dict[str, str] = {
@@ -79,7 +83,7 @@ def feature_label(name: str) -> str:
     if name.startswith("outcome_"):
         return name.removeprefix("outcome_").replace("_", " ") + " (outcome)"
     if name.startswith("attr_"):
-        key, sep, value = name.removeprefix("attr_").partition("__")
+        key, sep, value = name.removeprefix("attr_").partition(INDICATOR_SEPARATOR)
         key = key.replace("_", " ")
         return f"{key} is {value.replace('_', ' ')}" if sep else key
     return name.replace("_", " ")

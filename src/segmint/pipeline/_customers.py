@@ -24,6 +24,7 @@ import pandas as pd
 
 from segmint.errors import DataValidationError
 from segmint.features import attribute_column, customer_attributes, is_outcome, money_columns
+from segmint.features.labels import INDICATOR_SEPARATOR
 from segmint.pipeline._features import K_RANGE, clustering_columns
 from segmint.pipeline._ingest import IngestResult, check_ingest_options, ingest_files
 from segmint.pipeline._progress import Progress, no_progress
@@ -58,7 +59,9 @@ def customer_features(
     chosen = [attribute_column(v) for v in value] or money_columns(frame.columns)[:1]
     unknown = [v for v, c in zip(value, chosen, strict=False) if c not in frame.columns]
     if unknown:
-        numeric = [c for c in frame.columns if c.startswith("attr_") and "__" not in c]
+        numeric = [
+            c for c in frame.columns if c.startswith("attr_") and INDICATOR_SEPARATOR not in c
+        ]
         raise DataValidationError(
             f"--value {', '.join(unknown)}: not a numeric column of the customers file; "
             f"numeric columns: {', '.join(c[5:] for c in numeric) or 'none'}",

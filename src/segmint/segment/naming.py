@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from segmint.features.labels import INDICATOR_SEPARATOR
 from segmint.segment.profile import SegmentProfiles
 
 __all__ = [
@@ -77,7 +78,7 @@ def _indicator_words(feature: str, high: bool) -> tuple[str | None, str | None]:
     # a one-hot column attr_<key>__<value> reads "<value> <key>" ("month to month contract");
     # a value that already names its subject stands alone ("no internet service"), a code
     # follows its key ("region 3"); a plain 0/1 attribute is its name or "no <name>"
-    key, sep, value = feature[len("attr_") :].partition("__")
+    key, sep, value = feature[len("attr_") :].partition(INDICATOR_SEPARATOR)
     key = key.replace("_", " ")
     if not sep:
         return (key if high else f"no {key}", None)
@@ -147,7 +148,7 @@ def trait_holds(
         if high:
             return mean >= 0.5
         # "no <name>" only where most customers have it and most of the segment does not
-        return "__" not in feature and mean < 0.5 <= pop_mean
+        return INDICATOR_SEPARATOR not in feature and mean < 0.5 <= pop_mean
     return True
 
 
