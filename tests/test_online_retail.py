@@ -42,45 +42,41 @@ def test_segments_every_customer_with_a_name_and_a_rule(retail_workspace, retail
     assert result.report_path.is_file()
 
 
-def test_ml_segments_against_rfm_on_next_quarter_spend(retail_workspace):
-    result = pipeline.evaluate_future_spend(
-        retail_workspace, cutoff=datetime(2011, 9, 10), horizon_days=90
-    )
-    assert result["n_customers"] == 3370
-    # product categories are learned from the products sold before the cut-off (nothing after
-    # it is used); the segmenter then picks k = 9, and the RFM baseline gets 9 groups too
-    assert result["n_groups"] == 9
-    assert result["ml_eta2"] > result["rfm_eta2"]  # measured 0.0534 vs 0.0401
-    # on log spend the RFM groups explain more: measured 0.1886 (ML) vs 0.2046 (RFM). With the
-    # categories learned from all the data (the workspace's stored ones, as before) k was 3 and
-    # ML won, 0.1969 vs 0.1845: that lead came from categories that had seen the next quarter.
-    assert result["ml_eta2_log"] == pytest.approx(0.1886, abs=0.005)
-    assert result["rfm_eta2_log"] == pytest.approx(0.2046, abs=0.005)
-    # value (eta² of log1p of net spend, refunds as 0) and interest (eta² of the buyers'
-    # category shares) against the baselines, each with as many groups as is compared with
-    assert (result["n_buyers"], result["n_micro_segments"]) == (1919, 18)
-    measured = {
-        # grouping: (value, interest) with 9 groups, then with 18 (the micro-segments)
-        "ML segments": (0.1886, 0.0523),
-        "RFM ladder": (0.2391, 0.0057),
-        "k-means log RFM": (0.2397, 0.0076),
-        "k-means log RFM + categories": (0.1613, 0.0768),
-        "micro-segments": (0.2190, 0.0642),
-    }
-    micro_baselines = {
-        "RFM ladder": (0.2423, 0.0106),
-        "k-means log RFM": (0.2580, 0.0120),
-        "k-means log RFM + categories": (0.2080, 0.0869),
-    }
-    rows = result["groupings"]
-    assert [(r["level"], r["n_groups"]) for r in rows] == [("ML segments", 9)] * 4 + [
-        ("micro-segments", 18)
-    ] * 4
-    for row in rows:
-        at_micro = row["level"] == "micro-segments" and row["grouping"] != "micro-segments"
-        value, interest = (micro_baselines if at_micro else measured)[row["grouping"]]
-        assert row["value_eta2"] == pytest.approx(value, abs=0.005), row
-        assert row["interest_eta2"] == pytest.approx(interest, abs=0.005), row
+def _levels(result: dict) -> dict[str, dict[str, tuple[float, float]]]:
+    """level -> grouping -> (value eta², interest eta²)."""
+    levels: dict[str, dict] = {}
+    for row in result["groupings"]:
+        levels.setdefault(row["level"], {})[row["grouping"]] = (
+            row["value_eta2"],
+            row["interest_eta2"],
+        )
+    return levels
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "k"),
+    # k chosen on the quarter before each cut-off; figures measured on the quarter after
+    [(datetime(2011, 9, 10), 7), (datetime(2011, 8, 12), 8)],
+)
+def test_segments_worth_more_than_rfm_on_the_next_quarter(retail_workspace, cutoff, k):
+    """The issue's bar on held-out time: segments keep >= 95% of the better RFM baseline's
+    value signal and carry >= 2x its interest, and no baseline beats them on both."""
+    result = pipeline.evaluate_future_spend(retail_workspace, cutoff=cutoff, horizon_days=90)
+    assert result["space"] == "value, behaviour and interest"
+    assert result["n_groups"] == k
+    segments = _levels(result)["ML segments"]
+    value, interest = segments.pop("ML segments")
+    rfm = [segments["RFM ladder"], segments["k-means log RFM"]]
+    assert value >= 0.95 * max(v for v, _ in rfm)  # measured 104% and 100%
+    assert interest >= 2 * max(i for _, i in rfm)  # measured 7.4x and 4.6x
+    for baseline in segments.values():
+        assert baseline[0] < value or baseline[1] < interest
+    # micro-segments: far more interest than the RFM-only baselines, about as much as k-means
+    # on log R/F/M plus category shares (measured 0.147 vs 0.151 and 0.156 vs 0.167)
+    micro = _levels(result)["micro-segments"]
+    value, interest = micro.pop("micro-segments")
+    assert interest > 2.5 * max(micro["RFM ladder"][1], micro["k-means log RFM"][1])
+    assert interest > 0.9 * micro["k-means log RFM + categories"][1]
 
 
 @pytest.fixture(scope="module")

@@ -109,10 +109,17 @@ def demo_run(tmp_path_factory) -> tuple[str, dict]:
 
 
 def test_demo(demo_run):
-    """The demo recovers the planted segments (adjusted Rand index >= 0.9) and writes a report."""
+    """The demo segments on value and interest learned from the quarter before, splits them
+    into micro-segments, measures agreement with the planted behaviours and writes a report.
+
+    (Planted behaviours are recovered by the segmenter on behaviour features alone:
+    ``tests/test_python_api.py``; the default segments answer value and interest instead.)
+    """
     ws, run = demo_run
     assert run["n_customers"] == 2000
-    assert run["metrics"]["planted_ari"] >= 0.9
+    assert run["metrics"]["space"] == "value, behaviour and interest"
+    assert run["metrics"]["n_micro_segments"] > 3 * run["metrics"]["n_segments"]
+    assert 0.2 < run["metrics"]["planted_ari"] < 1
     assert Path(run["report"]).is_file()
     assert (Path(ws) / "demo-data" / "transactions.parquet").is_file()
     result = invoke("runs", "list", "--workspace", ws, "--json")

@@ -25,8 +25,8 @@ _FILLER = {"customers", "typical"}
 
 def _run(ws: Workspace):
     with ws.connect(read_only=True) as con:
-        features, as_of, fingerprint, _ = read_features(con, None)
-    return fit_segments(features, as_of, fingerprint, SegmentOptions().check())
+        features, as_of, fingerprint, _, history = read_features(con, None)
+    return fit_segments(features, as_of, fingerprint, SegmentOptions().check(), history=history)
 
 
 def _tokens(text: str) -> list[str]:

@@ -7,49 +7,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from segmint.pipeline._features import K_RANGE, clustering_columns, feature_frame
-from segmint.segment import Segmenter, eta_squared, rfm_groups_n, rfm_scores
+from segmint.pipeline._features import K_RANGE, feature_frame
+from segmint.pipeline._outcomes import earlier_period, next_period_spend
+from segmint.pipeline._segment import SegmentOptions, fit_segmenter
+from segmint.segment import eta_squared, rfm_groups_n, rfm_scores
 from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
 from segmint.segment.metrics import interest_eta_squared, value_eta_squared
 from segmint.store.runs import save_model
 from segmint.store.workspace import Workspace
-
-#: the name under which the categories derived for the evaluation are visible to its query
-_CATEGORIES = "_segmint_eval_categories"
-
-#: net spend and gross purchase spend per category of each customer in the horizon; a line's
-#: category is the derived one when categories were derived, else its own ("" when it has none)
-_FUTURE_SQL = """
-    SELECT t.customer_id, coalesce({category}, '') AS category,
-           sum(t.amount) AS net,
-           sum(CASE WHEN t.is_return OR t.amount < 0 THEN 0 ELSE t.amount END) AS bought
-    FROM transactions t {join}
-    WHERE t.ts >= ? AND t.ts < ? + to_days(CAST(? AS INTEGER))
-    GROUP BY ALL
-"""
-
-
-def _future_spend(con, as_of: datetime, horizon_days: int, categories, index: pd.Index):
-    """Net spend per customer and gross purchase spend per (customer, category) after as_of."""
-    if categories is None:
-        sql = _FUTURE_SQL.format(category="t.category", join="")
-    else:
-        con.register(_CATEGORIES, categories)
-        sql = _FUTURE_SQL.format(
-            category="coalesce(c.category, t.category)",
-            join=f"LEFT JOIN (SELECT product_id, max(category) AS category FROM {_CATEGORIES}"
-            " GROUP BY product_id) c USING (product_id)",
-        )
-    try:
-        lines = con.execute(sql, [as_of, as_of, horizon_days]).df()
-    finally:
-        if categories is not None:
-            con.unregister(_CATEGORIES)
-    net = lines.groupby("customer_id")["net"].sum().reindex(index).fillna(0.0)
-    bought = lines.pivot_table(
-        index="customer_id", columns="category", values="bought", aggfunc="sum", fill_value=0.0
-    ).reindex(index, fill_value=0.0)
-    return net, bought
 
 
 def _rows(level: str, labels: np.ndarray, features: pd.DataFrame, outcome, seed: int) -> list:
@@ -89,7 +54,8 @@ def evaluate_future_spend(
 ) -> dict:
     """Are the segments found on data up to ``cutoff`` useful in the period that followed?
 
-    Segments (and micro-segments) customers on the transactions before ``cutoff``, then
+    Segments (and micro-segments) customers on the transactions before ``cutoff`` exactly as
+    ``segment`` does (the space and k learned on the quarter before the cut-off), then
     measures over ``[cutoff, cutoff + horizon_days)`` (held-out time: nothing after the cut-off
     is used to segment, categories included):
 
@@ -108,15 +74,10 @@ def evaluate_future_spend(
     """
     with workspace.connect(read_only=True) as con:
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
-        net, bought = _future_spend(con, as_of, horizon_days, categories, features.index)
-    columns = clustering_columns(list(features.columns))
-    model = Segmenter(
-        method=method,
-        n_segments=n_segments,
-        k_range=k_range,
-        random_state=random_state,
-        micro_segments=True,
-    ).fit(features[columns])
+        net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)
+        history = earlier_period(con, features, as_of, categories)
+    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments=True)
+    model, learned = fit_segmenter(features, history, options.check())
     k = int(model.n_segments_)
     outcome = (net, bought)
     groupings = _rows("ML segments", model.labels_, features, outcome, random_state)
@@ -132,6 +93,8 @@ def evaluate_future_spend(
         "n_categories": int(bought.shape[1]),
         "n_groups": k,
         "n_micro_segments": int(pd.Series(model.micro_labels_).nunique()),
+        "selection": model.selection_reason_,
+        **learned,
         "groupings": groupings,
         "ml_eta2": eta_squared(model.labels_, net),
         "rfm_eta2": eta_squared(rfm_k.to_numpy(), net),

@@ -72,7 +72,11 @@ _NEW_CATEGORIES = "_segmint_new_categories"
 
 
 def feature_frame(
-    con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, *, keep_categories: bool = True
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime | None = None,
+    *,
+    keep_categories: bool = True,
+    categories: pa.Table | None = None,
 ) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
     """Features per customer as of a date, without writing anything.
 
@@ -81,7 +85,8 @@ def feature_frame(
     when there are some, so a segment's category shares mean the same run to run, and newly
     derived ones are returned for the caller to store (:func:`store_categories`) with its run;
     without, they are derived for this call only (an evaluation at a past cut-off must not use
-    categories learned from later data).
+    categories learned from later data). ``categories`` forces a ``(product_id, category)``
+    map, e.g. the one derived for a later cut-off, so two cut-offs share their categories.
 
     Returns
     -------
@@ -97,7 +102,10 @@ def feature_frame(
         "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
     ).fetchall()[0]
     map_table, new = None, None
-    if coverage < MIN_CATEGORY_COVERAGE:
+    if categories is not None and coverage < MIN_CATEGORY_COVERAGE:
+        con.register(_NEW_CATEGORIES, categories)
+        map_table = _NEW_CATEGORIES
+    elif coverage < MIN_CATEGORY_COVERAGE:
         stored = 0
         if keep_categories:
             (stored,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
@@ -111,9 +119,21 @@ def feature_frame(
             con, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
         )
     finally:
-        if new is not None:
+        if map_table == _NEW_CATEGORIES:
             con.unregister(_NEW_CATEGORIES)
     return table.to_pandas().set_index("customer_id"), as_of, new
+
+
+def stored_category_map(con: duckdb.DuckDBPyConnection) -> str | None:
+    """``"product_categories"`` when features map products through the stored categories
+    (the data carries too few of its own and some are stored), else None."""
+    (coverage,) = con.execute(
+        "SELECT coalesce(avg((category IS NOT NULL)::INT), 0) FROM transactions"
+    ).fetchall()[0]
+    if coverage >= MIN_CATEGORY_COVERAGE:
+        return None
+    (stored,) = con.execute("SELECT count(*) FROM product_categories").fetchall()[0]
+    return "product_categories" if stored else None
 
 
 def store_categories(con: duckdb.DuckDBPyConnection, categories: pa.Table) -> None:

@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError
@@ -31,6 +32,7 @@ from segmint.pipeline._features import (
     value_column,
 )
 from segmint.pipeline._options import check_method
+from segmint.pipeline._outcomes import LEARN_DAYS, EarlierPeriod, earlier_period
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
@@ -41,6 +43,8 @@ from segmint.segment import (
     rfm_scores,
     segmenter_to_dict,
 )
+from segmint.segment.space import UsefulSpace, value_coefficients
+from segmint.segment.usefulness import usefulness_by_k
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
 
@@ -89,18 +93,72 @@ def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
 
 def read_features(
     con: duckdb.DuckDBPyConnection, as_of: datetime | None, progress: Progress = no_progress
-) -> tuple[pd.DataFrame, datetime, str, pa.Table | None]:
-    """The feature table as of a date, that date, the data's fingerprint, and the product
-    categories derived for it that the run must store (None if none); nothing is written."""
-    progress("features", 0, 1)
+) -> tuple[pd.DataFrame, datetime, str, pa.Table | None, EarlierPeriod | None]:
+    """The feature table as of a date, that date, the data's fingerprint, the product
+    categories derived for it that the run must store (None if none), and the earlier period
+    segments learn from (None when the data is too short); nothing is written."""
+    progress("features", 0, 2)
     features, as_of, new_categories = feature_frame(con, as_of)
-    progress("features", 1, 1)
+    progress("features", 1, 2)
+    history = earlier_period(con, features, as_of, new_categories)
+    progress("features", 2, 2)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(
             f"only {len(features)} customers have purchases before {as_of:%Y-%m-%d}; "
             f"segmentation needs at least {MIN_CUSTOMERS}"
         )
-    return features, as_of, data_fingerprint(con), new_categories
+    return features, as_of, data_fingerprint(con), new_categories, history
+
+
+def fit_segmenter(
+    features: pd.DataFrame,
+    history: EarlierPeriod | None,
+    options: SegmentOptions,
+    progress: Progress = no_progress,
+) -> tuple[Segmenter, dict]:
+    """The fitted segmenter and how its space was learned.
+
+    With an earlier period, segments are found in a :class:`~segmint.segment.UsefulSpace`
+    whose value axis is learned on it, and (unless ``n_segments`` is fixed) k is chosen by
+    how useful each k was on it (:func:`~segmint.segment.usefulness_by_k`); without one, on
+    every behaviour feature equally, k by silhouette.
+    """
+    columns = clustering_columns(list(features.columns), options.use_attributes)
+    # a categorical attribute's one-hot columns weigh as one feature
+    groups = attribute_groups(columns)
+    space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
+    if history is not None:
+        past = history.features[columns]
+        coef, r2 = value_coefficients(features[columns], past, history.next_spend)
+        space = UsefulSpace(value_coef=coef, groups=groups)
+        learned = {
+            "space": "value, behaviour and interest",
+            "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
+            "value_r2": r2,
+            "behaviour_weight": space.behaviour_weight,
+            "interest_weight": space.interest_weight,
+        }
+        if options.n_segments is None:
+            rfm = (past["recency_days"], past["frequency"], past["monetary"])
+            usefulness = usefulness_by_k(
+                clone(space).fit(features[columns]).transform(past),
+                rfm,
+                history.next_spend,
+                history.next_categories,
+                options.k_range,
+                random_state=options.random_state,
+            )
+    model = Segmenter(
+        method=options.method,
+        n_segments=options.n_segments,
+        k_range=options.k_range,
+        micro_segments=options.micro_segments,
+        scaler=space or FeatureScaler(groups=groups),
+        k_usefulness=usefulness,
+        random_state=options.random_state,
+        callback=progress,
+    ).fit(features[columns])
+    return model, learned
 
 
 def fit_segments(
@@ -109,6 +167,7 @@ def fit_segments(
     fingerprint: str,
     options: SegmentOptions,
     progress: Progress = no_progress,
+    history: EarlierPeriod | None = None,
     value: str | None = None,
 ) -> Segmentation:
     """Find segments, name and explain them; nothing is read or stored.
@@ -117,16 +176,7 @@ def fit_segments(
     """
     columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
-    model = Segmenter(
-        method=options.method,
-        n_segments=options.n_segments,
-        k_range=options.k_range,
-        micro_segments=options.micro_segments,
-        # a categorical attribute's one-hot columns weigh as one feature
-        scaler=FeatureScaler(groups=attribute_groups(columns)),
-        random_state=random_state,
-        callback=progress,
-    ).fit(features[columns])
+    model, learned = fit_segmenter(features, history, options, progress)
     labels = model.labels_
     progress("explain", 0, 2)
     descriptions = describe_segments(
@@ -174,6 +224,10 @@ def fit_segments(
         "stability_ari": float(model.stability_),
         "selection": json.loads(model.selection_.to_json(orient="records")),
         "rfm_groups": int(rfm["rfm_group"].nunique()) or None,
+        "n_micro_segments": int(pd.Series(model.micro_labels_).nunique())
+        if options.micro_segments
+        else 0,
+        **learned,
     }
     # the fitted model as JSON: the service assigns live customers with exactly this model
     return Segmentation(
@@ -257,8 +311,8 @@ def segment_steps(
     the same open transaction twice (``ingest_and_segment``).
     """
     with reading() as con:
-        features, as_of, fingerprint, new_categories = read_features(con, as_of, progress)
-    fitted = fit_segments(features, as_of, fingerprint, options, progress)
+        features, as_of, fingerprint, new_categories, history = read_features(con, as_of, progress)
+    fitted = fit_segments(features, as_of, fingerprint, options, progress, history)
     with storing() as con:
         if new_categories is not None:  # stored with the run that first used them
             store_categories(con, new_categories)

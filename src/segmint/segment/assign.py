@@ -88,6 +88,9 @@ class SegmentGeometry:
     micro_centers : dict of int to ndarray, or None
         Micro-segment centres of each segment (one row: the segment is not split); None when
         the model has no micro-segments.
+    micro_dims : ndarray of int or None
+        Columns of the space the micro-centres live in (the interest block of a
+        :class:`~segmint.segment.space.UsefulSpace`); None: all columns.
     """
 
     centers: np.ndarray
@@ -95,6 +98,7 @@ class SegmentGeometry:
     gmm: GaussianMixture | None = None
     order: np.ndarray | None = None
     micro_centers: dict[int, np.ndarray] | None = None
+    micro_dims: np.ndarray | None = None
 
     @property
     def relabel(self) -> np.ndarray:
@@ -125,7 +129,8 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
 
     k-means: the nearest centre, and :func:`kmeans_soft_assignments` from the same distances.
     gmm: the most probable component, relabelled to segment order, and the mixture posterior.
-    Micro-segment: the nearest micro-centre within the row's segment, as ``"<segment>.<micro>"``.
+    Micro-segment: the nearest micro-centre within the row's segment (on the geometry's
+    ``micro_dims``), as ``"<segment>.<micro>"``.
 
     Parameters
     ----------
@@ -149,7 +154,8 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
         proba = _softmax_of_distances(d, float(geometry.within_variance))
     micro_ids = None
     if micro and geometry.micro_centers is not None:
-        micro_ids = _micro_ids(Z, labels, geometry.micro_centers)
+        Zm = Z if geometry.micro_dims is None else Z[:, geometry.micro_dims]
+        micro_ids = _micro_ids(Zm, labels, geometry.micro_centers)
     return Assignment(labels, proba, micro_ids)
 
 

@@ -29,12 +29,7 @@ from segmint.errors import DataValidationError
 from segmint.segment._validation import as_numeric_frame
 from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
 from segmint.segment.scaling import FeatureScaler
-from segmint.segment.selection import (
-    SEED_MAX,
-    best_kmeans_by_silhouette,
-    choose_k,
-    sample_silhouette,
-)
+from segmint.segment.selection import SEED_MAX, choose_k, sample_silhouette
 from segmint.segment.stability import resample_stability
 
 __all__ = ["AUTO_MINIBATCH_ROWS", "Segmenter"]
@@ -100,12 +95,20 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     scaler : transformer or None, default=None
         Transformer applied before clustering; None uses ``FeatureScaler()``. Cloned in fit.
     micro_segments : bool, default=False
-        Also split every segment of at least ``micro_min_size`` rows into 2..4 micro-segments
-        (k-means, k chosen by silhouette within ``micro_k_range``).
-    micro_k_range : tuple of (int, int), default=(2, 4)
-        Range of micro-segments per segment.
-    micro_min_size : int, default=200
-        Segments smaller than this are not split (their single micro-segment is ``"s.0"``).
+        Also split every segment into micro-segments of about ``micro_size`` rows (k-means),
+        on the interest columns of a :class:`~segmint.segment.space.UsefulSpace` scaler when
+        it has them (the segment already carries value), else on every column.
+    micro_size : int or None, default=None
+        Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.5 * sqrt(n_samples))``,
+        so their number grows with the data (about 2,000 at a million rows, 110 at 3,000).
+    micro_min_size : int, default=20
+        Smallest micro-segment: smaller clusters are folded into their nearest sibling.
+    k_usefulness : dict of int to float or None, default=None
+        A score per k (higher is better) measured outside, e.g. how well segments found on an
+        earlier cut-off explained the period after it against the RFM baselines
+        (:func:`segmint.segment.usefulness.usefulness_by_k`). When given, k is chosen by it
+        (scores within ``tie_tolerance`` of the best tie, broken by the smaller k) instead of
+        the silhouette.
     callback : callable or None, default=None
         ``callback(step, done, total)`` called as work progresses; steps are ``"scale"``,
         ``"select"``, ``"fit"``, ``"stability"`` and ``"micro"``.
@@ -181,8 +184,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         batch_size: int = 16_384,
         scaler: Any = None,
         micro_segments: bool = False,
-        micro_k_range: tuple[int, int] = (2, 4),
-        micro_min_size: int = 200,
+        micro_size: int | None = None,
+        micro_min_size: int = 20,
+        k_usefulness: dict[int, float] | None = None,
         callback: ProgressCallback | None = None,
         random_state: Any = 0,
     ) -> None:
@@ -199,8 +203,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.scaler = scaler
         self.micro_segments = micro_segments
-        self.micro_k_range = micro_k_range
+        self.micro_size = micro_size
         self.micro_min_size = micro_min_size
+        self.k_usefulness = k_usefulness
         self.callback = callback
         self.random_state = random_state
 
@@ -216,7 +221,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(msg)
         if self.n_segments is not None:
             positive_int("n_segments", self.n_segments, 1)
-        for name in ("k_range", "micro_k_range"):
+        for name in ("k_range",):
             rng = getattr(self, name)
             if (
                 not isinstance(rng, (tuple, list))
@@ -233,7 +238,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         positive_int("n_init", self.n_init, 1)
         positive_int("max_iter", self.max_iter, 1)
         positive_int("batch_size", self.batch_size, 1)
-        positive_int("micro_min_size", self.micro_min_size, 2)
+        positive_int("micro_min_size", self.micro_min_size, 1)
+        if self.micro_size is not None:
+            positive_int("micro_size", self.micro_size, 1)
         if self.covariance_type not in ("full", "tied", "diag", "spherical"):
             msg = (
                 "covariance_type must be full, tied, diag or spherical, "
@@ -367,12 +374,27 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # costs that dominate at this size (measured 10-20x slower on a busy 2-core machine).
         with threadpool_limits(limits=1):
             rows, sample_models = self._select(Zs, ks, rng)
-        k, reason = choose_k(rows, gmm=self.method_ == "gmm", tie_tolerance=self.tie_tolerance)
+        k, reason = choose_k(
+            rows,
+            gmm=self.method_ == "gmm",
+            tie_tolerance=self.tie_tolerance,
+            usefulness=self.k_usefulness,
+        )
         for row in rows:
             row["chosen"] = row["k"] == k
             row["reason"] = reason if row["k"] == k else ""
         self.selection_ = pd.DataFrame(
-            rows, columns=["k", "silhouette", "bic", "inertia", "stability", "chosen", "reason"]
+            rows,
+            columns=[
+                "k",
+                "silhouette",
+                "bic",
+                "inertia",
+                "stability",
+                "usefulness",
+                "chosen",
+                "reason",
+            ],
         )
         self.selection_reason_ = reason
         logger.info("segmenter: %s", reason)
@@ -418,6 +440,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
                     "bic": float(model.bic(Zs)) if self.method_ == "gmm" else float("nan"),
                     "inertia": float(model.inertia_) if hasattr(model, "inertia_") else np.nan,
                     "stability": float(stab.mean()) if stab.size else float("nan"),
+                    "usefulness": float((self.k_usefulness or {}).get(k, np.nan)),
                 }
             )
         self._progress("select", len(ks), len(ks))
@@ -446,36 +469,45 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ micro
     def _fit_micro(self, Z: np.ndarray, seed: int) -> None:
         rng = np.random.RandomState(seed)
-        hi = self.micro_k_range[1]
+        dims = getattr(self.scaler_, "interest_dims_", None)
+        dims = dims if dims is not None and dims.size else None
+        Zm = Z if dims is None else Z[:, dims]
+        unit = self.micro_size or max(self.micro_min_size, round(0.5 * np.sqrt(Z.shape[0])))
         centers: dict[int, np.ndarray] = {}
         for s in range(self.n_segments_):
             self._progress("micro", s, self.n_segments_)
             idx = np.flatnonzero(self.labels_ == s)
-            if idx.size < max(self.micro_min_size, 2 * hi):
-                centers[s] = self.cluster_centers_[s : s + 1].copy()
+            n_micro = min(round(idx.size / unit), idx.size // self.micro_min_size)
+            if n_micro < 2:  # one micro-segment: the segment itself (an empty one has no rows)
+                centers[s] = Zm[idx].mean(axis=0, keepdims=True) if idx.size else Zm[:1] * 0
                 continue
-            Zseg = Z[idx]
-            sub = (
-                rng.choice(idx.size, self.selection_sample, replace=False)
-                if idx.size > self.selection_sample
-                else np.arange(idx.size)
-            )
             with threadpool_limits(limits=1):
-                k, km = best_kmeans_by_silhouette(
-                    Zseg[sub],
-                    self.micro_k_range,
-                    n_init=self.n_init,
-                    silhouette_sample=self.silhouette_sample,
-                    rng=rng,
-                )
-            if sub.size < idx.size:
-                km = KMeans(k, init=km.cluster_centers_, n_init=1, random_state=0).fit(Zseg)
-            order = np.argsort(-np.bincount(km.predict(Zseg), minlength=k), kind="stable")
-            centers[s] = km.cluster_centers_[order].copy()
+                centers[s] = self._micro_centers(Zm[idx], n_micro, rng)
         self._progress("micro", self.n_segments_, self.n_segments_)
         self.micro_centers_ = centers
-        self.geometry_ = replace(self.geometry_, micro_centers=centers)
+        self.geometry_ = replace(self.geometry_, micro_centers=centers, micro_dims=dims)
         self.micro_labels_ = assign(self.geometry_, Z).micro_segment_id
+
+    def _micro_centers(self, Zseg: np.ndarray, n_micro: int, rng: np.random.RandomState):
+        """Centres of one segment's micro-segments, largest first, none below the minimum size.
+
+        Fitted on at most 100 rows per micro-segment (k-means centres settle long before), then
+        every row assigned; a cluster smaller than ``micro_min_size`` is dropped and its rows
+        go to the nearest remaining centre.
+        """
+        limit = 100 * n_micro
+        sub = rng.choice(Zseg.shape[0], limit, replace=False) if Zseg.shape[0] > limit else None
+        fit_rows = Zseg if sub is None else Zseg[sub]
+        km = KMeans(n_micro, n_init=4, random_state=int(rng.randint(SEED_MAX))).fit(fit_rows)
+        centres = km.cluster_centers_
+        for _ in range(3):  # dropping a cluster grows its neighbours; a few passes settle it
+            counts = np.bincount(sq_distances(Zseg, centres).argmin(axis=1), minlength=len(centres))
+            keep = counts >= self.micro_min_size
+            if keep.all() or not keep.any():
+                break
+            centres = centres[keep]
+        counts = np.bincount(sq_distances(Zseg, centres).argmin(axis=1), minlength=len(centres))
+        return centres[np.argsort(-counts, kind="stable")].copy()
 
     # ------------------------------------------------------------------ inference
     def _fitted(self) -> tuple[Any, SegmentGeometry]:
@@ -483,9 +515,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         return self.scaler_, self.geometry_
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the columns of :meth:`transform` (the input feature names)."""
-        self._fitted()
-        return np.asarray(self._feature_names, dtype=object)
+        """Names of the columns of :meth:`transform` (the scaler's output names)."""
+        scaler, _ = self._fitted()
+        return np.asarray(scaler.get_feature_names_out(), dtype=object)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

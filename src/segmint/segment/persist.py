@@ -22,6 +22,7 @@ from segmint.errors import ModelError
 from segmint.segment.assign import Assignment, AssignMixin, SegmentGeometry, assign
 from segmint.segment.cluster import Segmenter
 from segmint.segment.scaling import FeatureScaler
+from segmint.segment.space import UsefulSpace
 
 __all__ = ["FORMAT", "LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"]
 
@@ -64,9 +65,10 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
     if not hasattr(model, "labels_"):
         raise ModelError("the segmenter is not fitted; call fit before saving it")
     scaler = model.scaler_
-    if type(scaler) is not FeatureScaler:
+    if type(scaler) not in (FeatureScaler, UsefulSpace):
         raise ModelError(
-            f"only FeatureScaler can be saved, this segmenter uses {type(scaler).__name__}"
+            "only FeatureScaler and UsefulSpace can be saved, this segmenter uses "
+            f"{type(scaler).__name__}"
         )
     names = [str(n) for n in model._feature_names]
     gmm = None
@@ -83,6 +85,7 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
     micro = None
     if hasattr(model, "micro_centers_"):
         micro = {str(int(s)): _floats(c) for s, c in model.micro_centers_.items()}
+    dims = model.geometry_.micro_dims
     within = model.geometry_.within_variance
     return {
         "format": FORMAT,
@@ -98,17 +101,36 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
             "impute_values": {n: float(scaler.impute_values_[n]) for n in names},
             "center": _floats(scaler.center_),
             "scale": _floats(scaler.scale_),
+            **_space(scaler),
         },
         "cluster_centers": _floats(model.cluster_centers_),
         "within_variance": within,
         "gmm": gmm,
         "micro_centers": micro,
+        "micro_dims": None if dims is None else [int(i) for i in dims],
         "metadata": dict(metadata or {}),
     }
 
 
+def _space(scaler: FeatureScaler) -> dict:
+    """A :class:`UsefulSpace`'s projection (nothing for a plain scaler)."""
+    if not isinstance(scaler, UsefulSpace):
+        return {}
+    return {
+        "projection": _floats(scaler.projection_),
+        "space_names": list(scaler.space_names_),
+        "interest_dims": [int(i) for i in scaler.interest_dims_],
+    }
+
+
 def _rebuild_scaler(d: dict, names: list[str], had_names: bool) -> FeatureScaler:
-    scaler = FeatureScaler(scaling=d["scaling"], clip=d["clip"])
+    if "projection" in d:
+        scaler = UsefulSpace(scaling=d["scaling"], clip=d["clip"])
+        scaler.projection_ = np.asarray(d["projection"], dtype=np.float64).reshape(len(names), -1)
+        scaler.space_names_ = list(d["space_names"])
+        scaler.interest_dims_ = np.asarray(d["interest_dims"], dtype=np.intp)
+    else:
+        scaler = FeatureScaler(scaling=d["scaling"], clip=d["clip"])
     scaler.transforms_ = {n: d["transforms"][n] for n in names}
     scaler.impute_values_ = {n: float(d["impute_values"][n]) for n in names}
     scaler._impute = np.array([scaler.impute_values_[n] for n in names], dtype=np.float64)
@@ -183,7 +205,7 @@ class LiveSegmenter(AssignMixin):
         self.n_features_in_ = len(self.feature_names)
         self.scaler = _rebuild_scaler(d["scaler"], self.feature_names, d.get("had_names", True))
         self.cluster_centers = np.asarray(d["cluster_centers"], dtype=np.float64).reshape(
-            self.n_segments, self.n_features_in_
+            self.n_segments, -1
         )
         self.within_variance = d.get("within_variance")
         micro = d.get("micro_centers")
@@ -191,7 +213,7 @@ class LiveSegmenter(AssignMixin):
             None
             if micro is None
             else {
-                int(s): np.asarray(c, dtype=np.float64).reshape(-1, self.n_features_in_)
+                int(s): np.asarray(c, dtype=np.float64).reshape(len(c), -1)
                 for s, c in micro.items()
             }
         )
@@ -200,9 +222,12 @@ class LiveSegmenter(AssignMixin):
         self.geometry = SegmentGeometry(
             self.cluster_centers,
             within_variance=None if gmm else float(self.within_variance),
-            gmm=_rebuild_gmm(gmm, self.n_features_in_) if gmm else None,
+            gmm=_rebuild_gmm(gmm, self.cluster_centers.shape[1]) if gmm else None,
             order=np.asarray(gmm["order"], dtype=np.intp) if gmm else None,
             micro_centers=self.micro_centers,
+            micro_dims=None
+            if d.get("micro_dims") is None
+            else np.asarray(d["micro_dims"], dtype=np.intp),
         )
 
     def __repr__(self) -> str:

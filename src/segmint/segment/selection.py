@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-__all__ = ["best_kmeans_by_silhouette", "choose_k", "sample_silhouette"]
+__all__ = ["choose_k", "sample_silhouette"]
 
 #: exclusive upper bound of the seeds drawn for each fit
 SEED_MAX = np.iinfo(np.int32).max
@@ -31,7 +30,13 @@ def sample_silhouette(Zs: np.ndarray, labels: np.ndarray, size: int, seed: int) 
     return float(silhouette_score(Zs[sub], labels[sub]))
 
 
-def choose_k(rows: list[dict[str, Any]], *, gmm: bool, tie_tolerance: float) -> tuple[int, str]:
+def choose_k(
+    rows: list[dict[str, Any]],
+    *,
+    gmm: bool,
+    tie_tolerance: float,
+    usefulness: dict[int, float] | None = None,
+) -> tuple[int, str]:
     """The chosen k among candidate fits, and why.
 
     Parameters
@@ -42,7 +47,10 @@ def choose_k(rows: list[dict[str, Any]], *, gmm: bool, tie_tolerance: float) -> 
         Choose by the lowest BIC (Gaussian mixtures) instead of the silhouette.
     tie_tolerance : float
         k-means: every k whose silhouette is within this of the best is a tie, broken by the
-        higher stability, then by the smaller k.
+        higher stability, then by the smaller k. With ``usefulness``: every k whose score is
+        within this of the best is a tie, broken by the smaller k.
+    usefulness : dict of int to float or None
+        A held-out usefulness score per k (higher is better); when given it decides.
 
     Returns
     -------
@@ -51,6 +59,8 @@ def choose_k(rows: list[dict[str, Any]], *, gmm: bool, tie_tolerance: float) -> 
     if len(rows) == 1:
         return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
     table = pd.DataFrame(rows)
+    if usefulness:
+        return _by_usefulness(table, usefulness, tie_tolerance)
     if gmm:
         best = table.loc[table["bic"].idxmin()]
         return int(best["k"]), (
@@ -76,21 +86,23 @@ def choose_k(rows: list[dict[str, Any]], *, gmm: bool, tie_tolerance: float) -> 
     return k, reason
 
 
-def best_kmeans_by_silhouette(
-    Zs: np.ndarray,
-    k_range: tuple[int, int],
-    *,
-    n_init: int,
-    silhouette_sample: int,
-    rng: np.random.RandomState,
-) -> tuple[int, KMeans]:
-    """The k-means fit with the best silhouette for k in ``k_range`` (ties: smaller k)."""
-    lo, hi = k_range
-    best_sil, best_k, best_km = -np.inf, lo, None
-    for k in range(lo, hi + 1):
-        km = KMeans(k, n_init=n_init, random_state=int(rng.randint(SEED_MAX))).fit(Zs)
-        sil = sample_silhouette(Zs, km.labels_, silhouette_sample, int(rng.randint(SEED_MAX)))
-        if best_km is None or (np.isfinite(sil) and sil > best_sil):
-            best_sil, best_k, best_km = (sil if np.isfinite(sil) else -np.inf), k, km
-    assert best_km is not None
-    return best_k, best_km
+def _by_usefulness(
+    table: pd.DataFrame, usefulness: dict[int, float], tie_tolerance: float
+) -> tuple[int, str]:
+    """Among the k that met the usefulness bar (score >= 1; else the best score, within
+    ``tie_tolerance``), the one with the best silhouette: useful first, then most natural."""
+    score = table["k"].map(lambda k: usefulness.get(int(k), np.nan)).fillna(-np.inf)
+    best = float(score.max())
+    if not np.isfinite(best):
+        raise ValueError("k_usefulness has no score for any k tried")
+    bar = min(1.0, best - tie_tolerance)
+    useful = table[score >= bar]
+    chosen = useful.loc[useful["silhouette"].fillna(-np.inf).idxmax()]
+    k = int(chosen["k"])
+    ks = ", ".join(str(int(v)) for v in useful["k"])
+    met = "met the usefulness bar" if bar == 1.0 else f"scored within {tie_tolerance} of the best"
+    return k, (
+        f"k={k} has the best silhouette ({chosen['silhouette']:.3f}) among k={ks}, which "
+        f"{met} on the period after an earlier cut-off (usefulness {usefulness[k]:.2f}; "
+        "1 = at least 95% of the better RFM baseline's value signal and twice its interest)"
+    )

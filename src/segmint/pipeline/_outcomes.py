@@ -1,0 +1,108 @@
+"""What customers did in a period after a cut-off: net spend, and purchase spend per category.
+
+The outcome both the segments' learning (the period after an earlier cut-off) and
+``segmint evaluate`` (the period after ``--cutoff``) measure segments against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from segmint.pipeline._features import feature_frame, stored_category_map
+
+#: the name under which a category map is visible to the outcome query
+_CATEGORIES = "_segmint_outcome_categories"
+
+#: net spend and purchase spend per category of each customer in the period; a line's category
+#: is the mapped one when a map is given, else its own ("" when it has none)
+_SQL = """
+    SELECT t.customer_id, coalesce({category}, '') AS category,
+           sum(t.amount) AS net,
+           sum(CASE WHEN t.is_return OR t.amount < 0 THEN 0 ELSE t.amount END) AS bought
+    FROM transactions t {join}
+    WHERE t.ts >= ? AND t.ts < ? + to_days(CAST(? AS INTEGER))
+    GROUP BY ALL
+"""
+
+
+def next_period_spend(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    days: int,
+    index: pd.Index,
+    categories: pa.Table | str | None = None,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Net spend per customer of ``index``, and purchase spend per (customer, category), over
+    ``[start, start + days)``.
+
+    ``categories`` maps products to categories: a ``(product_id, category)`` table, the name of
+    one in the workspace, or None to use the lines' own categories.
+    """
+    if categories is None:
+        sql = _SQL.format(category="t.category", join="")
+    else:
+        name = categories if isinstance(categories, str) else _CATEGORIES
+        if not isinstance(categories, str):
+            con.register(_CATEGORIES, categories)
+        sql = _SQL.format(
+            category="coalesce(c.category, t.category)",
+            join=f"LEFT JOIN (SELECT product_id, max(category) AS category FROM {name}"
+            " GROUP BY product_id) c USING (product_id)",
+        )
+    try:
+        lines = con.execute(sql, [start, start, days]).df()
+    finally:
+        if categories is not None and not isinstance(categories, str):
+            con.unregister(_CATEGORIES)
+    net = lines.groupby("customer_id")["net"].sum().reindex(index).fillna(0.0)
+    bought = lines.pivot_table(
+        index="customer_id", columns="category", values="bought", aggfunc="sum", fill_value=0.0
+    ).reindex(index, fill_value=0.0)
+    return net, bought
+
+
+#: days in the earlier period segments learn from: a quarter, the horizon marketers plan for
+LEARN_DAYS = 90
+#: fewer customers than this at the earlier cut-off teach nothing reliable
+MIN_LEARN_CUSTOMERS = 100
+
+
+@dataclass(frozen=True)
+class EarlierPeriod:
+    """Customers at an earlier cut-off and what they did in the period after it."""
+
+    cutoff: datetime
+    features: pd.DataFrame
+    next_spend: pd.Series
+    next_categories: pd.DataFrame
+
+
+def earlier_period(
+    con: duckdb.DuckDBPyConnection,
+    features: pd.DataFrame,
+    as_of: datetime,
+    categories: pa.Table | None,
+    days: int = LEARN_DAYS,
+) -> EarlierPeriod | None:
+    """The features at ``as_of - days`` (columns as ``features``) and the ``days`` after it.
+
+    ``categories`` is the product map derived for ``features`` (None: the workspace's stored
+    map or the lines' own categories, as the features used). None when the data does not
+    reach back far enough to hold ``MIN_LEARN_CUSTOMERS`` customers at that cut-off.
+    """
+    cutoff = as_of - timedelta(days=days)
+    ((first,),) = con.execute("SELECT min(ts) FROM transactions").fetchall()
+    if first is None or cutoff <= first:
+        return None
+    past, _, _ = feature_frame(con, cutoff, categories=categories)
+    if len(past) < MIN_LEARN_CUSTOMERS:
+        return None
+    past = past.reindex(columns=features.columns, fill_value=0.0)
+    source = categories if categories is not None else stored_category_map(con)
+    net, bought = next_period_spend(con, cutoff, days, past.index, source)
+    return EarlierPeriod(cutoff, past, net, bought)

@@ -1,0 +1,89 @@
+"""How useful a number of segments was: the issue's bar, measured on an earlier period.
+
+For each k, segments found (k-means) in the segment space at an earlier cut-off are measured
+on the period that followed it against the two RFM baselines with the same k
+(:mod:`segmint.segment.baselines`): the score is the smaller of the value eta² over 95% of the
+better baseline's and the interest eta² over twice the better baseline's, so a score of 1 or
+more means both bars were met (value only when there are no categories). A k whose smallest
+segment holds under ``MIN_SEGMENT_SHARE`` of the customers scores 0: too small to act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+
+from segmint.segment.baselines import kmeans_rfm, rfm_ladder
+from segmint.segment.metrics import interest_eta_squared, value_eta_squared
+from segmint.segment.selection import SEED_MAX
+
+__all__ = ["INTEREST_BAR", "MIN_SEGMENT_SHARE", "VALUE_BAR", "usefulness_by_k"]
+
+#: segments keep at least this share of the better RFM baseline's value eta²
+VALUE_BAR = 0.95
+#: and carry at least this multiple of the better RFM baseline's interest eta²
+INTEREST_BAR = 2.0
+#: a segment smaller than this share of the customers is a micro-segment, not a segment
+MIN_SEGMENT_SHARE = 0.01
+
+
+def usefulness_by_k(
+    space: np.ndarray,
+    rfm: tuple[Any, Any, Any],
+    next_spend: Any,
+    next_categories: Any,
+    k_range: tuple[int, int],
+    *,
+    sample: int = 20_000,
+    random_state: int = 0,
+) -> dict[int, float]:
+    """Usefulness score per k in ``k_range`` (see the module docstring).
+
+    Parameters
+    ----------
+    space : ndarray of shape (n_customers, n_dims)
+        The customers at the earlier cut-off in the segment space.
+    rfm : (recency_days, frequency, monetary)
+        Their RFM features at that cut-off (for the baselines).
+    next_spend : array-like
+        Net spend in the period after the cut-off.
+    next_categories : array-like of shape (n_customers, n_categories)
+        Purchase spend per category in that period (one column or none: value only).
+    k_range : (int, int)
+    sample : int
+        Customers measured (a random subset above it).
+    random_state : int
+    """
+    rng = np.random.RandomState(random_state)
+    n = space.shape[0]
+    idx = np.sort(rng.choice(n, sample, replace=False)) if n > sample else np.arange(n)
+    space = space[idx]
+    r, f, m = (np.asarray(v, dtype=float)[idx] for v in rfm)
+    spend = np.asarray(next_spend, dtype=float)[idx]
+    bought = np.asarray(next_categories, dtype=float).reshape(n, -1)[idx]
+    interest = bought.shape[1] > 1 and (bought.sum(axis=1) > 0).sum() > 1
+    scores = {}
+    lo, hi = k_range
+    with threadpool_limits(limits=1):
+        for k in range(lo, min(hi, len(idx) - 1) + 1):
+            seed = int(rng.randint(SEED_MAX))
+            ours = KMeans(k, n_init=3, random_state=seed).fit_predict(space)
+            if np.bincount(ours, minlength=k).min() < MIN_SEGMENT_SHARE * len(idx):
+                scores[k] = 0.0
+                continue
+            baselines = (rfm_ladder(r, f, m, k), kmeans_rfm(r, f, m, k, random_state=seed))
+            value = value_eta_squared(ours, spend) / max(
+                VALUE_BAR * max(value_eta_squared(b, spend) for b in baselines), 1e-12
+            )
+            score = value
+            if interest:
+                best = max(interest_eta_squared(b, bought) or 0.0 for b in baselines)
+                score = min(
+                    value,
+                    (interest_eta_squared(ours, bought) or 0.0) / max(INTEREST_BAR * best, 1e-12),
+                )
+            scores[k] = float(score)
+    return scores

@@ -1,0 +1,80 @@
+"""Usefulness per k: the issue's bar measured on a period after a cut-off, on toy data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segmint.segment.space import UsefulSpace, value_coefficients
+from segmint.segment.usefulness import usefulness_by_k
+
+
+def _customers(n: int = 1200, seed: int = 0):
+    """Three value tiers (set by frequency) crossed with two tastes (toys or books)."""
+    rng = np.random.default_rng(seed)
+    tier = rng.integers(0, 3, n)
+    taste = rng.integers(0, 2, n)
+    frequency = rng.poisson([1, 4, 12], (n, 3))[np.arange(n), tier] + 1.0
+    toys = np.where(taste == 1, 0.9, 0.1) + rng.normal(0, 0.05, n)
+    features = pd.DataFrame(
+        {
+            "recency_days": rng.exponential(np.array([200, 60, 15])[tier]),
+            "frequency": frequency,
+            "monetary": frequency * rng.gamma(5, 10, n),
+            "return_rate": rng.uniform(0, 0.1, n),
+            "cat_share_toys": toys.clip(0, 1),
+            "cat_share_books": (1 - toys).clip(0, 1),
+        }
+    )
+    buys = rng.uniform(size=n) < np.array([0.2, 0.6, 0.95])[tier]
+    spend = np.where(buys, frequency * rng.gamma(5, 8, n), 0.0)
+    bought = pd.DataFrame({"toys": spend * toys.clip(0, 1), "books": spend * (1 - toys).clip(0, 1)})
+    return features, spend, bought
+
+
+def test_value_axis_learns_what_predicts_spend():
+    now, _, _ = _customers(seed=1)
+    past, spend, _ = _customers(seed=2)
+    coef, r2 = value_coefficients(now, past, spend)
+    assert set(coef) == {"recency_days", "frequency", "monetary", "return_rate"}
+    assert abs(coef["frequency"]) + abs(coef["monetary"]) > 5 * abs(coef["return_rate"])
+    assert r2 > 0.3
+
+
+def test_the_space_weights_its_blocks():
+    now, _, _ = _customers(seed=1)
+    past, spend, _ = _customers(seed=2)
+    coef, _ = value_coefficients(now, past, spend)
+    space = UsefulSpace(value_coef=coef, behaviour_weight=0.5, interest_weight=0.8).fit(now)
+    S = space.transform(now)
+    assert list(space.space_names_) == ["value", *now.columns]
+    assert abs(S[:, 0].std() - 1) < 1e-9
+
+    def rms(block):
+        return np.sqrt(np.mean(np.sum(block**2, axis=1)))
+
+    assert abs(rms(S[:, 1:5]) - 0.5) < 1e-6
+    assert abs(rms(S[:, space.interest_dims_]) - 0.8) < 1e-6
+    # a share point weighs the same in both categories: the block is shares in their own units
+    shares = now[["cat_share_toys", "cat_share_books"]].to_numpy()
+    ratio = S[:, space.interest_dims_].std(axis=0) / shares.std(axis=0)
+    assert abs(ratio[0] - ratio[1]) < 1e-9
+
+
+def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
+    past, spend, bought = _customers(seed=3)
+    rfm = (past["recency_days"], past["frequency"], past["monetary"])
+    coef, _ = value_coefficients(past, past, spend)
+    space = UsefulSpace(value_coef=coef).fit(past).transform(past)
+    scores = usefulness_by_k(space, rfm, spend, bought, (2, 8), random_state=0)
+    assert set(scores) == set(range(2, 9))
+    # six planted groups (three tiers x two tastes): from k = 6 both bars are met
+    assert scores[6] >= 1.0
+    assert scores[2] < scores[6]
+    # value only, a space of one axis: interest cannot be asked of it
+    value_only = usefulness_by_k(space[:, :1], rfm, spend, bought.iloc[:, :1], (3, 3))
+    assert value_only[3] > 0.5
+    # a lone outlier far away makes a one-customer segment: not a segment
+    far = space.copy()
+    far[0] = 1e3
+    assert usefulness_by_k(far, rfm, spend, bought, (2, 2))[2] == 0.0
