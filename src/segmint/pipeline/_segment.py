@@ -129,7 +129,9 @@ def fit_segmenter(
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     if history is not None:
         past = history.features[columns]
-        coef, r2 = value_coefficients(features[columns], past, history.next_spend)
+        coef, r2 = value_coefficients(
+            features[columns], past, history.next_spend, random_state=options.random_state
+        )
         space = UsefulSpace(value_coef=coef, groups=groups)
         learned = {
             "space": "value, behaviour and interest",

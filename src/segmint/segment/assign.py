@@ -25,6 +25,7 @@ __all__ = [
     "SegmentGeometry",
     "assign",
     "kmeans_soft_assignments",
+    "nearest",
     "sq_distances",
 ]
 
@@ -34,6 +35,20 @@ def sq_distances(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
     d = (Z * Z).sum(axis=1)[:, None] - 2.0 * (Z @ centers.T) + (centers * centers).sum(axis=1)
     np.maximum(d, 0.0, out=d)
     return d
+
+
+#: rows per block in :func:`nearest`: a block's distances to 2,000 centres take 512 MiB
+_NEAREST_BLOCK = 32_768
+
+
+def nearest(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centre, in blocks of rows so memory stays bounded however
+    many rows and centres there are (micro-segments: thousands of centres, a million rows)."""
+    out = np.empty(Z.shape[0], dtype=np.intp)
+    for start in range(0, Z.shape[0], _NEAREST_BLOCK):
+        block = Z[start : start + _NEAREST_BLOCK]
+        out[start : start + block.shape[0]] = sq_distances(block, centers).argmin(axis=1)
+    return out
 
 
 def _softmax_of_distances(d: np.ndarray, within_variance: float) -> np.ndarray:
@@ -164,7 +179,7 @@ def _micro_ids(Z: np.ndarray, labels: np.ndarray, micro_centers: dict) -> np.nda
     for s, centers in micro_centers.items():
         mask = labels == s
         if mask.any() and centers.shape[0] > 1:
-            micro[mask] = sq_distances(Z[mask], centers).argmin(axis=1)
+            micro[mask] = nearest(Z[mask], centers)
     return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
 
 

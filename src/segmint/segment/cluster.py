@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from segmint.errors import DataValidationError
 from segmint.segment._validation import as_numeric_frame
-from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, sq_distances
+from segmint.segment.assign import AssignMixin, SegmentGeometry, assign, nearest, sq_distances
 from segmint.segment.scaling import FeatureScaler
 from segmint.segment.selection import SEED_MAX, choose_k, sample_silhouette
 from segmint.segment.stability import resample_stability
@@ -491,22 +491,25 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     def _micro_centers(self, Zseg: np.ndarray, n_micro: int, rng: np.random.RandomState):
         """Centres of one segment's micro-segments, largest first, none below the minimum size.
 
-        Fitted on at most 100 rows per micro-segment (k-means centres settle long before), then
-        every row assigned; a cluster smaller than ``micro_min_size`` is dropped and its rows
-        go to the nearest remaining centre.
+        Fitted on a sample (k-means centres settle long before all rows are seen: 100 rows per
+        micro-segment, 30 when there are hundreds, one start then, as each start costs rows x
+        centres per iteration), then every row assigned; a cluster smaller than
+        ``micro_min_size`` is dropped and its rows go to the nearest remaining centre.
         """
-        limit = 100 * n_micro
+        many = n_micro > 100
+        limit = (30 if many else 100) * n_micro
         sub = rng.choice(Zseg.shape[0], limit, replace=False) if Zseg.shape[0] > limit else None
         fit_rows = Zseg if sub is None else Zseg[sub]
-        km = KMeans(n_micro, n_init=4, random_state=int(rng.randint(SEED_MAX))).fit(fit_rows)
-        centres = km.cluster_centers_
+        seed = int(rng.randint(SEED_MAX))
+        km = KMeans(n_micro, n_init=1 if many else 4, max_iter=100, random_state=seed)
+        centres = km.fit(fit_rows).cluster_centers_
         for _ in range(3):  # dropping a cluster grows its neighbours; a few passes settle it
-            counts = np.bincount(sq_distances(Zseg, centres).argmin(axis=1), minlength=len(centres))
+            counts = np.bincount(nearest(Zseg, centres), minlength=len(centres))
             keep = counts >= self.micro_min_size
             if keep.all() or not keep.any():
                 break
             centres = centres[keep]
-        counts = np.bincount(sq_distances(Zseg, centres).argmin(axis=1), minlength=len(centres))
+        counts = np.bincount(nearest(Zseg, centres), minlength=len(centres))
         return centres[np.argsort(-counts, kind="stable")].copy()
 
     # ------------------------------------------------------------------ inference

@@ -90,7 +90,12 @@ def _by_usefulness(
     table: pd.DataFrame, usefulness: dict[int, float], tie_tolerance: float
 ) -> tuple[int, str]:
     """Among the k that met the usefulness bar (score >= 1; else the best score, within
-    ``tie_tolerance``), the one with the best silhouette: useful first, then most natural."""
+    ``tie_tolerance``), the one with the best silhouette: useful first, then most natural.
+
+    Stability instead of the silhouette was tried: on Online Retail it picked k = 4, 4 and 10
+    at the cut-offs 2011-09-10, 2011-08-12 and 2011-06-12, and each then missed a bar on the
+    quarter after (interest 1.0x, 0.9x; value 93%), where the silhouette's k met both.
+    """
     score = table["k"].map(lambda k: usefulness.get(int(k), np.nan)).fillna(-np.inf)
     best = float(score.max())
     if not np.isfinite(best):

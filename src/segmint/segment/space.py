@@ -39,6 +39,9 @@ __all__ = ["INTEREST_PREFIX", "UsefulSpace", "value_coefficients"]
 INTEREST_PREFIX = "cat_share_"
 
 _RIDGE_ALPHAS = np.logspace(-2, 3, 12)
+#: past customers the value axis is learned on (a random subset above it): ten coefficients
+#: are settled long before, and the regression's cost grows with the rows
+_RIDGE_ROWS = 200_000
 
 
 def _split(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +49,9 @@ def _split(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return ~interest, interest
 
 
-def value_coefficients(X_now: Any, X_past: Any, next_spend: Any) -> tuple[dict[str, float], float]:
+def value_coefficients(
+    X_now: Any, X_past: Any, next_spend: Any, *, random_state: int = 0
+) -> tuple[dict[str, float], float]:
     """Coefficients of the value axis, learned on an earlier cut-off.
 
     A ridge regression (penalty by leave-one-out cross-validation) of ``log(1 + next spend)``
@@ -65,13 +70,18 @@ def value_coefficients(X_now: Any, X_past: Any, next_spend: Any) -> tuple[dict[s
     Returns
     -------
     (dict of str to float, float)
-        The coefficient of every non-share feature, and the regression's R² on the past rows.
+        The coefficient of every non-share feature, and the regression's R² on the past rows
+        (on at most 200,000 of them, drawn with ``random_state``).
     """
     behaviour, _ = _split(list(X_now.columns))
     columns = [c for c, b in zip(X_now.columns, behaviour, strict=True) if b]
     scaler = FeatureScaler().fit(X_now[columns])
-    Z = scaler.transform(X_past[columns])
     y = np.log1p(np.clip(np.asarray(next_spend, dtype=float), 0.0, None))
+    rows = np.arange(len(y))
+    if len(y) > _RIDGE_ROWS:
+        rows = np.sort(np.random.default_rng(random_state).choice(len(y), _RIDGE_ROWS, False))
+    Z = scaler.transform(X_past[columns].iloc[rows])
+    y = y[rows]
     ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(Z, y)
     coef = {c: float(v) for c, v in zip(columns, ridge.coef_, strict=True)}
     return coef, float(ridge.score(Z, y))
