@@ -50,6 +50,7 @@ from segmint.predict import (
 from segmint.predict.churn import ChurnModel, ScoreCalibrator
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.simulate import simulate_bg_nbd, simulate_bgbb, simulate_gamma_gamma
+from segmint.predict.spend import SpendModel
 from segmint.segment import FeatureScaler, Segmenter
 
 # ---------------------------------------------------------------- full checks (array in)
@@ -155,6 +156,9 @@ CASES = {
     ),
     "NextPurchaseModel": Case(
         lambda: NextPurchaseModel(**_trees), _next_purchase, lambda m: m.predict(_features())
+    ),
+    "SpendModel": Case(
+        lambda: SpendModel(**_trees), _next_purchase, lambda m: m.predict(_features())
     ),
     "ScoreCalibrator": Case(ScoreCalibrator, _score, lambda m: m.predict_proba(_score()[0])),
 }

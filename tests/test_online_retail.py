@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from segmint import pipeline
+from segmint.cli.main import app
 from segmint.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -139,9 +142,81 @@ def test_clv_is_net_of_returns_and_the_purchase_model_is_chosen_on_held_out_data
             [retail_run.run_id],
         ).df()
     # 16446 bought 80,995 of one item and returned them the same day: net spend 2.90; its
-    # CLV was 178,086 when spend was gross (measured now: 421, from its small earlier orders)
+    # CLV was 178,086 when spend was gross (measured now: 351, BTYD 421, from its small earlier
+    # orders; the spend model sees the BTYD history net of returns)
     row = scores.set_index("customer_id").loc["16446"]
     assert row["net"] == pytest.approx(2.90, abs=0.01)
     assert row["clv"] < 1000
     top = scores[scores["clv"] >= scores["clv"].quantile(0.99)]
     assert (top["net"] >= 10).all(), top.sort_values("net").head()
+
+
+def test_clv_ranks_next_spend_better_than_past_spend_held_out(retail_workspace, evaluation):
+    # the run's own check: models fitted on cut-offs before 2011-08-12, the next 120 days
+    ranking = evaluation["clv_ranking"]
+    assert (ranking["test_cutoff"], ranking["horizon_days"]) == ("2011-08-12", 120)
+    rho = ranking["spearman"]  # measured 0.568, BTYD CLV 0.531, past net spend 0.555
+    assert rho["CLV (BTYD + spend model)"] > rho["past net spend"] + 0.005
+    assert rho["CLV (BTYD + spend model)"] > rho["BTYD CLV"] + 0.02
+    assert ranking["clv"] == "BTYD + spend model"
+    # another cut-off and horizon: 2011-09-10, the next 90 days (as segmint evaluate checks)
+    with retail_workspace.connect(read_only=True) as con:
+        other = pipeline.clv_ranking(con, datetime(2011, 9, 10), 90)
+    rho = other["spearman"]  # measured 0.528, BTYD CLV 0.498, past net spend 0.514
+    assert other["train_cutoffs"][-1] == "2011-06-12"  # labels end before the test cut-off
+    assert rho["CLV (BTYD + spend model)"] > rho["past net spend"] + 0.01
+    assert rho["CLV (BTYD + spend model)"] > rho["BTYD CLV"] + 0.02
+
+
+def test_p_alive_falls_with_silence(retail_workspace, retail_run, evaluation):
+    # no purchase model identifies dropout here (Pareto/NBD's is ~0, BG/NBD and MBG/NBD cannot
+    # be fitted), so P(alive) is the churn model's chance of a purchase within the horizon
+    assert evaluation["p_alive"]["model"] == "churn model"
+    assert "almost no dropout" in evaluation["p_alive"]["reason"]
+    with retail_workspace.connect(read_only=True) as con:
+        silence = con.execute(
+            """SELECT p.p_alive, date_diff('day', s.last, DATE '2011-12-10') AS silent_days
+               FROM predictions p JOIN (
+                   SELECT customer_id, max(ts) AS last FROM transactions
+                   WHERE NOT is_return GROUP BY ALL
+               ) s USING (customer_id)
+               WHERE p.run_id = ?""",
+            [retail_run.run_id],
+        ).df()
+    silent = silence.loc[silence["silent_days"] > 180, "p_alive"]
+    active = silence.loc[silence["silent_days"] <= 30, "p_alive"]
+    assert len(silent) > 500 and len(active) > 1000
+    assert silent.median() < 0.5  # measured 0.42
+    assert active.median() > 0.8  # measured 0.87
+
+
+@pytest.fixture(scope="module")
+def six_months(tmp_path_factory, online_retail_csv) -> Workspace:
+    """Online Retail's first six months (2010-12-01 to 2011-05-31), segmented."""
+    frame = pd.read_csv(online_retail_csv, dtype=str)
+    path = tmp_path_factory.mktemp("six") / "retail.csv"
+    frame[pd.to_datetime(frame["InvoiceDate"]) < "2011-06-01"].to_csv(path, index=False)
+    ws = Workspace(path.parent / "ws")
+    pipeline.ingest(ws, path, preset="online-retail")
+    pipeline.segment(ws)
+    return ws
+
+
+def test_six_months_get_predictions_with_a_weak_validation_said_so(six_months):
+    evaluation = pipeline.predict(six_months, horizon_days=60)
+    validation = evaluation["validation"]
+    # two months of history before cut-offs a month apart leave one cut-off: the reduced
+    # schedule takes cut-offs two weeks apart with one month of history
+    assert validation["reduced_validation"] is True
+    assert validation["train_cutoffs"] == ["2011-01-04", "2011-01-18", "2011-02-01"]
+    assert validation["test_cutoff"] == "2011-04-02"
+    assert validation["held_out_customers"] == evaluation["churn"]["n"] > 1500
+    assert evaluation["churn"]["models"]["churn model"]["roc_auc"] > 0.65  # measured 0.705
+
+
+def test_six_months_error_names_the_horizon_that_works(six_months):
+    args = ["predict", "-w", str(six_months.path), "--horizon-days", "90", "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    # 2010-12-01 08:26 to 2011-06-01: 181 full days, less a month of history, over two
+    assert "pass --horizon-days 75 or shorter" in result.output

@@ -177,6 +177,13 @@ def test_evaluate_after_demo(demo_run):
     assert table.exit_code == 0, table.stderr
     assert "The 30 days after 2024-10-02" in table.stdout
     assert "interest eta²" in table.stdout and "k-means log RFM + categories" in table.stdout
+    # the CLV's held-out ranking of the period's spend, fitted on cut-offs before it
+    assert set(evaluation["clv_ranking"]["spearman"]) == {
+        "CLV (BTYD + spend model)",
+        "BTYD CLV",
+        "past net spend",
+    }
+    assert "CLV ranking, held out at 2024-10-02" in table.stderr
     result = invoke("evaluate", "--workspace", ws, "--cutoff", "2031-01-01")
     assert result.exit_code != 0 and "after the data" in result.stderr
 

@@ -79,6 +79,8 @@ def test_purchase_labels_censored_at_horizon(toy):
         30.0,
         False,
     )
+    # net spend in the horizon, returns included: A 20 + 5; B only returned a 20 novel; C none
+    assert {c: r["spend"] for c, r in rows.items()} == {"A": 25.0, "B": -20.0, "C": 0.0}
 
 
 def test_category_labels(toy):

@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 
 from segmint.errors import ModelError
+from segmint.predict import ParetoNBD
 from segmint.predict.btyd import (
+    alive_model,
     choose_purchase_model,
     compare_repeat_purchases,
+    dropout_identified,
     dropout_score,
     fit_purchase_model,
     holdout_repeat_purchases,
@@ -137,3 +140,34 @@ def test_invalid_summary_error_names_the_customer():
     summary.loc[5, "T"] = NAN
     with pytest.raises(Exception, match="customer c5"):
         lifetime_value(summary)
+
+
+def test_pareto_dropout_identified_by_the_share_lost_in_a_year():
+    # CDNOW's published fit: 1 - (11.669 / 63.669) ** 0.606 = 64% gone within 52 weeks
+    assert dropout_identified(
+        ParetoNBD.from_params({"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669})
+    )
+    # Online Retail's: 1 - (10965 / 11017) ** 0.0006 = 0.0003%: nobody drops out
+    online_retail = {"r": 0.83, "alpha": 10.0, "s": 0.0006, "beta": 10965.0}
+    assert not dropout_identified(ParetoNBD.from_params(online_retail))
+
+
+def test_alive_model_takes_a_comparable_candidate_that_identifies_dropout():
+    d = simulate_bg_nbd(1500, 39.0, r=0.25, alpha=4.0, a=0.8, b=2.4, random_state=2)
+    summary = _summary(d)
+    # Pareto/NBD chosen, say, but BG/NBD and MBG/NBD within 2 points: BG/NBD, the closer
+    holdout = {
+        "model": "Pareto/NBD",
+        "error_pct_by_model": {"BG/NBD": 1.5, "MBG/NBD": -2.5, "Pareto/NBD": 1.0},
+    }
+    model, name, why = alive_model(summary, holdout)
+    assert (name, type(model).__name__) == ("BG/NBD", "BetaGeoNBD")
+    assert why == "Pareto/NBD estimates almost no dropout"
+    # none within the tolerance: no model, and the reason names every candidate
+    holdout["error_pct_by_model"] = {"BG/NBD": 9.0, "MBG/NBD": NAN, "Pareto/NBD": 1.0}
+    assert alive_model(summary, holdout) == (
+        None,
+        None,
+        "Pareto/NBD estimates almost no dropout; BG/NBD, MBG/NBD cannot be fitted or predict "
+        "held-out purchases worse",
+    )

@@ -44,11 +44,33 @@ def test_history_limits_the_cutoffs_and_the_overlap_is_stated():
         "test_cutoff": "2024-09-02",
         "horizon_days": 120,
         "calibration_overlap_days": 90,
+        "n_train_cutoffs": 3,
+        "step_days": 30,
+        "reduced_validation": False,
     }
 
 
-def test_too_short_history_is_a_clear_error():
-    with pytest.raises(DataValidationError, match="too short .* 120-day model"):
-        training_cutoffs(AS_OF, 120, datetime(2024, 3, 10))
+def test_short_history_gets_a_reduced_schedule_said_so():
+    # first transaction 03-10: two months of history (05-09) leave no cut-off at or before
+    # 05-05; the reduced schedule takes one month (04-09) and two weeks apart: 04-21, 05-05
+    s = training_cutoffs(AS_OF, 120, datetime(2024, 3, 10))
+    assert s.reduced
+    assert s.train == [datetime(2024, 4, 21), datetime(2024, 5, 5)]
+    assert s.test == datetime(2024, 9, 2)
+    assert s.to_dict()["n_train_cutoffs"] == 2
+    assert s.to_dict()["reduced_validation"] is True
+    # one cut-off is still a schedule (the churn model calibrates on a random quarter then)
+    one = training_cutoffs(AS_OF, 120, datetime(2024, 3, 25))
+    assert one.train == [datetime(2024, 5, 5)] and one.calibration_overlap_days == 0
+
+
+def test_too_short_history_is_a_clear_error_naming_the_horizon_that_works():
+    # first 06-01: 213 days to 12-31; one month of history and two horizons: (213 - 30) // 2
+    with pytest.raises(DataValidationError, match="too short .* 120-day model.*--horizon-days 91"):
+        training_cutoffs(AS_OF, 120, datetime(2024, 6, 1))
+    s = training_cutoffs(AS_OF, 91, datetime(2024, 6, 1))
+    assert s.train == [datetime(2024, 7, 2)]  # 06-01 + 30 days = 07-01 <= 07-02
+    with pytest.raises(DataValidationError, match="at least 44 days of data"):
+        training_cutoffs(AS_OF, 30, datetime(2024, 12, 20))
     with pytest.raises(DataValidationError, match="horizon_days must be > 0"):
         training_cutoffs(AS_OF, 0, datetime(2020, 1, 1))

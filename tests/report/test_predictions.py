@@ -284,3 +284,35 @@ def test_propensity_section_per_category_against_baselines(inputs, predictions):
     s = build_summary(**_valued(inputs), predictions=predictions)
     assert s["predictions"]["propensity"]["model_beats_baselines"] is False
     assert "does not beat every baseline" in render_html(s)
+
+
+def test_clv_ranking_and_p_alive_source_are_shown(inputs, predictions):
+    predictions["clv_ranking"] = {
+        "spearman": {
+            "CLV (BTYD + spend model)": 0.5655,
+            "BTYD CLV": 0.5311,
+            "past net spend": 0.5553,
+        },
+        "n": 3218,
+        "test_cutoff": "2011-08-12",
+        "horizon_days": 120,
+        "clv": "BTYD + spend model",
+    }
+    predictions["p_alive"] = {
+        "model": "churn model",
+        "reason": "no purchase model identifies dropout",
+    }
+    html = render_html(build_summary(**inputs, predictions=predictions))
+    assert "120 days after 2011-08-12 (3,218 customers)" in html
+    assert '<td>CLV (BTYD + spend model)</td><td class="n best">0.566</td>' in html
+    assert '<td>past net spend</td><td class="n">0.555</td>' in html
+    assert "the BTYD CLV is kept beside it" in html
+    assert (
+        "P(alive) comes from the <strong>churn model</strong>: "
+        "no purchase model identifies dropout." in html
+    )
+    # an evaluation stored before these checks renders without them
+    del predictions["clv_ranking"], predictions["p_alive"]
+    assert "Who will spend most" not in render_html(
+        build_summary(**inputs, predictions=predictions)
+    )

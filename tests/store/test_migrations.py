@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from segmint.store.workspace import Workspace
+from segmint.store.workspace import Workspace, _migrations
 
 
 def test_a_missing_lower_migration_is_applied(tmp_path):
@@ -12,7 +12,8 @@ def test_a_missing_lower_migration_is_applied(tmp_path):
         versions = sorted(
             v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()
         )
-        assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 5
+        # every migration file once; numbers may skip one a branch has not landed yet
+        assert versions == [v for v, _ in _migrations()] and versions[:5] == [1, 2, 3, 4, 5]
         con.execute("DROP TABLE webhook_outbox")  # as if 004 had landed after 005
         con.execute("DELETE FROM schema_version WHERE version = 4")
     with ws.connect() as con:

@@ -33,7 +33,8 @@ def predict(
             min=7,
             help=(
                 "Churn horizon: no purchase within it counts as churn "
-                "(default: derived from the customers' usual gaps between purchases)."
+                "(default: derived from the customers' usual gaps between purchases, shortened "
+                "to the longest a short history can test)."
             ),
         ),
     ] = None,
@@ -43,10 +44,13 @@ def predict(
 ) -> None:
     """Score a run's customers: lifetime value, churn risk with reasons, next purchase.
 
-    Fits buy-till-you-die models (BG/NBD, or Pareto/NBD when BG/NBD cannot be identified)
-    with Gamma-Gamma spend for 12-month CLV, and gradient-boosted churn, propensity and
-    next-purchase models trained on past cut-offs. Every model is checked on held-out time;
-    the evaluation is stored with the run, shown in its report, and the scores join the exports.
+    Fits a buy-till-you-die purchase model (BG/NBD, MBG/NBD or Pareto/NBD, chosen by held-out
+    error) with Gamma-Gamma spend for 12-month CLV, and churn, propensity, next-purchase and
+    spend models trained on past cut-offs. The stored CLV combines BTYD with the spend model
+    where that ranks customers by their next spend better on held-out time (the BTYD CLV is
+    kept as clv_btyd). Every model is checked on held-out time; short histories get fewer,
+    closer cut-offs, said so. The evaluation is stored with the run, shown in its report, and
+    the scores join the exports.
     """
     try:
         ws = Workspace(workspace)
@@ -100,6 +104,29 @@ def predict(
             ),
             highlight=False,
         )
+    err.print(_clv_ranking_line(evaluation["clv_ranking"]), highlight=False)
+    alive = evaluation["p_alive"]
+    err.print(f"P(alive): from the {alive['model']} ({alive['reason']})", highlight=False)
+    validation = evaluation["validation"]
+    derived = validation["derived_horizon_days"]
+    if derived is not None and derived > validation["horizon_days"]:
+        err.print(
+            f"horizon: {validation['horizon_days']} days, the longest this history can test "
+            f"(the customers' usual gaps suggest {derived})",
+            highlight=False,
+        )
+    if validation["reduced_validation"]:
+        err.print(
+            "weak validation: the history is short, so the models learn from "
+            + (
+                f"{validation['n_train_cutoffs']} cut-offs {validation['step_days']} days apart"
+                if validation["n_train_cutoffs"] > 1
+                else "one cut-off"
+            )
+            + f" and are tested on {validation['held_out_customers']:,} customers at "
+            f"{validation['test_cutoff']}",
+            highlight=False,
+        )
     nxt = evaluation["next_purchase"]
     err.print(
         f"next purchase: mean absolute error {nxt['mae_days']:.1f} days "
@@ -138,7 +165,8 @@ def evaluate(
     Value: eta² of log(1 + net spend); interest: eta² of each buyer's spend shares over
     categories. Nothing after the cut-off is used to find the segments; each baseline (the RFM
     ladder, k-means on log R/F/M, k-means on log R/F/M plus category shares) gets the same
-    number of groups as the segments, then as the micro-segments.
+    number of groups as the segments, then as the micro-segments. Also: how CLV, BTYD CLV and
+    past spend rank customers by their net spend in the period (models fitted before the cut-off).
     """
     try:
         result = pipeline.evaluate_future_spend(
@@ -173,5 +201,19 @@ def evaluate(
             "-" if interest is None else f"{interest:.4f}",
         )
     out.print(table)
+    if "clv_ranking" in result:
+        err.print(_clv_ranking_line(result["clv_ranking"]), highlight=False)
     if result["stored_with_run"] is not None:
         err.print(f"stored with run {result['stored_with_run']}", highlight=False)
+
+
+def _clv_ranking_line(ranking: dict) -> str:
+    """How well CLV, BTYD CLV and past spend rank customers by their next spend, in words."""
+    if "skipped" in ranking:
+        return f"CLV ranking not checked: {ranking['skipped']}"
+    figures = ", ".join(f"{name} {rho:.3f}" for name, rho in ranking["spearman"].items())
+    stored = f"; stored CLV: {ranking['clv']}" if "clv" in ranking else ""
+    return (
+        f"CLV ranking, held out at {ranking['test_cutoff']} ({ranking['n']:,} customers): "
+        f"Spearman with the next {ranking['horizon_days']} days' net spend: {figures}{stored}"
+    )

@@ -11,7 +11,8 @@ Labels (one set per call, chosen by ``label``):
 - ``"churn"``: ``churn`` = 1 when the customer makes no purchase in the horizon;
 - ``"purchase"``: ``purchase`` = 1 when they make one, ``days_to_next`` = days from the
   cut-off to the first purchase in the horizon, censored at ``horizon_days`` (so it equals
-  ``min(time to next purchase, horizon)``, observed for everybody), and ``next_observed``;
+  ``min(time to next purchase, horizon)``, observed for everybody), ``next_observed``, and
+  ``spend``, the net spend in the horizon (purchases less returns, 0 without any line);
 - ``"category"``: ``buy_<slug>`` = 1 when they buy in that category in the horizon, one column
   per category (the top categories by purchase spend before the latest cut-off, unless given).
 
@@ -69,6 +70,15 @@ SELECT customer_id,
        (epoch(min(ts)) - epoch(CAST($start AS TIMESTAMP))) / 86400.0 AS days_to_next
 FROM p
 WHERE ts >= CAST($start AS TIMESTAMP) AND ts < CAST($stop AS TIMESTAMP)
+GROUP BY customer_id
+"""
+
+# every line counts, returns included: spend is net
+_SPEND_SQL = """
+SELECT customer_id, sum(amount) AS spend
+FROM transactions
+WHERE customer_id IS NOT NULL
+  AND ts >= CAST($start AS TIMESTAMP) AND ts < CAST($stop AS TIMESTAMP)
 GROUP BY customer_id
 """
 
@@ -369,12 +379,15 @@ def _labels(con, purchases, customer_ids, cut, horizon, label, categories, horiz
             return joined.select(["customer_id"]).append_column(
                 "churn", pc.cast(pc.invert(bought), pa.int8())
             )
+        spend = con.sql(_SPEND_SQL, params=params).to_arrow_table()
+        joined = joined.join(spend, "customer_id", join_type="left outer")
         return pa.table(
             {
                 "customer_id": joined["customer_id"],
-                "purchase": pc.cast(bought, pa.int8()),
-                "days_to_next": pc.fill_null(days, float(horizon_days)),
-                "next_observed": bought,
+                "purchase": pc.cast(pc.is_valid(joined["days_to_next"]), pa.int8()),
+                "days_to_next": pc.fill_null(joined["days_to_next"], float(horizon_days)),
+                "next_observed": pc.is_valid(joined["days_to_next"]),
+                "spend": pc.cast(pc.fill_null(joined["spend"], 0.0), pa.float64()),
             }
         )
     bought = con.sql(_CATEGORY_SQL.format(purchases=purchases), params=params).to_arrow_table()

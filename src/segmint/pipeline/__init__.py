@@ -19,7 +19,7 @@ from segmint.pipeline._features import (
 from segmint.pipeline._ingest import IngestResult, ingest
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
-from segmint.pipeline._predict import predict
+from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
 from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import RunResult, compare_runs, flag_segments, list_runs, load_run
@@ -34,6 +34,7 @@ __all__ = [
     "Progress",
     "RunResult",
     "clustering_columns",
+    "clv_ranking",
     "check_method",
     "compare_runs",
     "compute_features",

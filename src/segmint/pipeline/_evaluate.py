@@ -9,6 +9,7 @@ import pandas as pd
 
 from segmint.pipeline._features import K_RANGE, feature_frame
 from segmint.pipeline._outcomes import earlier_period, next_period_spend
+from segmint.pipeline._predict import clv_ranking
 from segmint.pipeline._segment import SegmentOptions, fit_segmenter
 from segmint.segment import eta_squared, rfm_groups_n, rfm_scores
 from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
@@ -76,6 +77,8 @@ def evaluate_future_spend(
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
         net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)
         history = earlier_period(con, features, as_of, categories)
+        # CLV against past spend on the same period (pipeline._predict.clv_ranking)
+        ranking = clv_ranking(con, as_of, horizon_days, random_state)
     options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments=True)
     model, learned = fit_segmenter(features, history, options.check())
     k = int(model.n_segments_)
@@ -104,6 +107,7 @@ def evaluate_future_spend(
         "rfm_eta2_log": eta_squared(rfm_k.to_numpy(), log_spend),
         "rfm_named_eta2_log": eta_squared(named["rfm_group"].to_numpy(), log_spend),
         "future_spend_total": float(net.sum()),
+        "clv_ranking": ranking,
     }
     with workspace.transaction() as con:
         latest = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]

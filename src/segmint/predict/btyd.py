@@ -21,6 +21,8 @@ from segmint.predict.pareto_nbd import ParetoNBD
 
 __all__ = [
     "PURCHASE_MODELS",
+    "alive_model",
+    "dropout_identified",
     "choose_purchase_model",
     "compare_repeat_purchases",
     "dropout_score",
@@ -69,6 +71,57 @@ def choose_purchase_model(errors: dict[str, float]) -> str:
         return best
     best_aware = min(aware, key=aware.get)
     return best_aware if aware[best_aware] <= usable[best] + CHOICE_TOLERANCE_PCT else best
+
+
+#: a Pareto/NBD population losing less than this share of its customers in a year has no
+#: dropout to speak of (Online Retail's fit: 0.0003%, CDNOW's published one: 73%)
+MIN_YEARLY_DROPOUT = 0.001
+
+
+def dropout_identified(model) -> bool:
+    """Whether the fitted purchase model's dropout is identified by the data.
+
+    BG/NBD and MBG/NBD refuse to fit when it is not (their mean dropout probability after a
+    purchase goes to 0); Pareto/NBD fits with a lifetime rate near 0 instead, and then gives
+    every customer P(alive) near 1 however long they have been silent.
+    """
+    if not isinstance(model, ParetoNBD):
+        return True
+    p = model.params_
+    # lifetimes are exponential with rate mu ~ Gamma(s, beta): P(dead within 52 weeks)
+    return 1.0 - (p["beta"] / (p["beta"] + 52.0)) ** p["s"] >= MIN_YEARLY_DROPOUT
+
+
+def alive_model(summary: pd.DataFrame, holdout: dict):
+    """Another purchase model to give P(alive) where the chosen one's dropout is not identified.
+
+    The candidates other than ``holdout["model"]`` whose held-out error is within
+    ``CHOICE_TOLERANCE_PCT`` points of it, best first: the first whose dropout is identified.
+
+    Returns
+    -------
+    model, name, reason
+        The fitted model and its name, or None and None when no candidate identifies dropout
+        (P(alive) has to come from elsewhere then); and why, in words.
+    """
+    errors = {n: abs(e) for n, e in holdout["error_pct_by_model"].items() if np.isfinite(e)}
+    chosen = holdout["model"]
+    comparable = sorted(
+        (n for n in errors if n != chosen and errors[n] <= errors[chosen] + CHOICE_TOLERANCE_PCT),
+        key=errors.get,
+    )
+    for name in comparable:
+        model = _fit(name, summary)
+        if model is not None and dropout_identified(model):
+            return model, name, f"{chosen} estimates almost no dropout"
+    tried = [chosen, *comparable]
+    why = (
+        ", ".join(tried) + (" estimates" if len(tried) == 1 else " estimate") + " almost no dropout"
+    )
+    rest = [n for n in holdout["error_pct_by_model"] if n not in tried]
+    if rest:
+        why += "; " + ", ".join(rest) + " cannot be fitted or predict held-out purchases worse"
+    return None, None, why
 
 
 def _fit(name: str, summary: pd.DataFrame):
@@ -162,6 +215,7 @@ def _lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple[pd.DataFram
         "purchase_standard_errors": model.standard_errors_,
         "purchase_log_likelihood": model.log_likelihood_,
         "spend_params": spend.params_,
+        "dropout_identified": dropout_identified(model),
         "clv_months": CLV_MONTHS,
         "monthly_discount": MONTHLY_DISCOUNT,
         "customers": int(len(summary)),

@@ -1,6 +1,6 @@
-"""Metrics for churn, propensity and purchase-count predictions, as plain dicts for reports.
+"""Metrics for churn, propensity, spend and purchase-count predictions, as plain dicts for reports.
 
-Pure NumPy: arrays in, dicts of floats and lists out (JSON-ready, no NumPy scalars).
+NumPy (pandas for ranks): arrays in, dicts of floats and lists out (JSON-ready, no NumPy scalars).
 
 Examples
 --------
@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from segmint.errors import DataValidationError
 
@@ -27,6 +28,7 @@ __all__ = [
     "classification_report",
     "cumulative_repeat_tracking",
     "mean_absolute_error",
+    "rank_correlation",
 ]
 
 
@@ -239,6 +241,22 @@ def mean_absolute_error(y_true, y_pred) -> float:
     y = np.asarray(y_true, dtype=float)
     p = _scores(y_pred, y.size, "y_pred")
     return float(np.mean(np.abs(y - p)))
+
+
+def rank_correlation(x, y) -> float:
+    """Spearman's rank correlation of ``x`` and ``y`` (ties get their mean rank); NaN when
+    either is constant.
+
+    >>> rank_correlation([1, 2, 3, 4], [10, 20, 40, 30])
+    0.8
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise DataValidationError(f"x and y must be 1-D of one length, got {x.shape}, {y.shape}")
+    rx, ry = (pd.Series(v).rank().to_numpy() for v in (x, y))
+    if x.size < 2 or rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def cumulative_repeat_tracking(model, first_purchase, repeat_times, periods) -> dict:

@@ -19,21 +19,24 @@ from segmint.predict.evaluation import (
     classification_report,
     lift_table,
     mean_absolute_error,
+    rank_correlation,
     roc_auc,
 )
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.schedule import CutoffSchedule
+from segmint.predict.spend import BTYD_CLV, SpendModel
 
 __all__ = [
     "LABEL_COLUMNS",
     "evaluate_churn",
     "evaluate_next_purchase",
     "evaluate_propensity",
+    "evaluate_spend",
     "frame_parts",
 ]
 
 #: label columns of the "churn" and "purchase" training frames; never features
-LABEL_COLUMNS = ("churn", "purchase", "days_to_next", "next_observed")
+LABEL_COLUMNS = ("churn", "purchase", "days_to_next", "next_observed", "spend")
 
 
 def frame_parts(frames: pd.DataFrame, labels: list[str]):
@@ -189,4 +192,44 @@ def evaluate_next_purchase(
         "median_baseline_mae_days": mean_absolute_error(days[test], median),
         "test_cutoff": schedule.test.date().isoformat(),
         "horizon_days": schedule.horizon_days,
+    }
+
+
+def evaluate_spend(
+    frames: pd.DataFrame, schedule: CutoffSchedule, *, random_state: int = 0
+) -> dict:
+    """Who will spend most in the horizon: the spend model against BTYD CLV and past spend.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Training frames with the ``"purchase"`` labels (``spend`` is the one used) and the
+        BTYD expectations as of each cut-off (``btyd_clv``, see
+        :class:`~segmint.predict.spend.SpendModel`).
+    schedule : CutoffSchedule
+    random_state : int, default=0
+
+    Returns
+    -------
+    dict
+        ``spearman``: the rank correlation of each score with the net spend in the horizon
+        after the test cut-off, for ``"CLV (BTYD + spend model)"``, ``"BTYD CLV"`` and
+        ``"past net spend"``; ``n`` (customers), ``buyers`` (of them, those with a positive
+        net spend), and the schedule.
+    """
+    X, Y, cut = frame_parts(frames, ["spend"])
+    spend = Y["spend"].to_numpy()
+    train, test = _masks(cut, schedule)
+    model = SpendModel(random_state=random_state).fit(X[train], spend[train], groups=cut[train])
+    scores = {
+        "CLV (BTYD + spend model)": model.predict(X[test]),
+        "BTYD CLV": X[BTYD_CLV].to_numpy()[test],
+        "past net spend": X["monetary"].to_numpy()[test],
+    }
+    actual = spend[test]
+    return {
+        "spearman": {name: rank_correlation(score, actual) for name, score in scores.items()},
+        "n": int(test.sum()),
+        "buyers": int((actual > 0).sum()),
+        **schedule.to_dict(),
     }

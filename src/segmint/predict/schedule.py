@@ -16,6 +16,12 @@ into the calibration cut-off's window by ``horizon - step`` days
 states than the trees, but partly the same weeks of outcomes. Separating them fully would need
 three horizons of data after the first training cut-off, which a year of data with a 120-day
 horizon does not have. The test window overlaps no training or calibration label.
+
+Short histories get a weaker validation rather than none: where fewer than two cut-offs a
+month apart with two months of history fit, the cut-offs are two weeks apart with one month of
+history, and a single one is accepted (the churn model then calibrates on a random quarter of
+its rows). :attr:`CutoffSchedule.reduced` says so, and the error where even that does not fit
+names the longest horizon that would.
 """
 
 from __future__ import annotations
@@ -25,13 +31,17 @@ from datetime import datetime, timedelta
 
 from segmint.errors import DataValidationError
 
-__all__ = ["CutoffSchedule", "training_cutoffs"]
+__all__ = ["CutoffSchedule", "longest_horizon", "training_cutoffs"]
 
 #: training cut-offs are a month apart, each needs two months of history before it, and six
 #: of them are enough (more add fitting time, not accuracy)
 CUTOFF_STEP_DAYS = 30
 MIN_HISTORY_DAYS = 60
 MAX_TRAINING_CUTOFFS = 6
+#: the reduced schedule of short histories (six months of Online Retail, a 60-day horizon:
+#: three cut-offs, 01-04, 01-18 and 02-01)
+SHORT_STEP_DAYS = 14
+SHORT_MIN_HISTORY_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,9 @@ class CutoffSchedule:
         Label window length.
     step_days : int
         Spacing of the training cut-offs.
+    reduced : bool
+        Whether the history was too short for the default schedule, so the cut-offs are
+        closer together, with less history each, and perhaps only one.
     """
 
     train: list[datetime]
@@ -57,6 +70,7 @@ class CutoffSchedule:
     as_of: datetime
     horizon_days: int
     step_days: int = CUTOFF_STEP_DAYS
+    reduced: bool = False
 
     @property
     def calibration(self) -> datetime:
@@ -84,6 +98,9 @@ class CutoffSchedule:
             "test_cutoff": self.test.date().isoformat(),
             "horizon_days": self.horizon_days,
             "calibration_overlap_days": self.calibration_overlap_days,
+            "n_train_cutoffs": len(self.train),
+            "step_days": self.step_days,
+            "reduced_validation": self.reduced,
         }
 
 
@@ -116,7 +133,8 @@ def training_cutoffs(
     Raises
     ------
     DataValidationError
-        When fewer than two training cut-offs fit (one for the trees, one to calibrate them).
+        When not even one training cut-off of the reduced schedule fits; the message names
+        the longest horizon that would.
 
     Examples
     --------
@@ -126,15 +144,35 @@ def training_cutoffs(
     """
     if horizon_days <= 0:
         raise DataValidationError(f"horizon_days must be > 0, got {horizon_days}")
-    horizon = timedelta(days=int(horizon_days))
-    test = as_of - horizon
-    last_train = test - horizon
-    earliest = first_ts + timedelta(days=min_history_days)
-    cuts = [last_train - timedelta(days=step_days * k) for k in range(max_cutoffs)]
-    cuts = sorted(c for c in cuts if c >= earliest)
-    if len(cuts) < 2:
-        raise DataValidationError(
-            f"the data ({first_ts:%Y-%m-%d} to {as_of:%Y-%m-%d}) is too short to train and test "
-            f"a {horizon_days}-day model on held-out time; pass a shorter --horizon-days"
-        )
-    return CutoffSchedule(cuts, test, as_of, int(horizon_days), step_days)
+    test = as_of - timedelta(days=int(horizon_days))
+    last = test - timedelta(days=int(horizon_days))
+    cuts = _cutoffs(last, first_ts, step_days, min_history_days, max_cutoffs)
+    if len(cuts) >= 2:  # one to fit the trees, one to calibrate them
+        return CutoffSchedule(cuts, test, as_of, int(horizon_days), step_days)
+    step, history = min(step_days, SHORT_STEP_DAYS), min(min_history_days, SHORT_MIN_HISTORY_DAYS)
+    cuts = _cutoffs(last, first_ts, step, history, max_cutoffs)
+    if cuts:
+        return CutoffSchedule(cuts, test, as_of, int(horizon_days), step, reduced=True)
+    longest = longest_horizon(as_of, first_ts)
+    hint = (
+        f"pass --horizon-days {longest} or shorter"
+        if longest >= 7
+        else f"it needs at least {history + 14} days of data"
+    )
+    raise DataValidationError(
+        f"the data ({first_ts:%Y-%m-%d} to {as_of:%Y-%m-%d}) is too short to train and test "
+        f"a {horizon_days}-day model on held-out time; {hint}"
+    )
+
+
+def longest_horizon(as_of: datetime, first_ts: datetime) -> int:
+    """The longest horizon (days) that :func:`training_cutoffs` can schedule: one training
+    cut-off with the reduced schedule's history, then two horizons (its labels, the test's)."""
+    return (as_of - first_ts - timedelta(days=SHORT_MIN_HISTORY_DAYS)).days // 2
+
+
+def _cutoffs(last: datetime, first_ts: datetime, step: int, history: int, n: int) -> list:
+    """Up to ``n`` cut-offs ``step`` days apart ending at ``last``, each ``history`` days or
+    more after the first transaction, oldest first."""
+    earliest = first_ts + timedelta(days=history)
+    return sorted(c for k in range(n) if (c := last - timedelta(days=step * k)) >= earliest)

@@ -15,8 +15,9 @@ from segmint.predict.churn import ChurnModel
 from segmint.predict.holdout import frame_parts
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.schedule import CutoffSchedule
+from segmint.predict.spend import SpendModel
 
-__all__ = ["score_churn", "score_next_purchase", "score_propensity"]
+__all__ = ["score_churn", "score_next_purchase", "score_propensity", "score_spend"]
 
 
 def _split(frames: pd.DataFrame, labels: list[str], schedule: CutoffSchedule):
@@ -72,3 +73,12 @@ def score_next_purchase(
     model.fit(X, Y["days_to_next"].to_numpy())
     dates = model.predict_date(X_now, schedule.as_of)
     return pd.DataFrame({"next_purchase": pd.to_datetime(dates).date}, index=X_now.index)
+
+
+def score_spend(
+    frames: pd.DataFrame, schedule: CutoffSchedule, *, random_state: int = 0
+) -> pd.Series:
+    """``spend_forecast``: the spend model's typical net spend in the next horizon."""
+    X, Y, cut, X_now = _split(frames, ["spend"], schedule)
+    model = SpendModel(random_state=random_state).fit(X, Y["spend"].to_numpy(), groups=cut)
+    return pd.Series(model.predict(X_now), index=X_now.index, name="spend_forecast")

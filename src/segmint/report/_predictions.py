@@ -1,5 +1,6 @@
 """Stage 1 of the report, predictions: the stored model evaluation -> plain dict sections
-(value against risk, lifetime value and its held-out check, churn, propensity, next purchase)."""
+(value against risk, lifetime value with its held-out checks and where P(alive) comes from,
+churn, propensity, next purchase)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,26 @@ def _lifetime_value(lv: Mapping[str, Any]) -> dict[str, Any] | None:
             "conditional_expectations": rows,
         }
     return out
+
+
+def _clv_ranking(rk: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each score's held-out rank correlation with the next horizon's spend, best marked."""
+    rows = [
+        {"name": str(name), "spearman": _num(rho)}
+        for name, rho in _mapping(rk.get("spearman")).items()
+    ]
+    if not rows:
+        return None
+    top = max((r["spearman"] for r in rows if r["spearman"] is not None), default=None)
+    for r in rows:
+        r["best"] = r["spearman"] is not None and r["spearman"] == top
+    return {
+        "rows": rows,
+        "stored": _text(rk.get("clv")),
+        "test_cutoff": _text(rk.get("test_cutoff")),
+        "horizon_days": _int(rk.get("horizon_days")),
+        "n": _int(rk.get("n")),
+    }
 
 
 def _churn(ch: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -271,6 +292,14 @@ def _predictions(
         msg = f"predictions must be a dict (the stored model evaluation), got {kind}"
         raise TypeError(msg)
     lv = _lifetime_value(_mapping(predictions.get("lifetime_value")))
+    if lv:
+        lv["ranking"] = _clv_ranking(_mapping(predictions.get("clv_ranking")))
+        alive = _mapping(predictions.get("p_alive"))
+        lv["p_alive"] = (
+            {"model": _text(alive.get("model")), "reason": _text(alive.get("reason"))}
+            if alive
+            else None
+        )
     churn = _churn(_mapping(predictions.get("churn")))
     nxt = _next_purchase(_mapping(predictions.get("next_purchase")))
     propensity = _propensity(_mapping(predictions.get("propensity")))

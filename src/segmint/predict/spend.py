@@ -1,0 +1,206 @@
+"""Next-horizon net spend: the supervised half of the product's lifetime value.
+
+:class:`SpendModel` learns ``log(1 + net spend in the next horizon)`` from the stacked training
+frames of past cut-offs (as the churn model does), with the buy-till-you-die expectations
+among its features (the expectations, and the history net of returns). It averages two
+learners, because each alone ranks customers barely better than their past spend does
+(Spearman with the next 90 days' net spend on UCI Online Retail at the test cut-offs
+2011-06-12, 08-12 and 09-10; past spend 0.517, 0.521, 0.514):
+
+- a ridge regression on signed ``log(1 + |x|)`` features (0.519, 0.532, 0.525): spend is
+  roughly log-linear in past spend, orders and the BTYD expectations, and a linear model
+  extrapolates to the longer histories of later cut-offs, where trees cannot;
+- gradient-boosted trees on each feature's percentile among the customers of the same cut-off
+  (0.518, 0.524, 0.526): percentiles mean the same at every cut-off, so the trees learn from
+  short early histories what holds for later, longer ones (trees on the raw features: 0.511,
+  0.518, 0.516);
+
+and their average ranks best (0.526, 0.535, 0.530). Pure: frames in, arrays out.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import PoissonRegressor, Ridge
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from segmint.predict.btyd import CLV_MONTHS, MONTHLY_DISCOUNT
+from segmint.predict.churn import TREE_CONSTRAINTS, _as_frame, constant_if_missing
+
+__all__ = ["BTYD_CLV", "BTYD_FEATURES", "SpendModel", "btyd_features", "combine_clv"]
+
+#: the BTYD expectations among the spend model's features, by their lifetime-value column
+BTYD_FEATURES = {
+    "clv": "btyd_clv",
+    "p_alive": "btyd_p_alive",
+    "expected_purchases": "btyd_purchases",
+}
+BTYD_CLV = BTYD_FEATURES["clv"]
+
+
+def btyd_features(summary: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The BTYD view of each customer as spend-model features, from an RFM summary and its
+    lifetime-value scores (:func:`segmint.predict.btyd.lifetime_value`): the expectations,
+    and the history net of returns (repeat purchases, mean order value, weeks since the last
+    purchase) that the order-level features do not net (an order wholly returned still counts
+    there as the latest order)."""
+    frame = scores[list(BTYD_FEATURES)].rename(columns=BTYD_FEATURES)
+    net = summary.set_index("customer_id")
+    frame["btyd_repeat_purchases"] = net["frequency"].reindex(frame.index)
+    frame["btyd_order_value"] = net["monetary_value"].reindex(frame.index)
+    frame["btyd_weeks_silent"] = (net["T"] - net["recency"]).reindex(frame.index)
+    return frame.rename_axis("customer_id").reset_index()
+
+
+def _signed_log(X: np.ndarray) -> np.ndarray:
+    return np.sign(X) * np.log1p(np.abs(X))
+
+
+def _percentiles(X: np.ndarray, groups) -> np.ndarray:
+    """Each column's percentile rank (0, 1] within each group of rows; NaN stays NaN."""
+    frame = pd.DataFrame(X)
+    keys = np.zeros(len(frame)) if groups is None else np.asarray(groups)
+    return frame.groupby(keys).rank(pct=True).to_numpy()
+
+
+class SpendModel(RegressorMixin, BaseEstimator):
+    """Expected net spend in the next horizon, from features as of a cut-off.
+
+    The mean of a ridge regression on signed log features and gradient-boosted trees on
+    within-cut-off feature percentiles, both fitted to ``log1p(max(spend, 0))``.
+
+    Parameters
+    ----------
+    alpha : float, default=10.0
+        Ridge penalty (on Online Retail any of 1 to 100 ranks alike).
+    learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization
+        The trees' parameters, as for :class:`~segmint.predict.ChurnModel`.
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    ridge_ : Ridge
+    trees_ : HistGradientBoostingRegressor
+    medians_ : ndarray
+        Training medians of the signed log features (the ridge's value for a missing one).
+    calibration_ : PoissonRegressor
+        Expected spend as ``exp(a + b * predicted log)``, fitted on the training rows: the
+        log model predicts a typical spend, below the mean of a skewed one, and one constant
+        factor would inflate the top customers (on Online Retail, 2.8 times for everybody).
+    feature_names_in_, n_features_in_
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"monetary": rng.lognormal(5, 1, 2000), "frequency": rng.poisson(3, 2000)})
+    >>> y = X["monetary"] * rng.random(2000)
+    >>> m = SpendModel(random_state=0).fit(X, y)
+    >>> m.predict(X.head(3)).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        **TREE_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha=10.0,
+        learning_rate=0.05,
+        max_iter=150,
+        max_leaf_nodes=8,
+        min_samples_leaf=80,
+        l2_regularization=1.0,
+        random_state=None,
+    ):
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+
+    def _X(self, X, reset: bool) -> np.ndarray:
+        return validate_data(
+            self, _as_frame(X), reset=reset, ensure_all_finite="allow-nan", dtype=np.float64
+        )
+
+    def _linear(self, X: np.ndarray) -> np.ndarray:
+        logged = _signed_log(X)
+        return np.where(np.isnan(logged), self.medians_, logged)
+
+    def fit(self, X, y, groups=None):
+        """Fit on features ``X`` and next-horizon net spend ``y``.
+
+        ``groups`` (the cut-off of each row) sets the cohorts within which the trees'
+        percentiles are taken; without it all rows are one cohort.
+        """
+        self._validate_params()
+        X = self._X(X, reset=True)
+        target = np.log1p(np.clip(np.asarray(y, dtype=float), 0.0, None))
+        # an all-missing column (categories where there are none) has no median: 0
+        self.medians_ = pd.DataFrame(_signed_log(X)).median().fillna(0.0).to_numpy()
+        self.ridge_ = Ridge(alpha=self.alpha).fit(self._linear(X), target)
+        ranks = constant_if_missing(_percentiles(X, groups), slice(None))
+        self.trees_ = HistGradientBoostingRegressor(
+            learning_rate=self.learning_rate,
+            max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=False,
+            random_state=self.random_state,
+        ).fit(ranks, target)
+        log = self._log(X, groups)[:, None]
+        self.calibration_ = PoissonRegressor(alpha=0.0, max_iter=1000).fit(log, np.expm1(target))
+        return self
+
+    def _log(self, X: np.ndarray, groups) -> np.ndarray:
+        ranks = constant_if_missing(_percentiles(X, groups), slice(None))
+        return 0.5 * (self.ridge_.predict(self._linear(X)) + self.trees_.predict(ranks))
+
+    def predict_log(self, X, groups=None) -> np.ndarray:
+        """The predicted ``log(1 + spend)``; percentiles are taken among the rows of ``X``
+        (within each of ``groups``), so score a whole cohort at once."""
+        check_is_fitted(self)
+        return self._log(self._X(X, reset=False), groups)
+
+    def predict(self, X, groups=None) -> np.ndarray:
+        """Expected net spend in the horizon (``calibration_`` of :meth:`predict_log`)."""
+        log = self.predict_log(X, groups)  # checks the fitted state first
+        return self.calibration_.predict(log[:, None])
+
+
+def combine_clv(
+    forecast: pd.Series, clv_btyd: pd.Series, spearman: dict, horizon_days: int
+) -> tuple[pd.Series, str]:
+    """The product's CLV: the spend model's forecast over the CLV months, where it ranks better.
+
+    ``forecast`` (the spend model's expected net spend in the next ``horizon_days``) is taken
+    as a monthly rate kept for ``CLV_MONTHS`` months, discounted ``MONTHLY_DISCOUNT`` a month
+    as the BTYD CLV is. That is the CLV when its held-out rank correlation with the next
+    horizon's spend (``spearman``, from :func:`segmint.predict.holdout.evaluate_spend`) beats
+    BTYD's; otherwise the BTYD CLV is. (Scaled to the BTYD total instead, Online Retail's top
+    customer got 2.7 times a year of their past spend: BTYD finds no dropout there, so its
+    total counts silent customers as alive.)
+
+    Returns
+    -------
+    clv, source
+        The CLV per customer (the index of ``clv_btyd``) and which one it is.
+    """
+    if not spearman["CLV (BTYD + spend model)"] > spearman["BTYD CLV"]:  # NaN: BTYD stays
+        return clv_btyd, "BTYD"
+    months = np.arange(1, CLV_MONTHS + 1)
+    per_month = forecast.reindex(clv_btyd.index).fillna(0.0) * (30.4375 / horizon_days)
+    return per_month * float(np.sum((1 + MONTHLY_DISCOUNT) ** -months)), "BTYD + spend model"
