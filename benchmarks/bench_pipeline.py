@@ -212,7 +212,8 @@ def pandas_features(df, customers, *, n_top, window_days, np, pd, max_levels=5):
     ``df`` holds the transaction lines, ``customers`` the ``customer_id`` and ``attributes``
     (JSON text) columns. Attributes follow the same rules for clean JSON (a key holding
     numbers or booleans becomes ``attr_<key>``; one holding at most ``max_levels`` distinct
-    strings becomes one 0/1 column per value); keys of mixed types are not handled.
+    strings becomes one 0/1 column per value, ``attr_<key>__<value>``); keys of mixed types,
+    text numbers, Yes/No text and whole-number codes are not handled.
     """
     as_of = df["ts"].max().normalize() + pd.Timedelta(days=1)
     df = df[df["ts"] < as_of]
@@ -305,7 +306,7 @@ def _pandas_attributes(customers, *, max_levels, pd):
         values = sorted(column.dropna().unique())
         if len(values) <= max_levels:
             for value in values:
-                columns[f"attr_{key}_{value}"] = (column == value).astype(float)
+                columns[f"attr_{key}__{value}"] = (column == value).astype(float)
     return pd.DataFrame(columns, index=parsed.index)
 
 

@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str | tuple[str, str]] = {
     "Workspace": "segmint.store.workspace",
     "ingest": "segmint.pipeline",
     "run": ("segmint.pipeline", "segment"),
+    "segment_customers": "segmint.pipeline",
     "demo": "segmint.pipeline",
     "write_report": "segmint.pipeline",
     "export": "segmint.pipeline",

@@ -19,10 +19,10 @@ ROWS = [
 
 ATTRIBUTES = {
     "A": {"age": 42, "plan": "gold", "vip": True, "email": "a@x", "address": {"city": "Leeds"}},
-    "B": {"age": 30.5, "plan": "basic", "vip": False, "email": "b@x", "odd key.x": 7},
+    "B": {"age": 30.5, "plan": "basic", "vip": False, "email": "b@x", "odd key.x": 7.5},
     "D": None,
     "E": {"age": "unknown", "plan": "gold", "email": "e@x"},
-    "Z": {"age": 99, "plan": "silver"},  # no transactions: no row
+    "Z": {"age": 99, "plan": "silver", "odd key.x": 3},  # no transactions: no row
 }
 
 
@@ -57,12 +57,12 @@ def test_attribute_columns(con_with_customers):
     assert rows["E"]["attr_age"] is None  # a string where a number is expected
     assert rows["A"]["attr_vip"] == 1.0 and rows["B"]["attr_vip"] == 0.0
     assert rows["E"]["attr_vip"] is None
-    assert rows["B"]["attr_odd_key_x"] == 7.0  # a key that is not a plain JSON path
+    assert rows["B"]["attr_odd_key_x"] == 7.5  # a key that is not a plain JSON path
     for plan in ("basic", "gold", "silver"):
-        assert f"attr_plan_{plan}" in attrs
-    assert (rows["A"]["attr_plan_gold"], rows["A"]["attr_plan_basic"]) == (1.0, 0.0)
-    assert rows["D"]["attr_plan_gold"] == 0.0
-    assert rows["E"]["attr_plan_gold"] == 1.0
+        assert f"attr_plan__{plan}" in attrs
+    assert (rows["A"]["attr_plan__gold"], rows["A"]["attr_plan__basic"]) == (1.0, 0.0)
+    assert rows["D"]["attr_plan__gold"] == 0.0
+    assert rows["E"]["attr_plan__gold"] == 1.0
 
 
 def test_high_cardinality_strings_are_left_out(con_with_customers):

@@ -100,3 +100,24 @@ def test_threshold_rounded_as_far_as_fidelity_allows():
     X = pd.DataFrame({"spend": np.r_[np.linspace(10, 37, 50), np.linspace(43, 90, 50)]})
     rules = segment_rules(X, [0] * 50 + [1] * 50, min_leaf_share=0.0)
     assert rules[1].text == "spend > 40" and rules[1].fidelity == 1.0
+
+
+def test_attribute_conditions_read_as_categories():
+    """0/1 attribute columns read as what they mean, never as "> 0.5" or "<= 0"."""
+    rng = np.random.default_rng(2)
+    n = 600
+    contract = rng.choice(["month_to_month", "one_year", "two_year"], n)
+    X = pd.DataFrame(
+        {f"attr_contract__{v}": (contract == v).astype(float) for v in np.unique(contract)}
+    )
+    X["attr_paperless_billing"] = rng.integers(0, 2, n).astype(float)
+    labels = np.where(
+        contract == "month_to_month", 0, np.where(X["attr_paperless_billing"] == 1, 1, 2)
+    )
+    names = {c: c.removeprefix("attr_").replace("__", " is ").replace("_", " ") for c in X}
+    rules = segment_rules(X, labels, labels_map=names, min_leaf_share=0.0)
+    conditions = {seg: set(rule.text.split(" and ")) for seg, rule in rules.items()}
+    assert conditions[0] == {"contract is month to month"}
+    assert conditions[1] == {"contract is one year or two year", "paperless billing"}
+    assert conditions[2] == {"contract is one year or two year", "no paperless billing"}
+    assert all(r.fidelity == 1.0 for r in rules.values())

@@ -80,7 +80,8 @@ def _check_names(profiles, names: dict, shown=lambda name: name) -> None:
             for word in trait_words(feature, high):
                 backed.update(_tokens(word or ""))
             if feature.startswith("attr_"):  # attribute values read as "<Value> <key>"
-                backed.update(feature.removeprefix("attr_").split("_"))
+                backed.update(feature.removeprefix("attr_").replace("__", "_").split("_"))
+                backed.add("no")
         for token in _tokens(name):
             assert token in _FILLER or token in backed, (name, token, traits)
         _check_plain_meaning(name.lower(), stats)
@@ -182,7 +183,7 @@ def test_attribute_values_read_as_words():
     horeca = [1.0] * 40 + [0.0] * 60
     spend = [900.0] * 40 + [100.0] * 60
     named = name_traits(
-        _profile({"attr_channel_horeca": horeca, "monetary": spend}, [0] * 40 + [1] * 60)
+        _profile({"attr_channel__horeca": horeca, "monetary": spend}, [0] * 40 + [1] * 60)
     )
     assert named[0][0] == "Horeca channel big spenders"
     assert "channel" not in named[1][0].lower()  # not "Low-channel horeca"

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from segmint import pipeline
 from segmint.cli._output import err, out, print_json
+from segmint.features import feature_label
 
 
 def segment_table(result: pipeline.RunResult) -> Table:
@@ -19,8 +20,13 @@ def segment_table(result: pipeline.RunResult) -> Table:
     table.add_column("segment", style="bold")
     table.add_column("customers", justify="right")
     table.add_column("share", justify="right")
-    table.add_column("revenue", justify="right")
+    # a run on customers alone measures value by their attributes (or not at all)
+    table.add_column("value" if "value" in result.params else "revenue", justify="right")
     table.add_column("rule (fidelity)")
+    # outcomes of a run on customers alone (e.g. churn): described per segment, not clustered
+    outcomes = result.params.get("outcomes") or []
+    for outcome in outcomes:
+        table.add_column(feature_label(outcome), justify="right")
     scored = "clv" in result.segments.columns
     if scored:
         table.add_column("avg CLV", justify="right")
@@ -35,6 +41,9 @@ def segment_table(result: pipeline.RunResult) -> Table:
             f"{seg.value_share:.0%}",
             f"{seg.rule} [dim]({seg.rule_fidelity:.0%})[/dim]",
         ]
+        for outcome in outcomes:
+            rate = seg.profile[outcome] if "profile" in seg._fields else getattr(seg, outcome)
+            row.append(f"{rate:.0%}")
         if scored:
             row += [f"{seg.clv:,.0f}", f"{seg.churn_risk:.0%}", seg.value_flag]
         table.add_row(*row)

@@ -61,7 +61,8 @@ def _root(
 ) -> None:
     """Customer segmentation: your transactions in, named and explained segments out.
 
-    Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold].
+    Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold]
+    ([bold]--customers FILE[/bold] alone segments customers on their attributes).
     """
 
 
@@ -115,23 +116,30 @@ def demo(
 @app.command()
 def run(
     transactions: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--transactions",
             "-t",
             help=(
                 "Transactions file: delimited text (.csv, .tsv, .txt, optionally .gz), Parquet, "
                 "JSON lines or XLSX. A text file's last line cut short (interrupted download) "
-                "is skipped and counted; its complete rows load."
+                "is skipped and counted; its complete rows load. Leave it out to segment the "
+                "--customers file on its attributes alone."
             ),
         ),
-    ],
+    ] = None,
     customers: Annotated[
         Path | None,
         typer.Option(
             "--customers",
             "-c",
-            help=("Optional customer attributes file (customer id + any columns)."),
+            help=(
+                "Customer attributes file (customer id + any columns: numbers, Yes/No, a few "
+                "categories). With --transactions they describe the segments (and define them "
+                "with --use-attributes); alone, customers are segmented on them, an outcome "
+                "column such as Churn is described but not used, and a file without an id "
+                "column gets row numbers as ids."
+            ),
         ),
     ] = None,
     preset: Annotated[
@@ -198,6 +206,27 @@ def run(
             ),
         ),
     ] = None,
+    use_attributes: Annotated[
+        bool,
+        typer.Option(
+            "--use-attributes",
+            help=(
+                "Let the customers file's attributes define segments next to behaviour "
+                "(default: they only describe them)."
+            ),
+        ),
+    ] = False,
+    value: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--value",
+            help=(
+                "Customers alone: the column(s) whose sum is a customer's value, for value "
+                "shares (repeatable or comma-separated, e.g. --value Fresh,Milk). Default: the "
+                "one money column the names show (e.g. TotalCharges), else none."
+            ),
+        ),
+    ] = None,
     segments: SegmentsOpt = None,
     method: MethodOpt = "kmeans",
     seed: SeedOpt = 0,
@@ -210,32 +239,62 @@ def run(
 
     Rows without a customer id or with unparseable dates or prices are skipped and counted;
     re-ingesting a file adds nothing twice. On any error the workspace is left as it was.
+    With --customers and no --transactions, customers are segmented on their attributes.
     """
     try:
         # one transaction: a failure anywhere (options are checked first) stores nothing
         with progress_bar(quiet or as_json) as progress:
-            results, result = pipeline.ingest_and_segment(
-                Workspace(workspace),
-                transactions,
-                customers=customers,
-                preset=preset,
-                mapping=map_ or [],
-                customers_mapping=customers_map or [],
-                delimiter=delimiter,
-                encoding=encoding,
-                date_format=date_format,
-                as_of=as_of,
-                n_segments=segments,
-                method=method,
-                random_state=seed,
-                report_path=report,
-                progress=progress,
-            )
+            if transactions is None:
+                results, result = pipeline.segment_customers(
+                    Workspace(workspace),
+                    _customers_alone(customers, as_of),
+                    preset=preset,
+                    customers_mapping=customers_map or [],
+                    delimiter=delimiter,
+                    encoding=encoding,
+                    value=[v.strip() for item in value or [] for v in item.split(",") if v.strip()],
+                    n_segments=segments,
+                    method=method,
+                    random_state=seed,
+                    report_path=report,
+                    progress=progress,
+                )
+            else:
+                results, result = pipeline.ingest_and_segment(
+                    Workspace(workspace),
+                    transactions,
+                    customers=customers,
+                    preset=preset,
+                    mapping=map_ or [],
+                    customers_mapping=customers_map or [],
+                    delimiter=delimiter,
+                    encoding=encoding,
+                    date_format=date_format,
+                    as_of=as_of,
+                    n_segments=segments,
+                    method=method,
+                    random_state=seed,
+                    use_attributes=use_attributes,
+                    report_path=report,
+                    progress=progress,
+                )
     except SegmintError as exc:
         raise _fail(exc) from None
     if not as_json:
         _print_ingest(results)
     show_run(result, as_json)
+
+
+def _customers_alone(customers: Path | None, as_of: str | None) -> Path:
+    """The customers file of a ``run`` without transactions, once its options make sense."""
+    if customers is None:
+        raise SegmintError(
+            "nothing to segment: give --transactions FILE, or --customers FILE to segment "
+            "customers on their attributes alone"
+        )
+    if as_of is not None:
+        raise SegmintError("--as-of applies to transactions; a customers file has no dates")
+    return customers
 
 
 @app.command()

@@ -5,7 +5,15 @@ categories when the data has none, and :data:`FEATURE_LABELS` / :func:`feature_l
 column names into words for reports.
 """
 
-from segmint.features.attributes import attribute_features, customer_countries
+from segmint.features.attributes import (
+    attribute_column,
+    attribute_features,
+    attribute_groups,
+    customer_attributes,
+    customer_countries,
+    is_outcome,
+    money_columns,
+)
 from segmint.features.categories import derive_categories, stock_code_family
 from segmint.features.labels import FEATURE_LABELS, feature_label, slugify
 from segmint.features.rfm_summary import TIME_UNIT_DAYS, rfm_summary
@@ -27,13 +35,18 @@ __all__ = [
     "CORE_FEATURES",
     "FEATURE_LABELS",
     "MIN_CATEGORY_COVERAGE",
+    "attribute_column",
     "attribute_features",
+    "attribute_groups",
     "build_features",
     "category_columns",
+    "customer_attributes",
     "customer_countries",
     "default_as_of",
     "derive_categories",
     "feature_label",
+    "is_outcome",
+    "money_columns",
     "slugify",
     "stock_code_family",
     "to_naive_utc",

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["FEATURE_LABELS", "feature_label", "slugify"]
+__all__ = ["FEATURE_LABELS", "INDICATOR_SEPARATOR", "feature_label", "slugify"]
+
+#: separates an attribute's key from one of its values in a one-hot column name
+#: (``attr_<key>__<value>``; slugs never hold two underscores in a row)
+INDICATOR_SEPARATOR = "__"
 
 #: feature column -> what it means, in words a marketing analyst would use.
 FEATURE_LABELS: dict[str, str] = {
@@ -22,6 +26,7 @@ FEATURE_LABELS: dict[str, str] = {
     "n_categories": "number of different categories bought",
     "top_category_share": "share of spend in favourite category",
     "spend_trend": "recent spend trend",
+    "customer_value": "customer value",
 }
 
 
@@ -68,11 +73,17 @@ def feature_label(name: str) -> str:
     'share of spend on christmas'
     >>> feature_label("attr_age")
     'age'
+    >>> feature_label("attr_contract__month_to_month")
+    'contract is month to month'
     """
     if name in FEATURE_LABELS:
         return FEATURE_LABELS[name]
     if name.startswith("cat_share_"):
         return "share of spend on " + name.removeprefix("cat_share_").replace("_", " ")
+    if name.startswith("outcome_"):
+        return name.removeprefix("outcome_").replace("_", " ") + " (outcome)"
     if name.startswith("attr_"):
-        return name.removeprefix("attr_").replace("_", " ")
+        key, sep, value = name.removeprefix("attr_").partition(INDICATOR_SEPARATOR)
+        key = key.replace("_", " ")
+        return f"{key} is {value.replace('_', ' ')}" if sep else key
     return name.replace("_", " ")

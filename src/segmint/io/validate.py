@@ -9,6 +9,8 @@ column name is quoted as an identifier, every value is a bound parameter.
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 
 import duckdb
@@ -60,14 +62,20 @@ def quote(identifier: str) -> str:
 
 
 def _resolve(mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
-    """Canonical field -> actual source column, matching names case-insensitively."""
+    """Canonical field -> actual source column, matching names case-insensitively, then also
+    ignoring spaces and underscores ("customerID" and "Customer ID" are ``customer_id``)."""
     by_lower = {c.lower().strip(): c for c in columns}
+    by_letters = {_letters(c): c for c in reversed(columns)}
     resolved = {}
     for canonical, wanted in mapping.items():
-        actual = by_lower.get(wanted.lower().strip())
+        actual = by_lower.get(wanted.lower().strip(), by_letters.get(_letters(wanted)))
         if actual is not None:
             resolved[canonical] = actual
     return resolved
+
+
+def _letters(name: str) -> str:
+    return re.sub(r"[\s_]+", "", name.lower())
 
 
 def _missing_error(
@@ -352,14 +360,23 @@ def stage_customers(
     preset: Preset,
     *,
     source: str,
+    number_rows: bool = False,
 ) -> StageReport:
     """Build the temporary table of canonical customer rows from the source ``view``.
 
     Columns other than the mapped ones become the ``attributes`` JSON object, keeping their names.
+    With ``number_rows``, a file without a customer id column gets the row numbers (1, 2, ...
+    in file order) as ids instead of an error.
     """
     col = _resolve(preset.customers or {"customer_id": "customer_id"}, columns)
     if "customer_id" not in col:
-        _missing_error(source, ["customer_id"], preset.customers, columns, "--customers-map")
+        if not number_rows:
+            _missing_error(source, ["customer_id"], preset.customers, columns, "--customers-map")
+        warnings.warn(
+            f"{source} has no customer id column; its customers are numbered by row "
+            "(1, 2, ... in file order); name an id column with --customers-map COLUMN=customer_id",
+            stacklevel=2,
+        )
     mapped_sources = set(col.values())
     extras = [c for c in columns if c not in mapped_sources]
     attrs = (
@@ -379,12 +396,18 @@ def stage_customers(
         if "country" in col
         else "CAST(NULL AS VARCHAR)"
     )
-    customer = _id_expr(col["customer_id"], types[col["customer_id"]])
-    raw = (
-        f"coalesce({line}, '{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
-        f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>')) AS _raw, "
-        "row_number() OVER () AS _row,"
+    customer = (
+        _id_expr(col["customer_id"], types[col["customer_id"]])
+        if "customer_id" in col
+        else "CAST(row_number() OVER () AS VARCHAR)"
     )
+    shown = (
+        f"'{col['customer_id'].replace(chr(39), chr(39) * 2)}=' || "
+        f"coalesce(CAST({quote(col['customer_id'])} AS VARCHAR), '<empty>')"
+        if "customer_id" in col
+        else "'<no id column>'"
+    )
+    raw = f"coalesce({line}, {shown}) AS _raw, row_number() OVER () AS _row,"
 
     def select(numbered: bool) -> str:
         return f"""

@@ -6,6 +6,7 @@ live next to the models (``segment/``, ``predict/``); this package only wires th
 """
 
 from segmint.io.validate import REASONS as REJECT_REASONS
+from segmint.pipeline._customers import segment_customers
 from segmint.pipeline._demo import demo
 from segmint.pipeline._evaluate import evaluate_future_spend
 from segmint.pipeline._features import (
@@ -58,5 +59,6 @@ __all__ = [
     "parse_date",
     "predict",
     "segment",
+    "segment_customers",
     "write_report",
 ]

@@ -18,14 +18,27 @@ from segmint.features import (
 )
 
 
-def clustering_columns(columns: list[str]) -> list[str]:
+def clustering_columns(columns: list[str], use_attributes: bool = False) -> list[str]:
     """The feature columns segments are found on.
 
-    Behaviour only: customer attributes describe segments (they appear in profiles) but do not
-    define them, and ``n_products`` duplicates what ``frequency`` and ``basket_size`` carry.
+    Behaviour, and customer attributes (``attr_*``) only with ``use_attributes``: by default
+    they describe segments (they appear in profiles) but do not define them. ``n_products``
+    duplicates what ``frequency`` and ``basket_size`` carry; ``customer_value`` is a sum of
+    attributes, there to measure value, not to count twice.
     """
-    skip = {"customer_id", "n_products"}
-    return [c for c in columns if c not in skip and not c.startswith("attr_")]
+    skip = {"customer_id", "n_products", "customer_value"}
+    return [
+        c
+        for c in columns
+        if c not in skip
+        and (use_attributes or not c.startswith("attr_"))
+        and not c.startswith("outcome_")
+    ]
+
+
+def value_column(columns) -> str | None:
+    """The column whose total a segment's value share is of: net spend, when there."""
+    return "monetary" if "monetary" in columns else None
 
 
 #: numbers of segments tried when none is given: two segments are a value split rather than a

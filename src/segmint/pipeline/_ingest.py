@@ -35,7 +35,7 @@ class IngestResult:
 
 
 def check_ingest_options(
-    transactions: str | Path,
+    transactions: str | Path | None,
     customers: str | Path | None,
     preset: str | Preset,
     mapping: Sequence[str] | dict[str, str],
@@ -90,7 +90,7 @@ def ingest(
 
 def ingest_files(
     con: duckdb.DuckDBPyConnection,
-    transactions: str | Path,
+    transactions: str | Path | None,
     *,
     customers: str | Path | None = None,
     layout: Preset,
@@ -99,8 +99,55 @@ def ingest_files(
     date_format: str | None = None,
     progress: Progress = no_progress,
 ) -> list[IngestResult]:
-    """Ingest on the caller's connection, inside the caller's transaction (see ``ingest``)."""
+    """Ingest on the caller's connection, inside the caller's transaction (see ``ingest``).
+
+    Without ``transactions`` only the customers file is read, and a customers file without
+    an id column gets its row numbers as ids (customers alone need no key to join on).
+    """
     results = []
+    if transactions is not None:
+        results.append(
+            _ingest_transactions(
+                con, transactions, layout, delimiter, encoding, date_format, progress
+            )
+        )
+    if customers is not None:
+        columns = open_source(
+            con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
+        ).columns
+        creport = stage_customers(
+            con,
+            "_source_cu",
+            columns,
+            layout,
+            source=str(customers),
+            number_rows=transactions is None,
+        )
+        given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
+        results.append(
+            IngestResult(
+                "customers",
+                str(customers),
+                creport.rows_read,
+                given,
+                0,
+                creport.rejected,
+                creport.examples,
+            )
+        )
+    progress("store transactions", 2, 2)
+    return results
+
+
+def _ingest_transactions(
+    con: duckdb.DuckDBPyConnection,
+    transactions: str | Path,
+    layout: Preset,
+    delimiter: str | None,
+    encoding: str,
+    date_format: str | None,
+    progress: Progress,
+) -> IngestResult:
     progress("read transactions", 0, 2)
     source = open_source(
         con,
@@ -121,33 +168,12 @@ def ingest_files(
     )
     progress("store transactions", 1, 2)
     added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
-    results.append(
-        IngestResult(
-            "transactions",
-            str(transactions),
-            report.rows_read,
-            added,
-            report.rows_usable - added,
-            report.rejected,
-            report.examples,
-        )
+    return IngestResult(
+        "transactions",
+        str(transactions),
+        report.rows_read,
+        added,
+        report.rows_usable - added,
+        report.rejected,
+        report.examples,
     )
-    if customers is not None:
-        columns = open_source(
-            con, customers, "_source_cu", encoding=encoding, delimiter=delimiter
-        ).columns
-        creport = stage_customers(con, "_source_cu", columns, layout, source=str(customers))
-        given = load_customers(con, creport, fingerprint=file_fingerprint(customers))
-        results.append(
-            IngestResult(
-                "customers",
-                str(customers),
-                creport.rows_read,
-                given,
-                0,
-                creport.rejected,
-                creport.examples,
-            )
-        )
-    progress("store transactions", 2, 2)
-    return results

@@ -176,6 +176,12 @@ def predict(
         run_id = run["run_id"]
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
+        if first_ts is None:
+            raise DataValidationError(
+                f"run {run_id} has no transactions to predict from: lifetime value, churn and "
+                "next purchase are learned from purchases over time, and this workspace holds "
+                "customer attributes only; load transactions with segmint run --transactions FILE"
+            )
         derived = None if horizon_days else default_churn_horizon(con)
         # a derived horizon that the history cannot test is shortened to one it can
         horizon = int(horizon_days or min(derived, max(7, longest_horizon(as_of, first_ts))))

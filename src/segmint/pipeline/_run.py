@@ -41,6 +41,7 @@ def ingest_and_segment(
     method: str = "kmeans",
     random_state: int = 0,
     micro_segments: bool = True,
+    use_attributes: bool = False,
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -58,7 +59,9 @@ def ingest_and_segment(
         With its report path when ``write_html`` (the report is written after the commit).
     """
     # every option first: nothing is read, nothing is created, when one is wrong
-    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
+    options = SegmentOptions(
+        n_segments, k_range, method, random_state, micro_segments, use_attributes
+    ).check()
     if isinstance(as_of, str):
         as_of = parse_date(as_of)
     layout, delimiter = check_ingest_options(

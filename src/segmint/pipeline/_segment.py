@@ -22,12 +22,14 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError
+from segmint.features import attribute_groups
 from segmint.pipeline._features import (
     K_RANGE,
     clustering_columns,
     feature_frame,
     feature_labels,
     store_categories,
+    value_column,
 )
 from segmint.pipeline._options import check_method
 from segmint.pipeline._outcomes import LEARN_DAYS, EarlierPeriod, earlier_period
@@ -35,6 +37,7 @@ from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
 from segmint.segment import (
+    FeatureScaler,
     Segmenter,
     describe_micro_segments,
     describe_segments,
@@ -59,6 +62,8 @@ class SegmentOptions:
     method: str = "kmeans"
     random_state: int = 0
     micro_segments: bool = True
+    #: customer attributes define segments next to behaviour (not only describe them)
+    use_attributes: bool = False
 
     def check(self) -> SegmentOptions:
         """Self, once the options that can be checked without data are (before any read)."""
@@ -77,7 +82,9 @@ class Segmentation:
     assignments: pd.DataFrame
     params: dict
     metrics: dict
-    model: dict
+    #: the segmenter as JSON; None when attributes define segments (the service computes
+    #: live features from purchases only, so it serves such a run's stored assignments)
+    model: dict | None
     micro_segments: pd.DataFrame | None = None
 
 
@@ -118,14 +125,16 @@ def fit_segmenter(
     how useful each k was on it (:func:`~segmint.segment.usefulness_by_k`); without one, on
     every behaviour feature equally, k by silhouette.
     """
-    columns = clustering_columns(list(features.columns))
+    columns = clustering_columns(list(features.columns), options.use_attributes)
+    # a categorical attribute's one-hot columns weigh as one feature
+    groups = attribute_groups(columns)
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     if history is not None:
         past = history.features[columns]
         coef, r2 = value_coefficients(
             features[columns], past, history.next_spend, random_state=options.random_state
         )
-        space = UsefulSpace(value_coef=coef)
+        space = UsefulSpace(value_coef=coef, groups=groups)
         learned = {
             "space": "value, behaviour and interest",
             "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
@@ -148,7 +157,7 @@ def fit_segmenter(
         n_segments=options.n_segments,
         k_range=options.k_range,
         micro_segments=options.micro_segments,
-        scaler=space,
+        scaler=space or FeatureScaler(groups=groups),
         k_usefulness=usefulness,
         random_state=options.random_state,
         callback=progress,
@@ -163,9 +172,13 @@ def fit_segments(
     options: SegmentOptions,
     progress: Progress = no_progress,
     history: EarlierPeriod | None = None,
+    value: str | None = None,
 ) -> Segmentation:
-    """Find segments, name and explain them; nothing is read or stored."""
-    columns = clustering_columns(list(features.columns))
+    """Find segments, name and explain them; nothing is read or stored.
+
+    ``value`` is the column a segment's value share is of (default: net spend, when there).
+    """
+    columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
     model, learned = fit_segmenter(features, history, options, progress)
     labels = model.labels_
@@ -173,7 +186,7 @@ def fit_segments(
     descriptions = describe_segments(
         features,
         labels,
-        value="monetary",
+        value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,
     )
@@ -183,11 +196,11 @@ def fit_segments(
         labels,
         model.micro_labels_,
         {d.segment_id: d.name for d in descriptions},
-        value="monetary",
+        value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,
     )
-    rfm = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
+    rfm = _rfm(features)
     progress("explain", 1, 2)
     coords = _map_coordinates(model.transform(features[columns]), random_state)
     assignments = pd.DataFrame(
@@ -212,6 +225,7 @@ def fit_segments(
         "k_range": list(options.k_range),
         "random_state": random_state,
         "micro_segments": options.micro_segments,
+        "use_attributes": options.use_attributes,
         "features": columns,
     }
     metrics = {
@@ -222,7 +236,7 @@ def fit_segments(
         "silhouette": float(chosen["silhouette"]),
         "stability_ari": float(model.stability_),
         "selection": json.loads(model.selection_.to_json(orient="records")),
-        "rfm_groups": int(rfm["rfm_group"].nunique()),
+        "rfm_groups": int(rfm["rfm_group"].nunique()) or None,
         "n_micro_segments": int(pd.Series(model.micro_labels_).nunique())
         if options.micro_segments
         else 0,
@@ -237,8 +251,18 @@ def fit_segments(
         assignments,
         params,
         metrics,
-        segmenter_to_dict(model),
+        None if any(c.startswith("attr_") for c in columns) else segmenter_to_dict(model),
         pd.DataFrame([m.to_dict() for m in micro]),
+    )
+
+
+def _rfm(features: pd.DataFrame) -> pd.DataFrame:
+    """RFM scores, or empty ones for customers known by their attributes alone."""
+    if "recency_days" in features.columns:
+        return rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
+    none = pd.array([None] * len(features), dtype="Int8")
+    return pd.DataFrame(
+        {"r_score": none, "f_score": none, "m_score": none, "rfm_group": [None] * len(features)}
     )
 
 
@@ -263,7 +287,8 @@ def store_segments(
         features=pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False),
         micro_segments=fitted.micro_segments,
     )
-    save_model(con, run_id, "segmenter", fitted.model)
+    if fitted.model is not None:
+        save_model(con, run_id, "segmenter", fitted.model)
     progress("store", 1, 1)
     return RunResult(
         run_id,
@@ -318,6 +343,7 @@ def segment(
     method: str = "kmeans",
     random_state: int = 0,
     micro_segments: bool = True,
+    use_attributes: bool = False,
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -327,7 +353,10 @@ def segment(
     The features are read on one connection and the run (with any product categories derived
     for it) stored in one transaction on another, so nothing is written unless the whole run
     is, and the workspace stays available to others (the service) while the model is fitted.
+    With ``use_attributes`` the customers' attributes define segments next to behaviour.
     """
-    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments).check()
+    options = SegmentOptions(
+        n_segments, k_range, method, random_state, micro_segments, use_attributes
+    ).check()
     result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
     return add_report(workspace, result, report_path, progress) if write_html else result

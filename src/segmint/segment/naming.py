@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from segmint.features.labels import INDICATOR_SEPARATOR
 from segmint.segment.profile import SegmentProfiles
 
 __all__ = [
@@ -34,6 +35,7 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
     "top_category_share": (("focused", None), ("varied", None)),
     "spend_trend": (("growing", None), ("declining", None)),
     "attr_age": (("older", None), ("younger", None)),
+    "customer_value": (("high-value", None), ("low-value", None)),
 }
 
 #: the name of a segment with no trait strong enough to name it
@@ -52,10 +54,9 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
 
     Known features use a fixed vocabulary (``recency_days`` high -> "lapsed",
     ``monetary`` high -> "big spenders", ``tenure_days`` low -> "new", ...);
-    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); a 0/1 attribute
-    ``attr_<key>_<value>`` held by most of the segment -> "<Value> <key>" (e.g. "Horeca
-    channel"; which of the two it is, see :func:`trait_holds`); a numeric ``attr_<name>`` ->
-    "high-<name>"; anything else -> "high <feature>" / "low <feature>".
+    ``cat_share_<x>`` high -> ("<X>-focused", "<X> fans"); a numeric ``attr_<name>`` ->
+    "high-<name>" (or "high <two words>"); anything else -> "high <feature>" / "low
+    <feature>". The words of 0/1 attributes depend on the profile (see ``_indicator_words``).
 
     Examples
     --------
@@ -71,16 +72,26 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
         return (f"{cat}-focused", f"{cat} fans") if high else (None, None)
     if feature.startswith("attr_"):
         name = feature[len("attr_") :].replace("_", " ")
-        return (f"high-{name}" if high else f"low-{name}", None)
+        joiner = " " if " " in name else "-"
+        return (f"high{joiner}{name}" if high else f"low{joiner}{name}", None)
     label = feature.replace("_", " ")
     return (f"high {label}" if high else f"low {label}", None)
 
 
-def _indicator_words(feature: str) -> tuple[str | None, str | None]:
-    # attr_<key>_<value> is a 0/1 column per value of a string attribute; the key is taken
-    # to be the first word: "attr_channel_horeca" -> "Horeca channel", never "high-channel horeca"
-    key, _, value = feature[len("attr_") :].partition("_")
-    return (f"{_title(value)} {key}" if value else _title(key), None)
+def _indicator_words(feature: str, high: bool) -> tuple[str | None, str | None]:
+    # a one-hot column attr_<key>__<value> reads "<value> <key>" ("month to month contract");
+    # a value that already names its subject stands alone ("no internet service"), a code
+    # follows its key ("region 3"); a plain 0/1 attribute is its name or "no <name>"
+    key, sep, value = feature[len("attr_") :].partition(INDICATOR_SEPARATOR)
+    key = key.replace("_", " ")
+    if not sep:
+        return (key if high else f"no {key}", None)
+    value = value.replace("_", " ")
+    if value.isdigit():
+        return (f"{key} {value}", None)
+    if value.startswith("no ") or key in value:
+        return (value, None)
+    return (f"{value} {key}", None)
 
 
 def _is_indicator(row: Mapping[str, Any]) -> bool:
@@ -108,7 +119,9 @@ def trait_holds(
     - "new": median first order at most 90 days ago; "loyal": at least 180;
     - "growing" / "declining": the trend itself positive / negative, and history covering
       both trend windows (median tenure at least ``2 * trend_window_days``);
-    - an attribute value ("Horeca channel"): held by most of the segment; never "low".
+    - an attribute value ("Horeca channel") or a 0/1 attribute ("paperless billing"): held
+      by most of the segment; "no <attribute>": held by most customers but not by most of
+      the segment; never "low" for an attribute value.
     """
     if feature not in stats.index:
         return False
@@ -142,13 +155,16 @@ def _holds(
     if feature == "spend_trend":
         return (mean > 0 if high else mean < 0) and tenure >= 2 * trend_window_days
     if feature.startswith("attr_") and _is_indicator(row):
-        return high and mean >= 0.5
+        if high:
+            return mean >= 0.5
+        # "no <name>" only where most customers have it and most of the segment does not
+        return INDICATOR_SEPARATOR not in feature and mean < 0.5 <= pop_mean
     return True
 
 
 def _words(feature: str, high: bool, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if feature.startswith("attr_") and feature not in _VOCAB and _is_indicator(row):
-        return _indicator_words(feature)
+        return _indicator_words(feature, high)
     return trait_words(feature, high)
 
 
@@ -199,7 +215,10 @@ def _compose(
             break
         adjs.append(adj)
         used.append(trait)
-    name = " ".join([*adjs, noun])
+    # attribute phrases ("month to month contract") are listed, single words are stacked
+    listed = any(f.startswith("attr_") for f, _ in used) and any(" " in a for a in adjs)
+    name = (", " if listed else " ").join(adjs)
+    name = f"{name} {noun}" if name else noun
     return name[:1].upper() + name[1:], used, more
 
 
@@ -323,7 +342,9 @@ def _fmt(x: float, feature: str) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".")
 
 
-def _phrase(feature: str, seg: float, pop: float, label: str) -> str:
+def _phrase(feature: str, seg: float, pop: float, label: str, share: bool = False) -> str:
+    if share:  # a 0/1 attribute: the share of customers holding it
+        return f"{label}: {seg:.0%} vs {pop:.0%} overall"
     s, p = _fmt(seg, feature), _fmt(pop, feature)
     if feature == "recency_days":
         return f"they last ordered {s} days ago on average vs {p} overall"
@@ -367,7 +388,9 @@ def describe_segment(
     labels_map = labels_map or {}
     text = f"{int(row['size']):,} customers ({row['share']:.0%})"
     if math.isfinite(float(row["value_share"])):
-        what = "revenue" if profiles.value == "monetary" else f"total {profiles.value}"
+        value = labels_map.get(profiles.value, profiles.value)
+        total = "" if value.startswith("total") else "total "
+        what = "revenue" if profiles.value == "monetary" else f"{total}{value}"
         text += f" bringing {row['value_share']:.0%} of {what}"
     stats = profiles.stats.xs(segment, level="segment")
     top = stats["lift"].abs().sort_values(ascending=False, kind="stable").index[:n_features]
@@ -377,6 +400,7 @@ def describe_segment(
             float(stats.at[f, "segment_mean"]),
             float(stats.at[f, "population_mean"]),
             labels_map.get(str(f), str(f)),
+            str(f).startswith("attr_") and _is_indicator(stats.loc[f]),
         )
         for f in top
         if abs(float(stats.at[f, "lift"])) > 0

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_random_state
 
+from segmint.features.labels import INDICATOR_SEPARATOR
 from segmint.segment._validation import as_labels, to_python
 from segmint.segment.profile import prepare_features
 
@@ -170,13 +172,46 @@ def _coverage(conds: list[Condition], columns: dict[str, np.ndarray], n: int) ->
     return mask
 
 
-def _describe(conds: list[Condition], labels_map: dict[str, str] | None) -> str:
+def _describe(
+    conds: list[Condition],
+    labels_map: dict[str, str] | None,
+    binary: dict[str, tuple[str, str]] | None = None,
+) -> str:
     if not conds:
         return "all customers"
     labels_map = labels_map or {}
+    binary = binary or {}
     return " and ".join(
-        f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}" for c in conds
+        binary[c.feature][c.op == "<="]
+        if c.feature in binary
+        else f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}"
+        for c in conds
     )
+
+
+def _binary_texts(X: pd.DataFrame, labels_map: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """What "is 1" and "is 0" say for each 0/1 attribute column, never "> 0.5" or ">= 1".
+
+    A plain one reads as itself or "no <it>" ("paperless billing", "no paperless billing"); a
+    one-hot column (labelled "<key> is <value>") as itself or, when every customer holds one
+    of its attribute's values and there are at most two others, those ("contract is one year
+    or two year"), else "<key> is not <value>".
+    """
+    columns = [c for c in X.columns if c.startswith("attr_") and X[c].isin((0, 1)).all()]
+    texts = {}
+    for c in columns:
+        label = labels_map.get(c, c)
+        key, sep, _ = c.partition(INDICATOR_SEPARATOR)
+        if not sep:
+            texts[c] = (label, f"no {label}")
+            continue
+        group = [g for g in columns if g.startswith(key + INDICATOR_SEPARATOR)]
+        others = [labels_map.get(g, g).partition(" is ")[2] for g in group if g != c]
+        if 1 <= len(others) <= 2 and (X[group].sum(axis=1) == 1).all():
+            texts[c] = (label, f"{label.partition(' is ')[0]} is {' or '.join(others)}")
+        else:
+            texts[c] = (label, label.replace(" is ", " is not ", 1))
+    return texts
 
 
 def segment_rules(
@@ -254,6 +289,7 @@ def segment_rules(
     integer_features = {
         f for f, col in zip(names, values.T, strict=True) if np.all(np.mod(col, 1) == 0)
     }
+    binary = _binary_texts(X, labels_map or {})
     rng = check_random_state(random_state)
     half = max(1, sample_size // 2)
     rules: dict[Any, SegmentRule] = {}
@@ -315,7 +351,7 @@ def segment_rules(
         rules[seg] = SegmentRule(
             segment_id=seg,
             conditions=chosen,
-            text=_describe(chosen, labels_map),
+            text=_describe(chosen, labels_map, binary),
             fidelity=hits / n_members,
             precision=hits / max(int(cover.sum()), 1),
             n_covered=int(cover.sum()),

@@ -120,6 +120,13 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         Absolute skewness above which a log transform is chosen.
     clip : float or None, default=10.0
         Clip scaled values to ``[-clip, clip]``; None disables clipping.
+    groups : dict of str to str, default=None
+        Features that share one scale, feature -> group name: each is divided by the square
+        root of its group's total variance instead of its own standard deviation, so that the
+        group weighs as much as one standardised feature. The one-hot columns of a categorical
+        attribute form a group: a customer in another category then adds the same distance
+        whichever the two categories are (simple matching, as in k-prototypes), and on average
+        as much as one numeric feature does, however many categories there are.
 
     Attributes
     ----------
@@ -154,11 +161,13 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         transforms: dict[str, str] | None = None,
         skew_threshold: float = 1.0,
         clip: float | None = 10.0,
+        groups: dict[str, str] | None = None,
     ) -> None:
         self.scaling = scaling
         self.transforms = transforms
         self.skew_threshold = skew_threshold
         self.clip = clip
+        self.groups = groups
 
     def _check_params(self) -> None:
         if self.scaling not in self._VALID_SCALING:
@@ -252,6 +261,13 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         else:
             center = Z.mean(axis=0)
             scale = Z.std(axis=0)
+        by_group: dict[str, list[int]] = {}
+        for j, name in enumerate(self._feature_names):
+            if name in (self.groups or {}):
+                by_group.setdefault(self.groups[name], []).append(j)
+        for columns in by_group.values():
+            center[columns] = Z[:, columns].mean(axis=0)
+            scale[columns] = np.sqrt(Z[:, columns].var(axis=0).sum())
         scale = np.where(scale > 0, scale, 1.0)
         return center, scale
 

@@ -101,7 +101,7 @@ class UsefulSpace(FeatureScaler):
     interest_weight : float, default=0.8
         Root mean squared norm of the interest block (``cat_share_*`` features, in share
         units).
-    scaling, transforms, skew_threshold, clip
+    scaling, transforms, skew_threshold, clip, groups
         As :class:`FeatureScaler`.
 
     Attributes
@@ -124,9 +124,14 @@ class UsefulSpace(FeatureScaler):
         transforms: dict[str, str] | None = None,
         skew_threshold: float = 1.0,
         clip: float | None = 10.0,
+        groups: dict[str, str] | None = None,
     ) -> None:
         super().__init__(
-            scaling=scaling, transforms=transforms, skew_threshold=skew_threshold, clip=clip
+            scaling=scaling,
+            transforms=transforms,
+            skew_threshold=skew_threshold,
+            clip=clip,
+            groups=groups,
         )
         self.value_coef = value_coef
         self.behaviour_weight = behaviour_weight

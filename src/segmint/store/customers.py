@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
-__all__ = ["upsert_customers"]
+__all__ = ["customers_fingerprint", "upsert_customers"]
 
 
 def upsert_customers(
@@ -33,3 +35,12 @@ def upsert_customers(
                 country = coalesce({first}.country, {then}.country),
                 attributes = coalesce({first}.attributes, {then}.attributes)"""
     )
+
+
+def customers_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A short hash of the stored customers and their attributes (for runs on customers alone)."""
+    row = con.execute(
+        """SELECT count(*), coalesce(sum(hash(customer_id, attributes::VARCHAR)::HUGEINT), 0)
+           FROM customers"""
+    ).fetchall()[0]
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:16]

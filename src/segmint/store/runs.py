@@ -232,10 +232,17 @@ def load_micro_segments(
 
 
 def load_assignments(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
-    """A run's per-customer assignments joined with the features used for value and maps."""
+    """A run's per-customer assignments joined with the features used for value and maps
+    (net spend; a run on customers' attributes alone has none)."""
+    table = features_table(run_id)
+    has_spend = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+        "AND column_name = 'monetary'",
+        [table],
+    ).fetchall()[0][0]
     return con.execute(
-        f"""SELECT a.* EXCLUDE (run_id), f.monetary
-            FROM assignments a JOIN {features_table(run_id)} f USING (customer_id)
+        f"""SELECT a.* EXCLUDE (run_id){", f.monetary" if has_spend else ""}
+            FROM assignments a JOIN {table} f USING (customer_id)
             WHERE a.run_id = ? ORDER BY a.customer_id""",
         [run_id],
     ).df()
