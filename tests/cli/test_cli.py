@@ -126,6 +126,24 @@ def test_demo(demo_run):
     assert json.loads(result.stdout)[0]["metrics"]["planted_ari"] == run["metrics"]["planted_ari"]
 
 
+def test_demo_behaviour_space_recovers_the_planted_behaviours(tmp_path):
+    """--space behaviour weighs every behaviour feature equally (behavioural personas) and
+    finds the six planted behaviours again; a space that does not exist is refused first."""
+    ws = tmp_path / "ws"
+    result = invoke(
+        "demo", "--customers", "2000", "--space", "behaviour", "--workspace", str(ws), "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["params"]["space"] == "behaviour"
+    assert run["metrics"]["space"] == "all behaviour features, equally"
+    assert run["metrics"]["planted_ari"] >= 0.9
+    bad = invoke("run", "-t", "x.csv", "--space", "vibes", "--workspace", str(tmp_path / "b"))
+    assert bad.exit_code != 0
+    assert "--space 'vibes': expected one of useful, behaviour" in bad.stderr
+    assert not (tmp_path / "b").exists()
+
+
 def test_predict_after_demo(demo_run, tmp_path):
     ws, _ = demo_run
     result = invoke("predict", "--workspace", ws, "--horizon-days", "60", "--json")

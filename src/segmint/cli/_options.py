@@ -29,6 +29,17 @@ MethodOpt = Annotated[
         help="Clustering: kmeans, minibatch, gmm, or auto (minibatch on large data, else kmeans).",
     ),
 ]
+SpaceOpt = Annotated[
+    str,
+    typer.Option(
+        "--space",
+        help=(
+            "What segments are found on: useful (expected value, behaviour and interest, "
+            "learned from the quarter before; the default) or behaviour (every behaviour "
+            "feature equally: behavioural personas)."
+        ),
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same segments.")]
 ReportOpt = Annotated[
     Path | None,

@@ -22,6 +22,7 @@ from segmint.cli._options import (
     RunOpt,
     SeedOpt,
     SegmentsOpt,
+    SpaceOpt,
 )
 from segmint.cli._output import (
     DEFAULT_WORKSPACE,
@@ -89,6 +90,7 @@ def demo(
     customers: Annotated[
         int, typer.Option("--customers", "-n", min=50, help="Synthetic customers to generate.")
     ] = 5000,
+    space: SpaceOpt = "useful",
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -100,7 +102,11 @@ def demo(
     try:
         with progress_bar(quiet or as_json) as progress:
             result = pipeline.demo(
-                Workspace(workspace), n_customers=customers, seed=seed, progress=progress
+                Workspace(workspace),
+                n_customers=customers,
+                seed=seed,
+                space=space,
+                progress=progress,
             )
     except SegmintError as exc:
         raise _fail(exc) from None
@@ -229,6 +235,7 @@ def run(
     ] = None,
     segments: SegmentsOpt = None,
     method: MethodOpt = "kmeans",
+    space: SpaceOpt = "useful",
     seed: SeedOpt = 0,
     report: ReportOpt = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -275,6 +282,7 @@ def run(
                     method=method,
                     random_state=seed,
                     use_attributes=use_attributes,
+                    space=space,
                     report_path=report,
                     progress=progress,
                 )

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from segmint import pipeline
-from segmint.cli._options import JsonOpt, QuietOpt, RunOpt, SeedOpt, SegmentsOpt
+from segmint.cli._options import JsonOpt, QuietOpt, RunOpt, SeedOpt, SegmentsOpt, SpaceOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json, progress_bar
 from segmint.cli._output import fail as _fail
 from segmint.cli._tables import segment_table
@@ -156,6 +156,7 @@ def evaluate(
         ),
     ] = 90,
     segments: SegmentsOpt = None,
+    space: SpaceOpt = "useful",
     seed: SeedOpt = 0,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
@@ -177,6 +178,7 @@ def evaluate(
             horizon_days=horizon_days,
             n_segments=segments,
             random_state=seed,
+            space=space,
         )
     except SegmintError as exc:
         raise _fail(exc) from None

@@ -21,6 +21,7 @@ def demo(
     *,
     n_customers: int = 5000,
     seed: int = 0,
+    space: str = "useful",
     progress: Progress = no_progress,
 ) -> RunResult:
     """Generate synthetic customers with planted segments, then ingest, segment and report.
@@ -32,14 +33,16 @@ def demo(
     """
     created = not workspace.path.exists()
     try:
-        return _demo(workspace, n_customers, seed, progress)
+        return _demo(workspace, n_customers, seed, space, progress)
     except BaseException:
         if created:  # a failed first demo leaves nothing, not even its generated files
             shutil.rmtree(workspace.path, ignore_errors=True)
         raise
 
 
-def _demo(workspace: Workspace, n_customers: int, seed: int, progress: Progress) -> RunResult:
+def _demo(
+    workspace: Workspace, n_customers: int, seed: int, space: str, progress: Progress
+) -> RunResult:
     progress("generate data", 0, 1)
     data = generate(n_customers, seed=seed)
     files = write_dataset(data, workspace.path / "demo-data", fmt="parquet")
@@ -50,6 +53,7 @@ def _demo(workspace: Workspace, n_customers: int, seed: int, progress: Progress)
         customers=files["customers"],
         as_of=data.as_of,
         random_state=seed,
+        space=space,
         write_html=False,
         progress=progress,
     )

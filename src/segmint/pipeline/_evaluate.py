@@ -52,6 +52,7 @@ def evaluate_future_spend(
     k_range: tuple[int, int] = K_RANGE,
     method: str = "kmeans",
     random_state: int = 0,
+    space: str = "useful",
 ) -> dict:
     """Are the segments found on data up to ``cutoff`` useful in the period that followed?
 
@@ -73,14 +74,16 @@ def evaluate_future_spend(
     The result is stored with the workspace's latest run, if there is one, as the model
     ``"evaluation YYYY-MM-DD +Nd"`` (``stored_with_run`` says which run; None when none).
     """
+    options = SegmentOptions(
+        n_segments, k_range, method, random_state, micro_segments=True, space=space
+    ).check()
     with workspace.connect(read_only=True) as con:
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
         net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)
         history = earlier_period(con, features, as_of, categories)
         # CLV against past spend on the same period (pipeline._predict.clv_ranking)
         ranking = clv_ranking(con, as_of, horizon_days, random_state)
-    options = SegmentOptions(n_segments, k_range, method, random_state, micro_segments=True)
-    model, learned = fit_segmenter(features, history, options.check())
+    model, learned = fit_segmenter(features, history, options)
     k = int(model.n_segments_)
     outcome = (net, bought)
     groupings = _rows("ML segments", model.labels_, features, outcome, random_state)

@@ -24,6 +24,18 @@ def parse_date(text: str, option: str = "--as-of") -> datetime:
     return value.replace(tzinfo=None)
 
 
+#: the spaces segments can be found in: "useful" (value, behaviour and interest learned from
+#: the quarter before; the default) or "behaviour" (every behaviour feature equally)
+SPACES = ("useful", "behaviour")
+
+
+def check_space(space: str) -> str:
+    """The segment space, if it is one of :data:`SPACES`."""
+    if space not in SPACES:
+        raise DataValidationError(f"--space {space!r}: expected one of {', '.join(SPACES)}")
+    return space
+
+
 def check_method(method: str) -> str:
     """The clustering method, if the segmenter knows it."""
     if method not in METHODS:

@@ -42,6 +42,7 @@ def ingest_and_segment(
     random_state: int = 0,
     micro_segments: bool = True,
     use_attributes: bool = False,
+    space: str = "useful",
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -60,7 +61,7 @@ def ingest_and_segment(
     """
     # every option first: nothing is read, nothing is created, when one is wrong
     options = SegmentOptions(
-        n_segments, k_range, method, random_state, micro_segments, use_attributes
+        n_segments, k_range, method, random_state, micro_segments, use_attributes, space
     ).check()
     if isinstance(as_of, str):
         as_of = parse_date(as_of)

@@ -31,7 +31,7 @@ from segmint.pipeline._features import (
     store_categories,
     value_column,
 )
-from segmint.pipeline._options import check_method
+from segmint.pipeline._options import check_method, check_space
 from segmint.pipeline._outcomes import LEARN_DAYS, EarlierPeriod, earlier_period
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
@@ -64,10 +64,14 @@ class SegmentOptions:
     micro_segments: bool = True
     #: customer attributes define segments next to behaviour (not only describe them)
     use_attributes: bool = False
+    #: "useful": value, behaviour and interest learned from the quarter before (the default);
+    #: "behaviour": every behaviour feature equally, k by silhouette (behavioural personas)
+    space: str = "useful"
 
     def check(self) -> SegmentOptions:
         """Self, once the options that can be checked without data are (before any read)."""
         check_method(self.method)
+        check_space(self.space)
         return self
 
 
@@ -129,7 +133,7 @@ def fit_segmenter(
     # a categorical attribute's one-hot columns weigh as one feature
     groups = attribute_groups(columns)
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
-    if history is not None:
+    if history is not None and options.space == "useful":
         past = history.features[columns]
         coef, r2 = value_coefficients(
             features[columns], past, history.next_spend, random_state=options.random_state
@@ -226,6 +230,7 @@ def fit_segments(
         "random_state": random_state,
         "micro_segments": options.micro_segments,
         "use_attributes": options.use_attributes,
+        "space": options.space,
         "features": columns,
     }
     metrics = {
@@ -344,6 +349,7 @@ def segment(
     random_state: int = 0,
     micro_segments: bool = True,
     use_attributes: bool = False,
+    space: str = "useful",
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -353,10 +359,11 @@ def segment(
     The features are read on one connection and the run (with any product categories derived
     for it) stored in one transaction on another, so nothing is written unless the whole run
     is, and the workspace stays available to others (the service) while the model is fitted.
-    With ``use_attributes`` the customers' attributes define segments next to behaviour.
+    With ``use_attributes`` the customers' attributes define segments next to behaviour;
+    ``space`` is the space segments are found in (:class:`SegmentOptions`).
     """
     options = SegmentOptions(
-        n_segments, k_range, method, random_state, micro_segments, use_attributes
+        n_segments, k_range, method, random_state, micro_segments, use_attributes, space
     ).check()
     result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
     return add_report(workspace, result, report_path, progress) if write_html else result
