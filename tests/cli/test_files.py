@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -113,6 +114,19 @@ def test_cdnow_master_log_run_and_predict_with_one_command_each(shared_data, tmp
     assert "lifetime value: Pareto/NBD + Gamma-Gamma" in said
     assert "purchase model chosen by held-out error among BG/NBD" in said
     assert "category propensity" not in said
+    # evaluate: segments found before 1997-10-01 against the RFM baselines on the quarter after
+    # (value only: no categories); measured .199 against .134 (ladder) and .195 (log RFM)
+    args = ["evaluate", "--cutoff", "1997-10-01", "-w", str(ws), "--json"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    rows = {
+        r["grouping"]: r
+        for r in json.loads(result.stdout)["groupings"]
+        if r["level"] == "ML segments"
+    }
+    assert all(r["interest_eta2"] is None for r in rows.values())
+    best = max(rows[b]["value_eta2"] for b in ("RFM ladder", "k-means log RFM"))
+    assert rows["ML segments"]["value_eta2"] >= 0.95 * best
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
