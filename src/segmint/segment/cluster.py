@@ -100,7 +100,8 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         it has them (the segment already carries value), else on every column.
     micro_size : int or None, default=None
         Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.5 * sqrt(n_samples))``,
-        so their number grows with the data (about 2,000 at a million rows, 110 at 3,000).
+        so their number grows with the data (measured: 1,976 at a million synthetic rows,
+        63-77 at about 3,000 Online Retail customers, after small clusters are folded).
     micro_min_size : int, default=20
         Smallest micro-segment: smaller clusters are folded into their nearest sibling.
     k_usefulness : dict of int to float or None, default=None

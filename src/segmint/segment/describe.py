@@ -13,8 +13,22 @@ from segmint.segment.rules import segment_rules
 __all__ = ["SegmentDescription", "describe_segments"]
 
 
+class JsonDescription:
+    """``to_dict`` for a description dataclass with ``top_features`` and ``profile`` fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (numpy scalars converted, NaN as None)."""
+        out = asdict(self)
+        for key, val in out.items():
+            if key not in ("top_features", "profile"):
+                out[key] = to_python(val)
+        out["profile"] = {k: to_python(v) for k, v in self.profile.items()}
+        out["top_features"] = [{k: to_python(v) for k, v in d.items()} for d in self.top_features]
+        return out
+
+
 @dataclass
-class SegmentDescription:
+class SegmentDescription(JsonDescription):
     """Everything a person needs to know about one segment.
 
     Attributes
@@ -53,16 +67,6 @@ class SegmentDescription:
     value_share: float | None
     top_features: list[dict[str, Any]] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (numpy scalars converted, NaN as None)."""
-        out = asdict(self)
-        for key, val in out.items():
-            if key not in ("top_features", "profile"):
-                out[key] = to_python(val)
-        out["profile"] = {k: to_python(v) for k, v in self.profile.items()}
-        out["top_features"] = [{k: to_python(v) for k, v in d.items()} for d in self.top_features]
-        return out
 
 
 def describe_segments(

@@ -13,7 +13,7 @@ rows and measured on at most ``rule_sample`` rows of the segment.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 
 from segmint.errors import DataValidationError
 from segmint.segment._validation import as_labels, to_python
+from segmint.segment.describe import JsonDescription
 from segmint.segment.naming import TYPICAL, name_traits
 from segmint.segment.profile import prepare_features, profile_segments
 from segmint.segment.rules import segment_rules
@@ -41,7 +42,7 @@ WHOLE_SEGMENT = "the whole segment"
 
 
 @dataclass
-class MicroSegmentDescription:
+class MicroSegmentDescription(JsonDescription):
     """One micro-segment, described relative to its segment.
 
     Attributes
@@ -82,16 +83,6 @@ class MicroSegmentDescription:
     value_share: float | None
     top_features: list[dict[str, Any]] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (numpy scalars converted, NaN as None)."""
-        out = asdict(self)
-        for key, val in out.items():
-            if key not in ("top_features", "profile"):
-                out[key] = to_python(val)
-        out["profile"] = {k: to_python(v) for k, v in self.profile.items()}
-        out["top_features"] = [{k: to_python(v) for k, v in d.items()} for d in self.top_features]
-        return out
 
 
 def within_name(name: str) -> str:
