@@ -10,6 +10,7 @@ import pytest
 
 from segmint.errors import ModelError
 from segmint.segment import Segmenter, segmenter_from_dict, segmenter_to_dict
+from segmint.segment.space import UsefulSpace, interest_coefficients
 
 
 def _data(seed: int = 0, n: int = 1500) -> pd.DataFrame:
@@ -24,12 +25,22 @@ def _data(seed: int = 0, n: int = 1500) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("method", ["kmeans", "minibatch", "gmm"])
+def _expected_mix_space(X: pd.DataFrame) -> UsefulSpace:
+    """A space whose micro-segments are found on expected next shares (a learned map)."""
+    rng = np.random.default_rng(5)
+    toys = np.clip(X["cat_share_toys"].to_numpy() + rng.normal(0, 0.2, len(X)), 0, 1)
+    bought = pd.DataFrame({"toys": toys, "books": 1 - toys, "games": rng.uniform(0, 0.1, len(X))})
+    mix, _ = interest_coefficients(X, bought)
+    return UsefulSpace(value_coef={"monetary": 1.0, "frequency": 0.5}, interest_map=mix)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "gmm", "expected-mix"])
 def test_round_trip_is_identical(method):
     """Segmenter (fit and predict) and the reloaded LiveSegmenter share one assignment kernel."""
     X = _data()
     model = Segmenter(
-        method=method,
+        method="kmeans" if method == "expected-mix" else method,
+        scaler=_expected_mix_space(X) if method == "expected-mix" else None,
         k_range=(2, 4),
         n_stability_resamples=0,
         micro_segments=True,

@@ -37,7 +37,8 @@ def _run(ws: Workspace):
 
 
 def _tokens(text: str) -> list[str]:
-    return [t for t in text.lower().split() if not re.fullmatch(r"#\d+", t)]
+    words = (t.strip(",;") for t in text.lower().split())  # names list adjectives with commas
+    return [t for t in words if t and not re.fullmatch(r"#\d+", t)]
 
 
 def _check_run(result) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmint.segment.space import UsefulSpace, value_coefficients
+from segmint.segment import Segmenter
+from segmint.segment.space import UsefulSpace, interest_coefficients, value_coefficients
 from segmint.segment.usefulness import usefulness_by_k
 
 
@@ -59,6 +60,40 @@ def test_the_space_weights_its_blocks():
     shares = now[["cat_share_toys", "cat_share_books"]].to_numpy()
     ratio = S[:, space.interest_dims_].std(axis=0) / shares.std(axis=0)
     assert abs(ratio[0] - ratio[1]) < 1e-9
+
+
+def test_expected_next_mix_splits_segments_but_does_not_define_them():
+    now, _, _ = _customers(seed=1)
+    past, _, bought = _customers(seed=2)
+    bought["games"] = 0.0  # a category nobody bought before: predicted, never an input
+    mix, r2 = interest_coefficients(past, bought)
+    assert mix.inputs == ("cat_share_toys", "cat_share_books")
+    assert mix.outputs == ("toys", "books", "games") and r2 > 0.5
+    expected = mix.predict(now[list(mix.inputs)].to_numpy(), now["frequency"].to_numpy())
+    toys_fans = now["cat_share_toys"].to_numpy() > 0.5
+    assert expected[toys_fans, 0].mean() > 0.8 > 0.2 > expected[~toys_fans, 0].mean()
+    space = UsefulSpace(interest_map=mix).fit(now)
+    S = space.transform(now)
+    assert [space.space_names_[i] for i in space.interest_dims_] == [
+        "next_share:toys",
+        "next_share:books",
+        "next_share:games",
+    ]
+    assert not set(space.interest_dims_) & set(space.segment_dims_)
+    assert abs(np.sqrt(np.mean(np.sum(S[:, space.interest_dims_] ** 2, axis=1))) - 0.8) < 1e-6
+    model = Segmenter(scaler=space, n_segments=3, micro_segments=True, n_stability_resamples=0).fit(
+        now
+    )
+    assert model.cluster_centers_.shape[1] == space.segment_dims_.size
+    micro = pd.Series(model.micro_labels_)
+    assert micro.value_counts().min() >= model.micro_min_size
+    # within a segment, micro-segments part the tastes the segment mixes
+    purity = pd.crosstab(micro, toys_fans).max(axis=1).sum() / len(now)
+    assert purity > 0.9
+    # too few buyers, or no shares: nothing to learn
+    assert interest_coefficients(past.iloc[:30], bought.iloc[:30]) is None
+    no_shares = past.drop(columns=["cat_share_toys", "cat_share_books"])
+    assert interest_coefficients(no_shares, bought) is None
 
 
 def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():

@@ -44,7 +44,7 @@ from segmint.segment import (
     rfm_scores,
     segmenter_to_dict,
 )
-from segmint.segment.space import UsefulSpace, value_coefficients
+from segmint.segment.space import UsefulSpace, interest_coefficients, value_coefficients
 from segmint.segment.usefulness import usefulness_by_k
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
@@ -138,18 +138,24 @@ def fit_segmenter(
         coef, r2 = value_coefficients(
             features[columns], past, history.next_spend, random_state=options.random_state
         )
-        space = UsefulSpace(value_coef=coef, groups=groups)
+        mix = interest_coefficients(
+            past, history.next_categories, random_state=options.random_state
+        )
+        space = UsefulSpace(value_coef=coef, interest_map=mix and mix[0], groups=groups)
         learned = {
             "space": "value, behaviour and interest",
+            "micro_space": "expected next mix" if mix else "past category shares",
             "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
             "value_r2": r2,
+            "interest_r2": mix and mix[1],
             "behaviour_weight": space.behaviour_weight,
             "interest_weight": space.interest_weight,
         }
         if options.n_segments is None:
             rfm = (past["recency_days"], past["frequency"], past["monetary"])
+            fitted = clone(space).fit(features[columns])
             usefulness = usefulness_by_k(
-                clone(space).fit(features[columns]).transform(past),
+                fitted.transform(past)[:, fitted.segment_dims_],
                 rfm,
                 history.next_spend,
                 history.next_categories,

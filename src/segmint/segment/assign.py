@@ -106,6 +106,8 @@ class SegmentGeometry:
     micro_dims : ndarray of int or None
         Columns of the space the micro-centres live in (the interest block of a
         :class:`~segmint.segment.space.UsefulSpace`); None: all columns.
+    segment_dims : ndarray of int or None
+        Columns of the space the segment centres live in; None: all columns.
     """
 
     centers: np.ndarray
@@ -114,6 +116,7 @@ class SegmentGeometry:
     order: np.ndarray | None = None
     micro_centers: dict[int, np.ndarray] | None = None
     micro_dims: np.ndarray | None = None
+    segment_dims: np.ndarray | None = None
 
     @property
     def relabel(self) -> np.ndarray:
@@ -159,12 +162,13 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
     -------
     Assignment
     """
+    Zseg = Z if geometry.segment_dims is None else Z[:, geometry.segment_dims]
     if geometry.gmm is not None:
-        raw = geometry.gmm.predict_proba(Z)
+        raw = geometry.gmm.predict_proba(Zseg)
         labels = geometry.relabel[raw.argmax(axis=1)]
         proba = raw[:, geometry.order]
     else:
-        d = sq_distances(Z, geometry.centers)
+        d = sq_distances(Zseg, geometry.centers)
         labels = d.argmin(axis=1)
         proba = _softmax_of_distances(d, float(geometry.within_variance))
     micro_ids = None

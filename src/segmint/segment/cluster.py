@@ -102,8 +102,13 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.5 * sqrt(n_samples))``,
         so their number grows with the data (measured: 1,976 at a million synthetic rows,
         63-77 at about 3,000 Online Retail customers, after small clusters are folded).
-    micro_min_size : int, default=20
-        Smallest micro-segment: smaller clusters are folded into their nearest sibling.
+    micro_min_size : int, default=10
+        Smallest micro-segment: smaller clusters are folded into their nearest sibling. A
+        niche of ten customers is small enough to act on one by one and large enough to be
+        a pattern; measured on six Online Retail cut-offs, micro-segments on the expected next
+        mix carried 96-105% (mean 103%) of the next quarter's interest signal of k-means on
+        log R/F/M plus past shares with as many groups at a minimum of 10, 97-105% (mean
+        101%) at 20.
     k_usefulness : dict of int to float or None, default=None
         A score per k (higher is better) measured outside, e.g. how well segments found on an
         earlier cut-off explained the period after it against the RFM baselines
@@ -123,7 +128,8 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     n_segments_ : int
         Number of segments of the final model.
     cluster_centers_ : ndarray of shape (n_segments_, n_features)
-        Segment centres (k-means centres, or mixture means) in scaled space.
+        Segment centres (k-means centres, or mixture means) in scaled space (on the scaler's
+        ``segment_dims_`` when it declares them).
     confidence_ : ndarray of shape (n_samples,)
         Highest membership probability of each training row (see :meth:`predict_proba`).
     scaler_ : transformer
@@ -186,7 +192,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         scaler: Any = None,
         micro_segments: bool = False,
         micro_size: int | None = None,
-        micro_min_size: int = 20,
+        micro_min_size: int = 10,
         k_usefulness: dict[int, float] | None = None,
         callback: ProgressCallback | None = None,
         random_state: Any = 0,
@@ -343,6 +349,11 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._progress("scale", 0, 1)
         self.scaler_ = clone(self.scaler) if self.scaler is not None else FeatureScaler()
         Z = np.asarray(self.scaler_.fit_transform(frame), dtype=np.float64)
+        # a space may hold columns that only split segments into micro-segments
+        segment_dims = getattr(self.scaler_, "segment_dims_", None)
+        if segment_dims is not None and segment_dims.size == Z.shape[1]:
+            segment_dims = None
+        Zseg = Z if segment_dims is None else Z[:, segment_dims]
         self._feature_names = list(frame.columns)
         self.n_features_in_ = frame.shape[1]
         if had_names:
@@ -355,7 +366,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             sample_idx = np.sort(rng.choice(n, self.selection_sample, replace=False))
         else:
             sample_idx = np.arange(n)
-        Zs = Z[sample_idx]
+        Zs = Zseg[sample_idx]
         n_distinct = np.unique(Zs, axis=0).shape[0] if Zs.shape[0] <= 50_000 else Zs.shape[0]
 
         if self.n_segments is not None:
@@ -405,10 +416,10 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         if sample_idx.size == n and self.method_ != "minibatch":
             model = sample_models[k]
         else:
-            model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Z)
+            model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Zseg)
         self.model_ = model
         self.n_iter_ = int(getattr(model, "n_iter_", 0))
-        self._finalise(Z, model, k)
+        self._finalise(Z, model, k, segment_dims)
         self._progress("fit", 1, 1)
 
         self._progress("stability", 0, 1)
@@ -447,9 +458,14 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._progress("select", len(ks), len(ks))
         return rows, models
 
-    def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
+    def _finalise(self, Z: np.ndarray, model: Any, k: int, segment_dims: Any) -> None:
         """Relabel by descending size, then assign the training rows with the shared kernel."""
-        raw = model.predict_proba(Z).argmax(axis=1) if self.method_ == "gmm" else model.predict(Z)
+        Zseg = Z if segment_dims is None else Z[:, segment_dims]
+        raw = (
+            model.predict_proba(Zseg).argmax(axis=1)
+            if self.method_ == "gmm"
+            else model.predict(Zseg)
+        )
         counts = np.bincount(raw, minlength=k)
         order = np.argsort(-counts, kind="stable")  # new id -> model id
         if (counts == 0).any():
@@ -457,12 +473,16 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_segments_ = k
         if self.method_ == "gmm":
             self.cluster_centers_ = model.means_[order].copy()
-            self.geometry_ = SegmentGeometry(self.cluster_centers_, gmm=model, order=order)
+            self.geometry_ = SegmentGeometry(
+                self.cluster_centers_, gmm=model, order=order, segment_dims=segment_dims
+            )
         else:
             self.cluster_centers_ = model.cluster_centers_[order].copy()
-            inertia = float(sq_distances(Z, self.cluster_centers_).min(axis=1).sum())
-            within = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
-            self.geometry_ = SegmentGeometry(self.cluster_centers_, within_variance=within)
+            inertia = float(sq_distances(Zseg, self.cluster_centers_).min(axis=1).sum())
+            within = inertia / (Zseg.shape[0] * Zseg.shape[1]) or 1.0
+            self.geometry_ = SegmentGeometry(
+                self.cluster_centers_, within_variance=within, segment_dims=segment_dims
+            )
         found = assign(self.geometry_, Z)
         self.labels_ = found.segment_id
         self.confidence_ = found.confidence
@@ -495,7 +515,8 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         Fitted on a sample (k-means centres settle long before all rows are seen: 100 rows per
         micro-segment, 30 when there are hundreds, one start then, as each start costs rows x
         centres per iteration), then every row assigned; a cluster smaller than
-        ``micro_min_size`` is dropped and its rows go to the nearest remaining centre.
+        ``micro_min_size`` is dropped, the remaining centres move to their new members (a few
+        k-means iterations), and every row goes to the nearest of them.
         """
         many = n_micro > 100
         limit = (30 if many else 100) * n_micro
@@ -504,12 +525,16 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         seed = int(rng.randint(SEED_MAX))
         km = KMeans(n_micro, n_init=1 if many else 4, max_iter=100, random_state=seed)
         centres = km.fit(fit_rows).cluster_centers_
-        for _ in range(3):  # dropping a cluster grows its neighbours; a few passes settle it
+        for moves in (3, 2, 1, 0):  # dropping a cluster grows its neighbours
             counts = np.bincount(nearest(Zseg, centres), minlength=len(centres))
             keep = counts >= self.micro_min_size
             if keep.all() or not keep.any():
                 break
             centres = centres[keep]
+            if moves:  # the survivors move to where their new members are
+                km = KMeans(len(centres), init=centres, n_init=1, max_iter=20)
+                centres = km.fit(fit_rows).cluster_centers_
+            # else they stay put: with fixed centres, survivors only gain rows
         counts = np.bincount(nearest(Zseg, centres), minlength=len(centres))
         return centres[np.argsort(-counts, kind="stable")].copy()
 

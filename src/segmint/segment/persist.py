@@ -22,7 +22,7 @@ from segmint.errors import ModelError
 from segmint.segment.assign import Assignment, AssignMixin, SegmentGeometry, assign
 from segmint.segment.cluster import Segmenter
 from segmint.segment.scaling import FeatureScaler
-from segmint.segment.space import UsefulSpace
+from segmint.segment.space import InterestMap, UsefulSpace
 
 __all__ = ["FORMAT", "LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"]
 
@@ -108,18 +108,39 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
         "gmm": gmm,
         "micro_centers": micro,
         "micro_dims": None if dims is None else [int(i) for i in dims],
+        "segment_dims": None
+        if model.geometry_.segment_dims is None
+        else [int(i) for i in model.geometry_.segment_dims],
         "metadata": dict(metadata or {}),
     }
+
+
+def _dims(stored: list | None) -> np.ndarray | None:
+    return None if stored is None else np.asarray(stored, dtype=np.intp)
 
 
 def _space(scaler: FeatureScaler) -> dict:
     """A :class:`UsefulSpace`'s projection (nothing for a plain scaler)."""
     if not isinstance(scaler, UsefulSpace):
         return {}
+    imap = scaler.interest_map if hasattr(scaler, "interest_center_") else None
+    learned = {}
+    if imap is not None:
+        learned = {
+            "interest_map": {
+                "inputs": list(imap.inputs),
+                "outputs": list(imap.outputs),
+                "weights": _floats(imap.weights),
+                "intercept": _floats(imap.intercept),
+                "center": _floats(scaler.interest_center_),
+                "scale": float(scaler.interest_scale_),
+            }
+        }
     return {
         "projection": _floats(scaler.projection_),
         "space_names": list(scaler.space_names_),
         "interest_dims": [int(i) for i in scaler.interest_dims_],
+        **learned,
     }
 
 
@@ -129,6 +150,17 @@ def _rebuild_scaler(d: dict, names: list[str], had_names: bool) -> FeatureScaler
         scaler.projection_ = np.asarray(d["projection"], dtype=np.float64).reshape(len(names), -1)
         scaler.space_names_ = list(d["space_names"])
         scaler.interest_dims_ = np.asarray(d["interest_dims"], dtype=np.intp)
+        if "interest_map" in d:
+            m = d["interest_map"]
+            scaler.interest_map = InterestMap(
+                tuple(m["inputs"]),
+                tuple(m["outputs"]),
+                np.asarray(m["weights"], dtype=np.float64).reshape(2 * len(m["inputs"]), -1),
+                np.asarray(m["intercept"], dtype=np.float64),
+            )
+            scaler.interest_center_ = np.asarray(m["center"], dtype=np.float64)
+            scaler.interest_scale_ = float(m["scale"])
+            scaler._learned_interest(list(names))
     else:
         scaler = FeatureScaler(scaling=d["scaling"], clip=d["clip"])
     scaler.transforms_ = {n: d["transforms"][n] for n in names}
@@ -225,9 +257,8 @@ class LiveSegmenter(AssignMixin):
             gmm=_rebuild_gmm(gmm, self.cluster_centers.shape[1]) if gmm else None,
             order=np.asarray(gmm["order"], dtype=np.intp) if gmm else None,
             micro_centers=self.micro_centers,
-            micro_dims=None
-            if d.get("micro_dims") is None
-            else np.asarray(d["micro_dims"], dtype=np.intp),
+            micro_dims=_dims(d.get("micro_dims")),
+            segment_dims=_dims(d.get("segment_dims")),
         )
 
     def __repr__(self) -> str:

@@ -14,7 +14,19 @@ space has three blocks, each given a stated share of the distance:
   or lapsed regulars, in the picture);
 - **interest**: the category shares in their own units (a share point counts the same in every
   category, as in the interest measure), the block scaled to mean squared norm
-  ``interest_weight²``.
+  ``interest_weight²``;
+- **expected next mix** (micro-segments only): each customer's expected share of next-period
+  spend per category, a ridge regression of the shares bought in the period after the earlier
+  cut-off on the past shares and the past shares times log(1 + frequency) (a share seen over
+  many orders is a firmer guide), learned on that period's buyers
+  (:func:`interest_coefficients`), in share units, scaled as the interest block. Segments are
+  found without it (``segment_dims_``); micro-segments split each segment on it
+  (``interest_dims_``), because what a micro-segment is for is what its members will buy.
+  Measured with ``segmint evaluate`` on six Online Retail cut-offs (2011-05-01 to
+  2011-10-01), micro-segments on it carried 96-105% (mean 103%) of the next quarter's
+  interest signal of k-means on log R/F/M plus past shares with as many groups; on the past
+  shares, 96-108% (mean 100%). It is a small gain: past shares are most of what the features
+  know about a customer's taste.
 
 The defaults (0.5 and 0.8) were chosen on Online Retail cut-offs 2011-05-01 -> 2011-08-12 and
 2011-06-12 -> 2011-09-10 and the synthetic data, as the weights where segments keep at least
@@ -25,6 +37,7 @@ k = 6..10. A weight of 0 drops a block.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +46,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from segmint.segment.scaling import FeatureScaler
 
-__all__ = ["INTEREST_PREFIX", "UsefulSpace", "value_coefficients"]
+__all__ = [
+    "INTEREST_PREFIX",
+    "InterestMap",
+    "UsefulSpace",
+    "interest_coefficients",
+    "value_coefficients",
+]
 
 #: features whose prefix marks them as shares of spend per category: the interest block
 INTEREST_PREFIX = "cat_share_"
@@ -42,6 +61,78 @@ _RIDGE_ALPHAS = np.logspace(-2, 3, 12)
 #: past customers the value axis is learned on (a random subset above it): ten coefficients
 #: are settled long before, and the regression's cost grows with the rows
 _RIDGE_ROWS = 200_000
+
+
+#: the feature whose log weighs how firm a customer's past shares are
+_ORDERS = "frequency"
+#: buyers in the earlier period needed to learn the next mix
+MIN_INTEREST_BUYERS = 50
+
+
+@dataclass(frozen=True)
+class InterestMap:
+    """Past shares -> expected share of next-period spend per category (a linear map).
+
+    ``inputs`` are the ``cat_share_*`` features, in order; the predictors are those shares and
+    the shares times ``log(1 + frequency)``, stacked; ``weights`` has one row per predictor and
+    one column per category in ``outputs``.
+    """
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    weights: np.ndarray
+    intercept: np.ndarray
+
+    def predict(self, shares: np.ndarray, orders: np.ndarray) -> np.ndarray:
+        """Expected next shares, one row per customer (NaN shares and orders count 0)."""
+        shares = np.nan_to_num(np.asarray(shares, dtype=np.float64))
+        firm = np.log1p(np.clip(np.nan_to_num(np.asarray(orders, dtype=np.float64)), 0, None))
+        return np.hstack([shares, shares * firm[:, None]]) @ self.weights + self.intercept
+
+
+def interest_coefficients(
+    X_past: Any, next_categories: Any, *, random_state: int = 0
+) -> tuple[InterestMap, float] | None:
+    """The map from past shares to next-period shares, learned at an earlier cut-off.
+
+    A ridge regression (penalty by leave-one-out cross-validation) of each buyer's share of
+    spend per category in the period after the cut-off on their ``cat_share_*`` features and
+    those times ``log(1 + frequency)`` at the cut-off. None without ``cat_share_*`` and
+    ``frequency`` columns, with fewer than two categories or fewer than 50 buyers.
+
+    Parameters
+    ----------
+    X_past : DataFrame
+        Features at the earlier cut-off (named columns).
+    next_categories : DataFrame
+        Purchase spend per category (columns) of each ``X_past`` row in the period after it.
+
+    Returns
+    -------
+    (InterestMap, float) or None
+        The map, and its R² on the buyers (at most 200,000, drawn with ``random_state``).
+    """
+    inputs = [c for c in X_past.columns if c.startswith(INTEREST_PREFIX)]
+    spend = np.clip(np.asarray(next_categories, dtype=np.float64), 0, None)
+    if not inputs or _ORDERS not in X_past.columns or spend.ndim != 2 or spend.shape[1] < 2:
+        return None
+    total = spend.sum(axis=1)
+    buyers = np.flatnonzero(total > 0)
+    if buyers.size < MIN_INTEREST_BUYERS:
+        return None
+    if buyers.size > _RIDGE_ROWS:
+        buyers = np.sort(np.random.default_rng(random_state).choice(buyers, _RIDGE_ROWS, False))
+    Y = spend[buyers] / total[buyers, None]
+    unfitted = InterestMap(tuple(inputs), (), np.eye(2 * len(inputs)), np.zeros(2 * len(inputs)))
+    X = unfitted.predict(X_past[inputs].to_numpy()[buyers], X_past[_ORDERS].to_numpy()[buyers])
+    ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(X, Y)
+    fitted = InterestMap(
+        tuple(inputs),
+        tuple(str(c) for c in getattr(next_categories, "columns", range(spend.shape[1]))),
+        np.ascontiguousarray(ridge.coef_.T),
+        np.asarray(ridge.intercept_, dtype=np.float64),
+    )
+    return fitted, float(ridge.score(X, Y))
 
 
 def _split(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,19 +190,30 @@ class UsefulSpace(FeatureScaler):
         Root mean squared norm of the behaviour block (features not starting with
         ``cat_share_``).
     interest_weight : float, default=0.8
-        Root mean squared norm of the interest block (``cat_share_*`` features, in share
-        units).
+        Root mean squared norm of the interest block (in share units).
+    interest_map : InterestMap or None, default=None
+        Expected next shares from past ones (:func:`interest_coefficients`): the interest
+        block; None: the ``cat_share_*`` features themselves.
     scaling, transforms, skew_threshold, clip, groups
         As :class:`FeatureScaler`.
 
     Attributes
     ----------
     projection_ : ndarray of shape (n_features, n_dims)
-        Scaled features -> space.
+        Scaled features -> space (without the learned interest block, which follows it).
     space_names_ : list of str
-        Name of each dimension: ``"value"``, then the behaviour and interest feature names.
+        Name of each dimension: ``"value"``, then the behaviour and interest feature names
+        (``next_share:<category>`` for a learned interest block).
+    segment_dims_ : ndarray of int
+        Columns of the space segments are found on: all but the learned interest block, which
+        only splits segments into micro-segments (so the segments themselves stay as chosen
+        on value, behaviour and past interest).
+    interest_center_, interest_scale_ : ndarray, float
+        Mean expected next shares on the training rows, and the block's scale (with
+        ``interest_map`` only).
     interest_dims_ : ndarray of int
-        Columns of the space that hold interest (micro-segments are found on them).
+        Columns of the space that hold interest (micro-segments are found on them): the
+        learned block when there is one, else the past shares.
     """
 
     def __init__(
@@ -120,6 +222,7 @@ class UsefulSpace(FeatureScaler):
         value_coef: Mapping[str, float] | None = None,
         behaviour_weight: float = 0.5,
         interest_weight: float = 0.8,
+        interest_map: InterestMap | None = None,
         scaling: str = "standard",
         transforms: dict[str, str] | None = None,
         skew_threshold: float = 1.0,
@@ -136,6 +239,7 @@ class UsefulSpace(FeatureScaler):
         self.value_coef = value_coef
         self.behaviour_weight = behaviour_weight
         self.interest_weight = interest_weight
+        self.interest_map = interest_map
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -156,6 +260,7 @@ class UsefulSpace(FeatureScaler):
         if np.any(coef) and axis.std() > 0:
             columns.append(coef / axis.std())
             space_names.append("value")
+        learned = self._learned_interest(names)
         for mask, weight in ((behaviour, self.behaviour_weight), (interest, self.interest_weight)):
             if weight == 0 or not mask.any():
                 continue
@@ -168,12 +273,33 @@ class UsefulSpace(FeatureScaler):
             space_names.extend(n for n, m in zip(names, mask, strict=True) if m)
         self.projection_ = np.column_stack(columns) if columns else np.eye(len(names))
         self.space_names_ = space_names if columns else names
-        first_interest = len(self.space_names_) - int(interest.sum())
-        self.interest_dims_ = (
-            np.arange(first_interest, len(self.space_names_))
-            if self.interest_weight > 0 and interest.any()
-            else np.arange(0)
+        n_interest = int(interest.sum()) if self.interest_weight > 0 else 0
+        self.segment_dims_ = np.arange(len(self.space_names_))
+        if learned:
+            imap = self.interest_map
+            expected = self._expected_shares(frame.to_numpy(dtype=np.float64))
+            self.interest_center_ = expected.mean(axis=0)
+            spread = np.sqrt(np.mean(np.sum((expected - self.interest_center_) ** 2, axis=1)))
+            self.interest_scale_ = self.interest_weight / (spread or 1.0)
+            self.space_names_ = [*self.space_names_, *(f"next_share:{c}" for c in imap.outputs)]
+            n_interest = len(imap.outputs)
+        else:
+            for stale in ("interest_center_", "interest_scale_"):
+                self.__dict__.pop(stale, None)
+        first_interest = len(self.space_names_) - n_interest
+        self.interest_dims_ = np.arange(first_interest, len(self.space_names_))
+
+    def _learned_interest(self, names: list[str]) -> bool:
+        imap = self.interest_map
+        usable = imap is not None and _ORDERS in names and set(imap.inputs) <= set(names)
+        self._interest_columns = (
+            ([names.index(c) for c in imap.inputs], names.index(_ORDERS)) if usable else None
         )
+        return usable and self.interest_weight > 0
+
+    def _expected_shares(self, values: np.ndarray) -> np.ndarray:
+        shares, orders = self._interest_columns
+        return self.interest_map.predict(values[:, shares], values[:, orders])
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the dimensions of the space (``space_names_``)."""
@@ -182,4 +308,8 @@ class UsefulSpace(FeatureScaler):
 
     def _transform_values(self, values: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "projection_")
-        return super()._transform_values(values) @ self.projection_
+        Z = super()._transform_values(values) @ self.projection_
+        if not hasattr(self, "interest_center_"):
+            return Z
+        expected = self._expected_shares(values)
+        return np.hstack([Z, (expected - self.interest_center_) * self.interest_scale_])
