@@ -42,6 +42,18 @@ def test_value_axis_learns_what_predicts_spend():
     assert r2 > 0.3
 
 
+def test_a_feature_that_barely_varied_before_takes_no_part_in_the_value_axis():
+    """A trend two months into the data is nearly constant; its coefficient would be noise."""
+    now, _, _ = _customers(seed=1)
+    past, spend, _ = _customers(seed=2)
+    rng = np.random.default_rng(3)
+    now["spend_trend"] = rng.normal(0, 1, len(now))
+    past["spend_trend"] = rng.normal(0, 0.05, len(past)) + 0.01 * np.log1p(spend)
+    coef, r2 = value_coefficients(now, past, spend)
+    assert coef["spend_trend"] == 0.0
+    assert abs(coef["frequency"]) + abs(coef["monetary"]) > 0 and r2 > 0.3
+
+
 def test_the_space_weights_its_blocks():
     now, _, _ = _customers(seed=1)
     past, spend, _ = _customers(seed=2)

@@ -112,9 +112,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     k_usefulness : dict of int to float or None, default=None
         A score per k (higher is better) measured outside, e.g. how well segments found on an
         earlier cut-off explained the period after it against the RFM baselines
-        (:func:`segmint.segment.usefulness.usefulness_by_k`). When given, k is chosen by it
-        (scores within ``tie_tolerance`` of the best tie, broken by the smaller k) instead of
-        the silhouette.
+        (:func:`segmint.segment.usefulness.usefulness_by_k`). When given, k is the one with
+        the best silhouette among those that met the bar (score >= 1; when none did, within
+        ``selection.NEAR_USEFUL`` of the best score).
     callback : callable or None, default=None
         ``callback(step, done, total)`` called as work progresses; steps are ``"scale"``,
         ``"select"``, ``"fit"``, ``"stability"`` and ``"micro"``.
