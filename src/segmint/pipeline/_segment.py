@@ -44,7 +44,12 @@ from segmint.segment import (
     rfm_scores,
     segmenter_to_dict,
 )
-from segmint.segment.space import UsefulSpace, interest_coefficients, value_coefficients
+from segmint.segment.space import (
+    UsefulSpace,
+    interest_coefficients,
+    rfm_value_coefficients,
+    value_coefficients,
+)
 from segmint.segment.usefulness import usefulness_by_k
 from segmint.store.runs import create_run, data_fingerprint, save_model, save_results
 from segmint.store.workspace import Workspace
@@ -125,14 +130,17 @@ def fit_segmenter(
     """The fitted segmenter and how its space was learned.
 
     With an earlier period, segments are found in a :class:`~segmint.segment.UsefulSpace`
-    whose value axis is learned on it, and (unless ``n_segments`` is fixed) k is chosen by
-    how useful each k was on it (:func:`~segmint.segment.usefulness_by_k`); without one, on
-    every behaviour feature equally, k by silhouette.
+    whose value axis is learned on it or is the RFM direction, whichever gave the more useful
+    segments on it, and (unless ``n_segments`` is fixed) k is chosen by how useful each k was
+    on it (:func:`~segmint.segment.usefulness_by_k`); without one, value along the RFM
+    direction and k by silhouette; without recency, frequency and monetary (customers only),
+    or with ``space="behaviour"``, every behaviour feature equally, k by silhouette.
     """
     columns = clustering_columns(list(features.columns), options.use_attributes)
     # a categorical attribute's one-hot columns weigh as one feature
     groups = attribute_groups(columns)
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
+    rfm_axis = rfm_value_coefficients(columns)
     if history is not None and options.space == "useful":
         past = history.features[columns]
         coef, r2 = value_coefficients(
@@ -141,9 +149,25 @@ def fit_segmenter(
         mix = interest_coefficients(
             past, history.next_categories, random_state=options.random_state
         )
-        space = UsefulSpace(value_coef=coef, interest_map=mix and mix[0], groups=groups)
+        axes = {"learned": coef, "RFM direction": rfm_axis} if rfm_axis else {"learned": coef}
+        spaces = {
+            name: UsefulSpace(value_coef=c, interest_map=mix and mix[0], groups=groups)
+            for name, c in axes.items()
+        }
+        if options.n_segments is None:
+            scores = {
+                name: _usefulness(candidate, features[columns], history, options)
+                for name, candidate in spaces.items()
+            }
+            # the axis whose segments were more useful on the earlier quarter (learned on a tie)
+            axis = max(scores, key=lambda name: (max(scores[name].values()), name == "learned"))
+            usefulness = scores[axis]
+        else:
+            axis = "learned"
+        space = spaces[axis]
         learned = {
             "space": "value, behaviour and interest",
+            "value_axis": axis,
             "micro_space": "expected next mix" if mix else "past category shares",
             "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
             "value_r2": r2,
@@ -151,17 +175,10 @@ def fit_segmenter(
             "behaviour_weight": space.behaviour_weight,
             "interest_weight": space.interest_weight,
         }
-        if options.n_segments is None:
-            rfm = (past["recency_days"], past["frequency"], past["monetary"])
-            fitted = clone(space).fit(features[columns])
-            usefulness = usefulness_by_k(
-                fitted.transform(past)[:, fitted.segment_dims_],
-                rfm,
-                history.next_spend,
-                history.next_categories,
-                options.k_range,
-                random_state=options.random_state,
-            )
+    elif options.space == "useful" and rfm_axis:
+        # no earlier quarter to learn from: value along the RFM direction, k by silhouette
+        space = UsefulSpace(value_coef=rfm_axis, groups=groups)
+        learned = {"space": "value, behaviour and interest", "value_axis": "RFM direction"}
     model = Segmenter(
         method=options.method,
         n_segments=options.n_segments,
@@ -173,6 +190,22 @@ def fit_segmenter(
         callback=progress,
     ).fit(features[columns])
     return model, learned
+
+
+def _usefulness(
+    space: UsefulSpace, features: pd.DataFrame, history: EarlierPeriod, options: SegmentOptions
+) -> dict[int, float]:
+    """How useful each k of segments in ``space`` was on the earlier period."""
+    past = history.features[features.columns]
+    fitted = clone(space).fit(features)
+    return usefulness_by_k(
+        fitted.transform(past)[:, fitted.segment_dims_],
+        (past["recency_days"], past["frequency"], past["monetary"]),
+        history.next_spend,
+        history.next_categories,
+        options.k_range,
+        random_state=options.random_state,
+    )
 
 
 def fit_segments(

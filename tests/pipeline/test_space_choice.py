@@ -1,0 +1,56 @@
+"""Which value axis a run segments on: learned on the earlier quarter, or the RFM direction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from segmint.pipeline._outcomes import EarlierPeriod
+from segmint.pipeline._segment import SegmentOptions, fit_segmenter
+from segmint.segment.space import RFM_DIRECTION, UsefulSpace
+
+
+def _customers(n: int, seed: int, driver: str):
+    """R/F/M that mean little, and a habit (``driver``) that says who buys next quarter."""
+    rng = np.random.default_rng(seed)
+    habit = rng.integers(0, 3, n)
+    frequency = rng.poisson(3, n) + 1.0
+    features = pd.DataFrame(
+        {
+            "recency_days": rng.exponential(60, n),
+            "frequency": frequency,
+            "monetary": frequency * rng.gamma(5, 10, n),
+            "tenure_days": rng.uniform(100, 400, n),
+            "return_rate": rng.uniform(0, 0.05, n),
+        },
+        index=pd.Index([f"c{seed}-{i}" for i in range(n)], name="customer_id"),
+    )
+    features[driver] = np.array([0.05, 0.4, 0.8])[habit] + rng.normal(0, 0.02, n)
+    buys = rng.uniform(size=n) < np.array([0.05, 0.5, 0.95])[habit]
+    spend = pd.Series(np.where(buys, rng.gamma(5, 40, n), 0.0), index=features.index)
+    return features, spend
+
+
+def test_without_an_earlier_quarter_value_runs_along_the_rfm_direction():
+    features, _ = _customers(600, 0, "return_rate")
+    model, learned = fit_segmenter(features, None, SegmentOptions(micro_segments=False))
+    assert learned["value_axis"] == "RFM direction"
+    assert isinstance(model.scaler_, UsefulSpace)
+    assert model.scaler_.value_coef == RFM_DIRECTION
+    # customers only: no R/F/M, so every feature equally
+    attrs = features[["tenure_days", "return_rate"]]
+    model, learned = fit_segmenter(attrs, None, SegmentOptions(micro_segments=False))
+    assert "value_axis" not in learned and not isinstance(model.scaler_, UsefulSpace)
+
+
+def test_the_learned_axis_wins_when_something_else_than_rfm_says_who_buys():
+    features, _ = _customers(1500, 1, "return_rate")
+    past, spend = _customers(1500, 2, "return_rate")
+    history = EarlierPeriod(datetime(2024, 1, 1), past, spend, pd.DataFrame({"all": spend}))
+    model, learned = fit_segmenter(features, history, SegmentOptions(micro_segments=False))
+    assert learned["value_axis"] == "learned"
+    coef = model.scaler_.value_coef
+    assert abs(coef["return_rate"]) > max(abs(coef[c]) for c in RFM_DIRECTION)
+    assert model.selection_["usefulness"].notna().all()
