@@ -142,6 +142,18 @@ class Assignment(NamedTuple):
         return self.proba.max(axis=1)
 
 
+def columns(Z: np.ndarray, dims: np.ndarray | None) -> np.ndarray:
+    """``Z[:, dims]`` (all of ``Z`` for None), a view when ``dims`` is a run of columns.
+
+    A space's blocks are runs of columns; at a million rows a copy of one costs hundreds of MB.
+    """
+    if dims is None:
+        return Z
+    if dims.size and np.array_equal(dims, np.arange(dims[0], dims[0] + dims.size)):
+        return Z[:, int(dims[0]) : int(dims[0]) + dims.size]
+    return Z[:, dims]
+
+
 def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> Assignment:
     """Assign scaled rows to segments (and micro-segments).
 
@@ -162,7 +174,7 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
     -------
     Assignment
     """
-    Zseg = Z if geometry.segment_dims is None else Z[:, geometry.segment_dims]
+    Zseg = columns(Z, geometry.segment_dims)
     if geometry.gmm is not None:
         raw = geometry.gmm.predict_proba(Zseg)
         labels = geometry.relabel[raw.argmax(axis=1)]
@@ -173,7 +185,7 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
         proba = _softmax_of_distances(d, float(geometry.within_variance))
     micro_ids = None
     if micro and geometry.micro_centers is not None:
-        Zm = Z if geometry.micro_dims is None else Z[:, geometry.micro_dims]
+        Zm = columns(Z, geometry.micro_dims)
         micro_ids = _micro_ids(Zm, labels, geometry.micro_centers)
     return Assignment(labels, proba, micro_ids)
 

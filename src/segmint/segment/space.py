@@ -335,8 +335,14 @@ class UsefulSpace(FeatureScaler):
 
     def _transform_values(self, values: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "projection_")
-        Z = super()._transform_values(values) @ self.projection_
+        scaled = super()._transform_values(values)
         if not hasattr(self, "interest_center_"):
-            return Z
-        expected = self._expected_shares(values)
-        return np.hstack([Z, (expected - self.interest_center_) * self.interest_scale_])
+            return scaled @ self.projection_
+        n_mix = self.interest_center_.size
+        out = np.empty((values.shape[0], self.projection_.shape[1] + n_mix))
+        np.matmul(scaled, self.projection_, out=out[:, :-n_mix])
+        del scaled
+        out[:, -n_mix:] = self._expected_shares(values)
+        out[:, -n_mix:] -= self.interest_center_
+        out[:, -n_mix:] *= self.interest_scale_
+        return out
