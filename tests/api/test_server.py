@@ -301,6 +301,10 @@ def test_webhook_signed_retried_and_logged(client, live):
         payload = json.loads(body)
         assert payload["type"] == "segment.entered"
         assert payload["data"]["customer_id"] == "hook-cust"
+        # the micro-segment the customer entered with the segment
+        data = payload["data"]
+        assert data["micro_segment_id"].startswith(f"{data['segment_id']}.")
+        assert data["micro_segment"]
         time.sleep(0.3)
         log = client.get(
             f"/v1/webhooks/{hook['webhook_id']}/deliveries", headers=live.keys.h("admin")

@@ -38,7 +38,7 @@ def test_names_rules_and_shares_within_the_segment():
     assert garden.name.startswith("Active customers" + SEPARATOR) and "Garden" in garden.name
     assert toys.name.startswith("Active customers" + SEPARATOR) and "Toys" in toys.name
     # the rule separates it from its sibling (here spend alone does), not from segment 1
-    assert garden.rule in ("monetary <= 200", "cat_share_garden > 0.3", "cat_share_toys <= 0.6")
+    assert garden.rule in ("monetary <= 200", "cat_share_garden > 30%", "cat_share_toys <= 60%")
     assert garden.rule_fidelity == 1.0 and garden.rule_precision == 1.0
     # a segment that is not split: one micro-segment, the segment's own name and all of it
     assert lapsed.name == "Lapsed customers" and lapsed.rule == WHOLE_SEGMENT

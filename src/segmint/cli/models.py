@@ -160,6 +160,7 @@ def evaluate(
     seed: SeedOpt = 0,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Check segments against later behaviour: value and interest after a cut-off, vs baselines.
 
@@ -172,14 +173,16 @@ def evaluate(
     rewrites it).
     """
     try:
-        result = pipeline.evaluate_future_spend(
-            Workspace(workspace),
-            cutoff=pipeline.parse_date(cutoff, "--cutoff"),
-            horizon_days=horizon_days,
-            n_segments=segments,
-            random_state=seed,
-            space=space,
-        )
+        with progress_bar(quiet or as_json) as progress:
+            result = pipeline.evaluate_future_spend(
+                Workspace(workspace),
+                cutoff=pipeline.parse_date(cutoff, "--cutoff"),
+                horizon_days=horizon_days,
+                n_segments=segments,
+                random_state=seed,
+                space=space,
+                progress=progress,
+            )
     except SegmintError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -51,6 +51,17 @@ def slugify(text: object) -> str:
     return slug or "x"
 
 
+def is_share(name: str) -> bool:
+    """Whether a feature is a share (0 to 1, shown as a percentage).
+
+    Examples
+    --------
+    >>> is_share("cat_share_home"), is_share("return_rate"), is_share("monetary")
+    (True, True, False)
+    """
+    return name.startswith("cat_share_") or name.endswith(("_share", "_rate"))
+
+
 def feature_label(name: str) -> str:
     """Return a plain-language label for a feature column.
 

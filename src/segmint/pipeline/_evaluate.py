@@ -10,6 +10,7 @@ import pandas as pd
 from segmint.pipeline._features import K_RANGE, feature_frame
 from segmint.pipeline._outcomes import earlier_period, next_period_spend
 from segmint.pipeline._predict import clv_ranking
+from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._segment import SegmentOptions, fit_segmenter
 from segmint.segment import eta_squared, rfm_groups_n, rfm_scores
 from segmint.segment.baselines import kmeans_rfm, kmeans_rfm_categories, rfm_ladder
@@ -53,6 +54,7 @@ def evaluate_future_spend(
     method: str = "kmeans",
     random_state: int = 0,
     space: str = "useful",
+    progress: Progress = no_progress,
 ) -> dict:
     """Are the segments found on data up to ``cutoff`` useful in the period that followed?
 
@@ -78,16 +80,23 @@ def evaluate_future_spend(
         n_segments, k_range, method, random_state, micro_segments=True, space=space
     ).check()
     with workspace.connect(read_only=True) as con:
+        progress("features", 0, 3)
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
         net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)
+        progress("features", 1, 3)
         history = earlier_period(con, features, as_of, categories)
+        progress("features", 2, 3)
         # CLV against past spend on the same period (pipeline._predict.clv_ranking)
         ranking = clv_ranking(con, as_of, horizon_days, random_state)
-    model, learned = fit_segmenter(features, history, options)
+        progress("features", 3, 3)
+    model, learned = fit_segmenter(features, history, options, progress)
     k = int(model.n_segments_)
     outcome = (net, bought)
+    progress("baselines", 0, 2)
     groupings = _rows("ML segments", model.labels_, features, outcome, random_state)
+    progress("baselines", 1, 2)
     groupings += _rows("micro-segments", model.micro_labels_, features, outcome, random_state)
+    progress("baselines", 2, 2)
     rfm_k = rfm_groups_n(features["recency_days"], features["frequency"], features["monetary"], k)
     named = rfm_scores(features["recency_days"], features["frequency"], features["monetary"])
     log_spend = np.log1p(net.clip(lower=0.0))

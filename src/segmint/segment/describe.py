@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from segmint.segment._validation import as_labels, to_python
-from segmint.segment.naming import describe_segment, name_segments
+from segmint.segment.naming import describe_segment, name_traits
 from segmint.segment.profile import prepare_features, profile_segments
 from segmint.segment.rules import segment_rules
 
@@ -69,6 +72,35 @@ class SegmentDescription(JsonDescription):
     profile: dict[str, Any] = field(default_factory=dict)
 
 
+#: a rule on the features a segment's name speaks of may cover this much less of the segment,
+#: or be this much less precise, than the best rule on any feature, and still be preferred
+RULE_IN_NAME_SLACK = 0.05
+
+
+def _rules_in_their_names_words(
+    frame: pd.DataFrame, labels: np.ndarray, named: dict, **options: Any
+) -> dict:
+    """Each segment's rule, on the features its name comes from when that costs little.
+
+    A name says "Return-prone Bath fans"; a rule that speaks only of order counts would leave
+    the reader wondering which to trust. The rule on the name's features is kept when it is
+    within ``RULE_IN_NAME_SLACK`` of the best rule on every feature in fidelity and precision.
+    """
+    free = segment_rules(frame, labels, **options)
+    spoken = {s: [feature for feature, _ in traits] for s, (_, traits) in named.items() if traits}
+    if not spoken:
+        return free
+    in_words = segment_rules(frame, labels, columns=spoken, **options)
+    return {
+        s: in_words[s]
+        if s in spoken
+        and in_words[s].fidelity >= rule.fidelity - RULE_IN_NAME_SLACK
+        and in_words[s].precision >= rule.precision - RULE_IN_NAME_SLACK
+        else rule
+        for s, rule in free.items()
+    }
+
+
 def describe_segments(
     features: Any,
     labels: Any,
@@ -115,9 +147,10 @@ def describe_segments(
     frame = prepare_features(features)
     lab = as_labels(labels, frame.shape[0])
     profiles = profile_segments(frame, lab, value=value)
-    names = name_segments(profiles)
-    rules = segment_rules(
-        frame, lab, max_depth=max_depth, labels_map=labels_map, random_state=random_state
+    named = name_traits(profiles)
+    names = {s: name for s, (name, _) in named.items()}
+    rules = _rules_in_their_names_words(
+        frame, lab, named, max_depth=max_depth, labels_map=labels_map, random_state=random_state
     )
     out = []
     for seg in profiles.segments:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from segmint.features.labels import INDICATOR_SEPARATOR
+from segmint.features.labels import INDICATOR_SEPARATOR, is_share
 from segmint.segment.profile import SegmentProfiles
 
 __all__ = [
@@ -42,7 +42,6 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
 TYPICAL = "Typical customers"
 
 _MONEY = {"monetary", "avg_order_value"}
-_SHARES = ("cat_share_", "top_category_share", "return_rate")
 
 
 def _title(slug: str) -> str:
@@ -329,7 +328,7 @@ def name_traits(
 def _fmt(x: float, feature: str) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
-    if feature.startswith(_SHARES) or feature.endswith(("_share", "_rate")):
+    if is_share(feature):
         return f"{x:.0%}"
     if feature.endswith("_days"):
         return f"{x:,.0f}"

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_random_state
 
-from segmint.features.labels import INDICATOR_SEPARATOR
+from segmint.features.labels import INDICATOR_SEPARATOR, is_share
 from segmint.segment._validation import as_labels, to_python
 from segmint.segment.profile import prepare_features
 
@@ -184,9 +184,16 @@ def _describe(
     return " and ".join(
         binary[c.feature][c.op == "<="]
         if c.feature in binary
-        else f"{labels_map.get(c.feature, c.feature)} {c.op} {format_number(c.threshold)}"
+        else f"{labels_map.get(c.feature, c.feature)} {c.op} {_threshold(c)}"
         for c in conds
     )
+
+
+def _threshold(c: Condition) -> str:
+    """The threshold as a person writes it: a share as a percentage ("> 44%")."""
+    if is_share(c.feature):
+        return format_number(nice_round(c.threshold * 100, 3)) + "%"
+    return format_number(c.threshold)
 
 
 def _binary_texts(X: pd.DataFrame, labels_map: dict[str, str]) -> dict[str, tuple[str, str]]:

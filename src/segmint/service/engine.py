@@ -437,6 +437,8 @@ class Engine:
 
     def _segment_event(self, kind: str, ch: Change, segment_id: int) -> dict:
         seg = self.live.segments.get(segment_id, {})
+        # the customer's micro-segment now, within the segment they are now in
+        now = self.live.membership(ch.customer_id)
         return {
             "id": "evt_" + secrets.token_hex(8),
             "type": kind,
@@ -448,6 +450,8 @@ class Engine:
                 "from_segment_id": ch.old_segment,
                 "to_segment_id": ch.new_segment,
                 "confidence": ch.confidence,
+                "micro_segment_id": now["micro_segment_id"],
+                "micro_segment": now["micro_segment"],
                 "run_id": self.live.run_id,
                 "event_ts": ch.ts,
             },
