@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 
 _METHODS = ("auto", "kmeans", "minibatch", "gmm")
+#: k-means starts per segment's micro-segments (one when there are hundreds of them)
+MICRO_STARTS = 4
 #: ``method="auto"`` uses MiniBatchKMeans for the final fit above this many rows (see Segmenter).
 AUTO_MINIBATCH_ROWS = 500_000
 
@@ -530,7 +532,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         sub = rng.choice(Zseg.shape[0], limit, replace=False) if Zseg.shape[0] > limit else None
         fit_rows = Zseg if sub is None else Zseg[sub]
         seed = int(rng.randint(SEED_MAX))
-        km = KMeans(n_micro, n_init=1 if many else 4, max_iter=100, random_state=seed)
+        km = KMeans(n_micro, n_init=1 if many else MICRO_STARTS, max_iter=100, random_state=seed)
         centres = km.fit(fit_rows).cluster_centers_
         for moves in (3, 2, 1, 0):  # dropping a cluster grows its neighbours
             counts = np.bincount(nearest(Zseg, centres), minlength=len(centres))
