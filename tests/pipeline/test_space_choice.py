@@ -48,9 +48,19 @@ def test_without_an_earlier_quarter_value_runs_along_the_rfm_direction():
 def test_the_learned_axis_wins_when_something_else_than_rfm_says_who_buys():
     features, _ = _customers(1500, 1, "return_rate")
     past, spend = _customers(1500, 2, "return_rate")
-    history = EarlierPeriod(datetime(2024, 1, 1), past, spend, pd.DataFrame({"all": spend}))
+    before, spend_before = _customers(1500, 3, "return_rate")
+    history = EarlierPeriod(
+        datetime(2024, 1, 1),
+        past,
+        spend,
+        pd.DataFrame({"all": spend}),
+        previous=EarlierPeriod(
+            datetime(2023, 10, 3), before, spend_before, pd.DataFrame({"all": spend_before})
+        ),
+    )
     model, learned = fit_segmenter(features, history, SegmentOptions(micro_segments=False))
     assert learned["value_axis"] == "learned"
+    assert learned["mix_learned_on"] == ["2024-01-01 +90d", "2023-10-03 +90d"]
     coef = model.scaler_.value_coef
     assert abs(coef["return_rate"]) > max(abs(coef[c]) for c in RFM_DIRECTION)
     assert model.selection_["usefulness"].notna().all()

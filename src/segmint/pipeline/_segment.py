@@ -146,8 +146,11 @@ def fit_segmenter(
         coef, r2 = value_coefficients(
             features[columns], past, history.next_spend, random_state=options.random_state
         )
+        periods = history.periods()
         mix = interest_coefficients(
-            past, history.next_categories, random_state=options.random_state
+            pd.concat([p.features[columns] for p in periods], ignore_index=True),
+            pd.concat([p.next_categories for p in periods], ignore_index=True).fillna(0.0),
+            random_state=options.random_state,
         )
         axes = {"learned": coef, "RFM direction": rfm_axis} if rfm_axis else {"learned": coef}
         spaces = {
@@ -170,6 +173,7 @@ def fit_segmenter(
             "value_axis": axis,
             "micro_space": "expected next mix" if mix else "past category shares",
             "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
+            "mix_learned_on": [f"{p.cutoff:%Y-%m-%d} +{LEARN_DAYS}d" for p in periods],
             "value_r2": r2,
             "interest_r2": mix and mix[1],
             "behaviour_weight": space.behaviour_weight,
