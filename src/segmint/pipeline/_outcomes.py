@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segmint.pipeline._features import feature_frame, stored_category_map
+from segmint.segment.space import INTEREST_PREFIX
 
 #: the name under which a category map is visible to the outcome query
 _CATEGORIES = "_segmint_outcome_categories"
@@ -90,6 +91,20 @@ class EarlierPeriod:
     next_categories: pd.DataFrame
     previous: EarlierPeriod | None = None
 
+    def buyers_mix(self) -> EarlierPeriod:
+        """Only what learning the next mix reads: the buyers, their category shares and order
+        counts (a million customers' full features per quarter would be held for nothing)."""
+        buyers = self.next_categories.to_numpy().sum(axis=1) > 0
+        keep = [c for c in self.features.columns if c.startswith(INTEREST_PREFIX)]
+        keep += [c for c in ("frequency",) if c in self.features.columns]
+        return EarlierPeriod(
+            self.cutoff,
+            self.features.loc[buyers, keep],
+            self.next_spend[buyers],
+            self.next_categories[buyers],
+            self.previous,
+        )
+
     def periods(self) -> list[EarlierPeriod]:
         """This period and the ones before it, nearest first."""
         return [self, *(self.previous.periods() if self.previous else [])]
@@ -104,7 +119,8 @@ def earlier_period(
     quarters: int = MIX_QUARTERS,
 ) -> EarlierPeriod | None:
     """The features at ``as_of - days`` (columns as ``features``) and the ``days`` after it,
-    with up to ``quarters - 1`` such periods before it as ``previous``.
+    with up to ``quarters - 1`` such periods before it as ``previous`` (each reduced to what
+    learning the next mix reads: :meth:`EarlierPeriod.buyers_mix`).
 
     ``categories`` is the product map derived for ``features`` (None: the workspace's stored
     map or the lines' own categories, as the features used). None when the data does not
@@ -125,4 +141,4 @@ def earlier_period(
         if quarters > 1
         else None
     )
-    return EarlierPeriod(cutoff, past, net, bought, previous)
+    return EarlierPeriod(cutoff, past, net, bought, previous and previous.buyers_mix())

@@ -45,6 +45,7 @@ from segmint.segment import (
     segmenter_to_dict,
 )
 from segmint.segment.space import (
+    INTEREST_PREFIX,
     UsefulSpace,
     interest_coefficients,
     rfm_value_coefficients,
@@ -148,8 +149,7 @@ def fit_segmenter(
         )
         periods = history.periods()
         mix = interest_coefficients(
-            pd.concat([p.features[columns] for p in periods], ignore_index=True),
-            pd.concat([p.next_categories for p in periods], ignore_index=True).fillna(0.0),
+            *_mix_rows(periods, columns, options.random_state),
             random_state=options.random_state,
         )
         axes = {"learned": coef, "RFM direction": rfm_axis} if rfm_axis else {"learned": coef}
@@ -194,6 +194,30 @@ def fit_segmenter(
         callback=progress,
     ).fit(features[columns])
     return model, learned
+
+
+#: buyers per earlier period the expected next mix is learned on (a random subset above it)
+_MIX_ROWS = 100_000
+
+
+def _mix_rows(
+    periods: list[EarlierPeriod], columns: list[str], random_state: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows the next mix is learned on: each period's buyers (at most ``_MIX_ROWS``), with
+    only the columns the map reads, stacked (full frames of a million customers per quarter
+    would be copied for nothing)."""
+    rng = np.random.default_rng(random_state)
+    needed = [c for c in columns if c.startswith(INTEREST_PREFIX) or c == "frequency"]
+    features, bought = [], []
+    for period in periods:
+        p = period.buyers_mix()
+        rows = np.arange(len(p.features))
+        if rows.size > _MIX_ROWS:
+            rows = np.sort(rng.choice(rows, _MIX_ROWS, replace=False))
+        features.append(p.features[needed].iloc[rows])
+        bought.append(p.next_categories.iloc[rows])
+    stacked = pd.concat(bought, ignore_index=True).fillna(0.0)
+    return pd.concat(features, ignore_index=True), stacked
 
 
 def _usefulness(
