@@ -114,10 +114,10 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     micro_min_size : int, default=10
         Smallest micro-segment: smaller clusters are folded into their nearest sibling. A
         niche of ten customers is small enough to act on one by one and large enough to be
-        a pattern; measured on six Online Retail cut-offs, micro-segments on the expected next
-        mix carried 96-105% (mean 103%) of the next quarter's interest signal of k-means on
-        log R/F/M plus past shares with as many groups at a minimum of 10, 97-105% (mean
-        101%) at 20.
+        a pattern; measured on six Online Retail cut-offs (with the next mix learned on one
+        quarter), micro-segments on the expected next mix carried 96-105% (mean 103%) of the
+        next quarter's interest signal of k-means on log R/F/M plus past shares with as many
+        groups at a minimum of 10, 97-105% (mean 101%) at 20.
     k_usefulness : dict of int to float or None, default=None
         A score per k (higher is better) measured outside, e.g. how well segments found on an
         earlier cut-off explained the period after it against the RFM baselines

@@ -76,10 +76,9 @@ def usefulness_by_k(
     interest = bought.shape[1] > 1 and (bought.sum(axis=1) > 0).sum() > 1
     scores = {}
     lo, hi = k_range
-    ladder = {}
     with threadpool_limits(limits=1):
         for k in range(lo, min(hi, len(idx) - 1) + 1):
-            ladder[k] = rfm_ladder(r, f, m, k)
+            ladder = rfm_ladder(r, f, m, k)
             draws = []
             for _ in range(n_draws):
                 seed = int(rng.randint(SEED_MAX))
@@ -87,7 +86,7 @@ def usefulness_by_k(
                 if np.bincount(ours, minlength=k).min() < MIN_SEGMENT_SHARE * len(idx):
                     draws.append(0.0)
                     break
-                baselines = (ladder[k], kmeans_rfm(r, f, m, k, random_state=seed))
+                baselines = (ladder, kmeans_rfm(r, f, m, k, random_state=seed))
                 draws.append(_score(ours, baselines, spend, bought if interest else None))
             scores[k] = float(min(draws))
     return scores
