@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from segmint.config import get_settings
+from segmint.config import duckdb_memory_limit, get_settings
 from segmint.errors import WorkspaceError
 
 DB_NAME = "segmint.duckdb"
@@ -91,7 +91,7 @@ class Workspace:
             raise _open_error(exc, self.path) from None
         try:
             con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET memory_limit = ?", [get_settings().memory_limit])
+            con.execute("SET memory_limit = ?", [duckdb_memory_limit(get_settings().memory_limit)])
             con.execute("SET temp_directory = ?", [str(self.path / ".tmp")])
             if not read_only or created:
                 _migrate(con)
