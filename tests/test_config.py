@@ -40,7 +40,7 @@ def test_a_percentage_and_a_size_override_it(monkeypatch, fresh_settings):
 def test_duckdb_runs_under_the_limit(tmp_path, monkeypatch, fresh_settings):
     monkeypatch.setenv("SEGMINT_MEMORY_LIMIT", "300MiB")
     with Workspace(tmp_path / "ws").connect(create=True) as con:
-        (setting,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        ((setting,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
     assert setting in {"300.0 MiB", "314.5 MB"}
 
 

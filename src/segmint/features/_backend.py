@@ -6,6 +6,9 @@ temporary macros. Another engine needs its own equivalents of exactly this modul
 
 from __future__ import annotations
 
+import math
+import re
+
 import ibis
 import ibis.backends.duckdb  # noqa: F401  (ibis imports its backends lazily, on first use)
 import ibis.common.exceptions as ibis_exc
@@ -16,6 +19,37 @@ import ibis.expr.types as ir
 def backend_for(con):
     """Wrap the caller's raw DuckDB connection in an Ibis backend (no copy, same session)."""
     return ibis.duckdb.from_connection(con)
+
+
+#: DuckDB memory one transaction line may take in the per-customer aggregation (its order key
+#: and product in the customers' lists, its share of the sums and of the hash table); measured
+#: on the synthetic data, about 20 lines per customer (benchmarks/bench_pipeline.py)
+BYTES_PER_LINE = 100
+
+_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_limit(con) -> int:
+    """DuckDB's memory limit on this connection, in bytes."""
+    ((text,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", text).groups()
+    return int(float(number) * _UNITS[unit.lower()])
+
+
+def customer_buckets(con, n_lines: int) -> int:
+    """Into how many customer buckets a per-customer aggregation of ``n_lines`` is split.
+
+    Lists per customer (order keys, products) do not spill to disk, so the aggregation is run
+    bucket by bucket (customers by a hash of their id) to stay within half the memory limit:
+    the other half is for the scan, the joins and DuckDB's own caches.
+    """
+    return max(1, math.ceil(n_lines * BYTES_PER_LINE / (memory_limit(con) / 2)))
+
+
+def in_bucket(customer_id: ir.StringValue, bucket: int, n_buckets: int) -> ir.BooleanValue:
+    """Whether a customer falls into ``bucket`` of ``n_buckets`` (by a hash of the id)."""
+    return hash64(customer_id) % n_buckets == bucket
 
 
 def table_or_none(backend, name: str) -> ir.Table | None:

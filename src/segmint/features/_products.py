@@ -20,11 +20,10 @@ __all__ = ["MAX_BITMAP_PRODUCTS", "bitmap_fits", "product_count"]
 MAX_BITMAP_PRODUCTS = 65536
 
 
-def bitmap_fits(backend, tx: ir.Table, n_products: int) -> bool:
+def bitmap_fits(backend, n_lines: int, n_products: int) -> bool:
     """Whether product bitmaps per customer take no more memory than lists of 8-byte hashes."""
     if n_products > MAX_BITMAP_PRODUCTS:
         return False
-    n_lines = tx.count().to_pyarrow().as_py()
     customers = table_or_none(backend, "customers")
     # A workspace's customers table holds every customer seen (both counts are metadata reads);
     # without one, every line may be its own customer.

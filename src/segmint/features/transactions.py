@@ -12,8 +12,10 @@ sorted distinct order keys then give the frequency (their number) and the order 
 gaps' mean and spread come from sums of squares and neighbour products (:func:`_gap_moments`):
 no customer x order table and no window. A few small queries run first: the last timestamp
 (only when ``as_of`` is not given), the spend per category (to pick the ``cat_share_*`` columns
-and see whether categories are there at all), the number of products and the JSON attribute
-keys.
+and see whether categories are there at all), the number of products and lines and the JSON
+attribute keys. Per-customer lists do not spill to disk, so when the lines would take more
+than half of DuckDB's memory limit, the aggregation runs bucket by bucket, customers split by
+a hash of their id (:func:`segmint.features._backend.customer_buckets`).
 
 Some DuckDB functions are called as built-ins, and two as temporary macros (Ibis would write
 lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equivalents. They are
@@ -35,8 +37,10 @@ from segmint.features._backend import (
     ORDER_BITS,
     backend_for,
     create_macros,
+    customer_buckets,
     distinct,
     hash64,
+    in_bucket,
     inner_product,
     key_days,
     only,
@@ -296,24 +300,31 @@ def build_features(
     share_columns = category_columns(categories[:n_top_categories])
 
     n_known_products = lines["product_id"].nunique().to_pyarrow().as_py()
-    use_bitmap = bitmap_fits(backend, tx, n_known_products)
-    features = _assemble(
-        lines,
-        purchases,
-        as_of_lit,
-        trend_window_days,
-        categories,
-        share_columns,
-        n_known_products if use_bitmap else None,
-    )
-    taken = set(features.columns)
-    attrs = attribute_features(backend, taken=taken)
-    if attrs is not None:
-        # An explicit select: a left join also keeps the right side's key (customer_id_right).
-        columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
-        joined = features.left_join(attrs, "customer_id")
-        features = joined.select(*columns)
-    return features.order_by("customer_id").to_pyarrow()
+    n_lines = tx.count().to_pyarrow().as_py()
+    use_bitmap = bitmap_fits(backend, n_lines, n_known_products)
+    n_buckets = customer_buckets(con, n_lines)
+    parts = []
+    for bucket in range(n_buckets):
+        part = lines
+        if n_buckets > 1:
+            part = lines.filter(in_bucket(lines["customer_id"], bucket, n_buckets))
+        features = _assemble(
+            part,
+            part.filter(~part["is_ret"]),
+            as_of_lit,
+            trend_window_days,
+            categories,
+            share_columns,
+            n_known_products if use_bitmap else None,
+        )
+        if bucket == 0:
+            attrs = attribute_features(backend, taken=set(features.columns))
+        if attrs is not None:
+            # An explicit select: a left join also keeps the right side's key (customer_id_right).
+            columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
+            features = features.left_join(attrs, "customer_id").select(*columns)
+        parts.append(features.to_pyarrow())
+    return pa.concat_tables(parts).sort_by("customer_id")
 
 
 def _map_table(backend, name: str) -> ir.Table:
