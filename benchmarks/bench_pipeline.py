@@ -5,8 +5,10 @@ Usage::
     python benchmarks/bench_pipeline.py [--customers 1000000] [--seed 0] \\
         [--data-dir /tmp/segmint-bench] [--steps ingest,features,segmentation,report,...]
 
-The data set (``segmint.datasets.generate``, about 20 transaction lines per customer) is
-written once to Parquet under ``--data-dir`` (keyed by size and seed) and reused. Every step
+The data set (``segmint.datasets.write_stream``, about 20 transaction lines per customer) is
+streamed once to Parquet under ``--data-dir`` (keyed by size and seed), in its own process whose
+time and peak memory are printed and kept in the folder's ``COMPLETE`` marker, and reused. Every
+step
 then runs in its own fresh Python process; the parent takes that process's peak resident
 memory from ``os.wait4`` (the child's own ``ru_maxrss``, not the running maximum over all
 children), and the step's wall time from inside the child, around the measured call only
@@ -67,18 +69,27 @@ def ensure_data(n: int, seed: int, data_dir: Path) -> dict:
     marker = folder / "COMPLETE"
     if not marker.is_file():
         print(f"generating {n:,} customers (seed {seed}) into {folder} ...", flush=True)
+        # Streamed block by block: memory stays flat, so 5M and 10M customers can be made.
         code = (
             "import json, sys, time\n"
-            "from pathlib import Path\n"
-            "from segmint.datasets import generate, write\n"
-            "n, seed, folder = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])\n"
-            "t0 = time.perf_counter(); data = generate(n, seed=seed)\n"
-            "write(data, folder, fmt='parquet')\n"
-            "(folder / 'COMPLETE').write_text(json.dumps({'n_customers': n, 'seed': seed,\n"
-            "    'rows': data.transactions.num_rows, 'as_of': data.as_of.isoformat(),\n"
-            "    'seconds': time.perf_counter() - t0}))\n"
+            "import pyarrow.parquet as pq\n"
+            "from segmint.datasets import write_stream\n"
+            "n, seed, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+            "t0 = time.perf_counter(); paths = write_stream(n, folder, seed=seed)\n"
+            "seconds = time.perf_counter() - t0\n"
+            "rows = pq.read_metadata(paths['transactions']).num_rows\n"
+            "print('RESULT ' + json.dumps({'rows': rows, 'seconds': seconds}))\n"
         )
-        subprocess.run([sys.executable, "-c", code, str(n), str(seed), str(folder)], check=True)
+        result = run_child([sys.executable, "-c", code, str(n), str(seed), str(folder)])
+        if "failed" in result:
+            raise SystemExit(f"generating the data set failed ({result['failed']})")
+        facts = {"n_customers": n, "seed": seed, **result}
+        print(
+            f"  generated {facts['rows']:,} lines in {facts['seconds']:.1f} s, "
+            f"peak RSS {facts['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+        marker.write_text(json.dumps(facts))
     facts = json.loads(marker.read_text())
     facts["transactions"] = str(folder / "transactions.parquet")
     facts["customers"] = str(folder / "customers.parquet")

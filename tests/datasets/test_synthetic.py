@@ -17,7 +17,9 @@ from segmint.datasets import (
     TRANSACTIONS_SCHEMA,
     SyntheticData,
     generate,
+    synthetic,
     write,
+    write_stream,
 )
 from segmint.errors import DataValidationError
 from segmint.schema import TRANSACTION_COLUMNS
@@ -338,3 +340,115 @@ def test_write_failure_leaves_nothing(small, tmp_path, monkeypatch):
         "labels.parquet",
         "transactions.parquet",
     ]
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blocks_of_1000(monkeypatch):
+    """Simulation blocks of 1,000 customers, so small data sets span several blocks.
+
+    The block size is part of the seeding (one child seed per block), so it changes the data;
+    a comparison patches it on both sides.
+    """
+    monkeypatch.setattr(synthetic, "_CHUNK", 1000)
+
+
+def read_back(paths: dict) -> dict[str, pa.Table]:
+    return {name: pq.read_table(path) for name, path in paths.items()}
+
+
+def assert_same_data(paths: dict, data: SyntheticData) -> None:
+    tables = read_back(paths)
+    for name in ("transactions", "customers", "labels"):
+        assert tables[name].schema.equals(getattr(data, name).schema)
+        assert tables[name].equals(getattr(data, name)), name
+
+
+def test_write_stream_is_generate(tmp_path):
+    paths = write_stream(3000, tmp_path, seed=11)
+    assert paths == {
+        name: tmp_path / f"{name}.parquet" for name in ("transactions", "customers", "labels")
+    }
+    assert_same_data(paths, generate(3000, seed=11))
+
+
+@pytest.mark.parametrize("row_group_size", [500, 2000, 10**7])
+def test_write_stream_same_data_for_any_row_groups(tmp_path, blocks_of_1000, row_group_size):
+    # Blocks of 1,000 customers (about 20,000 lines) cut by row groups of 500 and 2,000 lines,
+    # or not at all.
+    paths = write_stream(3000, tmp_path, seed=11, row_group_size=row_group_size)
+    assert_same_data(paths, generate(3000, seed=11))
+    # One row group per block at least; more when the row group size cuts the blocks.
+    layout = pq.read_metadata(paths["customers"])
+    assert layout.num_row_groups == 3 * -(-1000 // row_group_size)
+
+
+def test_write_stream_passes_the_options(tmp_path, blocks_of_1000):
+    options = {
+        "seed": 4,
+        "start": "2021-07-01",
+        "end": "2024-03-01",
+        "with_categories": False,
+        "archetype_weights": {"Champions": 1.0, "Bargain hunters": 3.0},
+    }
+    assert_same_data(write_stream(2500, tmp_path, **options), generate(2500, **options))
+
+
+def test_write_stream_holds_one_block_at_a_time(tmp_path, monkeypatch):
+    # Arrow memory in use when each block starts being simulated: the earlier blocks must be
+    # gone (written and released), not held until the end as `generate` holds them.
+    monkeypatch.setattr(synthetic, "_CHUNK", 2000)
+    in_use, block_bytes = [], []
+
+    def simulate_chunk(*args, **kwargs):
+        in_use.append(pa.total_allocated_bytes())
+        batch, n_orders = real(*args, **kwargs)
+        block_bytes.append(batch.nbytes)
+        return batch, n_orders
+
+    real = synthetic.simulate_chunk
+    monkeypatch.setattr(synthetic, "simulate_chunk", simulate_chunk)
+    write_stream(10_000, tmp_path, seed=2)
+    assert len(in_use) == 5
+    assert max(in_use) - in_use[0] < min(block_bytes) / 2
+
+
+def test_write_stream_rejects_arguments_before_writing(tmp_path):
+    with pytest.raises(DataValidationError, match="at least 1"):
+        write_stream(0, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_write_stream_failure_midway_leaves_files_as_they_were(
+    tmp_path, blocks_of_1000, monkeypatch
+):
+    write_stream(1500, tmp_path / "old", seed=1)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()}
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first block is written, the second fails
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    real = synthetic.simulate_chunk
+    monkeypatch.setattr(synthetic, "simulate_chunk", failing)
+    for target in (tmp_path / "old", tmp_path / "new"):
+        calls.clear()
+        with pytest.raises(OSError, match="disk full"):
+            write_stream(3000, target, seed=2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()} == before
+    assert list((tmp_path / "new").iterdir()) == []
+
+
+def test_write_stream_unwritable_target_leaves_nothing(tmp_path):
+    # The transactions cannot replace a directory: the other files are not put in place
+    # either, and no temporary file is left.
+    (tmp_path / "transactions.parquet").mkdir()
+    with pytest.raises(OSError):
+        write_stream(300, tmp_path, seed=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["transactions.parquet"]
+    assert list((tmp_path / "transactions.parquet").iterdir()) == []

@@ -1,7 +1,13 @@
 """Data sets: the synthetic generator with planted segments."""
 
 from segmint.datasets.archetypes import ARCHETYPES, CATEGORIES, Archetype, Category
-from segmint.datasets.synthetic import TRANSACTIONS_SCHEMA, SyntheticData, generate, write
+from segmint.datasets.synthetic import (
+    TRANSACTIONS_SCHEMA,
+    SyntheticData,
+    generate,
+    write,
+    write_stream,
+)
 
 __all__ = [
     "ARCHETYPES",
@@ -12,4 +18,5 @@ __all__ = [
     "SyntheticData",
     "generate",
     "write",
+    "write_stream",
 ]

@@ -1,8 +1,8 @@
 """Simulation of one chunk of customers' orders, lines and returns (see
 :mod:`segmint.datasets.synthetic`, whose docstring describes the model).
 
-Private to :func:`segmint.datasets.generate`, which draws the customers and calls
-:func:`simulate_chunk` on fixed-size chunks of them.
+Private to :mod:`segmint.datasets.synthetic`, which draws the customers and calls
+:func:`simulate_chunk` on fixed-size blocks of them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ import pyarrow.compute as pc
 from segmint.datasets.archetypes import ARCHETYPES, CATEGORIES, CHANNELS, COLOURS
 from segmint.schema import TRANSACTION_COLUMNS
 
-__all__ = ["TRANSACTIONS_SCHEMA", "SeasonalClock", "format_ids", "make_catalog", "simulate_chunk"]
+__all__ = [
+    "TRANSACTIONS_SCHEMA",
+    "Catalog",
+    "SeasonalClock",
+    "format_ids",
+    "make_catalog",
+    "simulate_chunk",
+]
 
 #: Arrow schema of the transactions table: the canonical columns, then ``country``.
 TRANSACTIONS_SCHEMA: pa.Schema = pa.schema(
@@ -52,7 +59,7 @@ def format_ids(prefix: str | pa.Array, numbers: np.ndarray, width: int) -> pa.Ar
 
 
 @dataclass(frozen=True)
-class _Catalog:
+class Catalog:
     """Products sorted by category, then price; ``start``/``size`` index each category."""
 
     product_id: pa.Array
@@ -63,7 +70,7 @@ class _Catalog:
     size: np.ndarray
 
 
-def make_catalog(rng: np.random.Generator) -> _Catalog:
+def make_catalog(rng: np.random.Generator) -> Catalog:
     """Draw 20-60 products per category with log-normal prices around its level."""
     ids, descriptions, categories, prices, sizes = [], [], [], [], []
     for k, cat in enumerate(CATEGORIES):
@@ -82,7 +89,7 @@ def make_catalog(rng: np.random.Generator) -> _Catalog:
         prices.append(price)
         sizes.append(size)
     size = np.array(sizes)
-    return _Catalog(
+    return Catalog(
         product_id=pa.array(ids),
         description=pa.array(descriptions),
         category=np.concatenate(categories),
@@ -214,7 +221,7 @@ def simulate_chunk(
     archetype: np.ndarray,
     main_channel: np.ndarray,
     clock: SeasonalClock,
-    catalog: _Catalog,
+    catalog: Catalog,
     order_offset: int,
     customer_ids: pa.Array,
     country: pa.Array,
