@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -56,14 +57,32 @@ def next_period_spend(
             " GROUP BY product_id) c USING (product_id)",
         )
     try:
-        lines = con.execute(sql, [start, start, days]).df()
+        lines = con.sql(sql, params=[start, start, days]).to_arrow_table()
     finally:
         if categories is not None and not isinstance(categories, str):
             con.unregister(_CATEGORIES)
-    net = lines.groupby("customer_id")["net"].sum().reindex(index).fillna(0.0)
-    bought = lines.pivot_table(
-        index="customer_id", columns="category", values="bought", aggfunc="sum", fill_value=0.0
-    ).reindex(index, fill_value=0.0)
+    # dense customer x category sums by flat index: a pandas pivot of ten million customers'
+    # rows takes minutes and several copies
+    row = index.get_indexer(lines.column("customer_id").to_pandas())
+    known = row >= 0
+    # categories by dictionary codes, in name order (as a pivot would order them)
+    encoded = lines.column("category").combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_numpy(zero_copy_only=False)
+    order = np.argsort(names)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    names, col = names[order], rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    row, col = row[known], col[known]
+    n = len(index)
+
+    def total(values: np.ndarray, cells: np.ndarray, size: int) -> np.ndarray:
+        return np.bincount(cells, weights=np.nan_to_num(values[known]), minlength=size)
+
+    net = pd.Series(total(lines.column("net").to_numpy(), row, n), index=index, name="net")
+    flat = total(lines.column("bought").to_numpy(), row * len(names) + col, n * len(names))
+    bought = pd.DataFrame(
+        flat.reshape(n, len(names)), index=index, columns=pd.Index(names, name="category")
+    )
     return net, bought
 
 
