@@ -38,11 +38,12 @@ def _values(engine, table) -> dict:
         shifted=engine.shifted_doubles(xs.cast("array<int64>"), 1),
         inner=engine.inner_product(ys, ys),
         seconds=engine.epoch_seconds(table["ts"]),
-        keys=engine.json_keys(attrs).sort(),
         **{f"key_{i}": engine.json_text(attrs, k) for i, k in enumerate(["age", "a.b", "it's"])},
         bits=engine.hash_bits(table["id"], 44),
     )
-    return engine.to_arrow(expr).to_pydict()
+    entries = engine.json_entries("t", "attrs").to_pyarrow().to_pylist()
+    entries.sort(key=lambda e: (e["key"], e["value"] or ""))
+    return engine.to_arrow(expr).to_pydict() | {"entries": entries}
 
 
 def test_engine_functions_agree(spark):
@@ -63,6 +64,8 @@ def test_engine_functions_agree(spark):
     assert left["key_0"] == ["42", " 7 ", None]
     assert left["key_2"] == ["1.5", None, None]
     assert left["seconds"][0] % 1 == 0.5
+    keys = ["a.b", "age", "age", "it's", "nested", "plan", "x"]
+    assert [e["key"] for e in left["entries"]] == keys
 
 
 def test_spark_reads_files_as_the_ingest_does(spark, tmp_path):

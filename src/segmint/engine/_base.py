@@ -100,8 +100,9 @@ class Engine(ABC):
         """Whether a column holds JSON objects (in the type this engine keeps them in)."""
 
     @abstractmethod
-    def json_keys(self, value: ir.Value) -> ir.ArrayValue:
-        """The keys of a JSON object (NULL for NULL)."""
+    def json_entries(self, table: str, column: str) -> ir.Table:
+        """Every key of the JSON objects in ``table.column``, one row per object and key:
+        columns ``key`` and ``value`` (the value as :meth:`json_text` gives it)."""
 
     @abstractmethod
     def json_text(self, value: ir.Value, key: str) -> ir.StringValue:

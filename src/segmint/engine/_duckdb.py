@@ -30,6 +30,9 @@ _MACROS = (
     "list_zip(list_slice(xs, 2, len(xs)), list_slice(xs, 1, -2)), lambda z: z[1] = z[2]))",
 )
 
+#: the columns of :meth:`DuckDBEngine.json_entries`
+_ENTRIES = {"key": "string", "value": "string"}
+
 # whether a column is a table's primary key (a workspace's customers are keyed by id)
 _KEYED_SQL = """
 SELECT 1 FROM duckdb_constraints()
@@ -81,11 +84,6 @@ def _bitmap(position: dt.int64, lowest: dt.int64, highest: dt.int64) -> dt.binar
 @ibis.udf.scalar.builtin(name="bit_count")
 def _bit_count(bits: dt.binary) -> dt.int64:
     """Number of set bits."""
-
-
-@ibis.udf.scalar.builtin(name="json_keys")
-def _json_keys(value: dt.JSON) -> dt.Array(dt.string):
-    """The keys of a JSON object."""
 
 
 @ibis.udf.scalar.builtin(name="json_extract_string")
@@ -154,8 +152,14 @@ class DuckDBEngine(Engine):
     def is_json(self, value) -> bool:
         return value.type().is_json()
 
-    def json_keys(self, value):
-        return _json_keys(value)
+    def json_entries(self, table: str, column: str) -> ir.Table:
+        # json_each reads each object once for all its keys; the schema is given because
+        # Ibis 12 infers it with a method DuckDB 2 removed
+        return self.backend.sql(
+            f"SELECT e.key AS key, e.value ->> '$' AS value "
+            f'FROM "{table}" AS t, json_each(t."{column}") AS e',
+            schema=_ENTRIES,
+        )
 
     def json_text(self, value: ir.JSONValue, key: str) -> ir.StringValue:
         item = value[key] if _PLAIN_KEY.match(key) else value.map[key]

@@ -50,11 +50,6 @@ def _unix_micros(ts: dt.timestamp) -> dt.int64:
     """Microseconds since 1970."""
 
 
-@ibis.udf.scalar.builtin(name="json_object_keys")
-def _json_keys(value: dt.string) -> dt.Array(dt.string):
-    """The keys of a JSON object."""
-
-
 @ibis.udf.scalar.builtin(name="from_json")
 def _json_map(value: dt.string, schema: dt.string) -> dt.Map(dt.string, dt.string):
     """A JSON object as a map of its values' text."""
@@ -139,8 +134,12 @@ class SparkEngine(Engine):
     def is_json(self, value) -> bool:
         return value.type().is_string()  # JSON objects as text (see read_tables)
 
-    def json_keys(self, value):
-        return _json_keys(value)
+    def json_entries(self, table: str, column: str):
+        return self.backend.sql(
+            f"SELECT e.key AS key, e.value AS value FROM `{table}` "
+            f"LATERAL VIEW explode(from_json(`{column}`, 'map<string,string>')) e AS key, value",
+            schema={"key": "string", "value": "string"},
+        )
 
     def json_text(self, value, key: str):
         # a map lookup, not a JSON path: any key works, quotes and brackets included
