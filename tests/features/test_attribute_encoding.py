@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from segmint.features import attribute_features, attribute_groups, money_columns
-from segmint.features._backend import backend_for
 from segmint.features.attributes import classify_attribute, is_outcome
 from segmint.segment import FeatureScaler
 
@@ -43,7 +42,7 @@ def encoded(con) -> pd.DataFrame:
             }
         )
     _customers(con, rows)
-    table = attribute_features(backend_for(con), max_levels=5).order_by("customer_id")
+    table = attribute_features(con, max_levels=5).order_by("customer_id")
     return table.to_pyarrow().to_pandas().set_index("customer_id")
 
 

@@ -8,7 +8,6 @@ from datetime import datetime
 import pytest
 
 from segmint.features import attribute_features, build_features, customer_countries
-from segmint.features._backend import backend_for
 
 ROWS = [
     ("A", "o1", "2024-01-01 10:00:00", "P1", "toy car", "Toys", 1, 10.0, False),
@@ -66,7 +65,7 @@ def test_attribute_columns(con_with_customers):
 
 
 def test_high_cardinality_strings_are_left_out(con_with_customers):
-    expr = attribute_features(backend_for(con_with_customers), max_levels=2)
+    expr = attribute_features(con_with_customers, max_levels=2)
     columns = expr.columns
     # "plan" has 3 values and "email" 3: both above 2 levels, so neither is one-hot encoded.
     assert not any(c.startswith(("attr_plan", "attr_email")) for c in columns)

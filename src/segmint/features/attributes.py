@@ -28,8 +28,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
-from segmint.features._backend import backend_for, table_or_none
 from segmint.features.labels import INDICATOR_SEPARATOR, slugify
 
 __all__ = [
@@ -46,51 +46,14 @@ __all__ = [
     "money_columns",
 ]
 
-#: a key that can be used in a plain JSON path (``$.key``); others go through a MAP lookup,
-#: which is slower but safe for keys holding dots, quotes or spaces.
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 _TRUE = frozenset({"yes", "true", "y", "1"})
 _FALSE = frozenset({"no", "false", "n", "0"})
 
-# one pass over every key's values, as trimmed text whatever their JSON type (a key whose
-# values are all null or blank still appears, with n = 0)
-_STATS_SQL = """
-WITH v AS (
-    SELECT e.key AS k, nullif(trim(e.value ->> '$'), '') AS v
-    FROM customers AS c, json_each(c.attributes) AS e
-), n AS (
-    SELECT k, v, TRY_CAST(v AS DOUBLE) AS x FROM v
-)
-SELECT k, count(v), count(x), count(DISTINCT v), coalesce(bool_and(x = floor(x)), false),
-       min(x), max(x)
-FROM n
-GROUP BY k
-ORDER BY k
-"""
 
-# the distinct values of a key, only up to one past the limit
-_VALUES_SQL = """
-SELECT DISTINCT nullif(trim(e.value ->> '$'), '') AS v
-FROM customers AS c, json_each(c.attributes) AS e
-WHERE e.key = ? AND v IS NOT NULL
-ORDER BY v
-LIMIT ?
-"""
-
-# whether customer_id is the customers table's primary key (it is in a workspace)
-_KEYED_SQL = """
-SELECT 1 FROM duckdb_constraints()
-WHERE database_name = current_database() AND schema_name = current_schema()
-  AND table_name = 'customers' AND constraint_type = 'PRIMARY KEY'
-  AND constraint_column_names = ['customer_id']
-"""
-
-
-@ibis.udf.scalar.builtin(name="json_extract_string")
-def _json_text(value: dt.JSON, path: dt.string) -> dt.string:
-    """A JSON value as text: a string unquoted, a number or boolean as written."""
+@ibis.udf.scalar.builtin(name="trim")
+def _trim(value: dt.string) -> dt.string:
+    """Spaces removed from both ends, on DuckDB and Spark alike (Ibis's ``strip()`` passes a
+    character set, which makes DuckDB's trim twice as slow)."""
 
 
 @dataclass(frozen=True)
@@ -169,12 +132,6 @@ def _key_slug(key: str) -> str:
     return slugify(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key))
 
 
-def _json_item(attributes: ir.JSONValue, key: str) -> ir.JSONValue:
-    if _PLAIN_KEY.match(key):
-        return attributes[key]
-    return attributes.map[key]
-
-
 def _unique_name(name: str, taken: set[str]) -> str:
     candidate, i = name, 2
     while candidate in taken:
@@ -183,29 +140,68 @@ def _unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _attributes(engine: Engine) -> tuple[ir.Table, ir.Value] | None:
+    """The customers table and its JSON ``attributes`` column, when there are both."""
+    customers = engine.table("customers")
+    if customers is None or "attributes" not in customers.columns:
+        return None
+    attrs = customers["attributes"]
+    return (customers, attrs) if engine.is_json(attrs) else None
+
+
+def _texts(engine: Engine, attrs: ir.Value, keys: list[str]) -> dict[str, ir.StringValue]:
+    """Each key's value as trimmed text whatever its JSON type, NULL when blank."""
+    return {key: _trim(engine.json_text(attrs, key)).nullif("") for key in keys}
+
+
 def attribute_kinds(con, *, max_levels: int = 5) -> dict[str, AttributeKind]:
     """Every attribute key of the ``customers`` table and how it is used (see
-    :func:`classify_attribute`): one pass over all keys, then one query for the values of each
-    key with few; fixed queries, no user value in the SQL."""
+    :func:`classify_attribute`), in key order: one pass over all keys, then one query for the
+    values of each key with few."""
+    engine = engine_for(con)
+    if _attributes(engine) is None:
+        return {}
+    # every key's values as trimmed text whatever their JSON type (a key whose values are all
+    # null or blank still appears, with n = 0)
+    entries = engine.json_entries("customers", "attributes")
+    entries = entries.select("key", v=_trim(entries["value"]).nullif(""))
+    entries = entries.mutate(x=entries["v"].try_cast("float64"))
+    v, x = entries["v"], entries["x"]
+    stats = entries.group_by("key").aggregate(
+        n=v.count(),
+        n_numbers=x.count(),
+        n_distinct=v.nunique(),
+        whole=(x % 1.0 == 0.0).all(),
+        low=x.min(),
+        high=x.max(),
+    )
     kinds = {}
-    for key, n, n_num, n_distinct, whole, low, high in con.execute(_STATS_SQL).fetchall():
+    for row in stats.order_by("key").to_pyarrow().to_pylist():
         values = None
-        if n_distinct <= max_levels:
-            rows = con.execute(_VALUES_SQL, [key, max_levels + 1]).fetchall()
-            values = [v for (v,) in rows]
-        kinds[key] = classify_attribute(
-            n, n_num, n_distinct, whole, low, high, values, max_levels=max_levels
+        if row["n_distinct"] <= max_levels:
+            given = entries.filter(entries["key"] == row["key"], v.notnull()).select("v")
+            few = given.distinct().order_by("v").limit(max_levels + 1)
+            values = few.to_pyarrow().column("v").to_pylist()
+        kinds[row["key"]] = classify_attribute(
+            row["n"],
+            row["n_numbers"],
+            row["n_distinct"],
+            bool(row["whole"]),
+            row["low"],
+            row["high"],
+            values,
+            max_levels=max_levels,
         )
     return kinds
 
 
-def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None = None):
+def attribute_features(con, *, max_levels: int = 5, taken: set[str] | None = None):
     """Build an Ibis table of numeric attribute features, one row per customer.
 
     Parameters
     ----------
-    backend : ibis DuckDB backend
-        Backend holding a ``customers`` table.
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Holding a ``customers`` table.
     max_levels : int, default=5
         A text attribute (or one of whole-number codes) with at most this many distinct values
         is one-hot encoded; text with more is left out.
@@ -220,23 +216,23 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
 
     Notes
     -----
-    Typing (:func:`attribute_kinds`) runs one DuckDB query over ``customers`` (``json_each``:
-    counts per key) and one per key with few values (at most ``max_levels + 1`` are read); a
-    Spark engine needs its own version of these. The values themselves stay in the engine as
-    Ibis expressions (1M customers with two attributes: 2.5 s, typing 1.0 s of it). A missing
-    numeric or binary attribute stays NULL (imputing is the segmentation step's job); a
-    missing categorical attribute gives 0 in every one-hot column.
+    Typing (:func:`attribute_kinds`) runs a query for the keys, one pass over ``customers``
+    for counts per key, and one query per key with few values (at most ``max_levels + 1`` are
+    read). The values themselves stay in the engine as Ibis expressions. A missing numeric
+    or binary attribute stays NULL (imputing is the segmentation step's job); a missing
+    categorical attribute gives 0 in every one-hot column.
     """
     taken = set() if taken is None else taken
-    customers = table_or_none(backend, "customers")
-    if customers is None:
+    engine = engine_for(con)
+    found = _attributes(engine)
+    if found is None:
         return None
-    if "attributes" not in customers.columns or not customers["attributes"].type().is_json():
-        return None
-    attrs = customers["attributes"]
+    customers, attrs = found
+    kinds = attribute_kinds(engine, max_levels=max_levels)
+    texts = _texts(engine, attrs, list(kinds))
     columns = {}
-    for key, kind in attribute_kinds(backend.con, max_levels=max_levels).items():
-        text = _json_text(_json_item(attrs, key), "$").strip().nullif("")
+    for key, kind in kinds.items():
+        text = texts[key]
         slug = "attr_" + _key_slug(key)
         if kind.kind == "numeric":
             columns[_unique_name(slug, taken)] = text.try_cast("float64")
@@ -252,7 +248,7 @@ def attribute_features(backend, *, max_levels: int = 5, taken: set[str] | None =
     if not columns:
         return None
     wide = customers.select(customers["customer_id"], **columns)
-    if backend.con.execute(_KEYED_SQL).fetchall():
+    if engine.is_keyed("customers", "customer_id"):
         return wide
     # Without the workspace's primary key, repeated ids would duplicate feature rows in the join.
     return wide.group_by("customer_id").aggregate(**{name: wide[name].max() for name in columns})
@@ -327,8 +323,8 @@ def customer_attributes(con, *, max_levels: int = 10, source: str = "customers")
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding the workspace's ``customers`` table.
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Holding the workspace's ``customers`` table.
     max_levels : int, default=10
         See :func:`attribute_features`; higher than there, as the attributes are all there is.
     source : str, default="customers"
@@ -345,7 +341,7 @@ def customer_attributes(con, *, max_levels: int = 10, source: str = "customers")
         When no attribute can be used (only an id column, or only empty, constant or id-like
         columns).
     """
-    table = attribute_features(backend_for(con), max_levels=max_levels)
+    table = attribute_features(con, max_levels=max_levels)
     if table is None:
         dropped = {
             k: v.reason
@@ -375,7 +371,7 @@ def customer_countries(con) -> pa.Table:
     pyarrow.Table
         Columns ``customer_id`` and ``country``; empty when there is no ``customers`` table.
     """
-    customers = table_or_none(backend_for(con), "customers")
+    customers = engine_for(con).table("customers")
     if customers is None:
         empty = pa.array([], pa.string())
         return pa.table({"customer_id": empty, "country": empty})

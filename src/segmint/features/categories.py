@@ -19,8 +19,8 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
+from segmint.engine import engine_for
 from segmint.errors import DataValidationError
-from segmint.features._backend import backend_for, table_or_none
 
 __all__ = ["derive_categories", "stock_code_family", "DEFAULT_STOP_WORDS"]
 
@@ -71,7 +71,7 @@ def _product_descriptions(con, before=None) -> tuple[list[str], list[str | None]
     A product sold before ``before`` is described by its lines before it only, so later lines
     change neither which products shape the categories nor how they read.
     """
-    tx = table_or_none(backend_for(con), "transactions")
+    tx = engine_for(con).table("transactions")
     if tx is None:
         raise DataValidationError("no transactions table in the workspace", source="transactions")
     lines = tx.filter(tx["product_id"].notnull())
@@ -133,8 +133,8 @@ def derive_categories(
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding a ``transactions`` table (``product_id``, ``description``).
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Holding a ``transactions`` table (``product_id``, ``description``).
     before : datetime, optional
         Learn the categories (vocabulary, clusters, names) from the products sold before this
         instant only, as a model trained on an earlier cut-off must; products first sold

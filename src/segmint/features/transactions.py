@@ -1,7 +1,8 @@
 """Per-customer features from the ``transactions`` table, computed in the engine with Ibis.
 
-Everything is one Ibis expression over the caller's DuckDB connection; only the final
-per-customer table leaves the engine (as Arrow).
+Everything is one Ibis expression over the caller's engine (a DuckDB connection by default,
+or Spark: :mod:`segmint.engine`); only the final per-customer table leaves the engine (as
+Arrow).
 
 The plan (see :func:`build_features`): the lines before ``as_of`` are aggregated once per
 customer -- sums for spend, returns, items, the trend windows and each category (pivoted when
@@ -15,12 +16,12 @@ no customer x order table and no window. A few small queries run first: the last
 and see whether categories are there at all), the number of products and lines and the JSON
 attribute keys. Per-customer lists do not spill to disk, so when the lines would take more
 than half of DuckDB's memory limit, the aggregation runs bucket by bucket, customers split by
-a hash of their id (:func:`segmint.features._backend.customer_buckets`).
+a hash of their id (:func:`segmint.features._backend.customer_buckets`); Spark spills, and
+takes one bucket.
 
-Some DuckDB functions are called as built-ins, and two as temporary macros (Ibis would write
-lambdas in the arrow syntax DuckDB 2 deprecates); another engine needs its equivalents. They are
-declared in ``features/_backend.py``; the product count (bitmap or hashes) is in
-``features/_products.py``.
+Where Ibis does not compile an operation the same way on both engines (hashes, list
+functions), the query calls the engine's own version (:class:`segmint.engine.Engine`); the
+product count (bitmap or hashes) is in ``features/_products.py``.
 """
 
 from __future__ import annotations
@@ -32,21 +33,9 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
-from segmint.features._backend import (
-    ORDER_BITS,
-    backend_for,
-    create_macros,
-    customer_buckets,
-    distinct,
-    hash64,
-    in_bucket,
-    inner_product,
-    key_days,
-    only,
-    sorted_unique,
-    table_or_none,
-)
+from segmint.features._backend import customer_buckets, in_bucket, only
 from segmint.features._products import bitmap_fits, product_count
 from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
@@ -86,6 +75,9 @@ CORE_FEATURES = (
 #: descriptions instead (when no category map is given).
 MIN_CATEGORY_COVERAGE = 0.5
 
+#: bits of an order key below its day: ``(day << 44) | (top 44 bits of the order-id hash)``
+ORDER_BITS = 44
+
 _REQUIRED = ("customer_id", "order_id", "ts", "product_id", "quantity", "amount", "is_return")
 _SECONDS_PER_DAY = 86400.0
 
@@ -99,8 +91,8 @@ def to_naive_utc(value: datetime | date) -> datetime:
     return value
 
 
-def _transactions(backend) -> ir.Table:
-    tx = table_or_none(backend, "transactions")
+def _transactions(engine: Engine) -> ir.Table:
+    tx = engine.table("transactions")
     if tx is None:
         raise DataValidationError("no transactions table in the workspace", source="transactions")
     missing = [c for c in _REQUIRED if c not in tx.columns]
@@ -122,8 +114,8 @@ def default_as_of(con) -> datetime:
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding a ``transactions`` table.
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Holding a ``transactions`` table.
 
     Returns
     -------
@@ -131,7 +123,7 @@ def default_as_of(con) -> datetime:
         Naive UTC midnight following the latest ``ts`` (any line, returns included), so the
         whole last day counts and recency is measured from the end of the data.
     """
-    tx = _transactions(backend_for(con))
+    tx = _transactions(engine_for(con))
     return _default_as_of(tx)
 
 
@@ -196,9 +188,10 @@ def build_features(
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding ``transactions`` (and optionally ``customers``) in the canonical
-        schema (:mod:`segmint.schema`).
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Where ``transactions`` (and optionally ``customers``) are, in the canonical schema
+        (:mod:`segmint.schema`): a DuckDB connection (a workspace's), or a Spark session or
+        engine from :func:`segmint.engine.read_tables` (see :mod:`segmint.engine`).
     as_of : datetime or date, optional
         Only lines with ``ts < as_of`` count; this is what keeps later data (used to evaluate
         predictions) out of the features. Naive datetimes are UTC; a date means its midnight.
@@ -266,9 +259,9 @@ def build_features(
         raise ValueError("n_top_categories must be >= 0")
     if trend_window_days <= 0:
         raise ValueError("trend_window_days must be > 0")
-    backend = backend_for(con)
-    tx = _transactions(backend)
-    create_macros(con)
+    engine = engine_for(con)
+    tx = _transactions(engine)
+    engine.prepare()
     as_of = _default_as_of(tx) if as_of is None else to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
 
@@ -288,47 +281,53 @@ def build_features(
         is_ret=is_return,
     )
     if category_map_table is not None:
-        lines = _apply_map(lines, _map_table(backend, category_map_table))
+        lines = _apply_map(lines, _map_table(engine, category_map_table))
     purchases = lines.filter(~lines["is_ret"])
 
     categories, coverage = _category_spend(purchases)
     if category_map_table is None and coverage < MIN_CATEGORY_COVERAGE:
-        derived = ibis.memtable(derive_categories(con, before=as_of))
+        derived = ibis.memtable(derive_categories(engine, before=as_of))
         lines = _apply_map(lines, derived)
         purchases = lines.filter(~lines["is_ret"])
         categories, _ = _category_spend(purchases)
     share_columns = category_columns(categories[:n_top_categories])
 
-    n_known_products = lines["product_id"].nunique().to_pyarrow().as_py()
-    n_lines = tx.count().to_pyarrow().as_py()
-    use_bitmap = bitmap_fits(backend, n_lines, n_known_products)
-    n_buckets = customer_buckets(con, n_lines)
+    n_known_products, n_buckets = None, 1
+    if engine.memory_limit() is not None:
+        # the engine does not spill per-customer lists (DuckDB): the aggregation is sized to
+        # its memory, with product bitmaps where they take less than lists of hashes
+        n_lines = tx.count().to_pyarrow().as_py()
+        n_buckets = customer_buckets(engine, n_lines)
+        n_products = lines["product_id"].nunique().to_pyarrow().as_py()
+        if bitmap_fits(engine, n_lines, n_products):
+            n_known_products = n_products
     parts = []
     for bucket in range(n_buckets):
         part = lines
         if n_buckets > 1:
-            part = lines.filter(in_bucket(lines["customer_id"], bucket, n_buckets))
+            part = lines.filter(in_bucket(engine, lines["customer_id"], bucket, n_buckets))
         features = _assemble(
+            engine,
             part,
             part.filter(~part["is_ret"]),
             as_of_lit,
             trend_window_days,
             categories,
             share_columns,
-            n_known_products if use_bitmap else None,
+            n_known_products,
         )
         if bucket == 0:
-            attrs = attribute_features(backend, taken=set(features.columns))
+            attrs = attribute_features(engine, taken=set(features.columns))
         if attrs is not None:
             # An explicit select: a left join also keeps the right side's key (customer_id_right).
             columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
             features = features.left_join(attrs, "customer_id").select(*columns)
-        parts.append(features.to_pyarrow())
+        parts.append(engine.to_arrow(features))
     return pa.concat_tables(parts).sort_by("customer_id")
 
 
-def _map_table(backend, name: str) -> ir.Table:
-    table = table_or_none(backend, name)
+def _map_table(engine: Engine, name: str) -> ir.Table:
+    table = engine.table(name)
     if table is None:
         raise DataValidationError(f"category map table {name!r} does not exist", source=name)
     missing = [c for c in ("product_id", "category") if c not in table.columns]
@@ -373,16 +372,17 @@ def _grouped_categories(purchases: ir.Table, share_columns: dict[str, str]) -> i
     )
 
 
-def _gap_moments(days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
+def _gap_moments(engine: Engine, days: ir.ArrayValue) -> tuple[ir.FloatingValue, ir.FloatingValue]:
     """Sum and sum of squares of the gaps between consecutive distinct values of ``days``.
 
     ``days`` must be sorted ascending and not empty; repeated days give gaps of 0, which add
     nothing to either sum, so no de-duplication is needed: sum = last - first, and
     sum of squares = sum((d[i+1] - d[i])^2) = 2 S2 - first^2 - last^2 - 2 sum(d[i] d[i+1]).
     """
-    first, last = days[0], days[-1]
-    squares = inner_product(days, days)
-    neighbours = inner_product(days[1:], days[:-1])
+    # first and last as min and max: Ibis 12 compiles a negative index wrongly for Spark
+    first, last = days.mins(), days.maxs()
+    squares = engine.inner_product(days, days)
+    neighbours = engine.inner_product(days[1:], days[:-1])
     return last - first, 2.0 * squares - first * first - last * last - 2.0 * neighbours
 
 
@@ -396,6 +396,7 @@ def _unit(value: ir.FloatingValue) -> ir.FloatingValue:
 
 
 def _assemble(
+    engine: Engine,
     lines: ir.Table,
     purchases: ir.Table,
     as_of: ir.TimestampScalar,
@@ -405,12 +406,12 @@ def _assemble(
     n_known_products: int | None,
 ) -> ir.Table:
     """Build the per-customer feature expression (nothing runs here)."""
-    as_of_s = as_of.epoch_seconds()
+    as_of_s = engine.epoch_seconds(as_of)
     as_of_day = as_of_s // int(_SECONDS_PER_DAY)
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    lines, products, count_products = product_count(lines, n_known_products)
+    lines, products, count_products = product_count(engine, lines, n_known_products)
     # One aggregation of the lines per customer. Orders are collected as a list of 64-bit keys
     # and reduced per customer afterwards (in DuckDB that is about twice as fast as
     # COUNT(DISTINCT) and far cheaper than a customer x order table). An order's key holds its
@@ -422,8 +423,9 @@ def _assemble(
     bought = ~lines["is_ret"]
     ts, value = lines["ts"], lines["value"]
     # calendar days counted back from as_of's day: small numbers keep the squares exact
-    day = (as_of_day - ts.epoch_seconds() // int(_SECONDS_PER_DAY)).cast("uint64")
-    order_key = (day << ORDER_BITS) | (hash64(lines["order_id"].cast("string")) >> 20)
+    day = (as_of_day - engine.epoch_seconds(ts) // int(_SECONDS_PER_DAY)).cast("int64")
+    order_hash = engine.hash_bits(lines["order_id"].cast("string"), ORDER_BITS)
+    order_key = (day << ORDER_BITS) | order_hash
     pivot = len(categories) <= MAX_PIVOT_CATEGORIES
     bought_value = only(bought, value)
     per_customer = lines.group_by("customer_id").aggregate(
@@ -434,24 +436,23 @@ def _assemble(
         items=only(bought, lines["quantity"]).sum(),
         recent=only(ts >= recent_start, bought_value).sum(),
         previous=only((ts >= previous_start) & (ts < recent_start), bought_value).sum(),
-        # include_null: a hash is never NULL (NULL ids hash too, as one order); Ibis would
-        # otherwise add a second filter per list
-        _orders=order_key.collect(where=bought, include_null=True),
+        # a hash is never NULL (NULL ids hash too, as one order)
+        _orders=engine.collect(order_key, bought),
         _products=products,
         **(_category_sums(lines["category"], bought_value, categories) if pivot else {}),
     )
     # customers whose every line before as_of is a return have no features
     per_customer = per_customer.filter(per_customer["first_ts"].notnull())
     per_customer = per_customer.mutate(
-        _orders=distinct(per_customer["_orders"]).sort(),
+        _orders=engine.distinct(per_customer["_orders"]).sort(),
         n_products=count_products(per_customer["_products"]),
     )
     per_customer = per_customer.mutate(
         frequency=per_customer["_orders"].length(),
-        _days=key_days(per_customer["_orders"]),
+        _days=engine.shifted_doubles(per_customer["_orders"], ORDER_BITS),
     )
-    per_customer = per_customer.mutate(n_gaps=sorted_unique(per_customer["_days"]) - 1)
-    gap_sum, gap_sum_squares = _gap_moments(per_customer["_days"])
+    per_customer = per_customer.mutate(n_gaps=engine.sorted_unique(per_customer["_days"]) - 1)
+    gap_sum, gap_sum_squares = _gap_moments(engine, per_customer["_days"])
     n_gaps = per_customer["n_gaps"].nullif(0)
     gap_mean = gap_sum / n_gaps
     per_customer = per_customer.mutate(
@@ -493,10 +494,10 @@ def _assemble(
 
     return j.select(
         customer_id=j["customer_id"],
-        recency_days=(as_of_s - j["last_ts"].epoch_seconds()) / _SECONDS_PER_DAY,
+        recency_days=(as_of_s - engine.epoch_seconds(j["last_ts"])) / _SECONDS_PER_DAY,
         frequency=j["frequency"].cast("int64"),
         monetary=gross - returned,
-        tenure_days=(as_of_s - j["first_ts"].epoch_seconds()) / _SECONDS_PER_DAY,
+        tenure_days=(as_of_s - engine.epoch_seconds(j["first_ts"])) / _SECONDS_PER_DAY,
         avg_order_value=gross / j["frequency"],
         interpurchase_mean_days=j["gap_mean"],
         interpurchase_cv=ibis.ifelse(

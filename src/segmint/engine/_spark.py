@@ -1,0 +1,392 @@
+"""Apache Spark (PySpark 4.x): the same feature queries where the data lives, for scale-out.
+
+The canonical tables are temporary views of the session, read from Parquet or CSV files,
+directories or globs (:func:`read_tables`). PySpark is an optional dependency (the ``spark``
+extra) and needs a Java 17 runtime; nothing here imports it until a session is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as dt
+
+from segmint.engine._base import Engine
+from segmint.errors import DataValidationError, SegmintError
+
+#: how to get what Spark needs, for the error messages
+_INSTALL_PYSPARK = "pip install 'segmint[spark]'"
+_INSTALL_JAVA = "apt-get install openjdk-17-jre-headless (Debian; .ci/run does this)"
+
+#: the canonical transaction columns a file must have under these names on Spark (column
+#: mappings and presets are applied by the DuckDB ingest only, for now)
+_REQUIRED = ("customer_id", "ts")
+_TEXT = ("product_id", "description", "category", "channel")
+_NUMBERS = ("quantity", "unit_price", "amount")
+_CUSTOMER_FIELDS = ("customer_id", "first_seen", "country")
+
+
+class EngineError(SegmintError):
+    """An engine cannot be started, or cannot run what was asked of it."""
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _hash(value: dt.string) -> dt.int64:
+    """64-bit xxHash (signed)."""
+
+
+@ibis.udf.scalar.builtin(name="shiftrightunsigned")
+def _shift_right_unsigned(value: dt.int64, bits: dt.int32) -> dt.int64:
+    """Logical (unsigned) right shift."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _unix_micros(ts: dt.timestamp) -> dt.int64:
+    """Microseconds since 1970."""
+
+
+@ibis.udf.scalar.builtin(name="from_json")
+def _json_map(value: dt.string, schema: dt.string) -> dt.Map(dt.string, dt.string):
+    """A JSON object as a map of its values' text."""
+
+
+@ibis.udf.scalar.builtin(name="try_element_at")
+def _map_get(value: dt.Map(dt.string, dt.string), key: dt.string) -> dt.string:
+    """One key's value, NULL when absent."""
+
+
+@ibis.udf.scalar.builtin(name="segmint_inner_product")
+def _inner_product(left: dt.Array(dt.float64), right: dt.Array(dt.float64)) -> dt.float64:
+    """Sum of the element-wise products (a temporary SQL function)."""
+
+
+_FUNCTIONS = (
+    "segmint_inner_product(a ARRAY<DOUBLE>, b ARRAY<DOUBLE>) RETURNS DOUBLE "
+    "RETURN aggregate(zip_with(a, b, (x, y) -> x * y), 0D, (s, v) -> s + v)",
+)
+
+
+class SparkEngine(Engine):
+    """Spark: a SparkSession whose catalog holds the canonical tables (see :func:`read_tables`).
+
+    Parameters
+    ----------
+    session : pyspark.sql.SparkSession
+        For example from :func:`spark_session`.
+    """
+
+    name = "spark"
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.backend = ibis.pyspark.connect(session)
+
+    def prepare(self) -> None:
+        for function in _FUNCTIONS:
+            self.session.sql(f"CREATE OR REPLACE TEMPORARY FUNCTION {function}")
+
+    def to_arrow(self, expr):
+        # Spark's own Arrow export: Ibis 12's to_pyarrow goes through pandas (slower, and
+        # NaN for NULL on the way); the hooks register the expression's in-memory tables
+        self.backend._run_pre_execute_hooks(expr)
+        table = self.session.sql(self.backend.compile(expr)).toArrow()
+        return table.cast(expr.schema().to_pyarrow())
+
+    def memory_limit(self) -> None:
+        return None  # Spark spills aggregation state to disk
+
+    def is_keyed(self, table: str, column: str) -> bool:
+        return False  # Spark tables have no key constraints
+
+    def epoch_seconds(self, ts):
+        # Ibis's epoch_seconds is Spark's unix_timestamp, which drops fractions of a second
+        return _unix_micros(ts) / 1e6
+
+    def hash64(self, value):
+        return _hash(value)
+
+    def hash_bits(self, value, bits: int):
+        return _shift_right_unsigned(_hash(value), 64 - bits)
+
+    def collect(self, value, where):
+        return value.collect(where=where)
+
+    def distinct(self, values):
+        return values.unique()
+
+    def count_unique(self, values):
+        return values.unique().length()
+
+    def sorted_unique(self, values):
+        return values.unique().length()
+
+    def inner_product(self, left, right):
+        return _inner_product(left, right)
+
+    def shifted_doubles(self, values, bits: int):
+        return values.map(lambda x: (x >> bits).cast("float64"))
+
+    def is_json(self, value) -> bool:
+        return value.type().is_string()  # JSON objects as text (see read_tables)
+
+    def json_entries(self, table: str, column: str):
+        return self.backend.sql(
+            f"SELECT e.key AS key, e.value AS value FROM `{table}` "
+            f"LATERAL VIEW explode(from_json(`{column}`, 'map<string,string>')) e AS key, value",
+            schema={"key": "string", "value": "string"},
+        )
+
+    def json_text(self, value, key: str):
+        # a map lookup, not a JSON path: any key works, quotes and brackets included
+        return _map_get(_json_map(value, "map<string,string>"), key)
+
+
+def spark_session(
+    master: str = "local[2]",
+    *,
+    driver_memory: str = "4g",
+    shuffle_partitions: int | None = None,
+    app_name: str = "segmint",
+    config: dict[str, str] | None = None,
+):
+    """Create a SparkSession for segmint, or reuse the running one.
+
+    Parameters
+    ----------
+    master : str, default="local[2]"
+        ``local[N]`` / ``local[*]`` (in this process's JVM), ``spark://HOST:PORT`` (a
+        standalone cluster) or any master URL Spark accepts.
+    driver_memory : str, default="4g"
+        The driver JVM's heap; in local mode the executors run inside it. Only takes effect
+        when this call starts the JVM.
+    shuffle_partitions : int, optional
+        Partitions after a shuffle. Default: twice the local threads in local mode (Spark's
+        200 would make hundreds of tiny tasks), Spark's own default on a cluster.
+    app_name : str, default="segmint"
+    config : dict of str to str, optional
+        Other Spark settings (they win over the ones above).
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        With the session time zone set to UTC (workspace time) and the web UI off.
+
+    Raises
+    ------
+    EngineError
+        When PySpark or a Java runtime is missing.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(f"the Spark engine needs PySpark: {_INSTALL_PYSPARK}") from None
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
+        raise EngineError(f"the Spark engine needs a Java 17 runtime: {_INSTALL_JAVA}")
+    if shuffle_partitions is None and master.startswith("local"):
+        threads = re.fullmatch(r"local\[(\d+|\*)(,\d+)?\]", master)
+        n = threads.group(1) if threads else "1"
+        shuffle_partitions = 2 * ((os.cpu_count() or 1) if n == "*" else int(n))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if shuffle_partitions is not None:
+        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def read_tables(
+    session,
+    transactions: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    customers: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+) -> SparkEngine:
+    """Read files into the session as the canonical ``transactions`` (and ``customers``).
+
+    Parameters
+    ----------
+    session : pyspark.sql.SparkSession
+    transactions : path, glob or sequence of them
+        Parquet or CSV files (by extension; a directory by the files in it) whose columns
+        have the canonical names (:data:`segmint.schema.TRANSACTION_COLUMNS`); at least
+        ``customer_id`` and ``ts``, and ``amount`` or ``unit_price``.
+    customers : path, glob or sequence of them, optional
+        ``customer_id``, optionally ``first_seen`` and ``country``; every other column becomes
+        a key of the ``attributes`` JSON object, as the DuckDB ingest does.
+
+    Returns
+    -------
+    SparkEngine
+        Over the session, with the temporary views ``transactions`` (and ``customers``).
+
+    Raises
+    ------
+    DataValidationError
+        When a file is of an unknown format or lacks a required column.
+
+    Notes
+    -----
+    Values are cleaned as the DuckDB ingest cleans them (ids and text trimmed, blanks NULL,
+    numbers and times parsed, returns flagged and their amounts negative), and lines without
+    a customer id or a readable time, or with an unreadable number, are left out. Column
+    mappings, presets, date formats and decimal commas are not supported on Spark yet.
+    """
+    tx = _read(session, transactions)
+    _transactions(tx, source=str(transactions)).createOrReplaceTempView("transactions")
+    if customers is None:
+        # no customers from an earlier read: the tables are the files given, as in a workspace
+        session.catalog.dropTempView("customers")
+    else:
+        cu = _read(session, customers)
+        _customers(cu, source=str(customers)).createOrReplaceTempView("customers")
+    return SparkEngine(session)
+
+
+def _paths(paths) -> list[str]:
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    return [os.fspath(p) for p in paths]
+
+
+def _format(path: str) -> str:
+    """``parquet`` or ``csv``, by the extension of the path or of the files in a directory."""
+    names = [path]
+    if os.path.isdir(path):
+        names = [n for n in os.listdir(path) if not n.startswith(("_", "."))]
+    suffixes = {Path(n).suffix.lower() for n in names}
+    for fmt, known in (("parquet", {".parquet", ".pq"}), ("csv", {".csv", ".txt"})):
+        if suffixes and suffixes <= known:
+            return fmt
+    raise DataValidationError(
+        "the Spark engine reads Parquet (.parquet) or CSV (.csv) files; "
+        f"found {', '.join(sorted(suffixes)) or 'no files'}",
+        source=path,
+    )
+
+
+def _read(session, paths):
+    paths = _paths(paths)
+    formats = {_format(p) for p in paths}
+    if len(formats) > 1:
+        raise DataValidationError("mixed Parquet and CSV files", source=", ".join(paths))
+    if formats == {"parquet"}:
+        return session.read.parquet(*paths)
+    # as text: ids keep their leading zeros; numbers and times are parsed below
+    return session.read.csv(paths, header=True, inferSchema=False)
+
+
+def _quote(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _text(column: str) -> str:
+    return f"nullif(trim(CAST({_quote(column)} AS STRING)), '')"
+
+
+def _id(column: str, dtype: str) -> str:
+    if dtype in ("tinyint", "smallint", "int", "bigint"):
+        return f"CAST({_quote(column)} AS STRING)"
+    # spreadsheets export integer ids as floats ("17850.0"); an id is a label, so strip that
+    return f"regexp_replace({_text(column)}, '^([0-9]+)\\\\.0+$', '$1')"
+
+
+def _number(column: str) -> str:
+    return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS DOUBLE)"
+
+
+def _time(column: str, dtype: str) -> str:
+    if dtype.startswith("timestamp") or dtype == "date":
+        return f"CAST({_quote(column)} AS TIMESTAMP)"
+    return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS TIMESTAMP)"
+
+
+def _missing(source: str, columns: list[str]) -> DataValidationError:
+    return DataValidationError(
+        f"lacks column(s) {', '.join(columns)}; on the Spark engine the files' columns must "
+        "have the canonical names (mappings and presets are not supported on Spark yet)",
+        source=source,
+    )
+
+
+def _transactions(df, *, source: str):
+    """The canonical lines (SQL as :func:`segmint.io.validate.stage_transactions` writes)."""
+    types = dict(df.dtypes)
+    missing = [c for c in _REQUIRED if c not in types]
+    if "amount" not in types and "unit_price" not in types:
+        missing.append("amount")
+    if missing:
+        raise _missing(source, missing)
+    null = {c: "CAST(NULL AS STRING)" for c in _TEXT} | {
+        c: "CAST(NULL AS DOUBLE)" for c in _NUMBERS
+    }
+    customer = _id("customer_id", types["customer_id"])
+    ts = _time("ts", types["ts"])
+    text = {c: _text(c) if c in types else null[c] for c in _TEXT}
+    number = {c: _number(c) if c in types else null[c] for c in _NUMBERS}
+    quantity = number["quantity"] if "quantity" in types else "1.0D"
+    value = f"coalesce({number['amount']}, {quantity} * {number['unit_price']})"
+    order = (
+        _id("order_id", types["order_id"])
+        if "order_id" in types
+        else f"concat({customer}, '@', CAST({ts} AS STRING))"
+    )
+    flag = "try_cast(CAST(is_return AS STRING) AS BOOLEAN)" if "is_return" in types else "NULL"
+    is_return = f"coalesce({flag}, {quantity} < 0 OR {value} < 0, false)"
+    usable = [f"{customer} IS NOT NULL", f"{ts} IS NOT NULL"]
+    usable += [f"{number[c]} IS NOT NULL" for c in _NUMBERS if c in types]
+    return df.filter(" AND ".join(usable)).selectExpr(
+        f"{customer} AS customer_id",
+        f"{order} AS order_id",
+        f"{ts} AS ts",
+        *(f"{text[c]} AS {c}" for c in ("product_id", "description", "category")),
+        f"{quantity} AS quantity",
+        f"coalesce({number['unit_price']}, {number['amount']} / nullif({quantity}, 0)) "
+        "AS unit_price",
+        f"CASE WHEN {is_return} THEN -abs({value}) ELSE {value} END AS amount",
+        f"{text['channel']} AS channel",
+        f"{is_return} AS is_return",
+    )
+
+
+def _customers(df, *, source: str):
+    """The canonical customers: other columns go into the ``attributes`` JSON object."""
+    types = dict(df.dtypes)
+    if "customer_id" not in types:
+        raise _missing(source, ["customer_id"])
+    customer = _id("customer_id", types["customer_id"])
+    extras = [c for c in df.columns if c not in _CUSTOMER_FIELDS]
+    attributes = (
+        "to_json(named_struct(" + ", ".join(f"'{_escape(c)}', {_quote(c)}" for c in extras) + "))"
+        if extras
+        else "CAST(NULL AS STRING)"
+    )
+    first_seen = (
+        _time("first_seen", types["first_seen"])
+        if "first_seen" in types
+        else "CAST(NULL AS TIMESTAMP)"
+    )
+    country = _text("country") if "country" in types else "CAST(NULL AS STRING)"
+    return df.filter(f"{customer} IS NOT NULL").selectExpr(
+        f"{customer} AS customer_id",
+        f"{first_seen} AS first_seen",
+        f"{country} AS country",
+        f"{attributes} AS attributes",
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
