@@ -29,6 +29,9 @@ _REQUIRED = ("customer_id", "ts")
 _TEXT = ("product_id", "description", "category", "channel")
 _NUMBERS = ("quantity", "unit_price", "amount")
 _CUSTOMER_FIELDS = ("customer_id", "first_seen", "country")
+#: Spark's integer and floating types (``df.dtypes`` names): read as they are, not as text
+_INTEGERS = {"tinyint", "smallint", "int", "bigint"}
+_NUMBER_TYPES = _INTEGERS | {"float", "double"}
 
 
 class EngineError(SegmintError):
@@ -298,13 +301,18 @@ def _text(column: str) -> str:
 
 
 def _id(column: str, dtype: str) -> str:
-    if dtype in ("tinyint", "smallint", "int", "bigint"):
+    if dtype in _INTEGERS:
         return f"CAST({_quote(column)} AS STRING)"
     # spreadsheets export integer ids as floats ("17850.0"); an id is a label, so strip that
-    return f"regexp_replace({_text(column)}, '^([0-9]+)\\\\.0+$', '$1')"
+    # (the regular expression only where it can match: it is slow)
+    text = _text(column)
+    stripped = f"regexp_replace({text}, '^([0-9]+)\\\\.0+$', '$1')"
+    return f"CASE WHEN endswith({text}, '.0') THEN {stripped} ELSE {text} END"
 
 
-def _number(column: str) -> str:
+def _number(column: str, dtype: str) -> str:
+    if dtype in _NUMBER_TYPES or dtype.startswith("decimal"):
+        return f"CAST({_quote(column)} AS DOUBLE)"
     return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS DOUBLE)"
 
 
@@ -336,7 +344,7 @@ def _transactions(df, *, source: str):
     customer = _id("customer_id", types["customer_id"])
     ts = _time("ts", types["ts"])
     text = {c: _text(c) if c in types else null[c] for c in _TEXT}
-    number = {c: _number(c) if c in types else null[c] for c in _NUMBERS}
+    number = {c: _number(c, types[c]) if c in types else null[c] for c in _NUMBERS}
     quantity = number["quantity"] if "quantity" in types else "1.0D"
     value = f"coalesce({number['amount']}, {quantity} * {number['unit_price']})"
     order = (
@@ -344,7 +352,11 @@ def _transactions(df, *, source: str):
         if "order_id" in types
         else f"concat({customer}, '@', CAST({ts} AS STRING))"
     )
-    flag = "try_cast(CAST(is_return AS STRING) AS BOOLEAN)" if "is_return" in types else "NULL"
+    flag = "NULL"
+    if types.get("is_return") == "boolean":
+        flag = "is_return"
+    elif "is_return" in types:
+        flag = "try_cast(CAST(is_return AS STRING) AS BOOLEAN)"
     is_return = f"coalesce({flag}, {quantity} < 0 OR {value} < 0, false)"
     usable = [f"{customer} IS NOT NULL", f"{ts} IS NOT NULL"]
     usable += [f"{number[c]} IS NOT NULL" for c in _NUMBERS if c in types]
