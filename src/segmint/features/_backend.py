@@ -13,8 +13,10 @@ import ibis.expr.types as ir
 from segmint.engine import Engine, engine_for
 
 #: DuckDB memory one transaction line may take in the per-customer aggregation (its order key
-#: and product in the customers' lists, its share of the sums and of the hash table); measured
-#: on the synthetic data, about 20 lines per customer (benchmarks/bench_pipeline.py)
+#: and product in the customers' lists, its share of the sums and of the hash table): an
+#: allowance, not a measurement of it. One pass over 5M synthetic customers (108M lines) failed
+#: under a 3.7 GiB cap, so a line needs more than 37 bytes; with 100, the same data ran in 3
+#: buckets under the default cap (benchmarks/bench_pipeline.py --customers 5000000)
 BYTES_PER_LINE = 100
 
 
