@@ -122,7 +122,7 @@ def demo(
 @app.command()
 def run(
     transactions: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--transactions",
             "-t",
@@ -135,7 +135,7 @@ def run(
         ),
     ] = None,
     customers: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--customers",
             "-c",
@@ -237,6 +237,45 @@ def run(
     method: MethodOpt = "kmeans",
     space: SpaceOpt = "useful",
     seed: SeedOpt = 0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            envvar="SEGMINT_ENGINE",
+            help=(
+                "Where features and assignments are computed: [bold]duckdb[/bold] (this "
+                "machine, the files ingested into the workspace) or [bold]spark[/bold] (Parquet "
+                "or CSV files, directories or globs with the canonical column names, read where "
+                "they are; results written as Parquet, the run's record in the workspace)."
+            ),
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str,
+        typer.Option(
+            "--spark-master",
+            envvar="SEGMINT_SPARK_MASTER",
+            help="Spark master with --engine spark: local[N], local[*] or spark://HOST:PORT.",
+        ),
+    ] = "local[*]",
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="With --engine spark: directory or URI for the features/ and assignments/ "
+            "Parquet (default: WORKSPACE/results/run-N).",
+        ),
+    ] = None,
+    fit_sample: Annotated[
+        int,
+        typer.Option(
+            "--fit-sample",
+            min=pipeline.MIN_CUSTOMERS,
+            help="With --engine spark: customers the segmentation is fitted on at most (a hash "
+            "sample of the ids); every customer is then assigned in Spark.",
+        ),
+    ] = pipeline.FIT_SAMPLE,
     report: ReportOpt = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
@@ -247,10 +286,50 @@ def run(
     Rows without a customer id or with unparseable dates or prices are skipped and counted;
     re-ingesting a file adds nothing twice. On any error the workspace is left as it was.
     With --customers and no --transactions, customers are segmented on their attributes.
+    With --engine spark the files stay where they are and Spark computes the features and
+    assignments of every customer (see README, "Scaling out").
     """
     try:
+        if engine not in ("duckdb", "spark"):
+            raise SegmintError(f"--engine must be duckdb or spark, not {engine!r}")
         # one transaction: a failure anywhere (options are checked first) stores nothing
         with progress_bar(quiet or as_json) as progress:
+            if engine == "spark":
+                _spark_only_options(
+                    transactions,
+                    preset=preset,
+                    map=map_,
+                    customers_map=customers_map,
+                    delimiter=delimiter,
+                    encoding=None if encoding == "utf-8" else encoding,
+                    date_format=date_format,
+                    value=value,
+                )
+                result = pipeline.segment_on_spark(
+                    Workspace(workspace),
+                    transactions,
+                    customers=customers,
+                    master=spark_master,
+                    output=output,
+                    as_of=None if as_of is None else pipeline.parse_date(as_of),
+                    options=pipeline.SegmentOptions(
+                        segments,
+                        method=method,
+                        random_state=seed,
+                        use_attributes=use_attributes,
+                        space=space,
+                    ),
+                    fit_sample=fit_sample,
+                    report_path=report,
+                    progress=progress,
+                )
+                show_run(result, as_json)
+                return
+            if output is not None:
+                raise SegmintError(
+                    "--output applies to --engine spark; a DuckDB run's results are in the "
+                    "workspace (segmint export writes them)"
+                )
             if transactions is None:
                 results, result = pipeline.segment_customers(
                     Workspace(workspace),
@@ -293,7 +372,24 @@ def run(
     show_run(result, as_json)
 
 
-def _customers_alone(customers: Path | None, as_of: str | None) -> Path:
+def _spark_only_options(transactions: str | None, **given) -> None:
+    """Refuse what the Spark engine does not do yet, before anything starts."""
+    if transactions is None:
+        raise SegmintError("--engine spark segments transactions: give --transactions FILES")
+    unsupported = [
+        f"--{name.replace('_', '-')}"
+        for name, value in given.items()
+        if value not in (None, [], "generic")
+    ]
+    if unsupported:
+        raise SegmintError(
+            f"{', '.join(unsupported)} not supported with --engine spark yet: Spark reads "
+            "Parquet or CSV files whose columns have the canonical names (customer_id, ts, "
+            "amount, ...; see segmint.schema)"
+        )
+
+
+def _customers_alone(customers: str | None, as_of: str | None) -> str:
     """The customers file of a ``run`` without transactions, once its options make sense."""
     if customers is None:
         raise SegmintError(

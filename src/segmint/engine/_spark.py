@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,12 +94,16 @@ class SparkEngine(Engine):
         for function in _FUNCTIONS:
             self.session.sql(f"CREATE OR REPLACE TEMPORARY FUNCTION {function}")
 
+    def dataframe(self, expr):
+        """``expr`` as a Spark DataFrame, not run (to be written where the data lives)."""
+        # the hooks register the expression's in-memory tables with the session
+        self.backend._run_pre_execute_hooks(expr)
+        return self.session.sql(self.backend.compile(expr))
+
     def to_arrow(self, expr):
         # Spark's own Arrow export: Ibis 12's to_pyarrow goes through pandas (slower, and
-        # NaN for NULL on the way); the hooks register the expression's in-memory tables
-        self.backend._run_pre_execute_hooks(expr)
-        table = self.session.sql(self.backend.compile(expr)).toArrow()
-        return table.cast(expr.schema().to_pyarrow())
+        # NaN for NULL on the way)
+        return self.dataframe(expr).toArrow().cast(expr.schema().to_pyarrow())
 
     def memory_limit(self) -> None:
         return None  # Spark spills aggregation state to disk
@@ -177,7 +182,9 @@ def spark_session(
     Returns
     -------
     pyspark.sql.SparkSession
-        With the session time zone set to UTC (workspace time) and the web UI off.
+        With the session time zone set to UTC (workspace time), the web UI off, and this
+        Python interpreter for the workers (``PYSPARK_PYTHON`` names another: on a cluster,
+        one with segmint installed on every worker).
 
     Raises
     ------
@@ -191,6 +198,8 @@ def spark_session(
     java_home = os.environ.get("JAVA_HOME")
     if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
         raise EngineError(f"the Spark engine needs a Java 17 runtime: {_INSTALL_JAVA}")
+    if master.startswith("sc://"):
+        raise EngineError(f"Spark Connect ({master}) is not supported yet: give a master URL")
     if shuffle_partitions is None and master.startswith("local"):
         threads = re.fullmatch(r"local\[(\d+|\*)(,\d+)?\]", master)
         n = threads.group(1) if threads else "1"
@@ -202,6 +211,8 @@ def spark_session(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # the workers run segmint's own assignment code: this interpreter's, unless told
+        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
     )
     if shuffle_partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))

@@ -28,6 +28,7 @@ from segmint.features.transactions import (
     build_features,
     category_columns,
     default_as_of,
+    feature_query,
     to_naive_utc,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "default_as_of",
     "derive_categories",
     "feature_label",
+    "feature_query",
     "is_outcome",
     "money_columns",
     "slugify",

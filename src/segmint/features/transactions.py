@@ -26,7 +26,7 @@ product count (bitmap or hashes) is in ``features/_products.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import ibis
@@ -255,11 +255,62 @@ def build_features(
     order are expected to share its time (as invoices and checkout events do), so purchase days
     are order days.
     """
+    engine = engine_for(con)
+    parts = _feature_queries(
+        engine,
+        as_of=as_of,
+        n_top_categories=n_top_categories,
+        trend_window_days=trend_window_days,
+        category_map_table=category_map_table,
+    )
+    return pa.concat_tables([engine.to_arrow(part) for part in parts]).sort_by("customer_id")
+
+
+def feature_query(
+    con,
+    *,
+    as_of: datetime | date | None = None,
+    n_top_categories: int = 6,
+    trend_window_days: int = 90,
+    category_map_table: str | None = None,
+) -> ir.Table:
+    """:func:`build_features` as one query, not run, for an engine that spills (Spark): the
+    caller writes it where the data lives instead of fetching it (rows in no set order).
+
+    Raises
+    ------
+    ValueError
+        On an engine that must run the features a bucket of customers at a time (DuckDB over
+        more lines than its memory holds): use :func:`build_features` there.
+    """
+    engine = engine_for(con)
+    parts = list(
+        _feature_queries(
+            engine,
+            as_of=as_of,
+            n_top_categories=n_top_categories,
+            trend_window_days=trend_window_days,
+            category_map_table=category_map_table,
+        )
+    )
+    if len(parts) > 1:
+        raise ValueError(f"the features need {len(parts)} passes on {engine.name}")
+    return parts[0]
+
+
+def _feature_queries(
+    engine: Engine,
+    *,
+    as_of: datetime | date | None,
+    n_top_categories: int,
+    trend_window_days: int,
+    category_map_table: str | None,
+) -> Iterator[ir.Table]:
+    """The feature query of each bucket of customers (one bucket unless memory is short)."""
     if n_top_categories < 0:
         raise ValueError("n_top_categories must be >= 0")
     if trend_window_days <= 0:
         raise ValueError("trend_window_days must be > 0")
-    engine = engine_for(con)
     tx = _transactions(engine)
     engine.prepare()
     as_of = _default_as_of(tx) if as_of is None else to_naive_utc(as_of)
@@ -301,7 +352,6 @@ def build_features(
         n_products = lines["product_id"].nunique().to_pyarrow().as_py()
         if bitmap_fits(engine, n_lines, n_products):
             n_known_products = n_products
-    parts = []
     for bucket in range(n_buckets):
         part = lines
         if n_buckets > 1:
@@ -322,8 +372,7 @@ def build_features(
             # An explicit select: a left join also keeps the right side's key (customer_id_right).
             columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
             features = features.left_join(attrs, "customer_id").select(*columns)
-        parts.append(engine.to_arrow(features))
-    return pa.concat_tables(parts).sort_by("customer_id")
+        yield features
 
 
 def _map_table(engine: Engine, name: str) -> ir.Table:

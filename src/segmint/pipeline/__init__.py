@@ -30,16 +30,20 @@ from segmint.pipeline._runs import (
     load_micro_segments,
     load_run,
 )
-from segmint.pipeline._segment import segment
+from segmint.pipeline._scale_out import FIT_SAMPLE, segment_on_spark
+from segmint.pipeline._segment import MIN_CUSTOMERS, SegmentOptions, segment
 
 __all__ = [
     "EXPORTS",
+    "FIT_SAMPLE",
     "K_RANGE",
+    "MIN_CUSTOMERS",
     "N_TOP_CATEGORIES",
     "REJECT_REASONS",
     "IngestResult",
     "Progress",
     "RunResult",
+    "SegmentOptions",
     "clustering_columns",
     "clv_ranking",
     "check_method",
@@ -60,5 +64,6 @@ __all__ = [
     "predict",
     "segment",
     "segment_customers",
+    "segment_on_spark",
     "write_report",
 ]

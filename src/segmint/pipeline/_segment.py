@@ -96,11 +96,15 @@ class Segmentation:
     #: live features from purchases only, so it serves such a run's stored assignments)
     model: dict | None
     micro_segments: pd.DataFrame | None = None
+    #: the fitted segmenter and the 2-D projection of its space behind ``map_x``/``map_y``,
+    #: for assigning customers beyond the ones fitted on (a Spark run's)
+    segmenter: Segmenter | None = None
+    projection: PCA | None = None
 
 
-def _map_coordinates(Z: np.ndarray, random_state: int) -> np.ndarray:
+def _map_projection(Z: np.ndarray, random_state: int) -> PCA:
     # a linear 2-D projection: fast on a million customers and faithful to cluster separation
-    return PCA(n_components=2, random_state=random_state).fit_transform(Z).astype("float32")
+    return PCA(n_components=2, random_state=random_state).fit(Z)
 
 
 def read_features(
@@ -273,7 +277,9 @@ def fit_segments(
     )
     rfm = _rfm(features)
     progress("explain", 1, 2)
-    coords = _map_coordinates(model.transform(features[columns]), random_state)
+    Z = model.transform(features[columns])
+    projection = _map_projection(Z, random_state)
+    coords = projection.transform(Z).astype("float32")
     assignments = pd.DataFrame(
         {
             "customer_id": features.index.astype(str),
@@ -325,6 +331,8 @@ def fit_segments(
         metrics,
         None if any(c.startswith("attr_") for c in columns) else segmenter_to_dict(model),
         pd.DataFrame([m.to_dict() for m in micro]),
+        model,
+        projection,
     )
 
 

@@ -11,6 +11,7 @@ from importlib import resources
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from segmint.errors import RunNotFoundError, WorkspaceError
 
@@ -31,6 +32,12 @@ def features_table(run_id: int) -> str:
     return f"run_features_{int(run_id)}"
 
 
+def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next run will get (1, 2, 3, ... per workspace)."""
+    (run_id,) = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()[0]
+    return int(run_id)
+
+
 def create_run(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -41,7 +48,7 @@ def create_run(
     fingerprint: str,
 ) -> int:
     """Record a run and return its id (1, 2, 3, ... per workspace)."""
-    (run_id,) = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()[0]
+    run_id = next_run_id(con)
     con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -62,11 +69,15 @@ def save_results(
     run_id: int,
     *,
     segments: pd.DataFrame,
-    assignments: pd.DataFrame,
-    features: pa.Table,
+    assignments: pd.DataFrame | pa.Table | ds.Dataset | duckdb.DuckDBPyRelation,
+    features: pa.Table | ds.Dataset | duckdb.DuckDBPyRelation,
     micro_segments: pd.DataFrame | None = None,
 ) -> None:
-    """Store a run's segments, micro-segments, per-customer assignments and features."""
+    """Store a run's segments, micro-segments, per-customer assignments and features.
+
+    The per-customer rows may be any table DuckDB scans: a frame, an Arrow table or dataset,
+    a relation (a Parquet dataset is read as it is stored, not through memory).
+    """
     seg = pd.DataFrame(
         {
             "run_id": run_id,
@@ -96,7 +107,7 @@ def save_results(
         "map_x",
         "map_y",
     ]
-    con.register("_asg", assignments[columns])
+    con.register("_asg", assignments)
     con.execute(f"INSERT INTO assignments SELECT ?, {', '.join(columns)} FROM _asg", [run_id])
     con.unregister("_asg")
     con.register("_feat", features)
