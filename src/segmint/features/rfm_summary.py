@@ -38,6 +38,8 @@ TIME_UNIT_DAYS: dict[str, float] = {"W": 7.0, "D": 1.0, "M": 365.2425 / 12.0}
 
 _HOLDOUT_COLUMNS = ("frequency_holdout", "monetary_holdout", "duration_holdout")
 _SECONDS_PER_DAY = 86400.0
+#: what is left of a purchase after its returns, as a share of its value, that is rounding
+_ROUNDING = 1e-9
 _REQUIRED = ("customer_id", "order_id", "ts", "amount", "is_return")
 #: the grouping columns of the compressed summary, in its sort order
 _COMPRESSED_KEYS = ("frequency", "recency", "T")
@@ -131,7 +133,8 @@ def rfm_summary(
     Returns are not purchases, and spend is net of them: a return line (``is_return`` true or,
     where ``is_return`` is NULL, a negative ``amount``) is taken off the customer's latest
     transaction at or before it in the same period (calibration or holdout). A transaction
-    whose returns equal or exceed its value was wholly returned and is no transaction at all (a
+    whose returns equal or exceed its value (up to rounding: within a billionth of it) was
+    wholly returned and is no transaction at all (a
     customer who returned everything after a first purchase has no repeat). Returns larger
     than that latest transaction are not carried back to earlier ones. A zero-value
     transaction with nothing returned still counts as a purchase but is no spend observation.
@@ -284,10 +287,13 @@ def _per_customer(
     returned = undone.group_by(["customer_id", "t"]).aggregate(returned=undone["amount"].sum())
 
     # net values; a purchase wholly returned is no transaction. A zero-value purchase with
-    # nothing returned stays one (it is a visit), but carries no spend.
+    # nothing returned stays one (it is a visit), but carries no spend. Sums of the same
+    # amounts in another order differ in the last bits, so what is left of a purchase after
+    # its returns must be more than rounding (a share of its value) for it to count
     joined = gross.left_join(returned, ["customer_id", "t"])
+    net = joined["value"] - joined["returned"]
     events = joined.filter(
-        joined["returned"].isnull() | (joined["value"] - joined["returned"] > 0)
+        joined["returned"].isnull() | (net > _ROUNDING * joined["value"])
     ).select(
         "customer_id",
         "t",
