@@ -202,3 +202,18 @@ def test_wholly_returned_purchase_is_no_repeat_and_zero_value_is_no_spend(con, i
     assert (rows["E"]["frequency"], rows["E"]["monetary_value"]) == (1, 6.0)
     assert (rows["F"]["frequency"], rows["F"]["monetary_value"]) == (2, 4.0)
     assert (rows["G"]["frequency"], rows["G"]["monetary_value"]) == (1, 9.0)
+
+
+def test_a_purchase_returned_up_to_rounding_is_no_transaction(con, insert_transactions):
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floating point, not 0: the repeat is wholly returned
+    insert_transactions(
+        con,
+        [
+            ("H", "h1", "2024-01-01 09:00:00", "P1", "x", "T", 1, 5.0, False),
+            ("H", "h2", "2024-01-08 09:00:00", "P1", "x", "T", 1, 0.1, False),
+            ("H", "h2", "2024-01-08 09:00:00", "P2", "x", "T", 1, 0.2, False),
+            ("H", "h3", "2024-01-09 09:00:00", "P1", "x", "T", -1, 0.3, True),
+        ],
+    )
+    row = rfm_summary(con, calibration_end=CAL_END, merge_same_day=False).to_pylist()[0]
+    assert (row["frequency"], row["monetary_value"]) == (0, 0.0)

@@ -112,8 +112,10 @@ class SparkEngine(Engine):
         return False  # Spark tables have no key constraints
 
     def epoch_seconds(self, ts):
-        # Ibis's epoch_seconds is Spark's unix_timestamp, which drops fractions of a second
-        return _unix_micros(ts) / 1e6
+        # Ibis's epoch_seconds is Spark's unix_timestamp, which drops fractions of a second.
+        # A DOUBLE before dividing: Spark reads Ibis's float literals (1000000.0) as DECIMAL,
+        # and a decimal quotient is rounded otherwise than DuckDB's double one
+        return _unix_micros(ts).cast("float64") / 1e6
 
     def hash64(self, value):
         return _hash(value)

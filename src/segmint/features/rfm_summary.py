@@ -1,8 +1,9 @@
-"""The calibration/holdout RFM summary that buy-till-you-die models take, computed in DuckDB.
+"""The calibration/holdout RFM summary that buy-till-you-die models take, computed in the engine.
 
-One parameterised SQL statement over the workspace's ``transactions`` table turns order lines
-into one row per customer with ``frequency``, ``recency``, ``T`` and ``monetary_value`` (and,
-with a holdout period, the holdout counts), following the conventions of Fader, Hardie & Lee
+One Ibis expression over the ``transactions`` table, run on DuckDB or Spark
+(:mod:`segmint.engine`), turns order lines into one row per customer with ``frequency``,
+``recency``, ``T`` and ``monetary_value`` (and, with a holdout period, the holdout counts),
+following the conventions of Fader, Hardie & Lee
 (2005) and of the ``lifetimes`` package's ``calibration_and_holdout_data``:
 
 - a *transaction* is a calendar day with at least one purchase (``merge_same_day=True``, the
@@ -13,15 +14,21 @@ with a holdout period, the holdout counts), following the conventions of Fader, 
 - ``monetary_value`` is the mean *net* value of the repeat transactions with a positive net
   value (0 with none), the input of the Gamma-Gamma spend model.
 
-Only the per-customer result leaves the engine (as Arrow).
+Only the per-customer result leaves the engine (as Arrow); or, compressed, one row per distinct
+(``frequency``, ``recency``, ``T``) with the number of customers sharing it, which is all the
+purchase models' likelihoods need (they take those counts as weights), so a model can be fitted
+on the driver whatever the number of customers.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
+import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
+from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
 
 __all__ = ["rfm_summary", "TIME_UNIT_DAYS"]
@@ -30,97 +37,12 @@ __all__ = ["rfm_summary", "TIME_UNIT_DAYS"]
 TIME_UNIT_DAYS: dict[str, float] = {"W": 7.0, "D": 1.0, "M": 365.2425 / 12.0}
 
 _HOLDOUT_COLUMNS = ("frequency_holdout", "monetary_holdout", "duration_holdout")
-
-# Parameters: $merge (BOOLEAN), $cal_end, $hold_end, $obs_start (TIMESTAMP or NULL),
-# $unit_seconds (DOUBLE). No value is ever formatted into the text.
-_SQL = """
-WITH lines AS (
-    -- a line is a return when is_return is true, or (is_return NULL) when its amount is
-    -- negative
-    SELECT customer_id, order_id, ts, amount, coalesce(is_return, amount < 0, false) AS ret
-    FROM transactions
-    WHERE customer_id IS NOT NULL
-      AND ts IS NOT NULL
-),
-gross AS (
-    -- one row per purchase: a purchase day, or an order
-    SELECT
-        customer_id,
-        CASE WHEN $merge THEN date_trunc('day', min(ts)) ELSE min(ts) END AS t,
-        coalesce(sum(amount), 0.0) AS value
-    FROM lines
-    WHERE NOT ret
-    GROUP BY
-        customer_id,
-        CASE WHEN $merge THEN date_trunc('day', ts) END,
-        CASE WHEN $merge THEN NULL ELSE coalesce(order_id, CAST(ts AS VARCHAR)) END
-),
-returned AS (
-    -- each return undoes the customer's latest purchase at or before it, and only within the
-    -- same period (a calibration purchase is not netted with a later holdout return, which
-    -- would leak the future into calibration)
-    SELECT g.customer_id, g.t, sum(abs(r.amount)) AS amount
-    FROM (
-        SELECT customer_id, ts, amount,
-               CASE WHEN $merge THEN date_trunc('day', ts) ELSE ts END AS rt
-        FROM lines
-        WHERE ret
-    ) AS r
-    ASOF JOIN gross AS g ON r.customer_id = g.customer_id AND r.rt >= g.t
-    WHERE (r.rt <= $cal_end) = (g.t <= $cal_end)
-    GROUP BY g.customer_id, g.t
-),
-events AS (
-    -- net values; a purchase wholly returned is no transaction. A zero-value purchase with
-    -- nothing returned stays one (it is a visit), but carries no spend.
-    SELECT g.customer_id, g.t, g.value - coalesce(r.amount, 0.0) AS value
-    FROM gross AS g
-    LEFT JOIN returned AS r USING (customer_id, t)
-    WHERE r.amount IS NULL OR g.value - r.amount > 0
-),
-firsts AS (
-    SELECT customer_id, min(t) AS t0
-    FROM events
-    GROUP BY customer_id
-    HAVING min(t) <= $cal_end
-       AND ($obs_start IS NULL OR min(t) >= $obs_start)
-),
-calibration AS (
-    SELECT
-        e.customer_id,
-        any_value(f.t0) AS t0,
-        count(*) - 1 AS frequency,
-        max(e.t) AS t_last,
-        -- Gamma-Gamma's spend: repeat transactions with positive net value only
-        coalesce(avg(e.value) FILTER (WHERE e.t > f.t0 AND e.value > 0), 0.0)
-            AS monetary_value
-    FROM events AS e
-    JOIN firsts AS f USING (customer_id)
-    WHERE e.t <= $cal_end
-    GROUP BY e.customer_id
-),
-holdout AS (
-    SELECT customer_id, count(*) AS n, avg(value) AS m
-    FROM events
-    WHERE $hold_end IS NOT NULL AND t > $cal_end AND t <= $hold_end
-    GROUP BY customer_id
-)
-SELECT
-    c.customer_id,
-    CAST(c.frequency AS BIGINT) AS frequency,
-    (epoch(c.t_last) - epoch(c.t0)) / $unit_seconds AS recency,
-    (epoch($cal_end) - epoch(c.t0)) / $unit_seconds AS T,
-    CAST(c.monetary_value AS DOUBLE) AS monetary_value,
-    CAST(coalesce(h.n, 0) AS BIGINT) AS frequency_holdout,
-    CAST(coalesce(h.m, 0.0) AS DOUBLE) AS monetary_holdout,
-    (epoch($hold_end) - epoch($cal_end)) / $unit_seconds AS duration_holdout
-FROM calibration AS c
-LEFT JOIN holdout AS h USING (customer_id)
-ORDER BY c.customer_id
-"""
-# Typed parameters (a bare NULL parameter has no type for DuckDB to infer).
-for _name in ("cal_end", "hold_end", "obs_start"):
-    _SQL = _SQL.replace("$" + _name, "CAST($" + _name + " AS TIMESTAMP)")
+_SECONDS_PER_DAY = 86400.0
+#: what is left of a purchase after its returns, as a share of its value, that is rounding
+_ROUNDING = 1e-9
+_REQUIRED = ("customer_id", "order_id", "ts", "amount", "is_return")
+#: the grouping columns of the compressed summary, in its sort order
+_COMPRESSED_KEYS = ("frequency", "recency", "T")
 
 
 def _as_timestamp(value: datetime | date | str | None, name: str) -> datetime | None:
@@ -150,14 +72,16 @@ def rfm_summary(
     time_unit: str = "W",
     merge_same_day: bool = True,
     observation_start: datetime | date | str | None = None,
+    compress: bool = False,
 ) -> pa.Table:
-    """Per-customer frequency, recency, T and spend for BTYD models, computed in DuckDB.
+    """Per-customer frequency, recency, T and spend for BTYD models, computed in the engine.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        Connection holding a ``transactions`` table in the canonical schema
-        (:mod:`segmint.schema`).
+    con : duckdb.DuckDBPyConnection, SparkSession or Engine
+        Where a ``transactions`` table in the canonical schema (:mod:`segmint.schema`) is: a
+        DuckDB connection (a workspace's), or a Spark session or engine from
+        :func:`segmint.engine.read_tables`.
     calibration_end : datetime, date or ISO string
         End of the calibration period, **inclusive** (as in ``lifetimes``): a transaction at
         time ``t <= calibration_end`` is in calibration. With ``merge_same_day`` the
@@ -179,6 +103,12 @@ def rfm_summary(
         Keep only the cohort of customers whose first purchase is at or after this time
         (customers first seen earlier are left out, not truncated, so nobody's history is
         cut short).
+    compress : bool, default=False
+        Return one row per distinct (``frequency``, ``recency``, ``T``) with ``weight``, the
+        number of customers in it, instead of one row per customer: the input of the purchase
+        models' ``fit(frequency, recency, T, weights)``, which gives the same parameters as on
+        the per-customer rows. Spend is left out (the Gamma-Gamma likelihood does not reduce
+        to such counts).
 
     Returns
     -------
@@ -188,6 +118,9 @@ def rfm_summary(
         ``T``, ``monetary_value``; with ``holdout_end`` also ``frequency_holdout`` (int64,
         transactions in ``(calibration_end, holdout_end]``, all of them repeats),
         ``monetary_holdout`` (their mean value, 0 if none) and ``duration_holdout``.
+        Compressed: sorted by ``frequency``, ``recency``, ``T``; columns ``frequency``,
+        ``recency``, ``T``, ``weight`` (int64); with ``holdout_end`` also
+        ``frequency_holdout`` (the total over the row's customers) and ``duration_holdout``.
 
     Raises
     ------
@@ -200,7 +133,8 @@ def rfm_summary(
     Returns are not purchases, and spend is net of them: a return line (``is_return`` true or,
     where ``is_return`` is NULL, a negative ``amount``) is taken off the customer's latest
     transaction at or before it in the same period (calibration or holdout). A transaction
-    whose returns equal or exceed its value was wholly returned and is no transaction at all (a
+    whose returns equal or exceed its value (up to rounding: within a billionth of it) was
+    wholly returned and is no transaction at all (a
     customer who returned everything after a first purchase has no repeat). Returns larger
     than that latest transaction are not carried back to earlier ones. A zero-value
     transaction with nothing returned still counts as a purchase but is no spend observation.
@@ -219,6 +153,46 @@ def rfm_summary(
     >>> rfm_summary(con, calibration_end="2024-01-29").to_pylist()
     [{'customer_id': 'a', 'frequency': 1, 'recency': 2.0, 'T': 4.0, 'monetary_value': 20.0}]
     """
+    engine = engine_for(con)
+    cal_end, hold_end, obs_start = _check_arguments(
+        calibration_end, holdout_end, time_unit, observation_start
+    )
+    summary = _per_customer(
+        engine,
+        _transactions(engine),
+        cal_end=cal_end,
+        hold_end=hold_end,
+        obs_start=obs_start,
+        unit_seconds=TIME_UNIT_DAYS[time_unit] * _SECONDS_PER_DAY,
+        merge=merge_same_day,
+    )
+    if compress:
+        holdout = {}
+        if hold_end is not None:
+            holdout = {"frequency_holdout": summary["frequency_holdout"].sum()}
+        keys = [*_COMPRESSED_KEYS, *(["duration_holdout"] if hold_end is not None else [])]
+        summary = summary.group_by(keys).aggregate(weight=summary.count(), **holdout)
+        summary = summary.select(*_COMPRESSED_KEYS, "weight", *holdout, *keys[3:])
+        order = list(_COMPRESSED_KEYS)
+    else:
+        if hold_end is None:
+            summary = summary.drop(*_HOLDOUT_COLUMNS)
+        order = ["customer_id"]
+    table = engine.to_arrow(summary).sort_by([(c, "ascending") for c in order])
+    if table.num_rows == 0:
+        raise DataValidationError(
+            f"no customer made a purchase on or before calibration_end ({cal_end})"
+            + (
+                f" with a first purchase at or after observation_start ({obs_start})"
+                if obs_start is not None
+                else ""
+            ),
+            source="transactions",
+        )
+    return table
+
+
+def _check_arguments(calibration_end, holdout_end, time_unit, observation_start):
     if time_unit not in TIME_UNIT_DAYS:
         raise DataValidationError(
             f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}"
@@ -236,44 +210,132 @@ def rfm_summary(
         raise DataValidationError(
             f"observation_start ({obs_start}) must not be after calibration_end ({cal_end})"
         )
-    _check_transactions(con)
-    params = {
-        "merge": bool(merge_same_day),
-        "cal_end": cal_end,
-        "hold_end": hold_end,
-        "obs_start": obs_start,
-        "unit_seconds": TIME_UNIT_DAYS[time_unit] * 86400.0,
-    }
-    table = con.sql(_SQL, params=params).to_arrow_table()
-    if table.num_rows == 0:
-        raise DataValidationError(
-            f"no customer made a purchase on or before calibration_end ({cal_end})"
-            + (
-                f" with a first purchase at or after observation_start ({obs_start})"
-                if obs_start is not None
-                else ""
-            ),
-            source="transactions",
-        )
-    if hold_end is None:
-        table = table.drop_columns(list(_HOLDOUT_COLUMNS))
-    return table
+    return cal_end, hold_end, obs_start
 
 
-def _check_transactions(con) -> None:
-    required = ("customer_id", "order_id", "ts", "amount", "is_return")
-    try:
-        rows = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-            ["transactions"],
-        ).fetchall()
-    except Exception as exc:  # pragma: no cover - a closed connection
-        raise DataValidationError(f"cannot read the workspace ({exc})") from None
-    present = {r[0] for r in rows}
-    if not present:
+def _transactions(engine: Engine) -> ir.Table:
+    tx = engine.table("transactions")
+    if tx is None:
         raise DataValidationError("no transactions table in the workspace", source="transactions")
-    missing = [c for c in required if c not in present]
+    missing = [c for c in _REQUIRED if c not in tx.columns]
     if missing:
         raise DataValidationError(
             f"transactions lack column(s) {', '.join(missing)}", source="transactions"
         )
+    return tx
+
+
+def _per_customer(
+    engine: Engine,
+    tx: ir.Table,
+    *,
+    cal_end: datetime,
+    hold_end: datetime | None,
+    obs_start: datetime | None,
+    unit_seconds: float,
+    merge: bool,
+) -> ir.Table:
+    """The summary's expression, one row per customer, holdout columns always there."""
+    cal = ibis.literal(cal_end, type="timestamp")
+    lines = tx.filter(tx["customer_id"].notnull(), tx["ts"].notnull())
+    # a line is a return when is_return is true, or (is_return NULL) when its amount is negative
+    ret = ibis.coalesce(lines["is_return"], lines["amount"] < 0, False)
+    lines = lines.select("customer_id", "order_id", "ts", "amount", ret=ret)
+
+    # one row per purchase: a purchase day, or an order (timed at its first line)
+    bought = lines.filter(~lines["ret"])
+    if merge:
+        bought = bought.mutate(key=bought["ts"].truncate("D"))
+        gross = bought.group_by(["customer_id", "key"]).aggregate(
+            value=bought["amount"].sum().fill_null(0.0)
+        )
+        gross = gross.select("customer_id", t=gross["key"], value=gross["value"])
+    else:
+        bought = bought.mutate(
+            key=bought["order_id"].fill_null(bought["ts"].cast("string")),
+        )
+        gross = bought.group_by(["customer_id", "key"]).aggregate(
+            t=bought["ts"].min(), value=bought["amount"].sum().fill_null(0.0)
+        )
+        gross = gross.drop("key")
+
+    # each return undoes the customer's latest purchase at or before it (an as-of join, written
+    # as a running maximum over purchases and returns in time order, purchases first at a tie,
+    # which both engines run), and only within the same period: a calibration purchase is not
+    # netted with a later holdout return, which would leak the future into calibration
+    returns = lines.filter(lines["ret"])
+    rt = returns["ts"].truncate("D") if merge else returns["ts"]
+    stream = gross.select(
+        "customer_id", at=gross["t"], kind=ibis.literal(0), amount=ibis.null("float64")
+    ).union(
+        returns.select(
+            "customer_id",
+            at=rt,
+            kind=ibis.literal(1),
+            amount=returns["amount"].abs().cast("float64"),
+        )
+    )
+    latest = ibis.cumulative_window(group_by="customer_id", order_by=["at", "kind"])
+    stream = stream.mutate(
+        t=ibis.ifelse(stream["kind"] == 0, stream["at"], ibis.null()).max().over(latest)
+    )
+    undone = stream.filter(
+        stream["kind"] == 1,
+        stream["t"].notnull(),
+        (stream["at"] <= cal) == (stream["t"] <= cal),
+    )
+    returned = undone.group_by(["customer_id", "t"]).aggregate(returned=undone["amount"].sum())
+
+    # net values; a purchase wholly returned is no transaction. A zero-value purchase with
+    # nothing returned stays one (it is a visit), but carries no spend. Sums of the same
+    # amounts in another order differ in the last bits, so what is left of a purchase after
+    # its returns must be more than rounding (a share of its value) for it to count
+    joined = gross.left_join(returned, ["customer_id", "t"])
+    net = joined["value"] - joined["returned"]
+    events = joined.filter(
+        joined["returned"].isnull() | (net > _ROUNDING * joined["value"])
+    ).select(
+        "customer_id",
+        "t",
+        value=joined["value"] - joined["returned"].fill_null(0.0),
+    )
+
+    firsts = events.group_by("customer_id").aggregate(t0=events["t"].min())
+    keep = firsts["t0"] <= cal
+    if obs_start is not None:
+        keep &= firsts["t0"] >= ibis.literal(obs_start, type="timestamp")
+    firsts = firsts.filter(keep)
+    e = events.filter(events["t"] <= cal).join(firsts, "customer_id")
+    calibration = e.group_by("customer_id").aggregate(
+        t0=e["t0"].min(),
+        frequency=e.count() - 1,
+        t_last=e["t"].max(),
+        # Gamma-Gamma's spend: repeat transactions with positive net value only
+        monetary_value=e["value"].mean(where=(e["t"] > e["t0"]) & (e["value"] > 0)),
+    )
+
+    epoch = engine.epoch_seconds
+    cal_s = epoch(cal)
+    if hold_end is None:
+        holdout = None
+        duration = ibis.null("float64")
+    else:
+        hold = ibis.literal(hold_end, type="timestamp")
+        later = events.filter(events["t"] > cal, events["t"] <= hold)
+        holdout = later.group_by("customer_id").aggregate(n=later.count(), m=later["value"].mean())
+        duration = (epoch(hold) - cal_s) / unit_seconds
+    c = calibration
+    if holdout is not None:
+        c = c.left_join(holdout, "customer_id")
+    n = c["n"] if holdout is not None else ibis.literal(0, "int64")
+    m = c["m"] if holdout is not None else ibis.literal(0.0)
+    return c.select(
+        customer_id=c["customer_id"],
+        frequency=c["frequency"].cast("int64"),
+        recency=(epoch(c["t_last"]) - epoch(c["t0"])) / unit_seconds,
+        T=(cal_s - epoch(c["t0"])) / unit_seconds,
+        monetary_value=c["monetary_value"].fill_null(0.0).cast("float64"),
+        frequency_holdout=n.fill_null(0).cast("int64"),
+        monetary_holdout=m.fill_null(0.0).cast("float64"),
+        duration_holdout=duration.cast("float64"),
+    )
