@@ -41,6 +41,12 @@ def in_bucket(
     return engine.hash_bits(customer_id, 32) % n_buckets == bucket
 
 
+def in_sample(engine: Engine, customer_id: ir.StringValue, share: float) -> ir.BooleanValue:
+    """Whether a customer falls into a hash sample of ``share`` of the customers (the same
+    customers in every call on one engine)."""
+    return engine.hash_bits(customer_id, 32) < math.ceil(share * 2**32)
+
+
 def only(condition: ir.BooleanValue, value: ir.Value) -> ir.Value:
     """``value`` where ``condition`` holds, else NULL.
 

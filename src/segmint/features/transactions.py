@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
-from segmint.features._backend import customer_buckets, in_bucket, only
+from segmint.features._backend import customer_buckets, in_bucket, in_sample, only
 from segmint.features._products import bitmap_fits, product_count
 from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
@@ -183,6 +183,7 @@ def build_features(
     n_top_categories: int = 6,
     trend_window_days: int = 90,
     category_map_table: str | None = None,
+    sample: float | None = None,
 ) -> pa.Table:
     """Compute one row of features per customer from the workspace's transactions.
 
@@ -208,6 +209,10 @@ def build_features(
         with :func:`segmint.features.derive_categories` for this call only, learned from the
         products sold before ``as_of``; a pipeline that wants
         to keep them stores that function's result and passes the table name here.
+    sample : float, optional
+        Only a hash sample of this share of the customers (by their ids: the same customers
+        in every call on one engine), e.g. to learn from an earlier period of ten million
+        customers on a few hundred thousand. The categories are still chosen on everyone.
 
     Returns
     -------
@@ -262,6 +267,7 @@ def build_features(
         n_top_categories=n_top_categories,
         trend_window_days=trend_window_days,
         category_map_table=category_map_table,
+        sample=sample,
     )
     return pa.concat_tables([engine.to_arrow(part) for part in parts]).sort_by("customer_id")
 
@@ -305,6 +311,7 @@ def _feature_queries(
     n_top_categories: int,
     trend_window_days: int,
     category_map_table: str | None,
+    sample: float | None = None,
 ) -> Iterator[ir.Table]:
     """The feature query of each bucket of customers (one bucket unless memory is short)."""
     if n_top_categories < 0:
@@ -342,6 +349,8 @@ def _feature_queries(
         purchases = lines.filter(~lines["is_ret"])
         categories, _ = _category_spend(purchases)
     share_columns = category_columns(categories[:n_top_categories])
+    if sample is not None and sample < 1.0:
+        lines = lines.filter(in_sample(engine, lines["customer_id"], sample))
 
     n_known_products, n_buckets = None, 1
     if engine.memory_limit() is not None:

@@ -30,8 +30,8 @@ from segmint.pipeline._runs import (
     load_micro_segments,
     load_run,
 )
-from segmint.pipeline._scale_out import FIT_SAMPLE, segment_on_spark
-from segmint.pipeline._segment import MIN_CUSTOMERS, SegmentOptions, segment
+from segmint.pipeline._scale_out import segment_on_spark
+from segmint.pipeline._segment import FIT_SAMPLE, MIN_CUSTOMERS, SegmentOptions, segment
 
 __all__ = [
     "EXPORTS",

@@ -77,6 +77,7 @@ def feature_frame(
     *,
     keep_categories: bool = True,
     categories: pa.Table | None = None,
+    sample: float | None = None,
 ) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
     """Features per customer as of a date, without writing anything.
 
@@ -87,6 +88,7 @@ def feature_frame(
     without, they are derived for this call only (an evaluation at a past cut-off must not use
     categories learned from later data). ``categories`` forces a ``(product_id, category)``
     map, e.g. the one derived for a later cut-off, so two cut-offs share their categories.
+    ``sample`` keeps a hash sample of that share of the customers (see ``build_features``).
 
     Returns
     -------
@@ -116,7 +118,11 @@ def feature_frame(
             map_table = _NEW_CATEGORIES
     try:
         table = build_features(
-            con, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
+            con,
+            as_of=as_of,
+            n_top_categories=N_TOP_CATEGORIES,
+            category_map_table=map_table,
+            sample=sample,
         )
     finally:
         if map_table == _NEW_CATEGORIES:

@@ -136,6 +136,7 @@ def earlier_period(
     categories: pa.Table | None,
     days: int = LEARN_DAYS,
     quarters: int = MIX_QUARTERS,
+    sample: float | None = None,
 ) -> EarlierPeriod | None:
     """The features at ``as_of - days`` (columns as ``features``) and the ``days`` after it,
     with up to ``quarters - 1`` such periods before it as ``previous`` (each reduced to what
@@ -144,19 +145,20 @@ def earlier_period(
     ``categories`` is the product map derived for ``features`` (None: the workspace's stored
     map or the lines' own categories, as the features used). None when the data does not
     reach back far enough to hold ``MIN_LEARN_CUSTOMERS`` customers at that cut-off.
+    ``sample``: only a hash sample of that share of the customers (see ``build_features``).
     """
     cutoff = as_of - timedelta(days=days)
     ((first,),) = con.execute("SELECT min(ts) FROM transactions").fetchall()
     if first is None or cutoff <= first:
         return None
-    past, _, _ = feature_frame(con, cutoff, categories=categories)
+    past, _, _ = feature_frame(con, cutoff, categories=categories, sample=sample)
     if len(past) < MIN_LEARN_CUSTOMERS:
         return None
     past = past.reindex(columns=features.columns, fill_value=0.0)
     source = categories if categories is not None else stored_category_map(con)
     net, bought = next_period_spend(con, cutoff, days, past.index, source)
     previous = (
-        earlier_period(con, features, cutoff, categories, days, quarters - 1)
+        earlier_period(con, features, cutoff, categories, days, quarters - 1, sample)
         if quarters > 1
         else None
     )

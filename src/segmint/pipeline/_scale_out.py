@@ -40,6 +40,7 @@ from segmint.pipeline._outcomes import earlier_period
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
 from segmint.pipeline._segment import (
+    FIT_SAMPLE,
     MIN_CUSTOMERS,
     Segmentation,
     SegmentOptions,
@@ -50,10 +51,6 @@ from segmint.segment import rfm_group, segmenter_from_dict, segmenter_to_dict
 from segmint.segment.assign import assign
 from segmint.store.runs import create_run, next_run_id, save_model, save_results
 from segmint.store.workspace import Workspace
-
-#: customers the segmentation is fitted on at most (a hash sample of them above it): k-means on
-#: 200k customers finds the same segments as on millions, in a fraction of the driver's memory
-FIT_SAMPLE = 200_000
 
 #: the assignments' columns and Spark types (as the workspace's ``assignments`` table)
 _ASSIGNMENT_SCHEMA = (
@@ -135,7 +132,9 @@ def segment_on_spark(
         with _sample_lines(session, sampled, categories) as lines:
             history = earlier_period(lines, sample, as_of, categories)
         progress("features", 3, 3)
-        fitted = fit_segments(sample, as_of, fingerprint, options, progress, history)
+        fitted = fit_segments(
+            sample, as_of, fingerprint, options, progress, history, fit_sample=len(sample)
+        )
         progress("assign", 0, 1)
         _assignments(features, fitted).write.mode("overwrite").partitionBy("segment_id").parquet(
             f"{out}/assignments"

@@ -44,6 +44,7 @@ from segmint.segment import (
     rfm_scores,
     segmenter_to_dict,
 )
+from segmint.segment.assign import assign
 from segmint.segment.space import (
     INTEREST_PREFIX,
     UsefulSpace,
@@ -57,6 +58,14 @@ from segmint.store.workspace import Workspace
 
 #: fewer customers than this cannot be segmented
 MIN_CUSTOMERS = 10
+
+#: customers the segmentation is fitted on at most (a random sample of them above it, and a
+#: hash sample for the earlier quarters it learns from): k-means on 200,000 customers finds the
+#: segments it finds on millions, in a fraction of the memory; every customer is then assigned
+FIT_SAMPLE = 200_000
+
+#: customers assigned at a time (their scaled features are held at once)
+_ASSIGN_CHUNK = 500_000
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,8 @@ def read_features(
     progress("features", 0, 2)
     features, as_of, new_categories = feature_frame(con, as_of)
     progress("features", 1, 2)
-    history = earlier_period(con, features, as_of, new_categories)
+    share = FIT_SAMPLE / len(features) if len(features) > FIT_SAMPLE else None
+    history = earlier_period(con, features, as_of, new_categories, sample=share)
     progress("features", 2, 2)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(
@@ -248,15 +258,22 @@ def fit_segments(
     progress: Progress = no_progress,
     history: EarlierPeriod | None = None,
     value: str | None = None,
+    fit_sample: int = FIT_SAMPLE,
 ) -> Segmentation:
     """Find segments, name and explain them; nothing is read or stored.
 
     ``value`` is the column a segment's value share is of (default: net spend, when there).
+    The segmenter is fitted on at most ``fit_sample`` customers (a random sample above it);
+    every customer is assigned, described and counted.
     """
     columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
-    model, learned = fit_segmenter(features, history, options, progress)
-    labels = model.labels_
+    fit_on = features
+    if len(features) > fit_sample:
+        fit_on = features.sample(n=fit_sample, random_state=random_state).sort_index()
+    model, learned = fit_segmenter(fit_on, history, options, progress)
+    projection = _map_projection(model.transform(fit_on[columns]), random_state)
+    labels, micro_labels, confidence, coords = _assign_all(model, projection, features, columns)
     progress("explain", 0, 2)
     descriptions = describe_segments(
         features,
@@ -269,7 +286,7 @@ def fit_segments(
     micro = describe_micro_segments(
         features,
         labels,
-        model.micro_labels_,
+        micro_labels,
         {d.segment_id: d.name for d in descriptions},
         value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
@@ -277,15 +294,12 @@ def fit_segments(
     )
     rfm = _rfm(features)
     progress("explain", 1, 2)
-    Z = model.transform(features[columns])
-    projection = _map_projection(Z, random_state)
-    coords = projection.transform(Z).astype("float32")
     assignments = pd.DataFrame(
         {
             "customer_id": features.index.astype(str),
             "segment_id": labels.astype("int32"),
-            "micro_segment_id": model.micro_labels_.astype(str),
-            "confidence": model.confidence(features[columns]),
+            "micro_segment_id": micro_labels.astype(str),
+            "confidence": confidence,
             "r_score": rfm["r_score"].to_numpy(),
             "f_score": rfm["f_score"].to_numpy(),
             "m_score": rfm["m_score"].to_numpy(),
@@ -315,9 +329,7 @@ def fit_segments(
         "stability_ari": float(model.stability_),
         "selection": json.loads(model.selection_.to_json(orient="records")),
         "rfm_groups": int(rfm["rfm_group"].nunique()) or None,
-        "n_micro_segments": int(pd.Series(model.micro_labels_).nunique())
-        if options.micro_segments
-        else 0,
+        "n_micro_segments": int(pd.Series(micro_labels).nunique()) if options.micro_segments else 0,
         **learned,
     }
     # the fitted model as JSON: the service assigns live customers with exactly this model
@@ -334,6 +346,29 @@ def fit_segments(
         model,
         projection,
     )
+
+
+def _assign_all(
+    model: Segmenter, projection: PCA, features: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, micro-segment, confidence and map position of every row, by the kernel the
+    fit labelled its own rows with (so a customer fitted on keeps the fitted label), a chunk
+    of rows at a time."""
+    _, geometry = model._fitted()
+    parts = []
+    for start in range(0, len(features), _ASSIGN_CHUNK):
+        Z = model.transform(features.iloc[start : start + _ASSIGN_CHUNK][columns])
+        found = assign(geometry, Z)
+        micro = found.micro_segment_id
+        parts.append(
+            (
+                found.segment_id,
+                np.full(len(Z), None, dtype=object) if micro is None else micro,
+                found.confidence,
+                projection.transform(Z).astype("float32"),
+            )
+        )
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
 def _rfm(features: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,53 @@
+"""At scale the segmentation is fitted on a sample and every customer is assigned."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segmint import pipeline
+from segmint.datasets import generate, write
+from segmint.features import build_features
+from segmint.pipeline._outcomes import earlier_period
+from segmint.pipeline._segment import SegmentOptions, fit_segments, read_features
+from segmint.store.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit-sample")
+    paths = write(generate(3000, seed=5), root / "data")
+    ws = Workspace(root / "ws")
+    pipeline.ingest(ws, paths["transactions"], customers=paths["customers"])
+    return ws
+
+
+def test_a_hash_sample_of_customers_has_their_own_features(workspace):
+    with workspace.connect(read_only=True) as con:
+        full = build_features(con, n_top_categories=8).to_pandas().set_index("customer_id")
+        part = build_features(con, n_top_categories=8, sample=0.3).to_pandas()
+        again = build_features(con, n_top_categories=8, sample=0.3).to_pandas()
+    part = part.set_index("customer_id")
+    # about 30% of the customers, the same ones every time, with exactly their features
+    assert 0.25 * len(full) < len(part) < 0.35 * len(full)
+    assert list(part.index) == list(again["customer_id"])
+    assert list(part.columns) == list(full.columns)  # categories chosen on everyone
+    pd.testing.assert_frame_equal(part, full.loc[part.index])
+
+
+def test_a_fit_on_a_sample_assigns_describes_and_counts_every_customer(workspace):
+    with workspace.connect(read_only=True) as con:
+        features, as_of, fingerprint, _, history = read_features(con, None)
+        sampled = earlier_period(con, features, as_of, None, sample=0.3)
+    assert len(sampled.features) < 0.4 * len(history.features)
+    full = fit_segments(features, as_of, fingerprint, SegmentOptions(), history=history)
+    part = fit_segments(
+        features, as_of, fingerprint, SegmentOptions(), history=sampled, fit_sample=900
+    )
+    assert list(part.assignments["customer_id"]) == list(features.index)
+    assert part.segments["size"].sum() == len(features)
+    assert part.micro_segments["size"].sum() == len(features)
+    assert part.segments["value_share"].sum() == pytest.approx(1.0)
+    # 30% of the customers find about the segments all of them find
+    assert adjusted_rand_score(full.assignments["segment_id"], part.assignments["segment_id"]) > 0.6
