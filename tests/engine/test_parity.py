@@ -20,6 +20,8 @@ from segmint import pipeline
 from segmint.datasets import generate, write
 from segmint.engine import read_tables
 from segmint.features import build_features
+from segmint.io.layout import resolve_layout
+from segmint.schema import get_preset
 from segmint.store.workspace import Workspace
 
 
@@ -85,3 +87,43 @@ def test_derived_categories_are_the_same_on_duckdb_and_spark(spark, files, tmp_p
     on_spark = build_features(read_tables(spark, str(tmp_path / "*.parquet")))
     assert pc.sum(duck.column("n_categories")).as_py() > 0
     _assert_same(duck, on_spark)
+
+
+@pytest.mark.slow
+def test_online_retail_as_users_have_it_gives_the_same_features_on_spark(
+    spark, online_retail_csv, tmp_path
+):
+    # the UCI file as downloaded (gzip CSV, its own column names, ids written as 17850.0,
+    # cancellations as invoices starting with C, no categories), read through its preset
+    workspace = Workspace(tmp_path / "ws")
+    pipeline.ingest(workspace, online_retail_csv, preset="online-retail")
+    with workspace.connect(read_only=True) as con:
+        duck = build_features(con, as_of=datetime(2011, 9, 1))
+    engine = read_tables(spark, online_retail_csv, layout=get_preset("online-retail"))
+    on_spark = build_features(engine, as_of=datetime(2011, 9, 1))
+    assert on_spark.num_rows > 3000
+    _assert_same(duck, on_spark)
+
+
+def test_a_mapped_csv_with_its_own_date_format_reads_as_on_duckdb(spark, tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text(
+        "Client;Invoice;When;Total\n"
+        "A1;1;03/02/2024 10:15;10.5\n"
+        "A1;2;17/02/2024 09:00;20\n"
+        "B2;3;01/03/2024 12:30;-4\n"
+        "B2;4;not a date;7\n"
+    )
+    mapping = ["Client=customer_id", "Invoice=order_id", "When=ts", "Total=amount"]
+    layout, delimiter = resolve_layout(mapping=mapping, delimiter=";")
+    engine = read_tables(
+        spark, path, layout=layout, delimiter=delimiter, date_format="%d/%m/%Y %H:%M"
+    )
+    lines = engine.to_arrow(engine.table("transactions").order_by("order_id")).to_pylist()
+    assert [(r["customer_id"], r["order_id"], r["is_return"]) for r in lines] == [
+        ("A1", "1", False),
+        ("A1", "2", False),
+        ("B2", "3", True),
+    ]
+    assert lines[0]["ts"] == datetime(2024, 2, 3, 10, 15)
+    assert [r["amount"] for r in lines] == [10.5, 20.0, -4.0]

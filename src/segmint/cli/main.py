@@ -295,20 +295,22 @@ def run(
         # one transaction: a failure anywhere (options are checked first) stores nothing
         with progress_bar(quiet or as_json) as progress:
             if engine == "spark":
-                _spark_only_options(
-                    transactions,
-                    preset=preset,
-                    map=map_,
-                    customers_map=customers_map,
-                    delimiter=delimiter,
-                    encoding=None if encoding == "utf-8" else encoding,
-                    date_format=date_format,
-                    value=value,
-                )
+                if transactions is None:
+                    raise SegmintError(
+                        "--engine spark segments transactions: give --transactions FILES"
+                    )
+                if value:
+                    raise SegmintError("--value applies to customers alone (no --transactions)")
                 result = pipeline.segment_on_spark(
                     Workspace(workspace),
                     transactions,
                     customers=customers,
+                    preset=preset,
+                    mapping=map_ or [],
+                    customers_mapping=customers_map or [],
+                    delimiter=delimiter,
+                    encoding=encoding,
+                    date_format=date_format,
                     master=spark_master,
                     output=output,
                     as_of=None if as_of is None else pipeline.parse_date(as_of),
@@ -370,23 +372,6 @@ def run(
     if not as_json:
         _print_ingest(results)
     show_run(result, as_json)
-
-
-def _spark_only_options(transactions: str | None, **given) -> None:
-    """Refuse what the Spark engine does not do yet, before anything starts."""
-    if transactions is None:
-        raise SegmintError("--engine spark segments transactions: give --transactions FILES")
-    unsupported = [
-        f"--{name.replace('_', '-')}"
-        for name, value in given.items()
-        if value not in (None, [], "generic")
-    ]
-    if unsupported:
-        raise SegmintError(
-            f"{', '.join(unsupported)} not supported with --engine spark yet: Spark reads "
-            "Parquet or CSV files whose columns have the canonical names (customer_id, ts, "
-            "amount, ...; see segmint.schema)"
-        )
 
 
 def _customers_alone(customers: str | None, as_of: str | None) -> str:

@@ -19,6 +19,8 @@ import ibis.expr.datatypes as dt
 
 from segmint.engine._base import Engine
 from segmint.errors import DataValidationError, SegmintError
+from segmint.io.validate import DATE_FORMATS
+from segmint.schema import Preset, get_preset
 
 #: how to get what Spark needs, for the error messages
 _INSTALL_PYSPARK = "pip install 'segmint[spark]'"
@@ -230,6 +232,10 @@ def read_tables(
     transactions: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     customers: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    layout: Preset | None = None,
+    delimiter: str | None = None,
+    date_format: str | None = None,
+    encoding: str = "utf-8",
 ) -> SparkEngine:
     """Read files into the session as the canonical ``transactions`` (and ``customers``).
 
@@ -243,6 +249,16 @@ def read_tables(
     customers : path, glob or sequence of them, optional
         ``customer_id``, optionally ``first_seen`` and ``country``; every other column becomes
         a key of the ``attributes`` JSON object, as the DuckDB ingest does.
+    layout : Preset, optional
+        The files' columns per canonical field and the layout's conventions (return order
+        prefix, date format), as :func:`segmint.io.resolve_layout` gives them for ``--preset``
+        and ``--map``; default: the canonical names.
+    delimiter : str, optional
+        Of CSV files: ``,`` (default) ``;`` ``\t`` or ``|``.
+    date_format : str, optional
+        strptime format of text dates tried first (then the layout's and the usual ones).
+    encoding : str, default="utf-8"
+        Of CSV files.
 
     Returns
     -------
@@ -258,17 +274,23 @@ def read_tables(
     -----
     Values are cleaned as the DuckDB ingest cleans them (ids and text trimmed, blanks NULL,
     numbers and times parsed, returns flagged and their amounts negative), and lines without
-    a customer id or a readable time, or with an unreadable number, are left out. Column
-    mappings, presets, date formats and decimal commas are not supported on Spark yet.
+    a customer id or a readable time, or with an unreadable number, are left out. Decimal
+    commas, whitespace-delimited and headerless files are DuckDB-only for now.
     """
-    tx = _read(session, transactions)
-    _transactions(tx, source=str(transactions)).createOrReplaceTempView("transactions")
+    layout = layout or get_preset("generic")
+    formats = [_spark_pattern(f) for f in (date_format, layout.date_format, *DATE_FORMATS) if f]
+    tx = _mapped(_read(session, transactions, delimiter, encoding), layout.transactions)
+    _transactions(
+        tx, source=str(transactions), layout=layout, formats=formats
+    ).createOrReplaceTempView("transactions")
     if customers is None:
         # no customers from an earlier read: the tables are the files given, as in a workspace
         session.catalog.dropTempView("customers")
     else:
-        cu = _read(session, customers)
-        _customers(cu, source=str(customers)).createOrReplaceTempView("customers")
+        cu = _mapped(_read(session, customers, delimiter, encoding), layout.customers)
+        _customers(
+            cu, source=str(customers), layout=layout, formats=formats
+        ).createOrReplaceTempView("customers")
     return SparkEngine(session)
 
 
@@ -283,7 +305,8 @@ def _format(path: str) -> str:
     names = [path]
     if os.path.isdir(path):
         names = [n for n in os.listdir(path) if not n.startswith(("_", "."))]
-    suffixes = {Path(n).suffix.lower() for n in names}
+    # the format's extension, under a compression one (Spark reads .csv.gz as it is)
+    suffixes = {Path(n.lower().removesuffix(".gz").removesuffix(".bz2")).suffix for n in names}
     for fmt, known in (("parquet", {".parquet", ".pq"}), ("csv", {".csv", ".txt"})):
         if suffixes and suffixes <= known:
             return fmt
@@ -294,7 +317,7 @@ def _format(path: str) -> str:
     )
 
 
-def _read(session, paths):
+def _read(session, paths, delimiter: str | None = None, encoding: str = "utf-8"):
     paths = _paths(paths)
     formats = {_format(p) for p in paths}
     if len(formats) > 1:
@@ -302,7 +325,67 @@ def _read(session, paths):
     if formats == {"parquet"}:
         return session.read.parquet(*paths)
     # as text: ids keep their leading zeros; numbers and times are parsed below
-    return session.read.csv(paths, header=True, inferSchema=False)
+    if delimiter in ("whitespace", "\\s+"):
+        raise DataValidationError(
+            "whitespace-delimited files are read by the DuckDB engine only for now",
+            source=", ".join(paths),
+        )
+    return session.read.csv(
+        paths, header=True, inferSchema=False, sep=delimiter or ",", encoding=encoding
+    )
+
+
+def _mapped(df, fields: dict[str, str]):
+    """The columns named by the layout (``field -> column``, matched without regard to case)
+    under their field names; the other columns as they are."""
+    by_lower = {c.lower(): c for c in df.columns}
+    renamed = {
+        by_lower[column.lower()]: field
+        for field, column in fields.items()
+        if column.lower() in by_lower
+    }
+    taken = set(renamed.values())
+    keep = [c for c in df.columns if c in renamed or c not in taken]
+    return df.select(*(df[c].alias(renamed.get(c, c)) for c in keep))
+
+
+#: strptime directives and the Spark datetime pattern letters that read the same text (single
+#: letters: Spark then takes one or two digits, as strptime does)
+_PATTERN = {
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%m": "M",
+    "%d": "d",
+    "%H": "H",
+    "%I": "h",
+    "%M": "m",
+    "%S": "s",
+    "%f": "SSSSSS",
+    "%p": "a",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%j": "D",
+    "%%": "%",
+}
+
+
+def _spark_pattern(strptime_format: str) -> str:
+    """A strptime format as a Spark datetime pattern (letters outside directives quoted)."""
+    out, i = [], 0
+    while i < len(strptime_format):
+        piece = strptime_format[i : i + 2]
+        if piece in _PATTERN:
+            out.append(_PATTERN[piece])
+            i += 2
+        elif piece.startswith("%"):
+            raise DataValidationError(
+                f"date format {strptime_format!r}: {piece} is not supported on Spark"
+            )
+        else:
+            char = strptime_format[i]
+            out.append(f"'{char}'" if char.isalpha() or char == "'" else char)
+            i += 1
+    return "".join(out)
 
 
 def _quote(column: str) -> str:
@@ -329,33 +412,37 @@ def _number(column: str, dtype: str) -> str:
     return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS DOUBLE)"
 
 
-def _time(column: str, dtype: str) -> str:
+def _time(column: str, dtype: str, formats: Sequence[str] = ()) -> str:
     if dtype.startswith("timestamp") or dtype == "date":
         return f"CAST({_quote(column)} AS TIMESTAMP)"
-    return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS TIMESTAMP)"
+    text = f"trim(CAST({_quote(column)} AS STRING))"
+    tries = [f"try_cast({text} AS TIMESTAMP)"]
+    tries += [f"try_to_timestamp({text}, '{_escape(f)}')" for f in formats]
+    return f"coalesce({', '.join(tries)})"
 
 
-def _missing(source: str, columns: list[str]) -> DataValidationError:
+def _missing(source: str, fields: list[str], layout: dict[str, str]) -> DataValidationError:
+    wanted = ", ".join(f"{layout.get(f, f)} (for {f})" for f in fields)
     return DataValidationError(
-        f"lacks column(s) {', '.join(columns)}; on the Spark engine the files' columns must "
-        "have the canonical names (mappings and presets are not supported on Spark yet)",
+        f"lacks column(s) {wanted}; name the file's own columns with --map COLUMN=FIELD "
+        "or a --preset",
         source=source,
     )
 
 
-def _transactions(df, *, source: str):
+def _transactions(df, *, source: str, layout: Preset, formats: Sequence[str]):
     """The canonical lines (SQL as :func:`segmint.io.validate.stage_transactions` writes)."""
     types = dict(df.dtypes)
     missing = [c for c in _REQUIRED if c not in types]
     if "amount" not in types and "unit_price" not in types:
         missing.append("amount")
     if missing:
-        raise _missing(source, missing)
+        raise _missing(source, missing, layout.transactions)
     null = {c: "CAST(NULL AS STRING)" for c in _TEXT} | {
         c: "CAST(NULL AS DOUBLE)" for c in _NUMBERS
     }
     customer = _id("customer_id", types["customer_id"])
-    ts = _time("ts", types["ts"])
+    ts = _time("ts", types["ts"], formats)
     text = {c: _text(c) if c in types else null[c] for c in _TEXT}
     number = {c: _number(c, types[c]) if c in types else null[c] for c in _NUMBERS}
     quantity = number["quantity"] if "quantity" in types else "1.0D"
@@ -370,7 +457,10 @@ def _transactions(df, *, source: str):
         flag = "is_return"
     elif "is_return" in types:
         flag = "try_cast(CAST(is_return AS STRING) AS BOOLEAN)"
-    is_return = f"coalesce({flag}, {quantity} < 0 OR {value} < 0, false)"
+    prefix = "false"
+    if layout.return_order_prefix and "order_id" in types:
+        prefix = f"startswith({order}, '{_escape(layout.return_order_prefix)}')"
+    is_return = f"coalesce({flag}, {prefix} OR {quantity} < 0 OR {value} < 0, false)"
     usable = [f"{customer} IS NOT NULL", f"{ts} IS NOT NULL"]
     usable += [f"{number[c]} IS NOT NULL" for c in _NUMBERS if c in types]
     return df.filter(" AND ".join(usable)).selectExpr(
@@ -387,11 +477,11 @@ def _transactions(df, *, source: str):
     )
 
 
-def _customers(df, *, source: str):
+def _customers(df, *, source: str, layout: Preset, formats: Sequence[str]):
     """The canonical customers: other columns go into the ``attributes`` JSON object."""
     types = dict(df.dtypes)
     if "customer_id" not in types:
-        raise _missing(source, ["customer_id"])
+        raise _missing(source, ["customer_id"], layout.customers)
     customer = _id("customer_id", types["customer_id"])
     extras = [c for c in df.columns if c not in _CUSTOMER_FIELDS]
     attributes = (
@@ -400,7 +490,7 @@ def _customers(df, *, source: str):
         else "CAST(NULL AS STRING)"
     )
     first_seen = (
-        _time("first_seen", types["first_seen"])
+        _time("first_seen", types["first_seen"], formats)
         if "first_seen" in types
         else "CAST(NULL AS TIMESTAMP)"
     )

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from segmint.config import duckdb_memory_limit, get_settings
 from segmint.engine import read_tables, spark_session
 from segmint.errors import DataValidationError, WorkspaceError
 from segmint.features import MIN_CATEGORY_COVERAGE, derive_categories, feature_query
+from segmint.io.layout import resolve_layout
 from segmint.pipeline._features import N_TOP_CATEGORIES
 from segmint.pipeline._outcomes import earlier_period
 from segmint.pipeline._progress import Progress, no_progress
@@ -47,6 +48,7 @@ from segmint.pipeline._segment import (
     add_report,
     fit_segments,
 )
+from segmint.schema import Preset
 from segmint.segment import rfm_group, segmenter_from_dict, segmenter_to_dict
 from segmint.segment.assign import assign
 from segmint.store.runs import create_run, next_run_id, save_model, save_results
@@ -65,6 +67,12 @@ def segment_on_spark(
     transactions: str | os.PathLike | list,
     *,
     customers: str | os.PathLike | list | None = None,
+    preset: str | Preset = "generic",
+    mapping: Sequence[str] | dict[str, str] = (),
+    customers_mapping: Sequence[str] | dict[str, str] = (),
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
     master: str = "local[*]",
     output: str | None = None,
     as_of: datetime | None = None,
@@ -81,7 +89,10 @@ def segment_on_spark(
     workspace : Workspace
         Where the run's record goes (created when missing).
     transactions, customers : path, glob or list of them
-        As :func:`segmint.engine.read_tables` reads them (canonical column names).
+        Parquet or CSV files, directories or globs (:func:`segmint.engine.read_tables`).
+    preset, mapping, customers_mapping, delimiter, encoding, date_format
+        The files' layout, as for :func:`ingest` (decimal commas, whitespace-delimited and
+        headerless files are DuckDB-only for now).
     master : str, default="local[*]"
         Spark master URL: ``local[N]``, ``spark://HOST:PORT`` or ``sc://HOST:PORT``.
     output : str, optional
@@ -103,8 +114,19 @@ def segment_on_spark(
     options = (options or SegmentOptions()).check()
     if fit_sample < MIN_CUSTOMERS:
         raise DataValidationError(f"the fit sample must hold at least {MIN_CUSTOMERS} customers")
+    layout, delimiter = resolve_layout(
+        preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
+    )
     session = spark_session(master)
-    engine = read_tables(session, transactions, customers=customers)
+    engine = read_tables(
+        session,
+        transactions,
+        customers=customers,
+        layout=layout,
+        delimiter=delimiter,
+        date_format=date_format,
+        encoding=encoding,
+    )
     progress("features", 0, 3)
     as_of, fingerprint = _check_data(session, as_of)
     categories = _derived_categories(engine, session, as_of)
