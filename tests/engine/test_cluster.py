@@ -1,5 +1,6 @@
-"""A real distributed run: a standalone Spark master and worker as their own processes on
-127.0.0.1, ``segmint run --engine spark --spark-master spark://...`` against them, then stop."""
+"""Real distributed runs: a standalone Spark master and worker as their own processes on
+127.0.0.1, and a Spark Connect server; ``segmint run --engine spark --spark-master URL``
+against each, then stop them."""
 
 from __future__ import annotations
 
@@ -34,11 +35,10 @@ def _wait_for(predicate, what: str, timeout: float = 180.0) -> None:
         time.sleep(0.5)
 
 
-def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    spark_class = Path(pyspark.__file__).parent / "bin" / "spark-class"
+def _start(script: str, args: list[str], log: Path, env: dict) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(spark_class), *args],
+            [str(Path(pyspark.__file__).parent / "bin" / script), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -56,20 +56,43 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.mark.slow
-def test_the_pipeline_runs_on_a_standalone_master_and_worker(spark, tmp_path):
-    # `spark` only for its Java check: this test's run is in its own process and JVM
-    paths = write(generate(1500, seed=3), tmp_path / "data")
-    port = _free_port()
-    env = {
+def _env() -> dict:
+    return {
         **os.environ,
         "SPARK_HOME": str(Path(pyspark.__file__).parent),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
     }
+
+
+def _run(paths: dict, ws: Path, master: str, env: dict) -> dict:
+    """``segmint run --engine spark`` in its own process, against ``master``."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "segmint", "run", "--json", "--quiet"),
+            *("--transactions", str(paths["transactions"])),
+            *("--customers", str(paths["customers"])),
+            *("--engine", "spark", "--workspace", str(ws), "--fit-sample", "800"),
+        ],
+        env={**env, "SEGMINT_SPARK_MASTER": master},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_on_a_standalone_master_and_worker(spark, tmp_path):
+    # `spark` only for its Java check: this test's run is in its own process and JVM
+    paths = write(generate(1500, seed=3), tmp_path / "data")
+    port = _free_port()
+    env = _env()
     work = tmp_path / "worker"
     logs = {name: tmp_path / f"{name}.log" for name in ("master", "worker")}
     master = _start(
+        "spark-class",
         [
             "org.apache.spark.deploy.master.Master",
             *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())),
@@ -81,6 +104,7 @@ def test_the_pipeline_runs_on_a_standalone_master_and_worker(spark, tmp_path):
     try:
         url = f"spark://127.0.0.1:{port}"
         worker = _start(
+            "spark-class",
             [
                 "org.apache.spark.deploy.worker.Worker",
                 url,
@@ -95,20 +119,7 @@ def test_the_pipeline_runs_on_a_standalone_master_and_worker(spark, tmp_path):
             "the worker to register with the master",
         )
         ws = tmp_path / "ws"
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "segmint", "run", "--json", "--quiet"),
-                *("--transactions", str(paths["transactions"])),
-                *("--customers", str(paths["customers"])),
-                *("--engine", "spark", "--workspace", str(ws), "--fit-sample", "800"),
-            ],
-            env={**env, "SEGMINT_SPARK_MASTER": url},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-4000:]
-        run = json.loads(done.stdout)
+        run = _run(paths, ws, url, env)
         # the executors ran in the worker's process tree, under its work directory
         assert any(work.glob("app-*/*/stderr")), "no executor ran on the worker"
     finally:
@@ -119,3 +130,31 @@ def test_the_pipeline_runs_on_a_standalone_master_and_worker(spark, tmp_path):
     assert stored["run_id"] == run["run_id"]
     assert run["params"]["spark_master"] == url
     assert sum(s["size"] for s in run["segments"]) == run["n_customers"] > 1000
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_through_spark_connect(spark, tmp_path):
+    paths = write(generate(1000, seed=4), tmp_path / "data")
+    port, env, log = _free_port(), _env(), tmp_path / "connect.log"
+    server = _start(
+        "spark-submit",
+        [
+            *("--class", "org.apache.spark.sql.connect.service.SparkConnectServer"),
+            *("--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}"),
+            *("--conf", "spark.ui.enabled=false", "spark-internal"),
+        ],
+        log,
+        env,
+    )
+    try:
+        _wait_for(
+            lambda: "Spark Connect server started" in log.read_text(errors="replace"),
+            "the Spark Connect server to start",
+        )
+        run = _run(paths, tmp_path / "ws", f"sc://127.0.0.1:{port}", env)
+    finally:
+        _stop(server)
+    assert run["params"]["spark_master"] == f"sc://127.0.0.1:{port}"
+    assert sum(s["size"] for s in run["segments"]) == run["n_customers"] > 500
+    [stored] = pipeline.list_runs(Workspace(tmp_path / "ws"))
+    assert stored["run_id"] == run["run_id"]

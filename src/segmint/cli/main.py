@@ -255,7 +255,8 @@ def run(
         typer.Option(
             "--spark-master",
             envvar="SEGMINT_SPARK_MASTER",
-            help="Spark master with --engine spark: local[N], local[*] or spark://HOST:PORT.",
+            help="Spark master with --engine spark: local[N], local[*], spark://HOST:PORT or "
+            "sc://HOST:PORT (Spark Connect).",
         ),
     ] = "local[*]",
     output: Annotated[

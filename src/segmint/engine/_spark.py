@@ -172,10 +172,11 @@ def spark_session(
     ----------
     master : str, default="local[2]"
         ``local[N]`` / ``local[*]`` (in this process's JVM), ``spark://HOST:PORT`` (a
-        standalone cluster) or any master URL Spark accepts.
+        standalone cluster), ``sc://HOST:PORT`` (a Spark Connect server: no JVM here) or any
+        master URL Spark accepts.
     driver_memory : str, default="4g"
         The driver JVM's heap; in local mode the executors run inside it. Only takes effect
-        when this call starts the JVM.
+        when this call starts the JVM (not with Spark Connect).
     shuffle_partitions : int, optional
         Partitions after a shuffle. Default: twice the local threads in local mode (Spark's
         200 would make hundreds of tiny tasks), Spark's own default on a cluster.
@@ -193,37 +194,40 @@ def spark_session(
     Raises
     ------
     EngineError
-        When PySpark or a Java runtime is missing.
+        When PySpark, or a Java runtime (for a JVM of its own), is missing.
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError(f"the Spark engine needs PySpark: {_INSTALL_PYSPARK}") from None
     java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
+    has_java = shutil.which("java") or (java_home and Path(java_home, "bin", "java").exists())
+    if not has_java and not master.startswith("sc://"):
         raise EngineError(f"the Spark engine needs a Java 17 runtime: {_INSTALL_JAVA}")
+    settings = {"spark.sql.session.timeZone": "UTC"}
     if master.startswith("sc://"):
-        raise EngineError(f"Spark Connect ({master}) is not supported yet: give a master URL")
-    if shuffle_partitions is None and master.startswith("local"):
-        threads = re.fullmatch(r"local\[(\d+|\*)(,\d+)?\]", master)
-        n = threads.group(1) if threads else "1"
-        shuffle_partitions = 2 * ((os.cpu_count() or 1) if n == "*" else int(n))
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # the workers run segmint's own assignment code: this interpreter's, unless told
-        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
-    )
+        # Spark Connect: the server owns the JVM, its memory and its workers' Python
+        builder = SparkSession.builder.remote(master).appName(app_name)
+    else:
+        if shuffle_partitions is None and master.startswith("local"):
+            threads = re.fullmatch(r"local\[(\d+|\*)(,\d+)?\]", master)
+            n = threads.group(1) if threads else "1"
+            shuffle_partitions = 2 * ((os.cpu_count() or 1) if n == "*" else int(n))
+        builder = SparkSession.builder.master(master).appName(app_name)
+        settings |= {
+            "spark.driver.memory": driver_memory,
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            # the workers run segmint's own assignment code: this interpreter's, unless told
+            "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        }
     if shuffle_partitions is not None:
-        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    for key, value in (config or {}).items():
+        settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    for key, value in (settings | (config or {})).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    if not master.startswith("sc://"):
+        session.sparkContext.setLogLevel("ERROR")
     return session
 
 
