@@ -65,6 +65,26 @@ def test_overlapping_file_adds_only_new_lines(retail_csv, tmp_path, workspace):
     assert len(stored(workspace)) == 10
 
 
+def test_lines_of_other_periods_neither_hide_nor_add_duplicates(retail_csv, tmp_path, workspace):
+    # an earlier load's lines are only looked up within the new file's time range: a file of a
+    # later period is all new, and the first file loaded again still adds nothing
+    header = retail_csv.read_text().splitlines()[0]
+    later = tmp_path / "later.csv"
+    later.write_text(
+        f"{header}\n"
+        "537001,22139,RETROSPOT TEA SET CERAMIC,3,2011-06-01 10:00:00,4.95,15311.0,France\n"
+        "537002,22139,RETROSPOT TEA SET CERAMIC,1,2011-07-01 10:00:00,4.95,15312.0,France\n"
+    )
+    pipeline.ingest(workspace, retail_csv, preset="online-retail")
+    (first,) = pipeline.ingest(workspace, later, preset="online-retail")
+    assert first.rows_loaded == 2 and first.rows_duplicate == 0
+    (again,) = pipeline.ingest(workspace, retail_csv, preset="online-retail")
+    assert again.rows_loaded == 0 and again.rows_duplicate == 9
+    (again,) = pipeline.ingest(workspace, later, preset="online-retail")
+    assert again.rows_loaded == 0 and again.rows_duplicate == 2
+    assert len(stored(workspace)) == 11
+
+
 @pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "jsonl", "xlsx"])
 def test_every_format_stores_the_same_rows(fmt, retail_csv, tmp_path):
     reference = Workspace(tmp_path / "ref")

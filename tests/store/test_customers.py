@@ -43,3 +43,17 @@ def test_fill_then_replace(tmp_path):
             "b": ("2024-02-01 00:00:00", "IT", None),
             "c": ("2023-05-05 00:00:00", None, None),
         }
+
+
+def test_the_same_rows_again_change_nothing(tmp_path):
+    rows = (
+        "SELECT 'a', TIMESTAMP '2024-02-01', 'FR', '{\"tier\": \"gold\"}' "
+        "UNION ALL SELECT 'b', NULL, NULL, NULL"
+    )
+    with Workspace(tmp_path / "ws").transaction(create=True) as con:
+        for authoritative in (False, True, True, False):
+            upsert_customers(con, rows, authoritative=authoritative)
+            assert _rows(con) == {
+                "a": ("2024-02-01 00:00:00", "FR", '{"tier": "gold"}'),
+                "b": (None, None, None),
+            }

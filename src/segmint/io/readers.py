@@ -137,6 +137,19 @@ def open_source(
     return Source([c for c in columns if c not in (PROBLEM, LINE)], decimal_comma)
 
 
+def close_source(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Drop what :func:`open_source` created as ``view``, to free its memory once it is staged.
+
+    A text file's table is a whole copy of the file; dropping it before the next steps
+    keeps the peak at one copy of the lines.
+    """
+    (tables,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [view]
+    ).fetchone()
+    # everything else is a view, an XLSX sheet's registered Arrow table included
+    con.execute(f'{"DROP TABLE" if tables else "DROP VIEW"} "{view}"')
+
+
 def _literal(text: str) -> str:
     # DuckDB cannot bind parameters in a view definition; a quoted literal is the safe form
     return "'" + text.replace("'", "''") + "'"

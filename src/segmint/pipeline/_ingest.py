@@ -10,8 +10,8 @@ import duckdb
 
 from segmint.io.fingerprint import file_fingerprint
 from segmint.io.layout import resolve_layout
-from segmint.io.readers import check_file, open_source
-from segmint.io.validate import stage_customers, stage_transactions
+from segmint.io.readers import check_file, close_source, open_source
+from segmint.io.validate import STAGE_TRANSACTIONS, stage_customers, stage_transactions
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.schema import Preset
 from segmint.store.ingest import load_customers, load_transactions
@@ -166,8 +166,11 @@ def _ingest_transactions(
         date_format=date_format,
         decimal_comma=source.decimal_comma,
     )
+    close_source(con, "_source_tx")
     progress("store transactions", 1, 2)
     added = load_transactions(con, report, fingerprint=file_fingerprint(transactions))
+    # the staged lines are stored now: free their memory before the customers file is read
+    con.execute(f"DROP TABLE {STAGE_TRANSACTIONS}")
     return IngestResult(
         "transactions",
         str(transactions),

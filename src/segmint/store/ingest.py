@@ -24,27 +24,38 @@ def load_transactions(
     """
     (before,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     content = "hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount, is_return)"
+    usable = f"(SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)"
     # only lines repeated inside the file need the (costly) occurrence window; finding them is
-    # one hash aggregate, and the two inserts below scan the staging table without copying it
+    # one hash aggregate, and the inserts below scan the staging table without copying it
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _repeated AS
-            SELECT {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL
-            GROUP BY h HAVING count(*) > 1"""
+            SELECT h FROM {usable} GROUP BY h HAVING count(*) > 1"""
     )
-    already = "ANTI JOIN transactions USING (line_key)" if before else ""
+    (repeated,) = con.execute("SELECT count(*) FROM _repeated").fetchall()[0]
     columns = (
         "customer_id, order_id, ts, product_id, description, category, quantity, unit_price, "
         "amount, channel, is_return"
     )
-    for keyed in (
-        f"""SELECT {columns}, hash(h, 1) AS line_key
-            FROM (SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)
-            ANTI JOIN _repeated USING (h)""",
-        f"""SELECT {columns}, hash(h, row_number() OVER (PARTITION BY h)) AS line_key
-            FROM (SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)
-            SEMI JOIN _repeated USING (h)""",
-    ):
-        con.execute(f"INSERT INTO transactions SELECT * FROM ({keyed}) {already}")
+    keyed = [f"SELECT {columns}, hash(h, 1) AS line_key FROM {usable}"]
+    if repeated:  # else a second full scan of the staged lines for nothing
+        keyed = [
+            keyed[0] + " ANTI JOIN _repeated USING (h)",
+            f"""SELECT {columns}, hash(h, row_number() OVER (PARTITION BY h)) AS line_key
+                FROM {usable} SEMI JOIN _repeated USING (h)""",
+        ]
+    already, span = "", []
+    if before:
+        # a stored line can only match a line of this file if it has its time (the key hashes
+        # it), so the join builds on the stored keys of the file's time range, not on them all
+        already = "ANTI JOIN (SELECT line_key FROM transactions WHERE ts BETWEEN ? AND ?) "
+        already += "USING (line_key)"
+        span = list(
+            con.execute(
+                f"SELECT min(ts), max(ts) FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL"
+            ).fetchall()[0]
+        )
+    for query in keyed:
+        con.execute(f"INSERT INTO transactions SELECT * FROM ({query}) {already}", span)
     con.execute("DROP TABLE _repeated")
     (after,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     added = after - before
