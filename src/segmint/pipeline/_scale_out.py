@@ -127,45 +127,50 @@ def segment_on_spark(
         date_format=date_format,
         encoding=encoding,
     )
-    progress("features", 0, 3)
-    as_of, fingerprint = _check_data(session, as_of)
-    categories = _derived_categories(engine, session, as_of)
-    with _results(workspace, output) as (out, target, run_id):
-        features = engine.dataframe(
-            feature_query(
-                engine,
-                as_of=as_of,
-                n_top_categories=N_TOP_CATEGORIES,
-                category_map_table=None if categories is None else "product_categories",
+    # every step reads the cleaned lines: clean them once (held in memory, spilled to disk)
+    session.catalog.cacheTable("transactions")
+    try:
+        progress("features", 0, 3)
+        as_of, fingerprint = _check_data(session, as_of)
+        categories = _derived_categories(engine, session, as_of)
+        with _results(workspace, output) as (out, target, run_id):
+            features = engine.dataframe(
+                feature_query(
+                    engine,
+                    as_of=as_of,
+                    n_top_categories=N_TOP_CATEGORIES,
+                    category_map_table=None if categories is None else "product_categories",
+                )
             )
-        )
-        features.write.mode("overwrite").parquet(f"{out}/features")
-        features = session.read.parquet(f"{out}/features")
-        n_customers = features.count()
-        if n_customers < MIN_CUSTOMERS:
-            raise DataValidationError(
-                f"only {n_customers} customers have purchases before {as_of:%Y-%m-%d}; "
-                f"segmentation needs at least {MIN_CUSTOMERS}"
+            features.write.mode("overwrite").parquet(f"{out}/features")
+            features = session.read.parquet(f"{out}/features")
+            n_customers = features.count()
+            if n_customers < MIN_CUSTOMERS:
+                raise DataValidationError(
+                    f"only {n_customers} customers have purchases before {as_of:%Y-%m-%d}; "
+                    f"segmentation needs at least {MIN_CUSTOMERS}"
+                )
+            sampled = _in_sample(min(1.0, fit_sample / n_customers))
+            sample = features.filter(sampled).toArrow().to_pandas()
+            sample = sample.set_index("customer_id").sort_index()
+            progress("features", 1, 3)
+            with _sample_lines(session, sampled, categories) as lines:
+                history = earlier_period(lines, sample, as_of, categories)
+            progress("features", 3, 3)
+            fitted = fit_segments(
+                sample, as_of, fingerprint, options, progress, history, fit_sample=len(sample)
             )
-        sampled = _in_sample(min(1.0, fit_sample / n_customers))
-        sample = features.filter(sampled).toArrow().to_pandas()
-        sample = sample.set_index("customer_id").sort_index()
-        progress("features", 1, 3)
-        with _sample_lines(session, sampled, categories) as lines:
-            history = earlier_period(lines, sample, as_of, categories)
-        progress("features", 3, 3)
-        fitted = fit_segments(
-            sample, as_of, fingerprint, options, progress, history, fit_sample=len(sample)
-        )
-        progress("assign", 0, 1)
-        _assignments(features, fitted).write.mode("overwrite").partitionBy("segment_id").parquet(
-            f"{out}/assignments"
-        )
-        segments, micro = _counted(session, out, fitted)
-        progress("assign", 1, 1)
-        fitted.params |= {"engine": "spark", "spark_master": master, "output": target}
-        fitted.metrics |= {"n_customers": int(n_customers), "fit_sample": int(len(sample))}
-        result = _store(workspace, out, run_id, fitted, segments, micro, progress)
+            progress("assign", 0, 1)
+            _assignments(features, fitted).write.mode("overwrite").partitionBy(
+                "segment_id"
+            ).parquet(f"{out}/assignments")
+            segments, micro = _counted(session, out, fitted)
+            progress("assign", 1, 1)
+            fitted.params |= {"engine": "spark", "spark_master": master, "output": target}
+            fitted.metrics |= {"n_customers": int(n_customers), "fit_sample": int(len(sample))}
+            result = _store(workspace, out, run_id, fitted, segments, micro, progress)
+    finally:
+        session.catalog.uncacheTable("transactions")
     return add_report(workspace, result, report_path, progress) if write_html else result
 
 
