@@ -26,6 +26,7 @@ product count (bitmap or hashes) is in ``features/_products.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -357,6 +358,8 @@ def _feature_queries(
         # the engine does not spill per-customer lists (DuckDB): the aggregation is sized to
         # its memory, with product bitmaps where they take less than lists of hashes
         n_lines = tx.count().to_pyarrow().as_py()
+        if sample is not None:  # a sample's lines, about (not exactly: it sizes memory)
+            n_lines = math.ceil(n_lines * min(sample, 1.0))
         n_buckets = customer_buckets(engine, n_lines)
         n_products = lines["product_id"].nunique().to_pyarrow().as_py()
         if bitmap_fits(engine, n_lines, n_products):
