@@ -11,6 +11,7 @@ import pytest
 from segmint import pipeline
 from segmint.engine import DuckDBEngine, EngineError, SparkEngine, read_tables, spark_session
 from segmint.errors import DataValidationError
+from segmint.io.layout import resolve_layout
 from segmint.store.workspace import Workspace
 
 ROWS = pa.table(
@@ -94,11 +95,15 @@ def test_spark_reads_files_as_the_ingest_does(spark, tmp_path):
     assert stored[1][-2:] == (-1.5, True)
 
 
-def test_spark_needs_canonical_columns(spark, tmp_path):
+def test_spark_names_the_missing_columns_and_reads_them_mapped(spark, tmp_path):
     path = tmp_path / "lines.csv"
     path.write_text("CustomerID,InvoiceDate,Amount\n1,2024-01-01,2.0\n")
-    with pytest.raises(DataValidationError, match="canonical names"):
+    with pytest.raises(DataValidationError, match=r"lacks column\(s\) customer_id .*--map"):
         read_tables(spark, path)
+    layout, _ = resolve_layout(mapping=["CustomerID=customer_id", "InvoiceDate=ts"])
+    engine = read_tables(spark, path, layout=layout)
+    [line] = engine.to_arrow(engine.table("transactions")).to_pylist()
+    assert (line["customer_id"], line["amount"]) == ("1", 2.0)
 
 
 def test_spark_needs_java(monkeypatch):
