@@ -174,6 +174,14 @@ def predict(
     with workspace.transaction() as con, threadpool_limits(1, user_api="openmp"):
         run = get_run(con, run_id)
         run_id = run["run_id"]
+        if run["params"].get("engine") == "spark":
+            # the workspace holds none of its lines (or other, older ones): refuse, not guess
+            raise DataValidationError(
+                f"run {run_id} was computed on Spark from {run['params'].get('transactions')}, "
+                "whose lines stay there; predictions are learned from the lines and are made "
+                "for DuckDB runs only for now: segment the data with segmint run (the default "
+                "engine), then predict"
+            )
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
         if first_ts is None:

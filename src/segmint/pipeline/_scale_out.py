@@ -166,7 +166,12 @@ def segment_on_spark(
             ).parquet(f"{out}/assignments")
             segments, micro = _counted(session, out, fitted)
             progress("assign", 1, 1)
-            fitted.params |= {"engine": "spark", "spark_master": master, "output": target}
+            fitted.params |= {
+                "engine": "spark",
+                "spark_master": master,
+                "transactions": _source(transactions),
+                "output": target,
+            }
             fitted.metrics |= {"n_customers": int(n_customers), "fit_sample": int(len(sample))}
             result = _store(workspace, out, run_id, fitted, segments, micro, progress)
     finally:
@@ -209,6 +214,11 @@ def _derived_categories(engine, session, as_of: datetime) -> pa.Table | None:
     categories = derive_categories(engine, before=as_of)
     session.createDataFrame(categories.to_pandas()).createOrReplaceTempView("product_categories")
     return categories
+
+
+def _source(paths: str | os.PathLike | list) -> str | list[str]:
+    """Where the lines were read from, as the run's record states it."""
+    return [str(p) for p in paths] if isinstance(paths, list) else str(paths)
 
 
 def _in_sample(share: float) -> str:
