@@ -93,7 +93,7 @@ def test_spark_run_fitted_on_everyone_finds_the_duckdb_runs_segments(spark, file
     assert [r["run_id"] for r in listed] == [run.run_id]
     assert pipeline.write_report(workspace, run_id=run.run_id).exists()
     # its lines stayed in the files: predicting from the workspace would use none (or stale ones)
-    assert run.params["transactions"] == str(paths["transactions"])
+    assert run.params["source"]["transactions"] == str(paths["transactions"])
     with pytest.raises(DataValidationError, match="computed on Spark from"):
         pipeline.predict(workspace, run_id=run.run_id)
 

@@ -39,6 +39,15 @@ def predict(
         ),
     ] = None,
     seed: SeedOpt = 0,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            envvar="SEGMINT_SPARK_MASTER",
+            help="For a run made with --engine spark: the Spark master to score on (default: "
+            "the run's).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -51,12 +60,21 @@ def predict(
     kept as clv_btyd). Every model is checked on held-out time; short histories get fewer,
     closer cut-offs, said so. The evaluation is stored with the run, shown in its report, and
     the scores join the exports.
+
+    A run made with --engine spark is scored on Spark from the files it read: every model is
+    fitted on the run's sample of customers (the purchase model on every customer's compressed
+    summary) and scores every customer where the data lives.
     """
     try:
         ws = Workspace(workspace)
         with progress_bar(quiet or as_json) as progress:
             evaluation = pipeline.predict(
-                ws, run_id=run_id, horizon_days=horizon_days, random_state=seed, progress=progress
+                ws,
+                run_id=run_id,
+                horizon_days=horizon_days,
+                random_state=seed,
+                spark_master=spark_master,
+                progress=progress,
             )
             result = pipeline.load_run(ws, run_id)
             result.report_path = pipeline.write_report(ws, run_id=result.run_id)

@@ -16,7 +16,7 @@ from segmint.features.attributes import (
 )
 from segmint.features.categories import derive_categories, stock_code_family
 from segmint.features.labels import FEATURE_LABELS, feature_label, slugify
-from segmint.features.rfm_summary import TIME_UNIT_DAYS, rfm_summary
+from segmint.features.rfm_summary import TIME_UNIT_DAYS, rfm_summary, rfm_summary_query
 from segmint.features.training import (
     default_churn_horizon,
     default_cutoffs,
@@ -30,6 +30,7 @@ from segmint.features.transactions import (
     default_as_of,
     feature_query,
     to_naive_utc,
+    top_categories,
 )
 
 __all__ = [
@@ -56,5 +57,7 @@ __all__ = [
     "default_churn_horizon",
     "default_cutoffs",
     "rfm_summary",
+    "rfm_summary_query",
+    "top_categories",
     "training_frames",
 ]

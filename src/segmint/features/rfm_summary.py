@@ -31,7 +31,7 @@ import pyarrow as pa
 from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
 
-__all__ = ["rfm_summary", "TIME_UNIT_DAYS"]
+__all__ = ["rfm_summary", "rfm_summary_query", "TIME_UNIT_DAYS"]
 
 #: days per time unit: weeks (default), days, and average Gregorian months.
 TIME_UNIT_DAYS: dict[str, float] = {"W": 7.0, "D": 1.0, "M": 365.2425 / 12.0}
@@ -190,6 +190,25 @@ def rfm_summary(
             source="transactions",
         )
     return table
+
+
+def rfm_summary_query(
+    con, *, calibration_end: datetime | date | str, time_unit: str = "W"
+) -> ir.Table:
+    """:func:`rfm_summary`'s per-customer rows (no holdout) as one query, not run, for an
+    engine that keeps them where the data lives (Spark): rows in no set order."""
+    engine = engine_for(con)
+    cal_end, _, _ = _check_arguments(calibration_end, None, time_unit, None)
+    summary = _per_customer(
+        engine,
+        _transactions(engine),
+        cal_end=cal_end,
+        hold_end=None,
+        obs_start=None,
+        unit_seconds=TIME_UNIT_DAYS[time_unit] * _SECONDS_PER_DAY,
+        merge=True,
+    )
+    return summary.drop(*_HOLDOUT_COLUMNS)
 
 
 def _check_arguments(calibration_end, holdout_end, time_unit, observation_start):

@@ -185,6 +185,7 @@ def build_features(
     trend_window_days: int = 90,
     category_map_table: str | None = None,
     sample: float | None = None,
+    share_categories: Sequence[str] | None = None,
 ) -> pa.Table:
     """Compute one row of features per customer from the workspace's transactions.
 
@@ -214,6 +215,9 @@ def build_features(
         Only a hash sample of this share of the customers (by their ids: the same customers
         in every call on one engine), e.g. to learn from an earlier period of ten million
         customers on a few hundred thousand. The categories are still chosen on everyone.
+    share_categories : sequence of str, optional
+        The categories of the ``cat_share_*`` columns, in order, instead of the top
+        ``n_top_categories`` (e.g. :func:`top_categories` of every customer, for a sample).
 
     Returns
     -------
@@ -269,6 +273,7 @@ def build_features(
         trend_window_days=trend_window_days,
         category_map_table=category_map_table,
         sample=sample,
+        share_categories=share_categories,
     )
     return pa.concat_tables([engine.to_arrow(part) for part in parts]).sort_by("customer_id")
 
@@ -280,6 +285,7 @@ def feature_query(
     n_top_categories: int = 6,
     trend_window_days: int = 90,
     category_map_table: str | None = None,
+    share_categories: Sequence[str] | None = None,
 ) -> ir.Table:
     """:func:`build_features` as one query, not run, for an engine that spills (Spark): the
     caller writes it where the data lives instead of fetching it (rows in no set order).
@@ -298,6 +304,7 @@ def feature_query(
             n_top_categories=n_top_categories,
             trend_window_days=trend_window_days,
             category_map_table=category_map_table,
+            share_categories=share_categories,
         )
     )
     if len(parts) > 1:
@@ -313,6 +320,7 @@ def _feature_queries(
     trend_window_days: int,
     category_map_table: str | None,
     sample: float | None = None,
+    share_categories: Sequence[str] | None = None,
 ) -> Iterator[ir.Table]:
     """The feature query of each bucket of customers (one bucket unless memory is short)."""
     if n_top_categories < 0:
@@ -323,33 +331,12 @@ def _feature_queries(
     engine.prepare()
     as_of = _default_as_of(tx) if as_of is None else to_naive_utc(as_of)
     as_of_lit = ibis.literal(as_of, type="timestamp")
-
-    lines = tx.filter(tx["ts"] < as_of_lit, tx["customer_id"].notnull())
-    if "category" not in lines.columns:
-        lines = lines.mutate(category=ibis.null("string"))
-    is_return = lines["is_return"].fill_null(lines["amount"] < 0)
-    # Returns are normalised to negative values whatever sign convention the source used.
-    lines = lines.select(
-        "customer_id",
-        "order_id",
-        "ts",
-        "product_id",
-        "category",
-        "quantity",
-        value=ibis.ifelse(is_return, -lines["amount"].abs(), lines["amount"]),
-        is_ret=is_return,
-    )
-    if category_map_table is not None:
-        lines = _apply_map(lines, _map_table(engine, category_map_table))
-    purchases = lines.filter(~lines["is_ret"])
-
-    categories, coverage = _category_spend(purchases)
-    if category_map_table is None and coverage < MIN_CATEGORY_COVERAGE:
-        derived = ibis.memtable(derive_categories(engine, before=as_of))
-        lines = _apply_map(lines, derived)
-        purchases = lines.filter(~lines["is_ret"])
-        categories, _ = _category_spend(purchases)
-    share_columns = category_columns(categories[:n_top_categories])
+    lines, categories = _categorised_lines(engine, tx, as_of, category_map_table)
+    if share_categories is None:
+        share_categories = categories[:n_top_categories]
+    else:  # columns chosen elsewhere (on every customer, for a sample's training frames)
+        categories = [*categories, *(c for c in share_categories if c not in categories)]
+    share_columns = category_columns(share_categories)
     if sample is not None and sample < 1.0:
         lines = lines.filter(in_sample(engine, lines["customer_id"], sample))
 
@@ -385,6 +372,51 @@ def _feature_queries(
             columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
             features = features.left_join(attrs, "customer_id").select(*columns)
         yield features
+
+
+def _categorised_lines(
+    engine: Engine, tx: ir.Table, as_of: datetime, category_map_table: str | None
+) -> tuple[ir.Table, list[str]]:
+    """The lines before ``as_of`` with their categories (mapped, or derived where too few
+    carry one), and the categories by purchase spend."""
+    lines = tx.filter(tx["ts"] < ibis.literal(as_of, type="timestamp"), tx["customer_id"].notnull())
+    if "category" not in lines.columns:
+        lines = lines.mutate(category=ibis.null("string"))
+    is_return = lines["is_return"].fill_null(lines["amount"] < 0)
+    # Returns are normalised to negative values whatever sign convention the source used.
+    lines = lines.select(
+        "customer_id",
+        "order_id",
+        "ts",
+        "product_id",
+        "category",
+        "quantity",
+        value=ibis.ifelse(is_return, -lines["amount"].abs(), lines["amount"]),
+        is_ret=is_return,
+    )
+    if category_map_table is not None:
+        lines = _apply_map(lines, _map_table(engine, category_map_table))
+    categories, coverage = _category_spend(lines.filter(~lines["is_ret"]))
+    if category_map_table is None and coverage < MIN_CATEGORY_COVERAGE:
+        lines = _apply_map(lines, ibis.memtable(derive_categories(engine, before=as_of)))
+        categories, _ = _category_spend(lines.filter(~lines["is_ret"]))
+    return lines, categories
+
+
+def top_categories(
+    con,
+    *,
+    as_of: datetime | date | None = None,
+    n_top_categories: int = 6,
+    category_map_table: str | None = None,
+) -> list[str]:
+    """The categories whose spend shares :func:`build_features` makes columns of, with the
+    same arguments: to give a sample's features the columns every customer's have."""
+    engine = engine_for(con)
+    tx = _transactions(engine)
+    engine.prepare()
+    as_of = _default_as_of(tx) if as_of is None else to_naive_utc(as_of)
+    return _categorised_lines(engine, tx, as_of, category_map_table)[1][:n_top_categories]
 
 
 def _map_table(engine: Engine, name: str) -> ir.Table:

@@ -22,8 +22,10 @@ from segmint.pipeline._progress import Progress, no_progress
 from segmint.predict.btyd import (
     alive_model,
     dropout_score,
+    fit_lifetime_value,
     holdout_repeat_purchases,
     lifetime_value,
+    lifetime_value_scores,
 )
 from segmint.predict.flags import customer_flags
 from segmint.predict.holdout import (
@@ -32,14 +34,16 @@ from segmint.predict.holdout import (
     evaluate_propensity,
     evaluate_spend,
 )
+from segmint.predict.predictor import BTYD_SCORES, Predictor
 from segmint.predict.schedule import CutoffSchedule, longest_horizon, training_cutoffs
 from segmint.predict.scoring import (
-    score_churn,
-    score_next_purchase,
-    score_propensity,
-    score_spend,
+    fit_churn,
+    fit_next_purchase,
+    fit_propensity,
+    fit_spend,
+    rows_now,
 )
-from segmint.predict.spend import btyd_features, combine_clv
+from segmint.predict.spend import btyd_features, clv_source
 from segmint.store.runs import get_run, save_model, save_predictions
 from segmint.store.workspace import Workspace
 
@@ -130,16 +134,16 @@ def clv_ranking(
         return {"skipped": str(exc), "test_cutoff": cutoff.date().isoformat()}
 
 
-def _p_alive(summary: pd.DataFrame, holdout: dict, info: dict, horizon: int):
-    """P(alive) per customer (None: the churn model's), which model gives it, and why."""
+def _alive(summary: pd.DataFrame, holdout: dict, info: dict, horizon: int):
+    """The model giving P(alive) where it is not the purchase model (None: it is, or it is
+    the churn model's), and which model gives it, and why."""
     if info["dropout_identified"]:
         return None, {"model": info["purchase_model"], "reason": "the purchase model"}
     model, name, why = alive_model(summary, holdout)
     if model is None:
         reason = f"{why}; it is the churn model's probability of a purchase within {horizon} days"
         return None, {"model": "churn model", "reason": reason}
-    alive = model.p_alive(summary["frequency"], summary["recency"], summary["T"])
-    return pd.Series(alive, index=summary["customer_id"]), {"model": name, "reason": why}
+    return model, {"model": name, "reason": why}
 
 
 def _category_frames(frames) -> pd.DataFrame | None:
@@ -154,34 +158,153 @@ def _category_frames(frames) -> pd.DataFrame | None:
         raise
 
 
+def prediction_schedule(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, first_ts: datetime, horizon_days: int | None
+) -> tuple[CutoffSchedule, int | None]:
+    """The cut-offs the models learn from and are checked on, and the horizon derived from
+    the customers' gaps (None where ``horizon_days`` is given).
+
+    Decided before any fitting, so a horizon the data cannot test is refused at once.
+    """
+    derived = None if horizon_days else default_churn_horizon(con)
+    # a derived horizon that the history cannot test is shortened to one it can
+    horizon = int(horizon_days or min(derived, max(7, longest_horizon(as_of, first_ts))))
+    return training_cutoffs(as_of, horizon, first_ts), derived
+
+
+def fit_predictor(
+    con: duckdb.DuckDBPyConnection,
+    schedule: CutoffSchedule,
+    *,
+    random_state: int = 0,
+    progress: Progress = no_progress,
+    steps: int = 6,
+    **feature_kwargs,
+) -> tuple[Predictor, dict, pd.DataFrame, pd.DataFrame]:
+    """Fit every model on the transactions of ``con`` and check each on held-out time.
+
+    ``feature_kwargs`` go to :func:`segmint.features.training_frames` (e.g. the categories).
+
+    Returns
+    -------
+    predictor : Predictor
+    evaluation : dict
+        The held-out checks (:func:`predict`'s, without the flags' count).
+    features, summary : DataFrame
+        The features as of ``schedule.as_of`` (indexed by customer) and the RFM summary then:
+        what :meth:`Predictor.score` takes.
+    """
+    seed, as_of, horizon = random_state, schedule.as_of, schedule.horizon_days
+    progress("lifetime value", 0, steps)
+    # the purchase model is the one that predicts held-out repeat purchases best
+    holdout = _btyd_holdout(con, as_of, horizon)
+    summary = _summary(con, as_of)
+    purchase_model, gamma_gamma, btyd_info = fit_lifetime_value(summary, holdout["model"])
+    btyd_info["holdout"] = holdout
+    btyd = lifetime_value_scores(purchase_model, gamma_gamma, summary)
+    progress("training data", 1, steps)
+
+    def frames(label: str) -> pd.DataFrame:
+        return training_frames(
+            con,
+            cutoffs=schedule.cutoffs,
+            horizon_days=horizon,
+            label=label,
+            feature_top_categories=N_TOP_CATEGORIES,
+            **feature_kwargs,
+        ).to_pandas()
+
+    purchases = frames("purchase")
+    progress("churn", 2, steps)
+    churn_eval = evaluate_churn(
+        purchases,
+        schedule,
+        _dropout(con, purchases, schedule, holdout["model"]),
+        random_state=seed,
+    )
+    churn = fit_churn(purchases, schedule, random_state=seed)
+    propensity_eval, propensity = None, None
+    categories = _category_frames(frames)
+    if categories is not None:
+        propensity_eval = evaluate_propensity(categories, schedule, random_state=seed)
+        propensity = fit_propensity(categories, schedule, random_state=seed)
+    progress("next purchase", 3, steps)
+    next_eval = evaluate_next_purchase(purchases, schedule, random_state=seed)
+    next_purchase = fit_next_purchase(purchases, schedule, random_state=seed)
+    progress("spend", 4, steps)
+    spend_frames = _with_btyd(con, purchases, holdout["model"], {as_of: (summary, btyd)})
+    ranking = evaluate_spend(spend_frames, schedule, random_state=seed)
+    ranking["clv"] = clv_source(ranking["spearman"])
+    alive, alive_info = _alive(summary, holdout, btyd_info, horizon)
+    predictor = Predictor(
+        as_of=as_of,
+        horizon_days=horizon,
+        purchase_model=purchase_model,
+        gamma_gamma=gamma_gamma,
+        churn=churn,
+        propensity=propensity,
+        next_purchase=next_purchase,
+        spend=fit_spend(spend_frames, schedule, random_state=seed),
+        spearman=ranking["spearman"],
+        alive=alive,
+        alive_from_churn=alive_info["model"] == "churn model",
+    )
+    evaluation = {
+        "as_of": as_of.isoformat(),
+        "lifetime_value": btyd_info,
+        "churn": churn_eval,
+        "propensity": propensity_eval,
+        "next_purchase": next_eval,
+        "clv_ranking": ranking,
+        "p_alive": alive_info,
+        "validation": {**schedule.to_dict(), "held_out_customers": churn_eval["n"]},
+    }
+    return predictor, evaluation, rows_now(purchases, schedule), summary
+
+
+def flagged(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with each customer's ``high_value`` and ``at_risk``."""
+    scores["high_value"], scores["at_risk"] = customer_flags(scores["clv"], scores["churn_risk"])
+    return scores
+
+
 def predict(
     workspace: Workspace,
     *,
     run_id: int | None = None,
     horizon_days: int | None = None,
     random_state: int = 0,
+    spark_master: str | None = None,
     progress: Progress = no_progress,
 ) -> dict:
     """Score every customer of a run: CLV, P(alive), churn risk with reasons, next purchase,
     category propensity; evaluate each model on held-out time; store scores and evaluation.
 
+    A run computed on Spark is predicted on Spark, from the files it read
+    (``spark_master``: default the run's).
+
     Returns the evaluation dict (also stored with the run and shown in its report).
     """
     steps = 6
-    seed = random_state
     # scikit-learn's boosted trees use OpenMP; on a busy 2-core machine its threads fight and
     # a fit slows 5x (221 s vs 43 s measured for 2,000 customers), so the models run on one
-    with workspace.transaction() as con, threadpool_limits(1, user_api="openmp"):
+    with workspace.connect(read_only=True) as con:
         run = get_run(con, run_id)
-        run_id = run["run_id"]
-        if run["params"].get("engine") == "spark":
-            # the workspace holds none of its lines (or other, older ones): refuse, not guess
-            raise DataValidationError(
-                f"run {run_id} was computed on Spark from {run['params'].get('transactions')}, "
-                "whose lines stay there; predictions are learned from the lines and are made "
-                "for DuckDB runs only for now: segment the data with segmint run (the default "
-                "engine), then predict"
-            )
+    run_id = run["run_id"]
+    if run["params"].get("engine") == "spark":
+        # its lines stay in its files (the workspace holds none, or other ones); Spark is
+        # loaded only for such runs
+        from segmint.pipeline._spark_predict import predict_on_spark
+
+        return predict_on_spark(
+            workspace,
+            run,
+            master=spark_master,
+            horizon_days=horizon_days,
+            random_state=random_state,
+            progress=progress,
+        )
+    with workspace.transaction() as con, threadpool_limits(1, user_api="openmp"):
         as_of = datetime.fromisoformat(run["as_of"])
         (first_ts,) = con.execute("SELECT min(ts) FROM transactions").fetchall()[0]
         if first_ts is None:
@@ -190,83 +313,21 @@ def predict(
                 "next purchase are learned from purchases over time, and this workspace holds "
                 "customer attributes only; load transactions with segmint run --transactions FILE"
             )
-        derived = None if horizon_days else default_churn_horizon(con)
-        # a derived horizon that the history cannot test is shortened to one it can
-        horizon = int(horizon_days or min(derived, max(7, longest_horizon(as_of, first_ts))))
-        # the schedule first: a horizon the data cannot test is refused before any fitting
-        schedule = training_cutoffs(as_of, horizon, first_ts)
-        progress("lifetime value", 0, steps)
-        # the purchase model is the one that predicts held-out repeat purchases best
-        holdout = _btyd_holdout(con, as_of, horizon)
-        summary = _summary(con, as_of)
-        btyd, btyd_info = lifetime_value(summary, holdout["model"])
-        btyd_info["holdout"] = holdout
-        progress("training data", 1, steps)
-
-        def frames(label: str) -> pd.DataFrame:
-            return training_frames(
-                con,
-                cutoffs=schedule.cutoffs,
-                horizon_days=horizon,
-                label=label,
-                feature_top_categories=N_TOP_CATEGORIES,
-            ).to_pandas()
-
-        purchases = frames("purchase")
-        progress("churn", 2, steps)
-        churn_eval = evaluate_churn(
-            purchases,
-            schedule,
-            _dropout(con, purchases, schedule, holdout["model"]),
-            random_state=seed,
+        schedule, derived = prediction_schedule(con, as_of, first_ts, horizon_days)
+        predictor, evaluation, features, summary = fit_predictor(
+            con, schedule, random_state=random_state, progress=progress, steps=steps
         )
-        churn = score_churn(purchases, schedule, random_state=seed)
-        propensity_eval, propensity = None, pd.DataFrame()
-        categories = _category_frames(frames)
-        if categories is not None:
-            propensity_eval = evaluate_propensity(categories, schedule, random_state=seed)
-            propensity = score_propensity(categories, schedule, random_state=seed)
-        progress("next purchase", 3, steps)
-        next_eval = evaluate_next_purchase(purchases, schedule, random_state=seed)
-        nxt = score_next_purchase(purchases, schedule, random_state=seed)
-        progress("spend", 4, steps)
-        spend_frames = _with_btyd(con, purchases, holdout["model"], {as_of: (summary, btyd)})
-        ranking = evaluate_spend(spend_frames, schedule, random_state=seed)
-        forecast = score_spend(spend_frames, schedule, random_state=seed)
+        evaluation["validation"]["derived_horizon_days"] = derived
         progress("store", 5, steps)
         customers = con.execute(
             "SELECT customer_id FROM assignments WHERE run_id = ?", [run_id]
         ).df()["customer_id"]
-        scores = pd.concat([btyd, churn, propensity, nxt], axis=1).reindex(customers)
-        # customers who returned all they bought have no transaction left: no value, not alive
-        scores[btyd.columns] = scores[btyd.columns].fillna(0.0)
-        scores["clv_btyd"] = scores["clv"]
-        scores["clv"], ranking["clv"] = combine_clv(
-            forecast, scores["clv_btyd"], ranking["spearman"], horizon
-        )
-        alive, alive_info = _p_alive(summary, holdout, btyd_info, horizon)
-        if alive_info["model"] == "churn model":
-            scores["p_alive"] = 1.0 - scores["churn_risk"].fillna(1.0)
-        elif alive is not None:
-            scores["p_alive"] = alive.reindex(customers).fillna(0.0)
-        scores["high_value"], scores["at_risk"] = customer_flags(
-            scores["clv"], scores["churn_risk"]
-        )
-        evaluation = {
-            "as_of": as_of.isoformat(),
-            "lifetime_value": btyd_info,
-            "churn": churn_eval,
-            "propensity": propensity_eval,
-            "next_purchase": next_eval,
-            "clv_ranking": ranking,
-            "p_alive": alive_info,
-            "validation": {
-                **schedule.to_dict(),
-                "held_out_customers": churn_eval["n"],
-                "derived_horizon_days": derived,
-            },
-            "high_value_at_risk": int((scores["high_value"] & scores["at_risk"]).sum()),
-        }
+        scores = predictor.score(features, summary).reindex(customers)
+        # a customer without features now (known by attributes alone): no value, not alive
+        filled = [*BTYD_SCORES, "clv_btyd"]
+        scores[filled] = scores[filled].fillna(0.0)
+        scores = flagged(scores)
+        evaluation["high_value_at_risk"] = int((scores["high_value"] & scores["at_risk"]).sum())
         save_predictions(con, run_id, scores.rename_axis("customer_id").reset_index())
         save_model(con, run_id, "predictions", evaluation)
         progress("store", 6, steps)

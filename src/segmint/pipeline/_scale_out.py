@@ -15,6 +15,7 @@ work the same.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -117,16 +118,16 @@ def segment_on_spark(
     layout, delimiter = resolve_layout(
         preset, mapping=mapping, customers_mapping=customers_mapping, delimiter=delimiter
     )
+    source = {
+        "transactions": _paths(transactions),
+        "customers": None if customers is None else _paths(customers),
+        "layout": dataclasses.asdict(layout),
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "date_format": date_format,
+    }
     session = spark_session(master)
-    engine = read_tables(
-        session,
-        transactions,
-        customers=customers,
-        layout=layout,
-        delimiter=delimiter,
-        date_format=date_format,
-        encoding=encoding,
-    )
+    engine = read_source(session, source)
     # every step reads the cleaned lines: clean them once (held in memory, spilled to disk)
     session.catalog.cacheTable("transactions")
     try:
@@ -169,7 +170,7 @@ def segment_on_spark(
             fitted.params |= {
                 "engine": "spark",
                 "spark_master": master,
-                "transactions": _source(transactions),
+                "source": source,
                 "output": target,
             }
             fitted.metrics |= {"n_customers": int(n_customers), "fit_sample": int(len(sample))}
@@ -216,9 +217,25 @@ def _derived_categories(engine, session, as_of: datetime) -> pa.Table | None:
     return categories
 
 
-def _source(paths: str | os.PathLike | list) -> str | list[str]:
-    """Where the lines were read from, as the run's record states it."""
+def _paths(paths: str | os.PathLike | list) -> str | list[str]:
     return [str(p) for p in paths] if isinstance(paths, list) else str(paths)
+
+
+def read_source(session, source: dict):
+    """The files a Spark run read, read again as it read them (``source``: the run's
+    ``params["source"]``), as :func:`segmint.engine.read_tables` gives them."""
+    layout = dict(source["layout"])
+    for name in ("customer_fields_in_transactions", "names"):  # tuples, as JSON lists
+        layout[name] = tuple(layout[name])
+    return read_tables(
+        session,
+        source["transactions"],
+        customers=source["customers"],
+        layout=Preset(**layout),
+        delimiter=source["delimiter"],
+        date_format=source["date_format"],
+        encoding=source["encoding"],
+    )
 
 
 def _in_sample(share: float) -> str:

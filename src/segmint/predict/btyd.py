@@ -26,9 +26,11 @@ __all__ = [
     "choose_purchase_model",
     "compare_repeat_purchases",
     "dropout_score",
+    "fit_lifetime_value",
     "fit_purchase_model",
     "holdout_repeat_purchases",
     "lifetime_value",
+    "lifetime_value_scores",
 ]
 
 #: lifetime value horizon and discounting: 12 months at 1% a month
@@ -124,12 +126,12 @@ def alive_model(summary: pd.DataFrame, holdout: dict):
     return None, None, why
 
 
-def _fit(name: str, summary: pd.DataFrame):
+def _fit(name: str, summary: pd.DataFrame, weights=None):
     """The named model fitted on ``summary``, or None where it fails or its predictions
     overflow (BG/NBD can converge to enormous a and b, a dropout rate it cannot pin down)."""
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
     try:
-        model = PURCHASE_MODELS[name]().fit(f, r, t)
+        model = PURCHASE_MODELS[name]().fit(f, r, t, weights=weights)
     except ModelError:
         return None
     with np.errstate(all="ignore"):
@@ -138,16 +140,19 @@ def _fit(name: str, summary: pd.DataFrame):
 
 
 def fit_purchase_model(
-    summary: pd.DataFrame, name: str = "BG/NBD"
+    summary: pd.DataFrame, name: str = "BG/NBD", weights=None
 ) -> tuple[BetaGeoNBD | ModifiedBetaGeoNBD | ParetoNBD, str]:
     """The named model, or Pareto/NBD (with a warning) where it cannot be fitted or overflows.
+
+    ``weights``: customers per row, for a compressed summary
+    (:func:`segmint.features.rfm_summary` with ``compress=True``).
 
     Returns
     -------
     model, name
         The fitted model and its name.
     """
-    model = _fit(name, summary)
+    model = _fit(name, summary, weights)
     if model is not None:
         return model, name
     if name != "Pareto/NBD":
@@ -157,7 +162,7 @@ def fit_purchase_model(
             stacklevel=2,
         )
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
-    return ParetoNBD().fit(f, r, t), "Pareto/NBD"
+    return ParetoNBD().fit(f, r, t, weights=weights), "Pareto/NBD"
 
 
 def lifetime_value(summary: pd.DataFrame, model_name: str = "BG/NBD") -> tuple[pd.DataFrame, dict]:
@@ -174,16 +179,49 @@ def lifetime_value(summary: pd.DataFrame, model_name: str = "BG/NBD") -> tuple[p
     info : dict
         The models, their parameters and the CLV settings.
     """
+    model, spend, info = fit_lifetime_value(summary, model_name)
     try:
-        return _lifetime_value(summary, model_name)
+        return lifetime_value_scores(model, spend, summary), info
     except DataValidationError as exc:
         raise _naming_customer(exc, summary["customer_id"]) from None
 
 
-def _lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple[pd.DataFrame, dict]:
+def fit_lifetime_value(summary: pd.DataFrame, model_name: str = "BG/NBD") -> tuple:
+    """:func:`lifetime_value`'s fitted models, without the scores.
+
+    Returns
+    -------
+    purchase_model, spend_model, info
+        The purchase model (the named one, or Pareto/NBD: :func:`fit_purchase_model`), the
+        Gamma-Gamma spend model, and :func:`lifetime_value`'s ``info``.
+    """
+    try:
+        return _fit_lifetime_value(summary, model_name)
+    except DataValidationError as exc:
+        raise _naming_customer(exc, summary["customer_id"]) from None
+
+
+def _fit_lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple:
     model, name = fit_purchase_model(summary, model_name)
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     spend = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
+    info = {
+        "purchase_model": name,
+        "purchase_params": model.params_,
+        "purchase_standard_errors": model.standard_errors_,
+        "purchase_log_likelihood": model.log_likelihood_,
+        "spend_params": spend.params_,
+        "dropout_identified": dropout_identified(model),
+        "clv_months": CLV_MONTHS,
+        "monthly_discount": MONTHLY_DISCOUNT,
+        "customers": int(len(summary)),
+    }
+    return model, spend, info
+
+
+def lifetime_value_scores(model, spend: GammaGamma, summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`lifetime_value`'s scores from fitted purchase and spend models: one customer's
+    scores depend on their summary row alone, so any batch of customers can be scored."""
     f, r, t, m = (summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
     # with m = E[M] the Gamma-Gamma conditional expectation is E[M] whatever the frequency
     m = np.where(m > 0, m, spend.expected_spend_unconditional())
@@ -199,7 +237,7 @@ def _lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple[pd.DataFram
         discount_rate=MONTHLY_DISCOUNT,
         interval=0.9,
     )
-    scores = pd.DataFrame(
+    return pd.DataFrame(
         {
             "clv": value.clv,
             "clv_lower": value.lower,
@@ -209,18 +247,6 @@ def _lifetime_value(summary: pd.DataFrame, model_name: str) -> tuple[pd.DataFram
         },
         index=summary["customer_id"],
     )
-    info = {
-        "purchase_model": name,
-        "purchase_params": model.params_,
-        "purchase_standard_errors": model.standard_errors_,
-        "purchase_log_likelihood": model.log_likelihood_,
-        "spend_params": spend.params_,
-        "dropout_identified": dropout_identified(model),
-        "clv_months": CLV_MONTHS,
-        "monthly_discount": MONTHLY_DISCOUNT,
-        "customers": int(len(summary)),
-    }
-    return scores, info
 
 
 def _naming_customer(exc: DataValidationError, customer_ids: pd.Series) -> DataValidationError:

@@ -14,6 +14,7 @@ __all__ = [
     "HIGH_VALUE_MULTIPLE",
     "HIGH_VALUE_QUANTILE",
     "customer_flags",
+    "high_value_threshold",
     "segment_flags",
 ]
 
@@ -22,11 +23,23 @@ AT_RISK = 0.5
 HIGH_VALUE_MULTIPLE = 1.5
 
 
-def customer_flags(clv, churn_risk) -> tuple[np.ndarray, np.ndarray]:
-    """``high_value`` and ``at_risk``, one boolean per customer (NaN scores are neither)."""
+def high_value_threshold(clv) -> float:
+    """The CLV from which a customer is high value: the top fifth's lowest."""
+    return float(np.nanquantile(np.asarray(clv, dtype=float), HIGH_VALUE_QUANTILE))
+
+
+def customer_flags(
+    clv, churn_risk, threshold: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``high_value`` and ``at_risk``, one boolean per customer (NaN scores are neither).
+
+    ``threshold``: the high-value CLV, where ``clv`` is not every customer's (a batch of them);
+    default :func:`high_value_threshold` of ``clv``.
+    """
     clv = np.asarray(clv, dtype=float)
     risk = np.asarray(churn_risk, dtype=float)
-    return clv >= np.nanquantile(clv, HIGH_VALUE_QUANTILE), risk >= AT_RISK
+    threshold = high_value_threshold(clv) if threshold is None else threshold
+    return clv >= threshold, risk >= AT_RISK
 
 
 def segment_flags(clv, churn_risk, size) -> tuple[np.ndarray, float, float]:

@@ -69,6 +69,25 @@ def _percentiles(X: np.ndarray, groups) -> np.ndarray:
     return frame.groupby(keys).rank(pct=True).to_numpy()
 
 
+def _percentiles_in(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each value's percentile rank among a reference cohort's values of its column, ties at
+    their mean rank: :func:`_percentiles` of a row within its own cohort, when the cohort is the
+    reference. Values equal up to rounding (a relative 1e-9) tie, so that one engine's sums
+    rank as another's. NaN stays NaN; a column the cohort never fills is 0, as
+    :func:`~segmint.predict.churn.constant_if_missing` makes it."""
+    ranks = np.zeros(X.shape)
+    for j in range(X.shape[1]):
+        column = np.sort(reference[:, j])
+        column = column[~np.isnan(column)]
+        if column.size:
+            x = X[:, j]
+            rounding = 1e-9 * np.abs(x)
+            below = np.searchsorted(column, x - rounding, side="left")
+            ties = np.searchsorted(column, x + rounding, side="right") - below
+            ranks[:, j] = np.where(np.isnan(x), np.nan, (below + (ties + 1) / 2) / column.size)
+    return ranks
+
+
 class SpendModel(RegressorMixin, BaseEstimator):
     """Expected net spend in the next horizon, from features as of a cut-off.
 
@@ -165,19 +184,23 @@ class SpendModel(RegressorMixin, BaseEstimator):
         self.calibration_ = PoissonRegressor(alpha=0.0, max_iter=1000).fit(log, np.expm1(target))
         return self
 
-    def _log(self, X: np.ndarray, groups) -> np.ndarray:
-        ranks = constant_if_missing(_percentiles(X, groups), slice(None))
+    def _log(self, X: np.ndarray, groups, reference=None) -> np.ndarray:
+        if reference is None:
+            ranks = constant_if_missing(_percentiles(X, groups), slice(None))
+        else:
+            ranks = _percentiles_in(X, reference)
         return 0.5 * (self.ridge_.predict(self._linear(X)) + self.trees_.predict(ranks))
 
-    def predict_log(self, X, groups=None) -> np.ndarray:
+    def predict_log(self, X, groups=None, reference=None) -> np.ndarray:
         """The predicted ``log(1 + spend)``; percentiles are taken among the rows of ``X``
-        (within each of ``groups``), so score a whole cohort at once."""
+        (within each of ``groups``), so score a whole cohort at once, or among the rows of
+        ``reference`` (an array of the same columns: e.g. a sample of the cohort)."""
         check_is_fitted(self)
-        return self._log(self._X(X, reset=False), groups)
+        return self._log(self._X(X, reset=False), groups, reference)
 
-    def predict(self, X, groups=None) -> np.ndarray:
+    def predict(self, X, groups=None, reference=None) -> np.ndarray:
         """Expected net spend in the horizon (``calibration_`` of :meth:`predict_log`)."""
-        log = self.predict_log(X, groups)  # checks the fitted state first
+        log = self.predict_log(X, groups, reference)  # checks the fitted state first
         return self.calibration_.predict(log[:, None])
 
 
@@ -199,8 +222,16 @@ def combine_clv(
     clv, source
         The CLV per customer (the index of ``clv_btyd``) and which one it is.
     """
-    if not spearman["CLV (BTYD + spend model)"] > spearman["BTYD CLV"]:  # NaN: BTYD stays
-        return clv_btyd, "BTYD"
+    source = clv_source(spearman)
+    if source == "BTYD":
+        return clv_btyd, source
     months = np.arange(1, CLV_MONTHS + 1)
     per_month = forecast.reindex(clv_btyd.index).fillna(0.0) * (30.4375 / horizon_days)
-    return per_month * float(np.sum((1 + MONTHLY_DISCOUNT) ** -months)), "BTYD + spend model"
+    return per_month * float(np.sum((1 + MONTHLY_DISCOUNT) ** -months)), source
+
+
+def clv_source(spearman: dict) -> str:
+    """Which CLV :func:`combine_clv` keeps, by the held-out rank correlations ``spearman``."""
+    if spearman["CLV (BTYD + spend model)"] > spearman["BTYD CLV"]:
+        return "BTYD + spend model"
+    return "BTYD"  # also when either is NaN

@@ -320,11 +320,14 @@ def load_models(con: duckdb.DuckDBPyConnection, run_id: int, prefix: str) -> dic
     return {name: json.loads(payload) for name, payload in rows}
 
 
-def save_predictions(con: duckdb.DuckDBPyConnection, run_id: int, scores: pd.DataFrame) -> None:
-    """Replace a run's per-customer predictions."""
+def save_predictions(con: duckdb.DuckDBPyConnection, run_id: int, scores) -> None:
+    """Replace a run's per-customer predictions: a frame (missing columns are NULL), or an
+    Arrow table or dataset with every column (e.g. Spark's Parquet, read in parts)."""
     con.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
     columns = [r[0] for r in con.execute("DESCRIBE predictions").fetchall()][1:]
-    con.register("_pred", scores.reindex(columns=columns))
+    if isinstance(scores, pd.DataFrame):
+        scores = scores.reindex(columns=columns)
+    con.register("_pred", scores)
     con.execute(f"INSERT INTO predictions SELECT ?, {', '.join(columns)} FROM _pred", [run_id])
     con.unregister("_pred")
 
