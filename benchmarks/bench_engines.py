@@ -7,7 +7,7 @@ Usage::
         [--data-dir /tmp/segmint-bench] [--master local[2]] [--steps ...]
 
 The data (``segmint.datasets.write_stream``, about 20 lines per customer, as Parquet) is made
-once by ``bench_pipeline.ensure_data`` and reused. Every step runs in its own fresh process and
+once by ``_measure.ensure_data`` and reused. Every step runs in its own fresh process and
 is timed from inside, around the measured work only (a Spark step's session start is reported
 on its own as ``start_s``). Steps:
 
@@ -30,16 +30,23 @@ Run it at two sizes to see how each engine's time grows.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
 import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_pipeline import ensure_data, run_child  # noqa: E402
+from _measure import (  # noqa: E402
+    child_argv,
+    chosen_steps,
+    ensure_data,
+    parser,
+    peak_mib,
+    print_result,
+    run_child,
+    run_step,
+)
 
 STEPS = (
     "spark_groupby",
@@ -155,39 +162,26 @@ def _step_spark_run(args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/segmint-bench"))
+    ap = parser(__doc__.split("\n")[0], STEPS)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g")
-    ap.add_argument("--steps", default=",".join(STEPS), help=f"subset of {','.join(STEPS)}")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--ws", help=argparse.SUPPRESS)
-    ap.add_argument("--transactions", help=argparse.SUPPRESS)
-    ap.add_argument("--customers-file", dest="customers_file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        args.customers = args.customers_file
-        result = globals()[f"_step_{args.child}"](args)
-        result["python_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("RESULT " + json.dumps(result), flush=True)
+        # the Python process's own peak: a Spark step's JVM is measured apart
+        print_result(run_step(args, globals()) | {"python_mib": peak_mib()})
         return
 
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    if set(steps) - set(STEPS):
-        ap.error(f"unknown step(s): {', '.join(sorted(set(steps) - set(STEPS)))}")
+    steps = chosen_steps(ap, args, STEPS)
     data = ensure_data(args.customers, args.seed, args.data_dir)
     print(
         f"{args.customers:,} customers, {data['rows']:,} lines; Spark {args.master}",
         flush=True,
     )
     figures = {}
-    for step in (s for s in STEPS if s in steps):
+    for step in steps:
         ws = args.data_dir / f"ws-engines-{step}-n{args.customers}"
         shutil.rmtree(ws, ignore_errors=True)
-        argv = [sys.executable, __file__, "--child", step, "--ws", str(ws)]
-        argv += ["--transactions", data["transactions"], "--customers-file", data["customers"]]
+        argv = child_argv(__file__, step, ws, data)
         argv += ["--master", args.master, "--driver-memory", args.driver_memory]
         result = run_child(argv)
         shutil.rmtree(ws, ignore_errors=True)

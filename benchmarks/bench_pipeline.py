@@ -33,14 +33,23 @@ under 2 minutes and 6 GB; features <= 3x the bare GROUP BY; pandas >= 5x the fea
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import (  # noqa: E402
+    child_argv,
+    chosen_steps,
+    ensure_data,
+    parser,
+    print_result,
+    run_child,
+    run_step,
+)
 
 STEPS = (
     "ingest",
@@ -58,42 +67,6 @@ GROUPBY_SQL = """SELECT customer_id, max(ts), count(DISTINCT order_id), sum(amou
 GROUPBY_CAT_SQL = """SELECT customer_id, max(ts), count(DISTINCT order_id), sum(amount),
                             count(DISTINCT category)
                      FROM transactions GROUP BY 1"""
-
-
-# --------------------------------------------------------------------------- data
-
-
-def ensure_data(n: int, seed: int, data_dir: Path) -> dict:
-    """Generate (once) and return the paths and facts of the synthetic data set."""
-    folder = data_dir / f"synthetic-n{n}-s{seed}"
-    marker = folder / "COMPLETE"
-    if not marker.is_file():
-        print(f"generating {n:,} customers (seed {seed}) into {folder} ...", flush=True)
-        # Streamed block by block: memory stays flat, so 5M and 10M customers can be made.
-        code = (
-            "import json, sys, time\n"
-            "import pyarrow.parquet as pq\n"
-            "from segmint.datasets import write_stream\n"
-            "n, seed, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
-            "t0 = time.perf_counter(); paths = write_stream(n, folder, seed=seed)\n"
-            "seconds = time.perf_counter() - t0\n"
-            "rows = pq.read_metadata(paths['transactions']).num_rows\n"
-            "print('RESULT ' + json.dumps({'rows': rows, 'seconds': seconds}))\n"
-        )
-        result = run_child([sys.executable, "-c", code, str(n), str(seed), str(folder)])
-        if "failed" in result:
-            raise SystemExit(f"generating the data set failed ({result['failed']})")
-        facts = {"n_customers": n, "seed": seed, **result}
-        print(
-            f"  generated {facts['rows']:,} lines in {facts['seconds']:.1f} s, "
-            f"peak RSS {facts['peak_rss_mib']:.0f} MiB",
-            flush=True,
-        )
-        marker.write_text(json.dumps(facts))
-    facts = json.loads(marker.read_text())
-    facts["transactions"] = str(folder / "transactions.parquet")
-    facts["customers"] = str(folder / "customers.parquet")
-    return facts
 
 
 # --------------------------------------------------------------------------- child steps
@@ -328,34 +301,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child_main(step: str, args) -> None:
-    result = globals()[f"_step_{step}"](args)
-    print("RESULT " + json.dumps(result), flush=True)
-
-
 # --------------------------------------------------------------------------- parent
-
-
-def run_child(argv: list[str], *, capture_result: bool = True) -> dict:
-    """Run a fresh process; return its result with its own peak RSS and outer wall time."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    result = {}
-    if proc.returncode != 0:
-        sys.stdout.write(out)
-        print(f"step failed ({proc.returncode}): {' '.join(argv)}", flush=True)
-        result["failed"] = proc.returncode
-    elif capture_result:
-        lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-        result = json.loads(lines[-1][len("RESULT ") :])
-    result["outer_seconds"] = wall
-    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
-    return result
 
 
 def _load() -> str:
@@ -366,39 +312,15 @@ def _load() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/segmint-bench"))
-    ap.add_argument(
-        "--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}"
-    )
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--ws", help=argparse.SUPPRESS)
-    ap.add_argument("--transactions", help=argparse.SUPPRESS)
-    ap.add_argument("--customers-file", dest="customers_file", help=argparse.SUPPRESS)
+    ap = parser(__doc__.split("\n")[0], STEPS)
     args = ap.parse_args()
     if args.child:
-        args.customers = args.customers_file
-        child_main(args.child, args)
+        print_result(run_step(args, globals()))
         return
 
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    unknown = set(steps) - set(STEPS)
-    if unknown:
-        ap.error(f"unknown step(s): {', '.join(sorted(unknown))}")
+    steps = chosen_steps(ap, args, STEPS)
     data = ensure_data(args.customers, args.seed, args.data_dir)
     ws = args.data_dir / f"ws-n{args.customers}-s{args.seed}"
-    base = [
-        sys.executable,
-        __file__,
-        "--ws",
-        str(ws),
-        "--transactions",
-        data["transactions"],
-        "--customers-file",
-        data["customers"],
-    ]
     import duckdb
 
     print(
@@ -409,9 +331,7 @@ def main() -> None:
     )
 
     figures: dict[str, dict] = {}
-    for step in STEPS:
-        if step not in steps:
-            continue
+    for step in steps:
         if step == "ingest" and ws.exists():
             shutil.rmtree(ws)
         if step == "pipeline":
@@ -435,7 +355,7 @@ def main() -> None:
             result["cpu"] = result["cpu_seconds"]
             shutil.rmtree(new, ignore_errors=True)
         else:
-            result = run_child([*base, "--child", step])
+            result = run_child(child_argv(__file__, step, ws, data))
         result["load_after"] = _load()
         if "failed" in result:
             continue

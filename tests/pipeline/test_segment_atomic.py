@@ -10,6 +10,7 @@ import pytest
 
 from segmint import pipeline
 from segmint.datasets import generate, write
+from segmint.errors import WorkspaceError
 from segmint.store.workspace import Workspace
 
 
@@ -55,3 +56,19 @@ def test_the_categories_are_stored_with_the_run_and_reused(uncategorised):
     second = pipeline.segment(uncategorised, write_html=False)
     assert _categories(uncategorised) == stored
     assert first.params["features"] == second.params["features"]
+
+
+def test_a_run_that_does_not_get_its_expected_id_stores_nothing(uncategorised):
+    # a Spark run's results directory is named after the id it expects to get
+    from segmint.pipeline._segment import fit_segments, read_features, store_segments
+
+    with uncategorised.connect() as con:
+        features, as_of, fingerprint, _, history = read_features(con, None)
+    fitted = fit_segments(
+        features, as_of, fingerprint, pipeline.SegmentOptions(n_segments=3), history=history
+    )
+    with pytest.raises(WorkspaceError, match=r"another run \(run 7\) was stored"):
+        with uncategorised.transaction() as con:
+            store_segments(con, fitted, expected_run_id=7)
+    with uncategorised.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchall() == [(0,)]

@@ -293,6 +293,19 @@ def run(
     try:
         if engine not in ("duckdb", "spark"):
             raise SegmintError(f"--engine must be duckdb or spark, not {engine!r}")
+        # how the files are laid out, as every branch reads them (a customers file alone has
+        # neither the transactions' --map nor dates)
+        layout = {
+            "preset": preset,
+            "customers_mapping": customers_map or [],
+            "delimiter": delimiter,
+            "encoding": encoding,
+        }
+        with_transactions = layout | {
+            "customers": customers,
+            "mapping": map_ or [],
+            "date_format": date_format,
+        }
         # one transaction: a failure anywhere (options are checked first) stores nothing
         with progress_bar(quiet or as_json) as progress:
             if engine == "spark":
@@ -305,13 +318,7 @@ def run(
                 result = pipeline.segment_on_spark(
                     Workspace(workspace),
                     transactions,
-                    customers=customers,
-                    preset=preset,
-                    mapping=map_ or [],
-                    customers_mapping=customers_map or [],
-                    delimiter=delimiter,
-                    encoding=encoding,
-                    date_format=date_format,
+                    **with_transactions,
                     master=spark_master,
                     output=output,
                     as_of=None if as_of is None else pipeline.parse_date(as_of),
@@ -337,10 +344,7 @@ def run(
                 results, result = pipeline.segment_customers(
                     Workspace(workspace),
                     _customers_alone(customers, as_of),
-                    preset=preset,
-                    customers_mapping=customers_map or [],
-                    delimiter=delimiter,
-                    encoding=encoding,
+                    **layout,
                     value=[v.strip() for item in value or [] for v in item.split(",") if v.strip()],
                     n_segments=segments,
                     method=method,
@@ -352,13 +356,7 @@ def run(
                 results, result = pipeline.ingest_and_segment(
                     Workspace(workspace),
                     transactions,
-                    customers=customers,
-                    preset=preset,
-                    mapping=map_ or [],
-                    customers_mapping=customers_map or [],
-                    delimiter=delimiter,
-                    encoding=encoding,
-                    date_format=date_format,
+                    **with_transactions,
                     as_of=as_of,
                     n_segments=segments,
                     method=method,

@@ -34,7 +34,7 @@ import pyarrow.dataset as ds
 
 from segmint.config import duckdb_memory_limit, get_settings
 from segmint.engine import read_tables, spark_session
-from segmint.errors import DataValidationError, WorkspaceError
+from segmint.errors import DataValidationError
 from segmint.features import MIN_CATEGORY_COVERAGE, derive_categories, feature_query
 from segmint.io.layout import resolve_layout
 from segmint.pipeline._features import N_TOP_CATEGORIES
@@ -48,11 +48,12 @@ from segmint.pipeline._segment import (
     SegmentOptions,
     add_report,
     fit_segments,
+    store_segments,
 )
 from segmint.schema import Preset
 from segmint.segment import rfm_group, segmenter_from_dict, segmenter_to_dict
 from segmint.segment.assign import assign
-from segmint.store.runs import create_run, next_run_id, save_model, save_results
+from segmint.store.runs import next_run_id
 from segmint.store.workspace import Workspace
 
 #: the assignments' columns and Spark types (as the workspace's ``assignments`` table)
@@ -380,40 +381,17 @@ def _store(
     progress: Progress,
 ) -> RunResult:
     """Store the run's record and a copy of its per-customer rows in the workspace."""
-    progress("store", 0, 1)
     with workspace.transaction(create=True) as con:
-        run_id = create_run(
-            con,
-            kind="segmentation",
-            as_of=fitted.as_of,
-            params=fitted.params,
-            metrics=fitted.metrics,
-            fingerprint=fitted.fingerprint,
-        )
-        if expected_id not in (None, run_id):  # the results' directory is named after it
-            raise WorkspaceError(
-                f"another run (run {expected_id}) was stored while this one ran; run it again"
-            )
-        assigned = ds.dataset(f"{out}/assignments", format="parquet", partitioning="hive")
         con.register("_segmint_features_raw", ds.dataset(f"{out}/features", format="parquet"))
-        features = con.sql("SELECT * FROM _segmint_features_raw ORDER BY customer_id")
-        save_results(
+        result = store_segments(
             con,
-            run_id,
+            fitted,
+            progress,
+            assignments=ds.dataset(f"{out}/assignments", format="parquet", partitioning="hive"),
+            features=con.sql("SELECT * FROM _segmint_features_raw ORDER BY customer_id"),
             segments=segments,
-            assignments=assigned,
-            features=features,
             micro_segments=micro,
+            expected_run_id=expected_id,
         )
         con.unregister("_segmint_features_raw")
-        if fitted.model is not None:
-            save_model(con, run_id, "segmenter", fitted.model)
-    progress("store", 1, 1)
-    return RunResult(
-        run_id,
-        fitted.as_of,
-        int(fitted.metrics["n_customers"]),
-        fitted.metrics,
-        fitted.params,
-        segments,
-    )
+    return result

@@ -18,10 +18,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from segmint.errors import DataValidationError
+from segmint.errors import DataValidationError, WorkspaceError
 from segmint.features import attribute_groups
 from segmint.pipeline._features import (
     K_RANGE,
@@ -382,9 +383,42 @@ def _rfm(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def store_segments(
-    con: duckdb.DuckDBPyConnection, fitted: Segmentation, progress: Progress = no_progress
+    con: duckdb.DuckDBPyConnection,
+    fitted: Segmentation,
+    progress: Progress = no_progress,
+    *,
+    assignments: pd.DataFrame | pa.Table | ds.Dataset | duckdb.DuckDBPyRelation | None = None,
+    features: pa.Table | ds.Dataset | duckdb.DuckDBPyRelation | None = None,
+    segments: pd.DataFrame | None = None,
+    micro_segments: pd.DataFrame | None = None,
+    expected_run_id: int | None = None,
 ) -> RunResult:
-    """Store a fitted segmentation as a new run (the caller owns the transaction)."""
+    """Store a fitted segmentation as a new run (the caller owns the transaction).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The open transaction the run is stored in.
+    fitted : Segmentation
+    progress : Progress, default=no_progress
+    assignments, features : frame, Arrow table or dataset, or DuckDB relation, optional
+        Every customer's rows, where ``fitted`` holds only the ones it was fitted on (a Spark
+        run's Parquet, read as stored); default: ``fitted``'s.
+    segments, micro_segments : DataFrame, optional
+        The segments and micro-segments counted over every customer; default: ``fitted``'s.
+    expected_run_id : int, optional
+        The id the run must get (a Spark run's results directory is named after it).
+
+    Returns
+    -------
+    RunResult
+        Counting ``fitted.metrics["n_customers"]`` customers.
+
+    Raises
+    ------
+    WorkspaceError
+        If the run did not get ``expected_run_id`` (another run was stored meanwhile).
+    """
     progress("store", 0, 1)
     run_id = create_run(
         con,
@@ -394,13 +428,20 @@ def store_segments(
         metrics=fitted.metrics,
         fingerprint=fitted.fingerprint,
     )
+    if expected_run_id not in (None, run_id):
+        raise WorkspaceError(
+            f"another run (run {expected_run_id}) was stored while this one ran; run it again"
+        )
+    if features is None:
+        features = pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False)
+    segments = fitted.segments if segments is None else segments
     save_results(
         con,
         run_id,
-        segments=fitted.segments,
-        assignments=fitted.assignments,
-        features=pa.Table.from_pandas(fitted.features.reset_index(), preserve_index=False),
-        micro_segments=fitted.micro_segments,
+        segments=segments,
+        assignments=fitted.assignments if assignments is None else assignments,
+        features=features,
+        micro_segments=fitted.micro_segments if micro_segments is None else micro_segments,
     )
     if fitted.model is not None:
         save_model(con, run_id, "segmenter", fitted.model)
@@ -408,10 +449,10 @@ def store_segments(
     return RunResult(
         run_id,
         fitted.as_of,
-        int(len(fitted.features)),
+        int(fitted.metrics["n_customers"]),
         fitted.metrics,
         fitted.params,
-        fitted.segments,
+        segments,
     )
 
 
