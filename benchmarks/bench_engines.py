@@ -17,9 +17,10 @@ on its own as ``start_s``). Steps:
   the ``noop`` sink (every customer's features computed, none written);
 - ``duckdb_groupby`` / ``duckdb_features``: the same on DuckDB over the same Parquet files
   (features fetched as Arrow, as the DuckDB run does);
-- ``duckdb_run``: ``pipeline.ingest_and_segment`` into a fresh workspace (the CLI's ``run``);
+- ``duckdb_run``: ``pipeline.ingest_and_segment`` into a fresh workspace (the CLI's ``run``),
+  then ``pipeline.predict`` on it, timed apart (``predict_s``);
 - ``spark_run``: ``pipeline.segment_on_spark`` (the CLI's ``run --engine spark``) into a fresh
-  workspace.
+  workspace, then ``pipeline.predict`` on it (on Spark), timed apart.
 
 Peak memory: the Python process's own (``ru_maxrss``) and, for Spark, the driver JVM's peak
 resident set (``VmHWM``; in local mode the executors run inside it). A table and one ``JSON:``
@@ -136,7 +137,11 @@ def _step_duckdb_run(args) -> dict:
     _, run = pipeline.ingest_and_segment(
         Workspace(args.ws), args.transactions, customers=args.customers, write_html=False
     )
-    return {"seconds": time.perf_counter() - t0, "customers": run.n_customers}
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pipeline.predict(Workspace(args.ws))
+    predict_s = time.perf_counter() - t0
+    return {"seconds": seconds, "predict_s": predict_s, "customers": run.n_customers}
 
 
 def _step_spark_run(args) -> dict:
@@ -153,8 +158,12 @@ def _step_spark_run(args) -> dict:
         master=args.master,
         write_html=False,
     )
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pipeline.predict(Workspace(args.ws))
     return {
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
+        "predict_s": time.perf_counter() - t0,
         "customers": run.n_customers,
         "fit_sample": run.metrics["fit_sample"],
         "jvm": _jvm_peak_mib(session),
@@ -189,15 +198,16 @@ def main() -> None:
             continue
         figures[step] = result
         jvm = f"  JVM peak {result['jvm']:7.0f} MiB" if result.get("jvm") else ""
+        scored = f"  then predict {result['predict_s']:9.2f} s" if "predict_s" in result else ""
         print(
             f"  {step:<16s}{result['seconds']:9.2f} s  python peak "
-            f"{result['python_mib']:7.0f} MiB{jvm}",
+            f"{result['python_mib']:7.0f} MiB{jvm}{scored}",
             flush=True,
         )
 
-    def ratio(a: str, b: str) -> float | None:
+    def ratio(a: str, b: str, key: str = "seconds") -> float | None:
         if a in figures and b in figures:
-            return figures[a]["seconds"] / figures[b]["seconds"]
+            return figures[a][key] / figures[b][key]
         return None
 
     ratios = {
@@ -205,6 +215,7 @@ def main() -> None:
         "duckdb_features / duckdb_groupby": ratio("duckdb_features", "duckdb_groupby"),
         "spark_features / duckdb_features": ratio("spark_features", "duckdb_features"),
         "spark_run / duckdb_run": ratio("spark_run", "duckdb_run"),
+        "spark predict / duckdb predict": ratio("spark_run", "duckdb_run", "predict_s"),
     }
     print()
     for name, value in ratios.items():

@@ -157,14 +157,13 @@ def rfm_summary(
     cal_end, hold_end, obs_start = _check_arguments(
         calibration_end, holdout_end, time_unit, observation_start
     )
-    summary = _per_customer(
+    summary = rfm_summary_query(
         engine,
-        _transactions(engine),
-        cal_end=cal_end,
-        hold_end=hold_end,
-        obs_start=obs_start,
-        unit_seconds=TIME_UNIT_DAYS[time_unit] * _SECONDS_PER_DAY,
-        merge=merge_same_day,
+        calibration_end=calibration_end,
+        holdout_end=holdout_end,
+        time_unit=time_unit,
+        merge_same_day=merge_same_day,
+        observation_start=observation_start,
     )
     if compress:
         holdout = {}
@@ -175,8 +174,6 @@ def rfm_summary(
         summary = summary.select(*_COMPRESSED_KEYS, "weight", *holdout, *keys[3:])
         order = list(_COMPRESSED_KEYS)
     else:
-        if hold_end is None:
-            summary = summary.drop(*_HOLDOUT_COLUMNS)
         order = ["customer_id"]
     table = engine.to_arrow(summary).sort_by([(c, "ascending") for c in order])
     if table.num_rows == 0:
@@ -193,22 +190,30 @@ def rfm_summary(
 
 
 def rfm_summary_query(
-    con, *, calibration_end: datetime | date | str, time_unit: str = "W"
+    con,
+    *,
+    calibration_end: datetime | date | str,
+    holdout_end: datetime | date | str | None = None,
+    time_unit: str = "W",
+    merge_same_day: bool = True,
+    observation_start: datetime | date | str | None = None,
 ) -> ir.Table:
-    """:func:`rfm_summary`'s per-customer rows (no holdout) as one query, not run, for an
-    engine that keeps them where the data lives (Spark): rows in no set order."""
+    """:func:`rfm_summary`'s per-customer rows as one query, not run, for an engine that keeps
+    them where the data lives (Spark): rows in no set order. Arguments as there."""
     engine = engine_for(con)
-    cal_end, _, _ = _check_arguments(calibration_end, None, time_unit, None)
+    cal_end, hold_end, obs_start = _check_arguments(
+        calibration_end, holdout_end, time_unit, observation_start
+    )
     summary = _per_customer(
         engine,
         _transactions(engine),
         cal_end=cal_end,
-        hold_end=None,
-        obs_start=None,
+        hold_end=hold_end,
+        obs_start=obs_start,
         unit_seconds=TIME_UNIT_DAYS[time_unit] * _SECONDS_PER_DAY,
-        merge=True,
+        merge=merge_same_day,
     )
-    return summary.drop(*_HOLDOUT_COLUMNS)
+    return summary if hold_end is not None else summary.drop(*_HOLDOUT_COLUMNS)
 
 
 def _check_arguments(calibration_end, holdout_end, time_unit, observation_start):
