@@ -64,10 +64,14 @@ class Predictor:
     alive_from_churn: bool = False
     cohort: pd.DataFrame | None = None
 
-    def spend_rows(self, features: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    def spend_rows(
+        self, features: pd.DataFrame, summary: pd.DataFrame, btyd: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """The spend model's rows: the features with the BTYD view of each customer (0 for a
-        customer who returned all they bought, who has no summary row)."""
-        btyd = btyd_features(summary, self._btyd(summary)).set_index("customer_id")
+        customer who returned all they bought, who has no summary row). ``btyd``: the summary's
+        lifetime-value scores, where already computed."""
+        btyd = self._btyd(summary) if btyd is None else btyd
+        btyd = btyd_features(summary, btyd).set_index("customer_id")
         return features.join(btyd.reindex(features.index).fillna(0.0))
 
     def _btyd(self, summary: pd.DataFrame) -> pd.DataFrame:
@@ -86,13 +90,16 @@ class Predictor:
             ``next_purchase``, ``clv_btyd``; ``clv`` is the CLV :func:`combine_clv` keeps.
         """
         # customers who returned all they bought have no summary row: no value, not alive
-        btyd = self._btyd(summary).reindex(features.index).fillna(0.0)
+        scored = self._btyd(summary)
+        btyd = scored.reindex(features.index).fillna(0.0)
         parts = [btyd, churn_scores(self.churn, features)]
         if self.propensity is not None:
             parts.append(propensity_scores(self.propensity, features))
         parts.append(next_purchase_scores(self.next_purchase, features, self.as_of))
         scores = pd.concat(parts, axis=1)
-        forecast = spend_scores(self.spend, self.spend_rows(features, summary), cohort=self.cohort)
+        forecast = spend_scores(
+            self.spend, self.spend_rows(features, summary, scored), cohort=self.cohort
+        )
         scores["clv_btyd"] = scores["clv"]
         scores["clv"], _ = combine_clv(
             forecast, scores["clv_btyd"], self.spearman, self.horizon_days
