@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from segmint.segment import Segmenter
 from segmint.segment.space import UsefulSpace, interest_coefficients, value_coefficients
@@ -125,3 +126,19 @@ def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
     far = space.copy()
     far[0] = 1e3
     assert usefulness_by_k(far, rfm, spend, bought, (2, 2))[2] == 0.0
+
+
+def test_usefulness_memo_fits_the_baselines_once_for_several_spaces():
+    past, spend, bought = _customers(seed=3)
+    rfm = (past["recency_days"], past["frequency"], past["monetary"])
+    coef, _ = value_coefficients(past, past, spend)
+    space = UsefulSpace(value_coef=coef).fit(past).transform(past)
+    alone = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0)
+    memo: dict = {}
+    first = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0, memo=memo)
+    assert first == alone and {k for k, _ in memo} == {2, 3, 4, 5}
+    # the second space is scored against the stored measures, not new fits: doubling them
+    # halves every score
+    doubled = {key: (value * 2, interest * 2) for key, (value, interest) in memo.items()}
+    again = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0, memo=doubled)
+    assert again == pytest.approx({k: s / 2 for k, s in first.items()})

@@ -173,8 +173,9 @@ def fit_segmenter(
             for name, c in axes.items()
         }
         if options.n_segments is None:
+            memo: dict = {}  # both spaces are measured against the same baselines
             scores = {
-                name: _usefulness(candidate, features[columns], history, options)
+                name: _usefulness(candidate, features[columns], history, options, memo)
                 for name, candidate in spaces.items()
             }
             # the axis whose segments were more useful on the earlier quarter (learned on a tie)
@@ -236,7 +237,11 @@ def _mix_rows(
 
 
 def _usefulness(
-    space: UsefulSpace, features: pd.DataFrame, history: EarlierPeriod, options: SegmentOptions
+    space: UsefulSpace,
+    features: pd.DataFrame,
+    history: EarlierPeriod,
+    options: SegmentOptions,
+    memo: dict,
 ) -> dict[int, float]:
     """How useful each k of segments in ``space`` was on the earlier period."""
     past = history.features[features.columns]
@@ -248,6 +253,7 @@ def _usefulness(
         history.next_categories,
         options.k_range,
         random_state=options.random_state,
+        memo=memo,
     )
 
 

@@ -46,6 +46,7 @@ def usefulness_by_k(
     sample: int = 20_000,
     n_draws: int = 5,
     random_state: int = 0,
+    memo: dict | None = None,
 ) -> dict[int, float]:
     """Usefulness score per k in ``k_range`` (see the module docstring).
 
@@ -65,6 +66,10 @@ def usefulness_by_k(
     n_draws : int
         k-means fits per k, each from its own random start; the score is the worst of them.
     random_state : int
+    memo : dict, optional
+        The baselines' measures by (k, start), filled as they are computed. Pass one dict to
+        the calls that score several spaces on the same customers, outcomes and arguments:
+        each baseline's k-means is then fitted once, not once per space (scores unchanged).
     """
     rng = np.random.RandomState(random_state)
     n = space.shape[0]
@@ -74,6 +79,7 @@ def usefulness_by_k(
     spend = np.asarray(next_spend, dtype=float)[idx]
     bought = np.asarray(next_categories, dtype=float).reshape(n, -1)[idx]
     interest = bought.shape[1] > 1 and (bought.sum(axis=1) > 0).sum() > 1
+    memo = {} if memo is None else memo
     scores = {}
     lo, hi = k_range
     with threadpool_limits(limits=1):
@@ -86,18 +92,25 @@ def usefulness_by_k(
                 if np.bincount(ours, minlength=k).min() < MIN_SEGMENT_SHARE * len(idx):
                     draws.append(0.0)
                     break
-                baselines = (ladder, kmeans_rfm(r, f, m, k, random_state=seed))
-                draws.append(_score(ours, baselines, spend, bought if interest else None))
+                if (k, seed) not in memo:
+                    baselines = (ladder, kmeans_rfm(r, f, m, k, random_state=seed))
+                    memo[k, seed] = _best(baselines, spend, bought if interest else None)
+                draws.append(_score(ours, memo[k, seed], spend, bought if interest else None))
             scores[k] = float(min(draws))
     return scores
 
 
-def _score(ours: np.ndarray, baselines: tuple, spend: np.ndarray, bought: Any) -> float:
-    value = value_eta_squared(ours, spend) / max(
-        VALUE_BAR * max(value_eta_squared(b, spend) for b in baselines), 1e-12
-    )
+def _best(baselines: tuple, spend: np.ndarray, bought: Any) -> tuple[float, float]:
+    """The better baseline's value eta² and the better baseline's interest eta²."""
+    value = max(value_eta_squared(b, spend) for b in baselines)
+    if bought is None:
+        return value, 0.0
+    return value, max(interest_eta_squared(b, bought) or 0.0 for b in baselines)
+
+
+def _score(ours: np.ndarray, best: tuple[float, float], spend: np.ndarray, bought: Any) -> float:
+    value = value_eta_squared(ours, spend) / max(VALUE_BAR * best[0], 1e-12)
     if bought is None:
         return value
-    best = max(interest_eta_squared(b, bought) or 0.0 for b in baselines)
     mine = interest_eta_squared(ours, bought) or 0.0
-    return min(value, mine / max(INTEREST_BAR * best, 1e-12))
+    return min(value, mine / max(INTEREST_BAR * best[1], 1e-12))
