@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from segmint import pipeline
 from segmint.engine import spark_session
 
 
@@ -33,3 +34,21 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_run_of_files():
+    """A function making a Spark run (local[2], no report) of a generated data set's files,
+    its segments fitted on a sample of at most ``fit_sample`` customers."""
+
+    def run(workspace, paths, fit_sample):
+        return pipeline.segment_on_spark(
+            workspace,
+            paths["transactions"],
+            customers=paths["customers"],
+            master="local[2]",
+            fit_sample=fit_sample,
+            write_html=False,
+        )
+
+    return run

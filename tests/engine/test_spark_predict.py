@@ -77,17 +77,10 @@ def test_the_same_models_score_every_customer_alike_in_spark(spark, files):
     assert dates[0].notna().any() and dates[0].isna().any()  # some within the horizon, some not
 
 
-def test_a_spark_run_is_predicted_on_spark_as_on_duckdb(spark, files, tmp_path):
+def test_a_spark_run_is_predicted_on_spark_as_on_duckdb(spark, files, tmp_path, spark_run_of_files):
     paths, duck, duck_evaluation = files
     workspace = Workspace(tmp_path / "ws")
-    run = pipeline.segment_on_spark(
-        workspace,
-        paths["transactions"],
-        customers=paths["customers"],
-        master="local[2]",
-        fit_sample=N,
-        write_html=False,
-    )
+    run = spark_run_of_files(workspace, paths, N)
     evaluation = pipeline.predict(workspace)
     assert evaluation["validation"]["fit_sample"] == evaluation["validation"]["n_customers"]
     assert (

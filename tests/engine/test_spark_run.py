@@ -62,17 +62,12 @@ def test_the_same_fitted_model_assigns_every_customer_alike_in_spark(spark, file
         assert (got[score] == want[score]).mean() > 0.6, score
 
 
-def test_spark_run_fitted_on_everyone_finds_the_duckdb_runs_segments(spark, files, tmp_path):
+def test_spark_run_fitted_on_everyone_finds_the_duckdb_runs_segments(
+    spark, files, tmp_path, spark_run_of_files
+):
     paths, duck, duck_run = files
     workspace = Workspace(tmp_path / "ws")
-    run = pipeline.segment_on_spark(
-        workspace,
-        paths["transactions"],
-        customers=paths["customers"],
-        master="local[2]",
-        fit_sample=N,
-        write_html=False,
-    )
+    run = spark_run_of_files(workspace, paths, N)
     assert run.params["engine"] == "spark" and run.metrics["fit_sample"] == run.n_customers
     assert run.n_customers == duck_run.n_customers
     mine, theirs = _assigned(workspace, run.run_id), _assigned(duck, duck_run.run_id)

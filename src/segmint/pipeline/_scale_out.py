@@ -133,8 +133,8 @@ def segment_on_spark(
     session.catalog.cacheTable("transactions")
     try:
         progress("features", 0, 3)
-        as_of, fingerprint = _check_data(session, as_of)
-        categories = _derived_categories(engine, session, as_of)
+        as_of, fingerprint = check_lines(session, as_of)
+        categories = derived_categories_view(engine, session, as_of)
         with _results(workspace, output) as (out, target, run_id):
             features = engine.dataframe(
                 feature_query(
@@ -152,11 +152,11 @@ def segment_on_spark(
                     f"only {n_customers} customers have purchases before {as_of:%Y-%m-%d}; "
                     f"segmentation needs at least {MIN_CUSTOMERS}"
                 )
-            sampled = _in_sample(min(1.0, fit_sample / n_customers))
+            sampled = sample_condition(min(1.0, fit_sample / n_customers))
             sample = features.filter(sampled).toArrow().to_pandas()
             sample = sample.set_index("customer_id").sort_index()
             progress("features", 1, 3)
-            with _sample_lines(session, sampled, categories) as lines:
+            with sample_lines(session, sampled, categories) as lines:
                 history = earlier_period(lines, sample, as_of, categories)
             progress("features", 3, 3)
             fitted = fit_segments(
@@ -181,7 +181,7 @@ def segment_on_spark(
     return add_report(workspace, result, report_path, progress) if write_html else result
 
 
-def _check_data(session, as_of: datetime | None) -> tuple[datetime, str]:
+def check_lines(session, as_of: datetime | None) -> tuple[datetime, str]:
     """``as_of`` (default: midnight after the last day) once it is within the data, and a
     fingerprint of the lines (count, content hash, time span)."""
     first, last, n, content = session.sql(
@@ -204,7 +204,7 @@ def _check_data(session, as_of: datetime | None) -> tuple[datetime, str]:
     return as_of, fingerprint
 
 
-def _derived_categories(engine, session, as_of: datetime) -> pa.Table | None:
+def derived_categories_view(engine, session, as_of: datetime) -> pa.Table | None:
     """Product categories derived from the products sold before ``as_of`` when the lines carry
     too few (visible to Spark as ``product_categories``), else None."""
     (coverage,) = session.sql(
@@ -239,7 +239,7 @@ def read_source(session, source: dict):
     )
 
 
-def _in_sample(share: float) -> str:
+def sample_condition(share: float) -> str:
     """The Spark condition of the hash sample holding ``share`` of the customers."""
     if share >= 1.0:
         return "true"
@@ -248,7 +248,7 @@ def _in_sample(share: float) -> str:
 
 
 @contextmanager
-def _sample_lines(session, sampled: str, categories: pa.Table | None) -> Iterator:
+def sample_lines(session, sampled: str, categories: pa.Table | None) -> Iterator:
     """The sample's lines (and customers) in an in-memory DuckDB, as a workspace holds them."""
     con = duckdb.connect()
     try:

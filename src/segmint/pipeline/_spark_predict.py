@@ -28,11 +28,11 @@ from segmint.pipeline._features import N_TOP_CATEGORIES
 from segmint.pipeline._predict import fit_predictor, prediction_schedule
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._scale_out import (
-    _check_data,
-    _derived_categories,
-    _in_sample,
-    _sample_lines,
+    check_lines,
+    derived_categories_view,
     read_source,
+    sample_condition,
+    sample_lines,
 )
 from segmint.predict.btyd import fit_purchase_model
 from segmint.predict.flags import customer_flags, high_value_threshold
@@ -73,23 +73,23 @@ def predict_on_spark(
     session.catalog.cacheTable("transactions")
     try:
         progress("lifetime value", 0, steps)
-        _, fingerprint = _check_data(session, as_of)
+        _, fingerprint = check_lines(session, as_of)
         if fingerprint != run["data_fingerprint"]:
             raise DataValidationError(
                 f"the transactions of run {run_id} ({params['source']['transactions']}) "
                 "changed since it was made; its segments describe the lines as they were: "
                 "segment them again with segmint run --engine spark, then predict"
             )
-        categories = _derived_categories(engine, session, as_of)
+        categories = derived_categories_view(engine, session, as_of)
         map_table = None if categories is None else "product_categories"
         share = top_categories(
             engine, as_of=as_of, n_top_categories=N_TOP_CATEGORIES, category_map_table=map_table
         )
         (first_ts,) = session.sql("SELECT min(ts) FROM transactions").first()
         n_customers, fit_sample = run["metrics"]["n_customers"], run["metrics"]["fit_sample"]
-        sampled = _in_sample(min(1.0, fit_sample / n_customers))
+        sampled = sample_condition(min(1.0, fit_sample / n_customers))
         with (
-            _sample_lines(session, sampled, categories) as con,
+            sample_lines(session, sampled, categories) as con,
             threadpool_limits(1, user_api="openmp"),  # see segmint.pipeline.predict
         ):
             schedule, derived = prediction_schedule(con, as_of, first_ts, horizon_days)
