@@ -163,12 +163,17 @@ def stage_transactions(
     date_format: str | None = None,
     decimal_comma: bool = False,
 ) -> StageReport:
-    """Build the temporary table of canonical transaction rows from the source ``view``.
+    """Build the staging table of canonical transaction rows from the source ``view``.
+
+    The table is an ordinary one in the caller's transaction, dropped before it commits: its
+    row groups are compressed and written to the database file as they fill, so staging 200M
+    lines holds a few GB of memory instead of spilling an uncompressed temporary table (about
+    150 bytes a line) and reading it back on every pass.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Connection holding ``view``; the staging table is created as a TEMP table on it.
+        Connection holding ``view``, inside a transaction (see above).
     view : str
         Name of the source view (from :func:`segmint.io.readers.open_source`).
     columns : list of str
@@ -304,7 +309,7 @@ def stage_transactions(
 
     if prefix_test != "false":
         params.append(preset.return_order_prefix)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_TRANSACTIONS} AS {select(False)}", params)
+    con.execute(f"CREATE OR REPLACE TABLE {STAGE_TRANSACTIONS} AS {select(False)}", params)
     return _report(con, STAGE_TRANSACTIONS, source, select(True), params)
 
 
