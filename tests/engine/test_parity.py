@@ -127,3 +127,66 @@ def test_a_mapped_csv_with_its_own_date_format_reads_as_on_duckdb(spark, tmp_pat
     ]
     assert lines[0]["ts"] == datetime(2024, 2, 3, 10, 15)
     assert [r["amount"] for r in lines] == [10.5, 20.0, -4.0]
+
+
+def test_cdnow_as_users_have_it_gives_the_same_features_on_spark(spark, shared_data, tmp_path):
+    # the CDNOW master log as published: gzip, runs of spaces between fields and before the
+    # first, CRLF line ends, a header line of its own
+    path = shared_data / "cdnow" / "CDNOW_master.txt.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found; the CDNOW test needs it")
+    workspace = Workspace(tmp_path / "ws")
+    pipeline.ingest(workspace, path, preset="cdnow")
+    with workspace.connect(read_only=True) as con:
+        duck = build_features(con, as_of=datetime(1997, 10, 1))
+    engine = read_tables(spark, path, layout=get_preset("cdnow"))
+    on_spark = build_features(engine, as_of=datetime(1997, 10, 1))
+    assert on_spark.num_rows > 15000
+    _assert_same(duck, on_spark)
+
+
+_TEXT_LAYOUTS = {
+    # no header line: the preset's positional names; runs of spaces between fields
+    "headerless-whitespace": (
+        "cdnow.txt",
+        " 00001 19970101  1   11.77\r\n 00002 19970112  2   89.00\r\n"
+        " 00002 19970112  1\r\n 00003 19970102  2   20.76\r\n",
+        {"preset": "cdnow"},
+    ),
+    "headerless-csv": (
+        "cdnow.csv",
+        "00001,19970101,1,11.77\n00002,19970112,2,89.00\n00003,19970102,x,20.76\n"
+        "00003,19970105,3,30.00\n",
+        {"preset": "cdnow"},
+    ),
+    # a spreadsheet saved in a European locale: ";" between fields, decimal commas, dots
+    # between thousands
+    "decimal-comma": (
+        "umsatz.csv",
+        "Kunde;Beleg;Datum;Betrag\n"
+        "A1;1;2024-02-03 10:15:00;1.234,5\n"
+        "A1;2;2024-02-17 09:00:00;20,25\n"
+        "B2;3;2024-03-01 12:30:00;-4,5\n"
+        "B2;4;2024-03-02 12:30:00;7\n",
+        {"mapping": ["Kunde=customer_id", "Beleg=order_id", "Datum=ts", "Betrag=amount"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("layout_name", list(_TEXT_LAYOUTS))
+def test_text_files_as_users_have_them_read_as_on_duckdb(spark, tmp_path, layout_name):
+    name, text, options = _TEXT_LAYOUTS[layout_name]
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    workspace = Workspace(tmp_path / "ws")
+    pipeline.ingest(workspace, path, **options)
+    columns = "customer_id, ts, quantity, amount, is_return"
+    with workspace.connect(read_only=True) as con:
+        duck = con.execute(f"SELECT {columns} FROM transactions ORDER BY ALL").fetchall()
+    layout, delimiter = resolve_layout(
+        preset=options.get("preset", "generic"), mapping=options.get("mapping", ())
+    )
+    engine = read_tables(spark, path, layout=layout, delimiter=delimiter)
+    lines = engine.to_arrow(engine.table("transactions")).to_pylist()
+    on_spark = sorted(tuple(line[c] for c in columns.split(", ")) for line in lines)
+    assert on_spark == duck and len(duck) >= 3

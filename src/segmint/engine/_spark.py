@@ -7,6 +7,7 @@ extra) and needs a Java 17 runtime; nothing here imports it until a session is a
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ import ibis.expr.datatypes as dt
 
 from segmint.engine._base import Engine
 from segmint.errors import DataValidationError, SegmintError
+from segmint.io.sniff import WHITESPACE, Dialect, sniff
+from segmint.io.text import sample_text
 from segmint.io.validate import DATE_FORMATS
 from segmint.schema import Preset, get_preset
 
@@ -258,7 +261,9 @@ def read_tables(
         prefix, date format), as :func:`segmint.io.resolve_layout` gives them for ``--preset``
         and ``--map``; default: the canonical names.
     delimiter : str, optional
-        Of CSV files: ``,`` (default) ``;`` ``\t`` or ``|``.
+        Of CSV files: ``,`` ``;`` ``\t`` ``|`` or ``"whitespace"``; by default sniffed from the
+        first lines of the first file, as the DuckDB ingest does, with the header line and the
+        decimal comma.
     date_format : str, optional
         strptime format of text dates tried first (then the layout's and the usual ones).
     encoding : str, default="utf-8"
@@ -278,20 +283,27 @@ def read_tables(
     -----
     Values are cleaned as the DuckDB ingest cleans them (ids and text trimmed, blanks NULL,
     numbers and times parsed, returns flagged and their amounts negative), and lines without
-    a customer id or a readable time, or with an unreadable number, are left out. Decimal
-    commas, whitespace-delimited and headerless files are DuckDB-only for now.
+    a customer id or a readable time, or with an unreadable number, are left out, as are
+    lines that do not split into the file's columns. A text file's layout (delimiter, header
+    line, decimal comma) is sniffed as the DuckDB ingest sniffs it, from the first lines of
+    the first file when the files are on this machine; files elsewhere (``s3://``,
+    ``hdfs://``) are read as having a header line and the given delimiter (default ``,``).
     """
     layout = layout or get_preset("generic")
     formats = [_spark_pattern(f) for f in (date_format, layout.date_format, *DATE_FORMATS) if f]
-    tx = _mapped(_read(session, transactions, delimiter, encoding), layout.transactions)
+    tx, decimal_comma = _read(session, transactions, delimiter, encoding, layout.names)
     _transactions(
-        tx, source=str(transactions), layout=layout, formats=formats
+        _mapped(tx, layout.transactions),
+        source=str(transactions),
+        layout=layout,
+        formats=formats,
+        decimal_comma=decimal_comma,
     ).createOrReplaceTempView("transactions")
     if customers is None:
         # no customers from an earlier read: the tables are the files given, as in a workspace
         session.catalog.dropTempView("customers")
     else:
-        cu = _mapped(_read(session, customers, delimiter, encoding), layout.customers)
+        cu = _mapped(_read(session, customers, delimiter, encoding)[0], layout.customers)
         _customers(
             cu, source=str(customers), layout=layout, formats=formats
         ).createOrReplaceTempView("customers")
@@ -321,22 +333,75 @@ def _format(path: str) -> str:
     )
 
 
-def _read(session, paths, delimiter: str | None = None, encoding: str = "utf-8"):
+def _read(session, paths, delimiter=None, encoding="utf-8", names: Sequence[str] = ()):
+    """The files' rows (text files: every column as text) and whether their numbers are
+    written with a decimal comma."""
     paths = _paths(paths)
     formats = {_format(p) for p in paths}
     if len(formats) > 1:
         raise DataValidationError("mixed Parquet and CSV files", source=", ".join(paths))
     if formats == {"parquet"}:
-        return session.read.parquet(*paths)
+        return session.read.parquet(*paths), False
+    dialect = _dialect(paths, delimiter, encoding, names)
+    if dialect.delimiter == WHITESPACE:
+        return _whitespace_columns(session, paths, dialect, encoding), dialect.decimal_comma
     # as text: ids keep their leading zeros; numbers and times are parsed below
-    if delimiter in ("whitespace", "\\s+"):
+    df = session.read.csv(
+        paths, header=dialect.header, inferSchema=False, sep=dialect.delimiter, encoding=encoding
+    )
+    if not dialect.header and len(dialect.names) == len(df.columns):
+        df = df.toDF(*dialect.names)
+    return df, dialect.decimal_comma
+
+
+def _dialect(paths: list[str], delimiter, encoding: str, names: Sequence[str]) -> Dialect:
+    """How the text files are laid out, sniffed from the first file's first lines (files not
+    on this machine: a header line and ``delimiter``, default ``,``)."""
+    first = _first_local_file(paths)
+    if first is None:
+        return Dialect(delimiter or ",", True, ())
+    try:
+        sample = sample_text(Path(first), encoding)
+    except LookupError:
+        raise DataValidationError(f"unknown encoding {encoding!r}", source=first) from None
+    return sniff(sample, delimiter=delimiter, names=names)
+
+
+def _first_local_file(paths: list[str]) -> str | None:
+    for path in paths:
+        if "://" in path and not path.startswith("file://"):
+            continue
+        path = path.removeprefix("file://")
+        found = sorted(
+            glob.glob(os.path.join(path, "*")) if os.path.isdir(path) else glob.glob(path)
+        )
+        found = [f for f in found if os.path.isfile(f) and not Path(f).name.startswith(("_", "."))]
+        if found:
+            return found[0]
+    return None
+
+
+def _whitespace_columns(session, paths: list[str], dialect: Dialect, encoding: str):
+    """Lines split on runs of spaces and tabs (leading ones ignored), as the DuckDB ingest
+    splits them; header lines, blank lines and lines with another number of fields left out."""
+    from pyspark.sql import functions as F
+
+    if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig", "ascii"):
+        # Spark reads plain text as UTF-8 only
         raise DataValidationError(
-            "whitespace-delimited files are read by the DuckDB engine only for now",
+            f"whitespace-delimited files in {encoding} are read by the DuckDB engine only",
             source=", ".join(paths),
         )
-    return session.read.csv(
-        paths, header=True, inferSchema=False, sep=delimiter or ",", encoding=encoding
+    width = len(dialect.names)
+    lines = session.read.text(paths)
+    fields = F.split(F.regexp_replace("value", r"^\s+|\s+$", ""), r"[ \t]+")
+    rows = lines.select(fields.alias("fields")).filter(
+        (F.size("fields") == width) & (F.col("fields")[0] != "")
     )
+    if dialect.header:  # every file's first line, wherever it lands among the rows
+        header = F.array(*(F.lit(name) for name in dialect.names))
+        rows = rows.filter(F.col("fields") != header)
+    return rows.select(*(F.col("fields")[i].alias(name) for i, name in enumerate(dialect.names)))
 
 
 def _mapped(df, fields: dict[str, str]):
@@ -379,7 +444,15 @@ def _spark_pattern(strptime_format: str) -> str:
     while i < len(strptime_format):
         piece = strptime_format[i : i + 2]
         if piece in _PATTERN:
-            out.append(_PATTERN[piece])
+            letters = _PATTERN[piece]
+            # a field run into another ("%Y%m%d": 19970101) has its full width: one letter
+            # would take one or two digits and leave the parse ambiguous
+            touching = strptime_format[i + 2 : i + 3] == "%" or (
+                i >= 2 and strptime_format[i - 2] == "%"
+            )
+            if len(letters) == 1 and touching:
+                letters *= 2
+            out.append(letters)
             i += 2
         elif piece.startswith("%"):
             raise DataValidationError(
@@ -410,10 +483,14 @@ def _id(column: str, dtype: str) -> str:
     return f"CASE WHEN endswith({text}, '.0') THEN {stripped} ELSE {text} END"
 
 
-def _number(column: str, dtype: str) -> str:
+def _number(column: str, dtype: str, decimal_comma: bool = False) -> str:
     if dtype in _NUMBER_TYPES or dtype.startswith("decimal"):
         return f"CAST({_quote(column)} AS DOUBLE)"
-    return f"try_cast(trim(CAST({_quote(column)} AS STRING)) AS DOUBLE)"
+    text = f"trim(CAST({_quote(column)} AS STRING))"
+    if decimal_comma:  # "1.234,5": the dots group thousands, the comma is the decimal point
+        european = f"replace(replace({text}, '.', ''), ',', '.')"
+        text = f"CASE WHEN contains({text}, ',') THEN {european} ELSE {text} END"
+    return f"try_cast({text} AS DOUBLE)"
 
 
 def _time(column: str, dtype: str, formats: Sequence[str] = ()) -> str:
@@ -434,7 +511,9 @@ def _missing(source: str, fields: list[str], layout: dict[str, str]) -> DataVali
     )
 
 
-def _transactions(df, *, source: str, layout: Preset, formats: Sequence[str]):
+def _transactions(
+    df, *, source: str, layout: Preset, formats: Sequence[str], decimal_comma: bool = False
+):
     """The canonical lines (SQL as :func:`segmint.io.validate.stage_transactions` writes)."""
     types = dict(df.dtypes)
     missing = [c for c in _REQUIRED if c not in types]
@@ -448,7 +527,7 @@ def _transactions(df, *, source: str, layout: Preset, formats: Sequence[str]):
     customer = _id("customer_id", types["customer_id"])
     ts = _time("ts", types["ts"], formats)
     text = {c: _text(c) if c in types else null[c] for c in _TEXT}
-    number = {c: _number(c, types[c]) if c in types else null[c] for c in _NUMBERS}
+    number = {c: _number(c, types[c], decimal_comma) if c in types else null[c] for c in _NUMBERS}
     quantity = number["quantity"] if "quantity" in types else "1.0D"
     value = f"coalesce({number['amount']}, {quantity} * {number['unit_price']})"
     order = (

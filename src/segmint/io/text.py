@@ -61,7 +61,7 @@ def read_text(
     :func:`segmint.io.sniff.normalize_delimiter` (None: sniff it); ``names`` the column names
     for a file without a header line.
     """
-    dialect = sniff(_sample(path, encoding), delimiter=delimiter, names=names)
+    dialect = sniff(sample_text(path, encoding), delimiter=delimiter, names=names)
     native = _duckdb_encoding(encoding)
     gzipped = path.name.lower().endswith(".gz")
     cut = not _gunzip(path) if gzipped else _ends_mid_character(path, native)
@@ -153,7 +153,7 @@ class _Utf8Writer:
         return True
 
 
-def _sample(path: Path, encoding: str) -> str:
+def sample_text(path: Path, encoding: str) -> str:
     """The first characters of a text file, decompressed; a cut gzip file gives what it has."""
     with open(path, "rb") as handle:
         if not path.name.lower().endswith(".gz"):

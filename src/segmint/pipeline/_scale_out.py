@@ -93,8 +93,8 @@ def segment_on_spark(
     transactions, customers : path, glob or list of them
         Parquet or CSV files, directories or globs (:func:`segmint.engine.read_tables`).
     preset, mapping, customers_mapping, delimiter, encoding, date_format
-        The files' layout, as for :func:`ingest` (decimal commas, whitespace-delimited and
-        headerless files are DuckDB-only for now).
+        The files' layout, as for :func:`ingest` (text files sniffed as there: delimiter,
+        header line, decimal comma).
     master : str, default="local[*]"
         Spark master URL: ``local[N]``, ``spark://HOST:PORT`` or ``sc://HOST:PORT``.
     output : str, optional
