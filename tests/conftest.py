@@ -17,12 +17,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def _shared_file(path: Path, tests: str) -> Path:
+    if not path.is_file():
+        pytest.skip(f"{path} not found; the {tests} tests need it")
+    return path
+
+
 @pytest.fixture(scope="session")
 def online_retail_csv(shared_data: Path) -> Path:
-    path = shared_data / "online-retail-uci" / "online_retail.csv.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not found; the Online Retail tests need it")
-    return path
+    return _shared_file(shared_data / "online-retail-uci" / "online_retail.csv.gz", "Online Retail")
 
 
 RETAIL_CSV = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
@@ -43,10 +46,12 @@ C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom
 
 @pytest.fixture(scope="session")
 def cdnow_sample(shared_data: Path) -> Path:
-    path = shared_data / "cdnow" / "CDNOW_sample.txt.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not found; the CDNOW tests need it")
-    return path
+    return _shared_file(shared_data / "cdnow" / "CDNOW_sample.txt.gz", "CDNOW")
+
+
+@pytest.fixture(scope="session")
+def cdnow_master(shared_data: Path) -> Path:
+    return _shared_file(shared_data / "cdnow" / "CDNOW_master.txt.gz", "CDNOW")
 
 
 @pytest.fixture

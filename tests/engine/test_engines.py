@@ -10,6 +10,7 @@ import pytest
 
 from segmint import pipeline
 from segmint.engine import DuckDBEngine, EngineError, SparkEngine, read_tables, spark_session
+from segmint.engine._spark import _spark_pattern
 from segmint.errors import DataValidationError
 from segmint.io.layout import resolve_layout
 from segmint.store.workspace import Workspace
@@ -111,3 +112,15 @@ def test_spark_needs_java(monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(EngineError, match="openjdk-17-jre-headless"):
         spark_session()
+
+
+@pytest.mark.parametrize(
+    ("strptime", "pattern"),
+    [
+        ("%Y%m%d", "yyyyMMdd"),  # fields run together: each its full width
+        ("%m/%d/%Y %H:%M", "M/d/yyyy H:m"),  # separated: one or two digits, as strptime
+        ("%d.%m.%Y at %H", "d.M.yyyy 'a''t' H"),
+    ],
+)
+def test_date_formats_become_spark_patterns(strptime, pattern):
+    assert _spark_pattern(strptime) == pattern

@@ -89,19 +89,31 @@ def test_derived_categories_are_the_same_on_duckdb_and_spark(spark, files, tmp_p
     _assert_same(duck, on_spark)
 
 
+#: published files as users download them: their fixture, a cut-off and the least customers
+_PUBLISHED = {
+    # the UCI file (gzip CSV, its own column names, ids written as 17850.0, cancellations as
+    # invoices starting with C, no categories)
+    "online-retail": ("online_retail_csv", datetime(2011, 9, 1), 3000),
+    # the CDNOW master log (gzip, runs of spaces between fields and before the first, CRLF
+    # line ends, a header line of its own)
+    "cdnow": ("cdnow_master", datetime(1997, 10, 1), 15000),
+}
+
+
 @pytest.mark.slow
-def test_online_retail_as_users_have_it_gives_the_same_features_on_spark(
-    spark, online_retail_csv, tmp_path
+@pytest.mark.parametrize("preset", list(_PUBLISHED))
+def test_published_files_read_through_their_preset_give_the_same_features_on_spark(
+    spark, request, tmp_path, preset
 ):
-    # the UCI file as downloaded (gzip CSV, its own column names, ids written as 17850.0,
-    # cancellations as invoices starting with C, no categories), read through its preset
+    fixture, as_of, at_least = _PUBLISHED[preset]
+    path = request.getfixturevalue(fixture)
     workspace = Workspace(tmp_path / "ws")
-    pipeline.ingest(workspace, online_retail_csv, preset="online-retail")
+    pipeline.ingest(workspace, path, preset=preset)
     with workspace.connect(read_only=True) as con:
-        duck = build_features(con, as_of=datetime(2011, 9, 1))
-    engine = read_tables(spark, online_retail_csv, layout=get_preset("online-retail"))
-    on_spark = build_features(engine, as_of=datetime(2011, 9, 1))
-    assert on_spark.num_rows > 3000
+        duck = build_features(con, as_of=as_of)
+    engine = read_tables(spark, path, layout=get_preset(preset))
+    on_spark = build_features(engine, as_of=as_of)
+    assert on_spark.num_rows > at_least
     _assert_same(duck, on_spark)
 
 
@@ -127,22 +139,6 @@ def test_a_mapped_csv_with_its_own_date_format_reads_as_on_duckdb(spark, tmp_pat
     ]
     assert lines[0]["ts"] == datetime(2024, 2, 3, 10, 15)
     assert [r["amount"] for r in lines] == [10.5, 20.0, -4.0]
-
-
-def test_cdnow_as_users_have_it_gives_the_same_features_on_spark(spark, shared_data, tmp_path):
-    # the CDNOW master log as published: gzip, runs of spaces between fields and before the
-    # first, CRLF line ends, a header line of its own
-    path = shared_data / "cdnow" / "CDNOW_master.txt.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not found; the CDNOW test needs it")
-    workspace = Workspace(tmp_path / "ws")
-    pipeline.ingest(workspace, path, preset="cdnow")
-    with workspace.connect(read_only=True) as con:
-        duck = build_features(con, as_of=datetime(1997, 10, 1))
-    engine = read_tables(spark, path, layout=get_preset("cdnow"))
-    on_spark = build_features(engine, as_of=datetime(1997, 10, 1))
-    assert on_spark.num_rows > 15000
-    _assert_same(duck, on_spark)
 
 
 _TEXT_LAYOUTS = {

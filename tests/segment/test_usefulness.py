@@ -109,11 +109,17 @@ def test_expected_next_mix_splits_segments_but_does_not_define_them():
     assert interest_coefficients(no_shares, bought) is None
 
 
-def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
+def _scored_customers():
+    """The planted customers in a space learned on them, their RFM and next period."""
     past, spend, bought = _customers(seed=3)
     rfm = (past["recency_days"], past["frequency"], past["monetary"])
     coef, _ = value_coefficients(past, past, spend)
     space = UsefulSpace(value_coef=coef).fit(past).transform(past)
+    return space, rfm, spend, bought
+
+
+def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
+    space, rfm, spend, bought = _scored_customers()
     scores = usefulness_by_k(space, rfm, spend, bought, (2, 8), random_state=0)
     assert set(scores) == set(range(2, 9))
     # six planted groups (three tiers x two tastes): from k = 6 both bars are met
@@ -129,10 +135,7 @@ def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
 
 
 def test_usefulness_memo_fits_the_baselines_once_for_several_spaces():
-    past, spend, bought = _customers(seed=3)
-    rfm = (past["recency_days"], past["frequency"], past["monetary"])
-    coef, _ = value_coefficients(past, past, spend)
-    space = UsefulSpace(value_coef=coef).fit(past).transform(past)
+    space, rfm, spend, bought = _scored_customers()
     alone = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0)
     memo: dict = {}
     first = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0, memo=memo)
