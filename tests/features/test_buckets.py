@@ -23,7 +23,7 @@ def test_customer_buckets_give_the_same_features(tmp_path, monkeypatch, bytes_pe
     with workspace.connect(read_only=True) as con:
         whole = build_features(con)
         con.execute("SET memory_limit = '200MB'")
-        monkeypatch.setattr("segmint.features._backend.BYTES_PER_LINE", bytes_per_line)
+        monkeypatch.setattr("segmint.features._backend.BYTES_PER_ROW", bytes_per_line)
         ((n_lines,),) = con.execute("SELECT count(*) FROM transactions").fetchall()
         n_buckets = customer_buckets(con, n_lines)
         bucketed = build_features(con)

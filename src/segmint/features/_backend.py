@@ -12,26 +12,37 @@ import ibis.expr.types as ir
 
 from segmint.engine import Engine, engine_for
 
-#: DuckDB memory one transaction line may take in the per-customer aggregation (its order key
-#: and product in the customers' lists, its share of the sums and of the hash table): an
-#: allowance, not a measurement of it. One pass over 5M synthetic customers (108M lines) failed
-#: under a 3.7 GiB cap, so a line needs more than 37 bytes; with 100, the same data ran in 3
-#: buckets under the default cap (benchmarks/bench_pipeline.py --customers 5000000)
-BYTES_PER_LINE = 100
+#: DuckDB memory allowed for each transaction line and each customer in the per-customer
+#: aggregation (order keys and products in the customers' lists, the sums, the hash table).
+#: Measured need, one pass forced: the generator's 1M customers (21.6M lines) ran under a 1.4 GB
+#: cap and not under 1.0 GB, i.e. 45-62 bytes a line or customer; its first two lines of each
+#: customer (1M customers, 2M lines) ran under 0.3 GB. 100 leaves a margin of about two.
+BYTES_PER_ROW = 100
+
+#: share of DuckDB's memory cap the aggregation may take; the rest is for the scan, the joins
+#: and the result being fetched.
+AGGREGATION_SHARE = 0.8
 
 
-def customer_buckets(con, n_lines: int) -> int:
+def customer_buckets(con, n_lines: int, n_customers: int = 0) -> int:
     """Into how many customer buckets a per-customer aggregation of ``n_lines`` is split.
 
     On DuckDB, lists per customer (order keys, products) do not spill to disk, so the
-    aggregation is run bucket by bucket (customers by a hash of their id) to stay within half
-    the memory limit: the other half is for the scan, the joins and DuckDB's own caches. An
-    engine that spills (Spark) takes one bucket.
+    aggregation is run bucket by bucket (customers by a hash of their id) when its lines and
+    customers would take more than ``AGGREGATION_SHARE`` of the memory cap. Every bucket scans
+    every line, so buckets are as few as memory allows. An engine that spills (Spark) takes
+    one bucket.
     """
     limit = engine_for(con).memory_limit()
     if limit is None:
         return 1
-    return max(1, math.ceil(n_lines * BYTES_PER_LINE / (limit / 2)))
+    return max(1, math.ceil((n_lines + n_customers) * BYTES_PER_ROW / (limit * AGGREGATION_SHARE)))
+
+
+def known_customers(engine: Engine) -> int:
+    """Customers in the workspace's ``customers`` table (a metadata read), 0 without one."""
+    customers = engine.table("customers")
+    return customers.count().to_pyarrow().as_py() if customers is not None else 0
 
 
 def in_bucket(

@@ -13,11 +13,11 @@ sorted distinct order keys then give the frequency (their number) and the order 
 gaps' mean and spread come from sums of squares and neighbour products (:func:`_gap_moments`):
 no customer x order table and no window. A few small queries run first: the last timestamp
 (only when ``as_of`` is not given), the spend per category (to pick the ``cat_share_*`` columns
-and see whether categories are there at all), the number of products and lines and the JSON
-attribute keys. Per-customer lists do not spill to disk, so when the lines would take more
-than half of DuckDB's memory limit, the aggregation runs bucket by bucket, customers split by
-a hash of their id (:func:`segmint.features._backend.customer_buckets`); Spark spills, and
-takes one bucket.
+and see whether categories are there at all), the products (each with its bit position), the number
+of lines and the JSON attribute keys. Per-customer lists do not spill to disk, so when the
+lines would take more of DuckDB's memory limit than is safe, the aggregation runs bucket by
+bucket, customers split by a hash of their id
+(:func:`segmint.features._backend.customer_buckets`); Spark spills, and takes one bucket.
 
 Where Ibis does not compile an operation the same way on both engines (hashes, list
 functions), the query calls the engine's own version (:class:`segmint.engine.Engine`); the
@@ -36,8 +36,14 @@ import pyarrow as pa
 
 from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
-from segmint.features._backend import customer_buckets, in_bucket, in_sample, only
-from segmint.features._products import bitmap_fits, product_count
+from segmint.features._backend import (
+    customer_buckets,
+    in_bucket,
+    in_sample,
+    known_customers,
+    only,
+)
+from segmint.features._products import product_count, product_positions
 from segmint.features.attributes import attribute_features
 from segmint.features.categories import derive_categories
 from segmint.features.labels import slugify
@@ -340,17 +346,16 @@ def _feature_queries(
     if sample is not None and sample < 1.0:
         lines = lines.filter(in_sample(engine, lines["customer_id"], sample))
 
-    n_known_products, n_buckets = None, 1
+    positions, n_buckets = None, 1
     if engine.memory_limit() is not None:
         # the engine does not spill per-customer lists (DuckDB): the aggregation is sized to
         # its memory, with product bitmaps where they take less than lists of hashes
-        n_lines = tx.count().to_pyarrow().as_py()
-        if sample is not None:  # a sample's lines, about (not exactly: it sizes memory)
+        n_lines, n_customers = tx.count().to_pyarrow().as_py(), known_customers(engine)
+        if sample is not None:  # a sample's lines and customers, about (they size memory)
             n_lines = math.ceil(n_lines * min(sample, 1.0))
-        n_buckets = customer_buckets(engine, n_lines)
-        n_products = lines["product_id"].nunique().to_pyarrow().as_py()
-        if bitmap_fits(engine, n_lines, n_products):
-            n_known_products = n_products
+            n_customers = math.ceil(n_customers * min(sample, 1.0))
+        n_buckets = customer_buckets(engine, n_lines, n_customers)
+        positions = product_positions(engine, lines, n_lines)
     for bucket in range(n_buckets):
         part = lines
         if n_buckets > 1:
@@ -363,14 +368,19 @@ def _feature_queries(
             trend_window_days,
             categories,
             share_columns,
-            n_known_products,
+            positions,
         )
         if bucket == 0:
             attrs = attribute_features(engine, taken=set(features.columns))
         if attrs is not None:
+            bucket_attrs = attrs
+            if n_buckets > 1:
+                bucket_attrs = attrs.filter(
+                    in_bucket(engine, attrs["customer_id"], bucket, n_buckets)
+                )
             # An explicit select: a left join also keeps the right side's key (customer_id_right).
             columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
-            features = features.left_join(attrs, "customer_id").select(*columns)
+            features = features.left_join(bucket_attrs, "customer_id").select(*columns)
         yield features
 
 
@@ -496,7 +506,7 @@ def _assemble(
     trend_window_days: int,
     categories: list[str],
     share_columns: dict[str, str],
-    n_known_products: int | None,
+    positions: pa.Table | None,
 ) -> ir.Table:
     """Build the per-customer feature expression (nothing runs here)."""
     as_of_s = engine.epoch_seconds(as_of)
@@ -504,7 +514,7 @@ def _assemble(
     recent_start = as_of - ibis.interval(days=trend_window_days)
     previous_start = as_of - ibis.interval(days=2 * trend_window_days)
 
-    lines, products, count_products = product_count(engine, lines, n_known_products)
+    lines, products, count_products = product_count(engine, lines, positions)
     # One aggregation of the lines per customer. Orders are collected as a list of 64-bit keys
     # and reduced per customer afterwards (in DuckDB that is about twice as fast as
     # COUNT(DISTINCT) and far cheaper than a customer x order table). An order's key holds its

@@ -17,8 +17,9 @@ import pyarrow as pa
 from segmint.pipeline._features import feature_frame, stored_category_map
 from segmint.segment.space import INTEREST_PREFIX
 
-#: the name under which a category map is visible to the outcome query
+#: the names under which a category map and a sample's customers are visible to the query
 _CATEGORIES = "_segmint_outcome_categories"
+_SAMPLED = "_segmint_outcome_customers"
 
 #: net spend and purchase spend per category of each customer in the period; a line's category
 #: is the mapped one when a map is given, else its own ("" when it has none)
@@ -27,7 +28,7 @@ _SQL = """
            sum(t.amount) AS net,
            sum(CASE WHEN t.is_return OR t.amount < 0 THEN 0 ELSE t.amount END) AS bought
     FROM transactions t {join}
-    WHERE t.ts >= ? AND t.ts < ? + to_days(CAST(? AS INTEGER))
+    WHERE t.ts >= ? AND t.ts < ? + to_days(CAST(? AS INTEGER)) {sampled}
     GROUP BY ALL
 """
 
@@ -38,15 +39,22 @@ def next_period_spend(
     days: int,
     index: pd.Index,
     categories: pa.Table | str | None = None,
+    sampled: bool = False,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Net spend per customer of ``index``, and purchase spend per (customer, category), over
     ``[start, start + days)``.
 
     ``categories`` maps products to categories: a ``(product_id, category)`` table, the name of
-    one in the workspace, or None to use the lines' own categories.
+    one in the workspace, or None to use the lines' own categories. With ``sampled`` (the index
+    is a sample of the customers), the engine sums only the index's customers, rather than
+    every customer's sums being fetched and most dropped.
     """
+    where = ""
+    if sampled:
+        con.register(_SAMPLED, pa.table({"customer_id": index.astype(str).to_numpy()}))
+        where = f"AND t.customer_id IN (SELECT customer_id FROM {_SAMPLED})"
     if categories is None:
-        sql = _SQL.format(category="t.category", join="")
+        sql = _SQL.format(category="t.category", join="", sampled=where)
     else:
         name = categories if isinstance(categories, str) else _CATEGORIES
         if not isinstance(categories, str):
@@ -55,12 +63,15 @@ def next_period_spend(
             category="coalesce(c.category, t.category)",
             join=f"LEFT JOIN (SELECT product_id, max(category) AS category FROM {name}"
             " GROUP BY product_id) c USING (product_id)",
+            sampled=where,
         )
     try:
         lines = con.sql(sql, params=[start, start, days]).to_arrow_table()
     finally:
         if categories is not None and not isinstance(categories, str):
             con.unregister(_CATEGORIES)
+        if sampled:
+            con.unregister(_SAMPLED)
     # dense customer x category sums by flat index: a pandas pivot of ten million customers'
     # rows takes minutes and several copies
     row = index.get_indexer(lines.column("customer_id").to_pandas())
@@ -156,7 +167,7 @@ def earlier_period(
         return None
     past = past.reindex(columns=features.columns, fill_value=0.0)
     source = categories if categories is not None else stored_category_map(con)
-    net, bought = next_period_spend(con, cutoff, days, past.index, source)
+    net, bought = next_period_spend(con, cutoff, days, past.index, source, sampled=bool(sample))
     previous = (
         earlier_period(con, features, cutoff, categories, days, quarters - 1, sample)
         if quarters > 1
