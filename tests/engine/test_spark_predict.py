@@ -111,3 +111,29 @@ def test_changed_files_are_refused_and_nothing_is_stored(spark, files, tmp_path)
     with pytest.raises(DataValidationError, match="changed since it was made"):
         pipeline.predict(workspace, run_id=run.run_id)
     assert _predictions(workspace, run.run_id).empty
+
+
+@pytest.mark.slow
+def test_cdnow_as_published_is_predicted_on_spark_as_on_duckdb(spark, cdnow_master, tmp_path):
+    # a real file as published (gzip, whitespace-delimited, no header line), every customer
+    # fitted on (23,570, fewer than the fit sample): Spark's compressed RFM summary must give
+    # DuckDB's purchase model, and every customer the same scores
+    duck = Workspace(tmp_path / "duck")
+    pipeline.ingest_and_segment(duck, cdnow_master, preset="cdnow", write_html=False)
+    duck_evaluation = pipeline.predict(duck)
+    workspace = Workspace(tmp_path / "spark")
+    pipeline.segment_on_spark(
+        workspace, cdnow_master, preset="cdnow", master="local[2]", write_html=False
+    )
+    evaluation = pipeline.predict(workspace)
+    mine, theirs = evaluation["lifetime_value"], duck_evaluation["lifetime_value"]
+    assert mine["purchase_model"] == theirs["purchase_model"]
+    for group in ("purchase_params", "spend_params"):
+        for name, value in theirs[group].items():
+            assert mine[group][name] == pytest.approx(value, rel=1e-6), (group, name)
+    got, want = _predictions(workspace), _predictions(duck)
+    assert got.index.equals(want.index) and len(got) == 23570
+    np.testing.assert_allclose(got["p_alive"], want["p_alive"], rtol=1e-5)
+    for column in ("clv", "churn_risk"):
+        assert spearmanr(got[column], want[column]).statistic > 0.99, column
+    assert (got["high_value"] == want["high_value"]).mean() > 0.99

@@ -214,7 +214,10 @@ def derived_categories_view(engine, session, as_of: datetime) -> pa.Table | None
     if coverage >= MIN_CATEGORY_COVERAGE:
         return None
     categories = derive_categories(engine, before=as_of)
-    session.createDataFrame(categories.to_pandas()).createOrReplaceTempView("product_categories")
+    # the schema given: none is inferred from no rows (products without descriptions, CDNOW)
+    session.createDataFrame(
+        categories.to_pandas(), schema="product_id string, category string"
+    ).createOrReplaceTempView("product_categories")
     return categories
 
 

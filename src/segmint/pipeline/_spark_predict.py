@@ -165,6 +165,7 @@ def _scores(engine, predictor: Predictor, threshold: float, share: list[str], ma
     )
     summary = summary.select("customer_id", *(summary[c].alias(_PREFIX + c) for c in _SUMMARY))
     columns = [c.split()[0] for c in _PREDICTION_SCHEMA.split(", ")]
+    texts = [c.split()[0] for c in _PREDICTION_SCHEMA.split(", ") if c.endswith(" string")]
 
     def score_batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
@@ -176,7 +177,12 @@ def _scores(engine, predictor: Predictor, threshold: float, share: list[str], ma
             scores["high_value"], scores["at_risk"] = customer_flags(
                 scores["clv"], scores["churn_risk"], threshold
             )
-            yield scores.rename_axis("customer_id").reset_index().reindex(columns=columns)
+            out = scores.rename_axis("customer_id").reset_index().reindex(columns=columns)
+            # a column the models did not give (no propensity model without categories) is
+            # all NaN: text columns must be None there for Arrow to make strings of them
+            for column in texts:
+                out[column] = out[column].astype(object).where(out[column].notna(), None)
+            yield out
 
     joined = features.join(summary, "customer_id", "left")
     return joined.mapInPandas(score_batches, _PREDICTION_SCHEMA)
