@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmint import pipeline
 from segmint.datasets import generate, write
 from segmint.features import build_features
-from segmint.pipeline._outcomes import earlier_period
+from segmint.pipeline._outcomes import earlier_period, next_period_spend
 from segmint.pipeline._segment import SegmentOptions, fit_segments, read_features
 from segmint.store.workspace import Workspace
 
@@ -34,6 +34,24 @@ def test_a_hash_sample_of_customers_has_their_own_features(workspace):
     assert list(part.index) == list(again["customer_id"])
     assert list(part.columns) == list(full.columns)  # categories chosen on everyone
     pd.testing.assert_frame_equal(part, full.loc[part.index])
+
+
+def test_a_samples_outcomes_are_summed_for_its_customers_alone(workspace):
+    with workspace.connect(read_only=True) as con:
+        (first,) = con.execute("SELECT min(ts) FROM transactions").fetchone()
+        index = pd.Index(
+            [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM transactions").fetchall()]
+        ).sort_values()
+        every = next_period_spend(con, first, 3650, index)
+        sample = index[::7]
+        net, bought = next_period_spend(con, first, 3650, sample, sampled=True)
+    # the customers' own sums, whoever else bought what
+    pd.testing.assert_series_equal(net, every[0].loc[sample])
+    columns = bought.columns
+    pd.testing.assert_frame_equal(bought, every[1].loc[sample, columns])
+    # a category only others bought is left out, not a column of zeros
+    dropped = every[1].columns.difference(columns)
+    assert (every[1].loc[sample, dropped].to_numpy() == 0).all()
 
 
 def test_a_fit_on_a_sample_assigns_describes_and_counts_every_customer(workspace):
