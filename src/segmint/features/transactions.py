@@ -16,8 +16,9 @@ no customer x order table and no window. A few small queries run first: the last
 and see whether categories are there at all), the products (each with its bit position), the number
 of lines and the JSON attribute keys. Per-customer lists do not spill to disk, so when the
 lines would take more of DuckDB's memory limit than is safe, the aggregation runs bucket by
-bucket, customers split by a hash of their id
-(:func:`segmint.features._backend.customer_buckets`); Spark spills, and takes one bucket.
+bucket, customers split into ranges of their ids so that each bucket skips the row groups of
+the others (:func:`segmint.features._backend.customer_buckets`); Spark spills, and takes one
+bucket.
 
 Where Ibis does not compile an operation the same way on both engines (hashes, list
 functions), the query calls the engine's own version (:class:`segmint.engine.Engine`); the
@@ -37,6 +38,7 @@ import pyarrow as pa
 from segmint.engine import Engine, engine_for
 from segmint.errors import DataValidationError
 from segmint.features._backend import (
+    bucket_bounds,
     customer_buckets,
     in_bucket,
     in_sample,
@@ -356,10 +358,11 @@ def _feature_queries(
             n_customers = math.ceil(n_customers * min(sample, 1.0))
         n_buckets = customer_buckets(engine, n_lines, n_customers)
         positions = product_positions(engine, lines, n_lines)
-    for bucket in range(n_buckets):
+    bounds = bucket_bounds(engine, lines, n_buckets)
+    for bucket in range(len(bounds) + 1):
         part = lines
-        if n_buckets > 1:
-            part = lines.filter(in_bucket(engine, lines["customer_id"], bucket, n_buckets))
+        if bounds:
+            part = lines.filter(in_bucket(lines["customer_id"], bucket, bounds))
         features = _assemble(
             engine,
             part,
@@ -374,10 +377,8 @@ def _feature_queries(
             attrs = attribute_features(engine, taken=set(features.columns))
         if attrs is not None:
             bucket_attrs = attrs
-            if n_buckets > 1:
-                bucket_attrs = attrs.filter(
-                    in_bucket(engine, attrs["customer_id"], bucket, n_buckets)
-                )
+            if bounds:
+                bucket_attrs = attrs.filter(in_bucket(attrs["customer_id"], bucket, bounds))
             # An explicit select: a left join also keeps the right side's key (customer_id_right).
             columns = [*features.columns, *(c for c in attrs.columns if c != "customer_id")]
             features = features.left_join(bucket_attrs, "customer_id").select(*columns)

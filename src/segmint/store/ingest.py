@@ -13,6 +13,13 @@ import duckdb
 from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport
 from segmint.store.customers import upsert_customers
 
+#: staged lines sorted and stored per statement. Sorting a whole file by customer spilled beyond
+#: memory and doubled the store step at 5M customers (108M lines: 173.8 s against 81.6 s in
+#: a one-off copy), while the 1M customers' 21.7M lines sorted in memory for about nothing
+#: (19.3 s against 18.9 s). Chunks sorted on their own cluster as well for a range of ids: in
+#: each chunk it spans about its share of the row groups.
+STORE_CHUNK_LINES = 16_000_000
+
 
 def load_transactions(
     con: duckdb.DuckDBPyConnection, report: StageReport, *, fingerprint: str
@@ -24,25 +31,40 @@ def load_transactions(
     """
     (before,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     content = "hash(customer_id, order_id, ts, product_id, quantity, unit_price, amount, is_return)"
-    usable = f"(SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL)"
+
+    def usable(where: str = "") -> str:
+        return f"(SELECT *, {content} AS h FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL{where})"
+
     # only lines repeated inside the file need the (costly) occurrence window; finding them is
     # one hash aggregate, and the inserts below scan the staging table without copying it
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _repeated AS
-            SELECT h FROM {usable} GROUP BY h HAVING count(*) > 1"""
+            SELECT h FROM {usable()} GROUP BY h HAVING count(*) > 1"""
     )
     (repeated,) = con.execute("SELECT count(*) FROM _repeated").fetchall()[0]
+    # row ids of a table created in this transaction start far above 0
+    (first, last) = con.execute(
+        f"SELECT min(rowid), max(rowid) FROM {STAGE_TRANSACTIONS}"
+    ).fetchall()[0]
     columns = (
         "customer_id, order_id, ts, product_id, description, category, quantity, unit_price, "
         "amount, channel, is_return"
     )
-    keyed = [f"SELECT {columns}, hash(h, 1) AS line_key FROM {usable}"]
+    once = f"SELECT {columns}, hash(h, 1) AS line_key FROM {usable(' AND rowid BETWEEN ? AND ?')}"
     if repeated:  # else a second full scan of the staged lines for nothing
-        keyed = [
-            keyed[0] + " ANTI JOIN _repeated USING (h)",
-            f"""SELECT {columns}, hash(h, row_number() OVER (PARTITION BY h)) AS line_key
-                FROM {usable} SEMI JOIN _repeated USING (h)""",
-        ]
+        once += " ANTI JOIN _repeated USING (h)"
+    keyed = [
+        (once, [start, start + STORE_CHUNK_LINES - 1])
+        for start in (range(first, last + 1, STORE_CHUNK_LINES) if first is not None else ())
+    ]
+    if repeated:
+        keyed.append(
+            (
+                f"""SELECT {columns}, hash(h, row_number() OVER (PARTITION BY h)) AS line_key
+                    FROM {usable()} SEMI JOIN _repeated USING (h)""",
+                [],
+            )
+        )
     already, span = "", []
     if before:
         # a stored line can only match a line of this file if it has its time (the key hashes
@@ -54,8 +76,14 @@ def load_transactions(
                 f"SELECT min(ts), max(ts) FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL"
             ).fetchall()[0]
         )
-    for query in keyed:
-        con.execute(f"INSERT INTO transactions SELECT * FROM ({query}) {already}", span)
+    for query, params in keyed:
+        # stored in customer order a chunk at a time (each chunk's sort fits in memory), a
+        # file's lines fill row groups of few customers each, and the features of a range of
+        # customers skip the other row groups by their statistics
+        con.execute(
+            f"INSERT INTO transactions SELECT * FROM ({query}) {already} ORDER BY customer_id",
+            params + span,
+        )
     con.execute("DROP TABLE _repeated")
     (after,) = con.execute("SELECT count(*) FROM transactions").fetchall()[0]
     added = after - before
