@@ -53,6 +53,28 @@ def test_reingesting_the_same_file_adds_nothing(retail_csv, workspace):
     assert len(stored(workspace)) == 9
 
 
+def test_a_file_stored_a_few_lines_at_a_time_keeps_its_rows(retail_csv, tmp_path, monkeypatch):
+    # big files are sorted and stored a chunk of staged lines at a time; chunks of 2 put the
+    # rejected rows, the repeated line and a cancellation on chunk edges, and must store the
+    # very rows of one pass, each line once, and add nothing when the file comes again
+    # (and usable lines last, after the file's rejected rows)
+    source = tmp_path / "retail.csv"
+    source.write_text(
+        retail_csv.read_text()
+        + "536990,22139,RETROSPOT TEA SET CERAMIC,2,2010-12-02 10:00:00,4.95,12346.0,France\n"
+        + "536991,22960,JAM MAKING SET WITH JARS,1,2010-12-02 11:00:00,4.25,12347.0,France\n"
+    )
+    whole = Workspace(tmp_path / "whole")
+    pipeline.ingest(whole, source, preset="online-retail")
+    monkeypatch.setattr("segmint.store.ingest.STORE_CHUNK_LINES", 2)
+    chunked = Workspace(tmp_path / "chunked")
+    (result,) = pipeline.ingest(chunked, source, preset="online-retail")
+    assert result.rows_loaded == 11
+    pd.testing.assert_frame_equal(stored(chunked), stored(whole))
+    (again,) = pipeline.ingest(chunked, source, preset="online-retail")
+    assert again.rows_loaded == 0 and again.rows_duplicate == 11
+
+
 def test_overlapping_file_adds_only_new_lines(retail_csv, tmp_path, workspace):
     pipeline.ingest(workspace, retail_csv, preset="online-retail")
     extra = (
