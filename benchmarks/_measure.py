@@ -1,6 +1,10 @@
 """What the step benchmarks (``bench_pipeline.py``, ``bench_engines.py``) share: the synthetic
 data set, the command line, and each step measured in its own fresh process.
 
+``--customers`` takes several sizes ("1000000,10000000,1000000"): each is measured in turn and
+:func:`print_growth` prints how each step's time grows against the smallest size, measured in
+the same run (a size named twice is measured twice, to show the drift between runs).
+
 The parent runs the script again with the hidden ``--child STEP`` for each step; the child runs
 that step's ``_step_STEP(args)``, which times the measured work itself, and prints its figures
 as one ``RESULT {...}`` line; the parent adds that child's peak resident memory (from
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -58,7 +63,12 @@ def parser(description: str, steps: Sequence[str]) -> argparse.ArgumentParser:
     """The options every step benchmark has (size, seed, data folder, steps), and the hidden
     ones a step's child process is given (:func:`child_argv`)."""
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument(
+        "--customers",
+        type=_sizes,
+        default=[1_000_000],
+        help="customers, or several sizes comma-separated (a size named twice runs twice)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/segmint-bench"))
     ap.add_argument(
@@ -69,6 +79,69 @@ def parser(description: str, steps: Sequence[str]) -> argparse.ArgumentParser:
     ap.add_argument("--transactions", help=argparse.SUPPRESS)
     ap.add_argument("--customers-file", dest="customers_file", help=argparse.SUPPRESS)
     return ap
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected sizes like 1000000,10000000: {text!r}"
+        ) from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive sizes: {text!r}")
+    return sizes
+
+
+def growth(runs: list[tuple[int, dict[str, dict]]]) -> dict[str, dict[str, dict]]:
+    """Each step's time at each size over its time at the smallest size, all from ``runs``
+    (size, figures by step), in the order measured.
+
+    A size measured more than once counts by its median time; ``low`` and ``high`` are the
+    ratios against the fastest and slowest run of the smallest size, which show how much of a
+    ratio is drift between runs."""
+    smallest = min(n for n, _ in runs)
+    out: dict[str, dict[str, dict]] = {}
+    steps = dict.fromkeys(step for _, figures in runs for step in figures)
+    for step in steps:
+        times: dict[int, list[float]] = {}
+        for n, figures in runs:
+            if step in figures:
+                times.setdefault(n, []).append(figures[step]["seconds"])
+        base = times.get(smallest)
+        if not base:
+            continue
+        for n in sorted(times):
+            if n == smallest:
+                continue
+            mid = statistics.median(times[n])
+            out.setdefault(step, {})[str(n)] = {
+                "ratio": round(mid / statistics.median(base), 2),
+                "low": round(mid / max(base), 2),
+                "high": round(mid / min(base), 2),
+                "seconds": round(mid, 3),
+                "baseline_seconds": [round(t, 3) for t in base],
+            }
+    return out
+
+
+def print_growth(runs: list[tuple[int, dict[str, dict]]]) -> None:
+    """Print :func:`growth` as a table and one ``JSON growth:`` line (nothing for one size)."""
+    if len({n for n, _ in runs}) < 2:
+        return
+    table = growth(runs)
+    smallest = min(n for n, _ in runs)
+    print()
+    print(f"growth of each step's time against {smallest:,} customers, measured in this run:")
+    for step, sizes in table.items():
+        for n, g in sizes.items():
+            spread = f" ({g['low']:.2f}-{g['high']:.2f}x)" if g["low"] != g["high"] else ""
+            base = ", ".join(f"{t:.1f}" for t in g["baseline_seconds"])
+            print(
+                f"  {step:<16s}{int(n):>12,}  {g['seconds']:9.2f} s / [{base}] s  "
+                f"= {g['ratio']:6.2f}x{spread}"
+            )
+    print("JSON growth: " + json.dumps(table))
 
 
 def chosen_steps(ap: argparse.ArgumentParser, args, steps: Sequence[str]) -> list[str]:

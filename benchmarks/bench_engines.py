@@ -3,7 +3,7 @@ GROUP BY over the same rows, and the whole run end to end on each.
 
 Usage::
 
-    python benchmarks/bench_engines.py [--customers 1000000] [--seed 0] \\
+    python benchmarks/bench_engines.py [--customers 1000000[,10000000]] [--seed 0] \\
         [--data-dir /tmp/segmint-bench] [--master local[2]] [--steps ...]
 
 The data (``segmint.datasets.write_stream``, about 20 lines per customer, as Parquet) is made
@@ -26,7 +26,7 @@ Peak memory: the Python process's own (``ru_maxrss``) and, for Spark, the driver
 resident set (``VmHWM``; in local mode the executors run inside it). A table and one ``JSON:``
 line are printed at the end, with the ratios the issue sets targets for: Spark features over
 the bare Spark GROUP BY (target <= 3, the bar DuckDB meets) and Spark's run over DuckDB's.
-Run it at two sizes to see how each engine's time grows.
+With two sizes (``--customers 1000000,10000000``) it prints how each engine's time grows.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from _measure import (  # noqa: E402
     ensure_data,
     parser,
     peak_mib,
+    print_growth,
     print_result,
     run_child,
     run_step,
@@ -181,14 +182,17 @@ def main() -> None:
         return
 
     steps = chosen_steps(ap, args, STEPS)
-    data = ensure_data(args.customers, args.seed, args.data_dir)
-    print(
-        f"{args.customers:,} customers, {data['rows']:,} lines; Spark {args.master}",
-        flush=True,
-    )
+    runs = [(n, _measure_size(args, n, steps)) for n in args.customers]
+    print_growth(runs)
+
+
+def _measure_size(args, customers: int, steps: list[str]) -> dict[str, dict]:
+    """Run ``steps`` on the data set of ``customers``; print and return their figures."""
+    data = ensure_data(customers, args.seed, args.data_dir)
+    print(f"{customers:,} customers, {data['rows']:,} lines; Spark {args.master}", flush=True)
     figures = {}
     for step in steps:
-        ws = args.data_dir / f"ws-engines-{step}-n{args.customers}"
+        ws = args.data_dir / f"ws-engines-{step}-n{customers}"
         shutil.rmtree(ws, ignore_errors=True)
         argv = child_argv(__file__, step, ws, data)
         argv += ["--master", args.master, "--driver-memory", args.driver_memory]
@@ -220,7 +224,8 @@ def main() -> None:
     print()
     for name, value in ratios.items():
         print(f"  {name:<46s}{'-' if value is None else f'{value:8.2f}'}")
-    print("JSON: " + json.dumps({"customers": args.customers, "figures": figures, **ratios}))
+    print("JSON: " + json.dumps({"customers": customers, "figures": figures, **ratios}))
+    return figures
 
 
 if __name__ == "__main__":

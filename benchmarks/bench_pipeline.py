@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_pipeline.py [--customers 1000000] [--seed 0] \\
+    python benchmarks/bench_pipeline.py [--customers 1000000[,10000000,...]] [--seed 0] \\
         [--data-dir /tmp/segmint-bench] [--steps ingest,features,segmentation,report,...]
 
 The data set (``segmint.datasets.write_stream``, about 20 transaction lines per customer) is
@@ -27,8 +27,10 @@ sees it). Steps, in order (``--steps`` picks a subset; later ones need the works
 - ``pandas``: the feature step written with pandas groupby on the same rows, read from the
   workspace (load time excluded from its figure).
 
-A table and one ``JSON:`` line with every figure are printed at the end. Targets: whole pipeline
-under 2 minutes and 6 GB; features <= 3x the bare GROUP BY; pandas >= 5x the features.
+A table and one ``JSON:`` line with every figure are printed for each size, and with several
+sizes the growth of each step's time against the smallest (target: 10M / 1M at most 11).
+Targets at 1M: whole pipeline under 2 minutes and 6 GB; features <= 3x the bare GROUP BY;
+pandas >= 5x the features.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from _measure import (  # noqa: E402
     chosen_steps,
     ensure_data,
     parser,
+    print_growth,
     print_result,
     run_child,
     run_step,
@@ -319,12 +322,18 @@ def main() -> None:
         return
 
     steps = chosen_steps(ap, args, STEPS)
-    data = ensure_data(args.customers, args.seed, args.data_dir)
-    ws = args.data_dir / f"ws-n{args.customers}-s{args.seed}"
+    runs = [(n, _measure_size(args, n, steps)) for n in args.customers]
+    print_growth(runs)
+
+
+def _measure_size(args, customers: int, steps: list[str]) -> dict[str, dict]:
+    """Run ``steps`` on the data set of ``customers``; print and return their figures."""
+    data = ensure_data(customers, args.seed, args.data_dir)
+    ws = args.data_dir / f"ws-n{customers}-s{args.seed}"
     import duckdb
 
     print(
-        f"{args.customers:,} customers, {data['rows']:,} transaction lines; "
+        f"{customers:,} customers, {data['rows']:,} transaction lines; "
         f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs; "
         f"load average before: {_load()}",
         flush=True,
@@ -335,7 +344,7 @@ def main() -> None:
         if step == "ingest" and ws.exists():
             shutil.rmtree(ws)
         if step == "pipeline":
-            new = args.data_dir / f"ws-cli-n{args.customers}-s{args.seed}"
+            new = args.data_dir / f"ws-cli-n{customers}-s{args.seed}"
             shutil.rmtree(new, ignore_errors=True)
             cli = str(Path(sys.executable).with_name("segmint"))
             argv = [
@@ -423,7 +432,7 @@ def main() -> None:
         "JSON: "
         + json.dumps(
             {
-                "customers": args.customers,
+                "customers": customers,
                 "lines": data["rows"],
                 "cpus": os.cpu_count(),
                 "duckdb": duckdb.__version__,
@@ -440,6 +449,7 @@ def main() -> None:
             }
         )
     )
+    return figures
 
 
 if __name__ == "__main__":
