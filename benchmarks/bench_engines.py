@@ -22,6 +22,10 @@ on its own as ``start_s``). Steps:
 - ``spark_run``: ``pipeline.segment_on_spark`` (the CLI's ``run --engine spark``) into a fresh
   workspace, then ``pipeline.predict`` on it (on Spark), timed apart.
 
+``--no-predict`` leaves the predictions out of both runs: ``segmint run`` is the whole
+pipeline end to end, and ``predict`` is a command of its own that takes far longer at scale
+(most of it fitting the models on the fit sample).
+
 Peak memory: the Python process's own (``ru_maxrss``) and, for Spark, the driver JVM's peak
 resident set (``VmHWM``; in local mode the executors run inside it). A table and one ``JSON:``
 line are printed at the end, with the ratios the issue sets targets for: Spark features over
@@ -138,11 +142,19 @@ def _step_duckdb_run(args) -> dict:
     _, run = pipeline.ingest_and_segment(
         Workspace(args.ws), args.transactions, customers=args.customers, write_html=False
     )
-    seconds = time.perf_counter() - t0
+    return {"seconds": time.perf_counter() - t0, "customers": run.n_customers} | _predict(args)
+
+
+def _predict(args) -> dict:
+    """``predict_s``: ``pipeline.predict`` on the step's run, unless ``--no-predict``."""
+    if args.no_predict:
+        return {}
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
     t0 = time.perf_counter()
     pipeline.predict(Workspace(args.ws))
-    predict_s = time.perf_counter() - t0
-    return {"seconds": seconds, "predict_s": predict_s, "customers": run.n_customers}
+    return {"predict_s": time.perf_counter() - t0}
 
 
 def _step_spark_run(args) -> dict:
@@ -159,22 +171,21 @@ def _step_spark_run(args) -> dict:
         master=args.master,
         write_html=False,
     )
-    seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pipeline.predict(Workspace(args.ws))
-    return {
-        "seconds": seconds,
-        "predict_s": time.perf_counter() - t0,
+    figures = {
+        "seconds": time.perf_counter() - t0,
         "customers": run.n_customers,
         "fit_sample": run.metrics["fit_sample"],
-        "jvm": _jvm_peak_mib(session),
     }
+    return figures | _predict(args) | {"jvm": _jvm_peak_mib(session)}
 
 
 def main() -> None:
     ap = parser(__doc__.split("\n")[0], STEPS)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g")
+    ap.add_argument(
+        "--no-predict", action="store_true", help="time the runs without predicting on them"
+    )
     args = ap.parse_args()
     if args.child:
         # the Python process's own peak: a Spark step's JVM is measured apart
@@ -196,6 +207,7 @@ def _measure_size(args, customers: int, steps: list[str]) -> dict[str, dict]:
         shutil.rmtree(ws, ignore_errors=True)
         argv = child_argv(__file__, step, ws, data)
         argv += ["--master", args.master, "--driver-memory", args.driver_memory]
+        argv += ["--no-predict"] if args.no_predict else []
         result = run_child(argv)
         shutil.rmtree(ws, ignore_errors=True)
         if "failed" in result:
@@ -210,7 +222,7 @@ def _measure_size(args, customers: int, steps: list[str]) -> dict[str, dict]:
         )
 
     def ratio(a: str, b: str, key: str = "seconds") -> float | None:
-        if a in figures and b in figures:
+        if key in figures.get(a, {}) and key in figures.get(b, {}):
             return figures[a][key] / figures[b][key]
         return None
 
