@@ -4,37 +4,26 @@ by ``tests/engine``)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
-
-def _bench(tmp_path: Path, *options: str) -> dict:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_engines.py"),
-            "--customers",
-            "300",
-            "--steps",
-            "duckdb_groupby,duckdb_run",
-            "--data-dir",
-            str(tmp_path),
-            *options,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
+def _bench(run_bench, tmp_path: Path, *options: str) -> dict:
+    out = run_bench(
+        "bench_engines.py",
+        "--customers",
+        "300",
+        "--steps",
+        "duckdb_groupby,duckdb_run",
+        "--data-dir",
+        str(tmp_path),
+        *options,
+    )
     line = next(x for x in out.splitlines() if x.startswith("JSON: "))
     return json.loads(line[len("JSON: ") :])
 
 
-def test_without_predictions_the_run_is_timed_alone(tmp_path):
-    result = _bench(tmp_path, "--no-predict")
+def test_without_predictions_the_run_is_timed_alone(run_bench, tmp_path):
+    result = _bench(run_bench, tmp_path, "--no-predict")
     run = result["figures"]["duckdb_run"]
     assert run["customers"] == 300
     assert 0 < run["seconds"] < run["outer_seconds"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,23 +56,16 @@ def test_bad_sizes_are_refused_with_the_expected_form(measure, text):
         ap.parse_args(["--customers", text])
 
 
-def test_the_pipeline_bench_measures_several_sizes_in_one_run(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_pipeline.py"),
-            "--customers",
-            "150,300,150",
-            "--steps",
-            "ingest,groupby",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
+def test_the_pipeline_bench_measures_several_sizes_in_one_run(run_bench, tmp_path):
+    out = run_bench(
+        "bench_pipeline.py",
+        "--customers",
+        "150,300,150",
+        "--steps",
+        "ingest,groupby",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert out.count("JSON: ") == 3
     line = next(x for x in out.splitlines() if x.startswith("JSON growth: "))
     table = json.loads(line[len("JSON growth: ") :])
