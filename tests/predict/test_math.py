@@ -18,6 +18,7 @@ from segmint.predict.likelihoods import (
     GammaGammaObjective,
     ParetoObjective,
     TwoTermObjective,
+    _series_rows,
     bg_nbd_log_likelihood,
     mbg_nbd_log_likelihood,
     pareto_nbd_log_likelihood,
@@ -74,6 +75,48 @@ def test_pareto_objective_matches_pure_function():
     x, tx, T, w = _data()
     obj = ParetoObjective(x, tx, T, w)
     p = [0.5, 8.0, 0.7, 10.0]
+    assert obj(np.log(p)) == pytest.approx(
+        -np.dot(w, pareto_nbd_log_likelihood(*p, x, tx, T)), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("r", "alpha", "s", "beta"),
+    [(1.87, 12.4, 139.0, 76222.0), (0.5, 300.0, 139.0, 1e7), (0.5, 50000.0, 0.8, 3.0)],
+)
+@pytest.mark.parametrize(("x", "tx", "T"), [(0, 0, 104), (5, 40.0, 100.0), (30, 90.0, 104.0)])
+def test_pareto_likelihood_far_apart_against_quadrature(r, alpha, s, beta, x, tx, T):
+    """Where alpha and beta are far apart (dropout barely identified: the optimiser walks there)
+    the binomial series gives the likelihood, equal to the integral; scipy's 2F1 was off by up
+    to 5e-3 in the log there (and slow)."""
+    assert _series_rows(r, alpha, s, beta, np.array([x], float), np.array([T], float)).all()
+    near, far = min(alpha, beta), max(alpha, beta)
+    p, q = (r + x, s + 1) if beta > alpha else (s + 1, r + x)
+    # the integrand scaled by its value at t_x, so that nothing underflows
+    scale = -p * np.log(near + tx) - q * np.log(far + tx)
+    integral = quad(
+        lambda u: np.exp(-p * np.log(near + u) - q * np.log(far + u) - scale),
+        tx,
+        T,
+        epsabs=0,
+        epsrel=1e-13,
+        limit=200,
+    )[0]
+    pref = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    live = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    dead = np.log(s) + scale + np.log(integral) if T > tx else -np.inf
+    expected = pref + np.logaddexp(live, dead)
+    assert pareto_nbd_log_likelihood(r, alpha, s, beta, x, tx, T) == pytest.approx(
+        expected, rel=1e-10
+    )
+
+
+def test_pareto_objective_mixes_series_and_2f1_rows():
+    x, tx, T, w = _data()
+    p = [0.5, 100.0, 0.8, 2.0]  # series for x <= 1 only
+    series = _series_rows(*p, x, T)
+    assert series.any() and not series.all()
+    obj = ParetoObjective(x, tx, T, w)
     assert obj(np.log(p)) == pytest.approx(
         -np.dot(w, pareto_nbd_log_likelihood(*p, x, tx, T)), rel=1e-12
     )
