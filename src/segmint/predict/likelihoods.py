@@ -195,22 +195,38 @@ def _log_a0_from_f(lf_tx, lf_T):
 #   A0 (s / (r+s+x)) = s int_{t_x}^{T} v^-p (v+c)^-q du
 #                    = s c^-q sum_k binom(-q, k) c^-k int_{near+t_x}^{near+T} v^(k-p) dv.
 # The terms alternate in sign and each is at most max(q, 1) (near+T)/c times the one before,
-# so where that is at most _SERIES_RATIO the sum is at least half its first term and
-# _SERIES_TERMS terms leave an error below 1e-18 of it.
+# so where that ratio is at most _SERIES_RATIO the sum is at least half its first term, and
+# n terms leave an error below ratio^n of it: a block takes the terms its largest ratio needs
+# for 1e-17 (at most 58).
 _SERIES_RATIO = 0.5
-_SERIES_TERMS = 60
+_SERIES_BLOCK = 50_000
+
+
+def _series_ratio(r, alpha, s, beta, x, T):
+    """The bound on each term of the series over the one before, by row."""
+    q = s + 1.0 if beta > alpha else r + x
+    with np.errstate(divide="ignore"):
+        return np.maximum(q, 1.0) * (min(alpha, beta) + T) / abs(beta - alpha)
 
 
 def _series_rows(r, alpha, s, beta, x, T):
     """Rows (customers) whose A0 the binomial series gives to double precision."""
-    q = s + 1.0 if beta > alpha else r + x
-    with np.errstate(divide="ignore"):
-        ratio = np.maximum(q, 1.0) * (min(alpha, beta) + T) / abs(beta - alpha)
-    return ratio <= _SERIES_RATIO
+    return _series_ratio(r, alpha, s, beta, x, T) <= _SERIES_RATIO
 
 
 def _series_log_a0(r, alpha, s, beta, x, t_x, T):
-    """ln A0 by the binomial series (for the rows of :func:`_series_rows`)."""
+    """ln A0 by the binomial series (for the rows of :func:`_series_rows`), a block of rows at
+    a time: each row holds up to 58 terms, so memory stays bounded for any customers."""
+    blocks = range(0, max(x.size, 1), _SERIES_BLOCK)
+    return np.concatenate(
+        [
+            _series_block(r, alpha, s, beta, *(a[i : i + _SERIES_BLOCK] for a in (x, t_x, T)))
+            for i in blocks
+        ]
+    )
+
+
+def _series_block(r, alpha, s, beta, x, t_x, T):
     if beta > alpha:
         near, p, q = alpha, r + x, np.full_like(x, s + 1.0)
     else:
@@ -218,7 +234,13 @@ def _series_log_a0(r, alpha, s, beta, x, t_x, T):
     log_c = np.log(abs(beta - alpha))
     v1, v2 = near + t_x, near + T
     span = np.log(v2 / v1)
-    k = np.arange(_SERIES_TERMS, dtype=float)
+    worst = _series_ratio(r, alpha, s, beta, x, T).max(initial=1e-3)
+    k = np.arange(int(np.ceil(np.log(1e-17) / np.log(max(worst, 1e-3)))) + 1, dtype=float)
+    # q takes few values (one where beta > alpha, one per frequency otherwise)
+    q_values, q_index = np.unique(q, return_inverse=True)
+    log_binomial = (gammaln(q_values[:, None] + k) - gammaln(q_values)[:, None] - gammaln(k + 1.0))[
+        q_index
+    ]
     e = k - p[:, None] + 1.0  # the power of v after integrating v^(k-p)
     el = e * span[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -227,9 +249,7 @@ def _series_log_a0(r, alpha, s, beta, x, t_x, T):
         part = np.where(e < 0, np.expm1(el) / e, -np.expm1(-el) / e)
         part = np.where(e == 0, span[:, None], part)
         log_terms = (
-            gammaln(q[:, None] + k)
-            - gammaln(q)[:, None]
-            - gammaln(k + 1.0)
+            log_binomial
             - k * log_c
             + e * np.log(np.where(e < 0, v1[:, None], v2[:, None]))
             + np.log(part)
