@@ -18,6 +18,7 @@ from segmint.predict.likelihoods import (
     GammaGammaObjective,
     ParetoObjective,
     TwoTermObjective,
+    _pareto_log_a0,
     _series_rows,
     bg_nbd_log_likelihood,
     mbg_nbd_log_likelihood,
@@ -109,6 +110,27 @@ def test_pareto_likelihood_far_apart_against_quadrature(r, alpha, s, beta, x, tx
     assert pareto_nbd_log_likelihood(r, alpha, s, beta, x, tx, T) == pytest.approx(
         expected, rel=1e-10
     )
+
+
+@pytest.mark.parametrize(
+    ("r", "alpha", "s", "beta", "x", "tx", "T"),
+    [(0.5, 300.0, 139.0, 1e7, 7, 20.0, 90.0), (0.5, 12.0, 139.0, 76222.0, 5, 10.0, 100.0)],
+)
+def test_pareto_dead_term_far_apart_against_quadrature(r, alpha, s, beta, x, tx, T):
+    """ln A0 alone, where the live term does not hide its errors: in this regime scipy's 2F1
+    was off by up to 5e-3 (and by 2e-9 relative at the first point)."""
+    p, q = r + x, s + 1.0
+    scale = -p * np.log(alpha + tx) - q * np.log(beta + tx)
+    integral = quad(
+        lambda u: np.exp(-p * np.log(alpha + u) - q * np.log(beta + u) - scale),
+        tx,
+        T,
+        epsabs=0,
+        epsrel=1e-13,
+        limit=200,
+    )[0]
+    expected = np.log(r + s + x) + scale + np.log(integral)  # ln A0 = ln(r+s+x) + ln integral
+    assert _pareto_log_a0(r, alpha, s, beta, x, tx, T) == pytest.approx(expected, rel=1e-12)
 
 
 def test_pareto_objective_mixes_series_and_2f1_rows():
