@@ -154,3 +154,77 @@ def get_preset(name: str) -> Preset:
         raise DataValidationError(
             f"unknown preset {name!r}; expected one of: {', '.join(sorted(PRESETS))}"
         ) from None
+
+
+#: events: web and app clickstream, device telemetry, social engagement. ``customer_id`` may be
+#: an anonymous id (cookie, device) that identity resolution links to a customer.
+EVENT_COLUMNS: dict[str, str] = {
+    "event_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "ts": "TIMESTAMP",
+    "source": "VARCHAR",
+    "type": "VARCHAR",
+    "properties": "JSON",
+}
+
+#: messages: chatbot and support conversations, one row per message
+MESSAGE_COLUMNS: dict[str, str] = {
+    "message_id": "VARCHAR",
+    "conversation_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "ts": "TIMESTAMP",
+    "channel": "VARCHAR",
+    "role": "VARCHAR",
+    "text": "VARCHAR",
+}
+
+#: identities: an identifier of some kind (email, phone, cookie, device) seen for a customer
+IDENTITY_COLUMNS: dict[str, str] = {
+    "identifier": "VARCHAR",
+    "kind": "VARCHAR",
+    "customer_id": "VARCHAR",
+}
+
+#: kinds of identifier the identities table links
+IDENTITY_KINDS = ("customer_id", "email", "phone", "cookie", "device")
+
+#: who wrote a message
+MESSAGE_ROLES = ("customer", "agent", "bot")
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A canonical table fed by files of one kind beyond transactions and customers.
+
+    Parameters
+    ----------
+    name : str
+        The table (and the ``segmint ingest`` source name).
+    columns : dict
+        Canonical column -> DuckDB type.
+    required : tuple of str
+        Fields a file must provide (after mapping).
+    key : tuple of str
+        The columns that identify a row: a row whose key is stored already is not added again.
+        An id column left out of the file is derived from the row's content, so re-ingesting the
+        same file adds nothing.
+    """
+
+    name: str
+    columns: dict[str, str]
+    required: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+SOURCE_TABLES: dict[str, SourceTable] = {
+    "events": SourceTable("events", EVENT_COLUMNS, ("customer_id", "ts", "type"), ("event_id",)),
+    "messages": SourceTable(
+        "messages", MESSAGE_COLUMNS, ("customer_id", "ts", "text"), ("message_id",)
+    ),
+    "identities": SourceTable(
+        "identities",
+        IDENTITY_COLUMNS,
+        ("identifier", "kind", "customer_id"),
+        ("identifier", "kind", "customer_id"),
+    ),
+}

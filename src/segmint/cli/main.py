@@ -34,7 +34,7 @@ from segmint.cli._output import (
 from segmint.cli._output import fail as _fail
 from segmint.cli._tables import show_run
 from segmint.errors import SegmintError
-from segmint.schema import CUSTOMER_FIELDS, PRESETS, TRANSACTION_FIELDS
+from segmint.schema import CUSTOMER_FIELDS, PRESETS, SOURCE_TABLES, TRANSACTION_FIELDS
 from segmint.store.exports import EXPORT_FORMATS
 from segmint.store.workspace import Workspace
 
@@ -340,7 +340,23 @@ def run(
                     "--output applies to --engine spark; a DuckDB run's results are in the "
                     "workspace (segmint export writes them)"
                 )
-            if transactions is None:
+            if transactions is None and customers is None:
+                # nothing to read: segment what the workspace holds (segmint ingest put there)
+                results, result = (
+                    [],
+                    _segment_workspace(
+                        workspace,
+                        as_of,
+                        segments,
+                        method,
+                        seed,
+                        use_attributes,
+                        space,
+                        report,
+                        progress,
+                    ),
+                )
+            elif transactions is None:
                 results, result = pipeline.segment_customers(
                     Workspace(workspace),
                     _customers_alone(customers, as_of),
@@ -373,16 +389,116 @@ def run(
     show_run(result, as_json)
 
 
-def _customers_alone(customers: str | None, as_of: str | None) -> str:
+def _customers_alone(customers: str, as_of: str | None) -> str:
     """The customers file of a ``run`` without transactions, once its options make sense."""
-    if customers is None:
-        raise SegmintError(
-            "nothing to segment: give --transactions FILE, or --customers FILE to segment "
-            "customers on their attributes alone"
-        )
     if as_of is not None:
         raise SegmintError("--as-of applies to transactions; a customers file has no dates")
     return customers
+
+
+def _segment_workspace(
+    workspace, as_of, segments, method, seed, use_attributes, space, report, progress
+) -> pipeline.RunResult:
+    ws = Workspace(workspace)
+    if not ws.exists:
+        raise SegmintError(
+            f"nothing to segment: no workspace at {workspace}; give --transactions FILE (or "
+            "--customers FILE), or store files first with segmint ingest SOURCE FILE"
+        )
+    return pipeline.segment(
+        ws,
+        as_of=None if as_of is None else pipeline.parse_date(as_of),
+        n_segments=segments,
+        method=method,
+        random_state=seed,
+        use_attributes=use_attributes,
+        space=space,
+        report_path=report,
+        progress=progress,
+    )
+
+
+@app.command()
+def ingest(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="What the file holds: " + ", ".join(pipeline.SOURCES) + ".",
+            show_default=False,
+        ),
+    ],
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="The file: delimited text (optionally .gz), Parquet, JSON lines or XLSX.",
+            show_default=False,
+        ),
+    ],
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            "-p",
+            help="Column layout of a transactions or customers file ("
+            + ", ".join(PRESETS)
+            + "); events, messages and identities files use the canonical column names.",
+        ),
+    ] = "generic",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            "-m",
+            help="Map a column of the file onto a field, COLUMN=FIELD (repeatable). Fields: "
+            + "; ".join(
+                f"{name}: {', '.join(fields)}"
+                for name, fields in (
+                    ("transactions", TRANSACTION_FIELDS),
+                    ("customers", CUSTOMER_FIELDS),
+                    *((t.name, tuple(t.columns)) for t in SOURCE_TABLES.values()),
+                )
+            )
+            + ".",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option("--delimiter", help="Column delimiter of a text file (default: sniffed)."),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a text file.")] = "utf-8",
+    date_format: Annotated[
+        str | None, typer.Option(help="strptime format of the dates, if not ISO 8601.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Store one file of customer data in the workspace: transactions, customer attributes,
+    web/app/device/social events, conversation messages, or identities.
+
+    Bad rows are skipped and counted with the first example of each problem; re-ingesting a
+    file adds nothing twice; on any error the workspace is left as it was. Then
+    [bold]segmint run[/bold] (no file options) segments everything the workspace holds.
+    """
+    try:
+        with progress_bar(quiet or as_json) as progress:
+            result = pipeline.ingest_source(
+                Workspace(workspace),
+                source,
+                file,
+                preset=preset,
+                mapping=map_ or [],
+                delimiter=delimiter,
+                encoding=encoding,
+                date_format=date_format,
+                progress=progress,
+            )
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(data=result.to_dict())
+    else:
+        _print_ingest([result])
 
 
 @app.command()

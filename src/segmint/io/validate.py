@@ -17,7 +17,7 @@ import duckdb
 
 from segmint.errors import DataValidationError
 from segmint.io.text import LINE, LINE_PROBLEMS, PROBLEM
-from segmint.schema import REQUIRED_TRANSACTION_FIELDS, Preset
+from segmint.schema import IDENTITY_KINDS, REQUIRED_TRANSACTION_FIELDS, Preset, SourceTable
 
 STAGE_TRANSACTIONS = "_stage_transactions"
 STAGE_CUSTOMERS = "_stage_customers"
@@ -33,6 +33,11 @@ REASONS = {
     "bad_quantity": "quantity is not a number",
     "bad_unit_price": "unit price is not a number",
     "bad_amount": "amount is not a number",
+    "missing_type": "no event type",
+    "bad_properties": "properties are not a JSON object",
+    "missing_text": "no message text",
+    "missing_identifier": "no identifier",
+    "bad_kind": "identifier kind is not one of " + ", ".join(IDENTITY_KINDS),
 }
 
 
@@ -425,3 +430,109 @@ def stage_customers(
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_CUSTOMERS} AS {select(False)}", params)
     return _report(con, STAGE_CUSTOMERS, source, select(True), params)
+
+
+def stage_table(table: SourceTable) -> str:
+    """The staging table of a source's rows (see :func:`stage_source`)."""
+    return f"_stage_{table.name}"
+
+
+def stage_source(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    columns: list[str],
+    table: SourceTable,
+    mapping: dict[str, str],
+    *,
+    source: str,
+    date_format: str | None = None,
+) -> StageReport:
+    """Build the staging table of canonical ``table`` rows (events, messages, identities)
+    from the source ``view``: one statement, rejected rows kept with their reason.
+
+    ``mapping`` is canonical field -> the file's column (fields left out are looked for under
+    their own names). An id column the file lacks (``event_id``, ``message_id``) is an MD5 of
+    the row's other fields, so the same file ingested twice adds nothing the second time.
+    Properties may be JSON text or a nested column (Parquet structs and maps).
+    """
+    col = _resolve({f: mapping.get(f, f) for f in table.columns}, columns)
+    missing = [f for f in table.required if f not in col]
+    if missing:
+        _missing_error(source, missing, {f: mapping.get(f, f) for f in missing}, columns, "--map")
+    types = column_types(con, view)
+    problem, line = _line_columns(types)
+    formats = [date_format, *DATE_FORMATS] if date_format else list(DATE_FORMATS)
+    params: list[object] = []
+    exprs: dict[str, str] = {}
+    for name, sql_type in table.columns.items():
+        if name not in col:
+            exprs[name] = f"CAST(NULL AS {sql_type})"
+            continue
+        dtype = types[col[name]]
+        if name == "ts":
+            exprs[name], params = _ts_expr(col[name], dtype, formats)
+        elif name == "properties":
+            exprs[name] = _json_expr(col[name], dtype)
+        elif name in ("kind", "role", "source", "type", "channel"):
+            exprs[name] = f"lower(nullif(trim(CAST({quote(col[name])} AS VARCHAR)), ''))"
+        elif name.endswith("_id") or name == "identifier":
+            exprs[name] = _id_expr(col[name], dtype)
+        else:
+            exprs[name] = f"nullif(trim(CAST({quote(col[name])} AS VARCHAR)), '')"
+    named = {"ts": "bad_date", "kind": "bad_kind"}
+    checks = [(named.get(f, f"missing_{f}"), f"s_{f} IS NULL") for f in table.required]
+    if "properties" in col:
+        exprs["given_properties"] = f"{quote(col['properties'])} IS NOT NULL"
+        checks.append(("bad_properties", "s_given_properties AND s_properties IS NULL"))
+    if table.name == "identities":
+        kinds = ", ".join(f"'{k}'" for k in IDENTITY_KINDS)
+        checks.append(("bad_kind", f"s_kind NOT IN ({kinds})"))
+    reason = (
+        "CASE WHEN s_problem IS NOT NULL THEN s_problem "
+        + " ".join(f"WHEN {c} THEN '{r}'" for r, c in checks)
+        + " END"
+    )
+    derived = [k for k in table.key if k.endswith("_id") and k not in col]
+    content = " || chr(31) || ".join(
+        f"coalesce(CAST(s_{n} AS VARCHAR), '')" for n in table.columns if n not in derived
+    )
+    shown = " || ', ' || ".join(
+        f"'{col[f].replace(chr(39), chr(39) * 2)}=' || "
+        f"coalesce(CAST({quote(col[f])} AS VARCHAR), '<empty>')"
+        for f in table.required
+        if f in col
+    )
+    mapped = ", ".join(f"{expr} AS s_{name}" for name, expr in exprs.items())
+    outputs = {name: f"s_{name}" for name in table.columns}
+    outputs.update({name: f"md5({content})" for name in derived})
+    if table.name == "identities":
+        # the forms the same email or phone takes in different systems match once normalised
+        outputs["identifier"] = (
+            "CASE s_kind WHEN 'email' THEN lower(s_identifier) "
+            "WHEN 'phone' THEN regexp_replace(s_identifier, '[^0-9]', '', 'g') "
+            "ELSE s_identifier END"
+        )
+    outputs = ", ".join(f"{expr} AS {name}" for name, expr in outputs.items())
+
+    def select(numbered: bool) -> str:
+        # row numbers and raw text only for the examples of rejected rows (see stage_transactions)
+        extra = (
+            f"coalesce({line}, {shown}) AS _raw, row_number() OVER () AS _row," if numbered else ""
+        )
+        keep = "_raw, _row," if numbered else ""
+        return f"""
+        WITH mapped AS (SELECT {problem} AS s_problem, {extra} {mapped} FROM {quote(view)})
+        SELECT {outputs}, {keep} {reason} AS _reason FROM mapped
+        """
+
+    con.execute(f"CREATE OR REPLACE TABLE {stage_table(table)} AS {select(False)}", params)
+    return _report(con, stage_table(table), source, select(True), params)
+
+
+def _json_expr(col: str, dtype: str) -> str:
+    """SQL for the column as a JSON object, NULL where it is not one."""
+    if dtype.startswith(("STRUCT", "MAP")):
+        return f"to_json({quote(col)})"
+    text = f"nullif(trim(CAST({quote(col)} AS VARCHAR)), '')"
+    is_object = f"json_valid({text}) AND json_type({text}) = 'OBJECT'"
+    return f"CASE WHEN {is_object} THEN CAST({text} AS JSON) END"

@@ -16,7 +16,7 @@ from segmint.pipeline._features import (
     compute_features,
     feature_labels,
 )
-from segmint.pipeline._ingest import IngestResult, ingest
+from segmint.pipeline._ingest import SOURCES, IngestResult, ingest, ingest_source
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
 from segmint.pipeline._predict import clv_ranking, predict
@@ -40,6 +40,7 @@ __all__ = [
     "MIN_CUSTOMERS",
     "N_TOP_CATEGORIES",
     "REJECT_REASONS",
+    "SOURCES",
     "IngestResult",
     "Progress",
     "RunResult",
@@ -57,6 +58,7 @@ __all__ = [
     "flag_segments",
     "ingest",
     "ingest_and_segment",
+    "ingest_source",
     "list_runs",
     "load_micro_segments",
     "load_run",

@@ -8,13 +8,21 @@ from pathlib import Path
 
 import duckdb
 
+from segmint.errors import DataValidationError
 from segmint.io.fingerprint import file_fingerprint
-from segmint.io.layout import resolve_layout
+from segmint.io.layout import parse_map, resolve_layout
 from segmint.io.readers import check_file, close_source, open_source
-from segmint.io.validate import STAGE_TRANSACTIONS, stage_customers, stage_transactions
+from segmint.io.sniff import normalize_delimiter
+from segmint.io.validate import (
+    STAGE_TRANSACTIONS,
+    stage_customers,
+    stage_source,
+    stage_table,
+    stage_transactions,
+)
 from segmint.pipeline._progress import Progress, no_progress
-from segmint.schema import Preset
-from segmint.store.ingest import load_customers, load_transactions
+from segmint.schema import SOURCE_TABLES, Preset
+from segmint.store.ingest import load_customers, load_source, load_transactions
 from segmint.store.workspace import Workspace
 
 
@@ -174,6 +182,89 @@ def _ingest_transactions(
     return IngestResult(
         "transactions",
         str(transactions),
+        report.rows_read,
+        added,
+        report.rows_usable - added,
+        report.rejected,
+        report.examples,
+    )
+
+
+#: what ``segmint ingest`` takes, in the order its help lists them
+SOURCES = ("transactions", "customers", *SOURCE_TABLES)
+
+
+def ingest_source(
+    workspace: Workspace,
+    kind: str,
+    path: str | Path,
+    *,
+    preset: str | Preset = "generic",
+    mapping: Sequence[str] | dict[str, str] = (),
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
+    progress: Progress = no_progress,
+) -> IngestResult:
+    """Read, validate and store one file of any source into its canonical table.
+
+    ``kind`` is one of :data:`SOURCES`: transactions and customers as :func:`ingest` reads
+    them (``mapping`` applies to the file, whichever it is), events, messages and identities
+    into the tables of ``segmint.schema.SOURCE_TABLES``. One transaction: on any error the
+    workspace is left as it was.
+    """
+    if kind not in SOURCES:
+        raise DataValidationError(f"unknown source {kind!r}; expected one of {', '.join(SOURCES)}")
+    if kind in ("transactions", "customers"):
+        layout, delimiter = check_ingest_options(
+            path if kind == "transactions" else None,
+            path if kind == "customers" else None,
+            preset,
+            mapping if kind == "transactions" else (),
+            mapping if kind == "customers" else (),
+            delimiter,
+        )
+        with workspace.transaction(create=True) as con:
+            (result,) = ingest_files(
+                con,
+                path if kind == "transactions" else None,
+                customers=path if kind == "customers" else None,
+                layout=layout,
+                delimiter=delimiter,
+                encoding=encoding,
+                date_format=date_format,
+                progress=progress,
+            )
+            return result
+    table = SOURCE_TABLES[kind]
+    if preset not in ("generic", None):
+        raise DataValidationError(
+            f"--preset {preset!r}: {kind} files have the generic layout only (columns named "
+            f"{', '.join(table.columns)}); name other columns with --map COLUMN=FIELD"
+        )
+    fields = parse_map(mapping, option="--map", fields=table.columns) if mapping else {}
+    delimiter = normalize_delimiter(delimiter)
+    check_file(path)
+    with workspace.transaction(create=True) as con:
+        progress(f"read {kind}", 0, 2)
+        source = open_source(con, path, "_source_rows", encoding=encoding, delimiter=delimiter)
+        report = stage_source(
+            con,
+            "_source_rows",
+            source.columns,
+            table,
+            fields,
+            source=str(path),
+            date_format=date_format,
+        )
+        close_source(con, "_source_rows")
+        progress(f"store {kind}", 1, 2)
+        added = load_source(con, table, report, fingerprint=file_fingerprint(path))
+        con.execute(f"DROP TABLE {stage_table(table)}")
+        progress(f"store {kind}", 2, 2)
+    return IngestResult(
+        kind,
+        str(path),
         report.rows_read,
         added,
         report.rows_usable - added,

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport
+from segmint.io.validate import STAGE_CUSTOMERS, STAGE_TRANSACTIONS, StageReport, stage_table
+from segmint.schema import SourceTable
 from segmint.store.customers import upsert_customers
 
 #: staged lines sorted and stored per statement. Sorting a whole file by customer spilled beyond
@@ -111,6 +112,33 @@ def load_customers(con: duckdb.DuckDBPyConnection, report: StageReport, *, finge
     return given
 
 
+def load_source(
+    con: duckdb.DuckDBPyConnection, table: SourceTable, report: StageReport, *, fingerprint: str
+) -> int:
+    """Append the staged usable rows of ``table`` whose key is not stored yet (nor repeated
+    earlier in the file); return the rows added."""
+    key = ", ".join(table.key)
+    columns = ", ".join(table.columns)
+    (before,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0]
+    con.execute(
+        # an id given twice in the file is stored once, as its first row in time; rows are
+        # stored in customer order, so a range of customers skips other row groups (features)
+        f"""INSERT INTO {table.name}
+            SELECT {columns} FROM (
+                SELECT {columns} FROM {stage_table(table)} WHERE _reason IS NULL
+                QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ts) = 1
+            ) ANTI JOIN {table.name} USING ({key})
+            ORDER BY customer_id"""
+        if "ts" in table.columns
+        else f"""INSERT INTO {table.name}
+            SELECT DISTINCT {columns} FROM {stage_table(table)} WHERE _reason IS NULL
+            EXCEPT SELECT {columns} FROM {table.name}"""
+    )
+    (after,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0]
+    _record(con, table.name, report, fingerprint, after - before)
+    return after - before
+
+
 def _record(
     con: duckdb.DuckDBPyConnection, kind: str, report: StageReport, fingerprint: str, loaded: int
 ) -> None:
@@ -126,7 +154,7 @@ def _record(
             datetime.now(UTC).replace(tzinfo=None),
             report.rows_read,
             loaded,
-            report.rows_usable - loaded if kind == "transactions" else 0,
+            report.rows_usable - loaded if kind != "customers" else 0,
             json.dumps(report.rejected),
         ],
     )
