@@ -5,6 +5,7 @@ returns plain values, reporting progress through an optional callback. The model
 live next to the models (``segment/``, ``predict/``); this package only wires them together.
 """
 
+from segmint.features.identity import MAX_CUSTOMERS as MAX_IDENTITY_CUSTOMERS
 from segmint.io.validate import REASONS as REJECT_REASONS
 from segmint.pipeline._customers import segment_customers
 from segmint.pipeline._demo import demo
@@ -16,6 +17,7 @@ from segmint.pipeline._features import (
     compute_features,
     feature_labels,
 )
+from segmint.pipeline._identities import identity_stats
 from segmint.pipeline._ingest import SOURCES, IngestResult, ingest, ingest_source
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
@@ -37,6 +39,7 @@ __all__ = [
     "EXPORTS",
     "FIT_SAMPLE",
     "K_RANGE",
+    "MAX_IDENTITY_CUSTOMERS",
     "MIN_CUSTOMERS",
     "N_TOP_CATEGORIES",
     "REJECT_REASONS",
@@ -56,6 +59,7 @@ __all__ = [
     "export_frame",
     "feature_labels",
     "flag_segments",
+    "identity_stats",
     "ingest",
     "ingest_and_segment",
     "ingest_source",
