@@ -98,3 +98,8 @@ def only(condition: ir.BooleanValue, value: ir.Value) -> ir.Value:
     cheaper than a FILTER clause, which is applied aggregate by aggregate.
     """
     return ibis.ifelse(condition, value, ibis.null())
+
+
+def share(condition: ir.BooleanValue) -> ir.FloatingValue:
+    """The share of rows where ``condition`` holds (an unknown value counts as not)."""
+    return condition.fill_null(False).cast("float64").mean()
