@@ -35,6 +35,7 @@ from segmint.cli._output import (
 from segmint.cli._output import fail as _fail
 from segmint.cli._tables import show_run
 from segmint.errors import SegmintError
+from segmint.features import SOURCES as SOURCE_COVERAGE
 from segmint.schema import CUSTOMER_FIELDS, PRESETS, SOURCE_TABLES, TRANSACTION_FIELDS
 from segmint.store.exports import EXPORT_FORMATS
 from segmint.store.workspace import Workspace
@@ -237,6 +238,16 @@ def run(
     segments: SegmentsOpt = None,
     method: MethodOpt = "kmeans",
     space: SpaceOpt = "useful",
+    sources: Annotated[
+        str | None,
+        typer.Option(
+            "--sources",
+            help="Sources beyond purchases that segments are found on, comma-separated: "
+            + ", ".join(SOURCE_COVERAGE)
+            + "; [bold]none[/bold] for purchases only. Default: every source the workspace "
+            "holds for at least 5% of the customers (see segmint ingest).",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     engine: Annotated[
         str,
@@ -316,6 +327,11 @@ def run(
                     )
                 if value:
                     raise SegmintError("--value applies to customers alone (no --transactions)")
+                if _sources(sources):
+                    raise SegmintError(
+                        "--engine spark segments purchases; --sources needs the DuckDB engine "
+                        "(segmint ingest the other sources, then segmint run)"
+                    )
                 result = pipeline.segment_on_spark(
                     Workspace(workspace),
                     transactions,
@@ -353,6 +369,7 @@ def run(
                         seed,
                         use_attributes,
                         space,
+                        _sources(sources),
                         report,
                         progress,
                     ),
@@ -380,6 +397,7 @@ def run(
                     random_state=seed,
                     use_attributes=use_attributes,
                     space=space,
+                    sources=_sources(sources),
                     report_path=report,
                     progress=progress,
                 )
@@ -397,8 +415,16 @@ def _customers_alone(customers: str, as_of: str | None) -> str:
     return customers
 
 
+def _sources(given: str | None) -> list[str] | None:
+    """``--sources`` as a list: None for the default, empty for ``none``."""
+    if given is None:
+        return None
+    names = [s.strip() for s in given.split(",") if s.strip()]
+    return [] if names == ["none"] else names
+
+
 def _segment_workspace(
-    workspace, as_of, segments, method, seed, use_attributes, space, report, progress
+    workspace, as_of, segments, method, seed, use_attributes, space, sources, report, progress
 ) -> pipeline.RunResult:
     ws = Workspace(workspace)
     if not ws.exists:
@@ -414,6 +440,7 @@ def _segment_workspace(
         random_state=seed,
         use_attributes=use_attributes,
         space=space,
+        sources=sources,
         report_path=report,
         progress=progress,
     )

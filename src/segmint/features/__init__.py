@@ -17,6 +17,13 @@ from segmint.features.attributes import (
 from segmint.features.categories import derive_categories, stock_code_family
 from segmint.features.labels import FEATURE_LABELS, feature_label, slugify
 from segmint.features.rfm_summary import TIME_UNIT_DAYS, rfm_summary, rfm_summary_query
+from segmint.features.sources import (
+    SOURCE_WEIGHT,
+    SOURCES,
+    SourceFeatures,
+    source_features,
+    source_groups,
+)
 from segmint.features.training import (
     default_churn_horizon,
     default_cutoffs,
@@ -37,6 +44,9 @@ __all__ = [
     "CORE_FEATURES",
     "FEATURE_LABELS",
     "MIN_CATEGORY_COVERAGE",
+    "SOURCES",
+    "SOURCE_WEIGHT",
+    "SourceFeatures",
     "attribute_column",
     "attribute_features",
     "attribute_groups",
@@ -51,6 +61,8 @@ __all__ = [
     "is_outcome",
     "money_columns",
     "slugify",
+    "source_features",
+    "source_groups",
     "stock_code_family",
     "to_naive_utc",
     "TIME_UNIT_DAYS",

@@ -27,6 +27,54 @@ FEATURE_LABELS: dict[str, str] = {
     "top_category_share": "share of spend in favourite category",
     "spend_trend": "recent spend trend",
     "customer_value": "customer value",
+    "has_web": "visits the website or app",
+    "web_sessions": "website/app visits",
+    "web_pages_per_session": "pages per visit",
+    "web_session_minutes": "minutes per visit",
+    "web_product_views": "product views per visit",
+    "web_cart_adds": "cart adds per visit",
+    "web_cart_abandonment": "share of carts abandoned",
+    "web_search_share": "share of visits with a search",
+    "web_conversion": "share of visits ending in a purchase",
+    "web_app_share": "share of browsing in the app",
+    "web_mobile_share": "share of browsing on mobile",
+    "web_desktop_share": "share of browsing on desktop",
+    "web_paid_share": "share of visits from paid ads",
+    "web_email_share": "share of visits from email",
+    "web_social_share": "share of visits from social media",
+    "web_search_channel_share": "share of visits from search engines",
+    "web_night_share": "share of browsing at night",
+    "web_morning_share": "share of browsing in the morning",
+    "web_weekend_share": "share of browsing at weekends",
+    "web_days_since_visit": "days since last visit",
+    "web_unbought_view_share": "share of views in categories never bought",
+    "has_chats": "contacts customer service",
+    "chat_conversations": "conversations with customer service",
+    "chat_messages_per_conversation": "messages per conversation",
+    "chat_inbound_share": "share of messages written by the customer",
+    "chat_response_minutes": "minutes waited for a reply",
+    "chat_unresolved_share": "share of conversations left unanswered",
+    "chat_escalation_share": "share of conversations escalated to an agent",
+    "chat_sentiment": "tone of messages (-1 negative to 1 positive)",
+    "chat_complaint_share": "share of messages that complain",
+    "chat_days_since": "days since last conversation",
+    "has_devices": "uses a connected device",
+    "device_count": "connected devices",
+    "device_minutes_per_day": "device minutes per day of use",
+    "device_active_day_share": "share of days the device is used",
+    "device_features": "device features used",
+    "device_top_feature_share": "share of device use on one feature",
+    "device_fault_rate": "share of device reports with a fault",
+    "device_usage_trend": "device usage trend",
+    "device_days_since": "days since the device was last used",
+    "has_social": "engages on social media",
+    "social_likes": "social likes",
+    "social_shares": "social shares",
+    "social_mentions": "social mentions",
+    "social_reviews": "reviews written",
+    "social_rating": "average review rating",
+    "social_sentiment": "tone of social posts (-1 negative to 1 positive)",
+    "social_days_since": "days since last social engagement",
 }
 
 
@@ -59,7 +107,11 @@ def is_share(name: str) -> bool:
     >>> is_share("cat_share_home"), is_share("return_rate"), is_share("monetary")
     (True, True, False)
     """
-    return name.startswith("cat_share_") or name.endswith(("_share", "_rate"))
+    return (
+        name.startswith(("cat_share_", "chat_topic_", "has_"))
+        or name.endswith(("_share", "_rate"))
+        or name in ("web_cart_abandonment", "web_conversion")
+    )
 
 
 def feature_label(name: str) -> str:
@@ -91,6 +143,10 @@ def feature_label(name: str) -> str:
         return FEATURE_LABELS[name]
     if name.startswith("cat_share_"):
         return "share of spend on " + name.removeprefix("cat_share_").replace("_", " ")
+    if name.startswith("chat_topic_"):
+        # chat_topic_<k>_<its words>
+        words = name.removeprefix("chat_topic_").partition("_")[2]
+        return "share of messages about " + words.replace("_", " ")
     if name.startswith("outcome_"):
         return name.removeprefix("outcome_").replace("_", " ") + " (outcome)"
     if name.startswith("attr_"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from segmint.engine import engine_for
 from segmint.errors import DataValidationError
 from segmint.features import (
     MIN_CATEGORY_COVERAGE,
@@ -15,7 +17,9 @@ from segmint.features import (
     default_as_of,
     derive_categories,
     feature_label,
+    source_features,
 )
+from segmint.features import SOURCES as SOURCE_COVERAGE
 
 
 def clustering_columns(columns: list[str], use_attributes: bool = False) -> list[str]:
@@ -78,8 +82,16 @@ def feature_frame(
     keep_categories: bool = True,
     categories: pa.Table | None = None,
     sample: float | None = None,
+    sources: Sequence[str] | None = None,
+    topics: dict | None = None,
 ) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
     """Features per customer as of a date, without writing anything.
+
+    Purchases make the customers; each other source (web, chats, devices, social: see
+    :func:`segmint.features.source_features`) adds its columns and its coverage column, for
+    the sources named in ``sources`` (``()``: purchases only; None: every source covering
+    enough customers). ``features.attrs["sources"]`` says which were used, their coverage
+    and the chat topics (``topics``: fitted ones to reuse, as at an earlier cut-off).
 
     When the data carries too few categories, product categories are derived from the products
     sold before ``as_of``. With ``keep_categories`` the workspace's stored categories are used
@@ -127,7 +139,35 @@ def feature_frame(
     finally:
         if map_table == _NEW_CATEGORIES:
             con.unregister(_NEW_CATEGORIES)
-    return table.to_pandas().set_index("customer_id"), as_of, new
+    features = table.to_pandas().set_index("customer_id")
+    if sources is None or len(sources):
+        features = _with_sources(con, features, table.column("customer_id"), as_of, sources, topics)
+    return features, as_of, new
+
+
+def _with_sources(
+    con: duckdb.DuckDBPyConnection,
+    features: pd.DataFrame,
+    customers: pa.ChunkedArray,
+    as_of: datetime,
+    sources: Sequence[str] | None,
+    topics: dict | None,
+) -> pd.DataFrame:
+    found = source_features(
+        engine_for(con), as_of, customers.combine_chunks(), sources=sources, topics=topics
+    )
+    for name, table in found.tables.items():
+        group = table.to_pandas().set_index("customer_id")
+        features = features.join(group, how="left")
+        # coverage is a feature of its own: "no chats" is not "chats, all zero"
+        features[SOURCE_COVERAGE[name]] = features.index.isin(group.index).astype("float64")
+    features.attrs["sources"] = {
+        "used": list(found.tables),
+        "coverage": found.coverage,
+        "topics": found.topics,
+        "topic_names": found.topic_names,
+    }
+    return features
 
 
 def stored_category_map(con: duckdb.DuckDBPyConnection) -> str | None:

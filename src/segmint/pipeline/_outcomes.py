@@ -162,7 +162,16 @@ def earlier_period(
     ((first,),) = con.execute("SELECT min(ts) FROM transactions").fetchall()
     if first is None or cutoff <= first:
         return None
-    past, _, _ = feature_frame(con, cutoff, categories=categories, sample=sample)
+    used = features.attrs.get("sources", {})
+    past, _, _ = feature_frame(
+        con,
+        cutoff,
+        categories=categories,
+        sample=sample,
+        # the same sources and the same chat topics as the features learned for
+        sources=used.get("used", ()),
+        topics=used.get("topics"),
+    )
     if len(past) < MIN_LEARN_CUSTOMERS:
         return None
     past = past.reindex(columns=features.columns, fill_value=0.0)

@@ -43,6 +43,7 @@ def ingest_and_segment(
     micro_segments: bool = True,
     use_attributes: bool = False,
     space: str = "useful",
+    sources: Sequence[str] | None = None,
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -61,7 +62,14 @@ def ingest_and_segment(
     """
     # every option first: nothing is read, nothing is created, when one is wrong
     options = SegmentOptions(
-        n_segments, k_range, method, random_state, micro_segments, use_attributes, space
+        n_segments,
+        k_range,
+        method,
+        random_state,
+        micro_segments,
+        use_attributes,
+        space,
+        sources=None if sources is None else tuple(sources),
     ).check()
     if isinstance(as_of, str):
         as_of = parse_date(as_of)

@@ -8,7 +8,7 @@ workspace, the fit (no database), and storing the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +23,8 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError, WorkspaceError
-from segmint.features import attribute_groups
+from segmint.features import SOURCE_WEIGHT, attribute_groups, source_groups
+from segmint.features import SOURCES as SOURCE_COVERAGE
 from segmint.pipeline._features import (
     K_RANGE,
     clustering_columns,
@@ -83,11 +84,21 @@ class SegmentOptions:
     #: "useful": value, behaviour and interest learned from the quarter before (the default);
     #: "behaviour": every behaviour feature equally, k by silhouette (behavioural personas)
     space: str = "useful"
+    #: sources beyond purchases to segment on (see ``features.SOURCES``): None, every source
+    #: that covers enough customers; ``()``, purchases only
+    sources: tuple[str, ...] | None = None
 
     def check(self) -> SegmentOptions:
         """Self, once the options that can be checked without data are (before any read)."""
         check_method(self.method)
         check_space(self.space)
+        unknown = sorted(set(self.sources or ()) - set(SOURCE_COVERAGE))
+        if unknown:
+            raise DataValidationError(
+                f"unknown source(s) {', '.join(unknown)} in --sources; expected some of "
+                + ", ".join(SOURCE_COVERAGE)
+                + " (or none, for purchases only)"
+            )
         return self
 
 
@@ -118,13 +129,16 @@ def _map_projection(Z: np.ndarray, random_state: int) -> PCA:
 
 
 def read_features(
-    con: duckdb.DuckDBPyConnection, as_of: datetime | None, progress: Progress = no_progress
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime | None,
+    progress: Progress = no_progress,
+    sources: tuple[str, ...] | None = None,
 ) -> tuple[pd.DataFrame, datetime, str, pa.Table | None, EarlierPeriod | None]:
     """The feature table as of a date, that date, the data's fingerprint, the product
     categories derived for it that the run must store (None if none), and the earlier period
     segments learn from (None when the data is too short); nothing is written."""
     progress("features", 0, 2)
-    features, as_of, new_categories = feature_frame(con, as_of)
+    features, as_of, new_categories = feature_frame(con, as_of, sources=sources)
     progress("features", 1, 2)
     share = FIT_SAMPLE / len(features) if len(features) > FIT_SAMPLE else None
     history = earlier_period(con, features, as_of, new_categories, sample=share)
@@ -153,8 +167,10 @@ def fit_segmenter(
     or with ``space="behaviour"``, every behaviour feature equally, k by silhouette.
     """
     columns = clustering_columns(list(features.columns), options.use_attributes)
-    # a categorical attribute's one-hot columns weigh as one feature
-    groups = attribute_groups(columns)
+    # a categorical attribute's one-hot columns weigh as one feature, a source's as a few
+    by_source = source_groups(columns)
+    groups = {**attribute_groups(columns), **by_source}
+    weights = dict.fromkeys(set(by_source.values()), SOURCE_WEIGHT) or None
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     rfm_axis = rfm_value_coefficients(columns)
     if history is not None and options.space == "useful":
@@ -169,7 +185,9 @@ def fit_segmenter(
         )
         axes = {"learned": coef, "RFM direction": rfm_axis} if rfm_axis else {"learned": coef}
         spaces = {
-            name: UsefulSpace(value_coef=c, interest_map=mix and mix[0], groups=groups)
+            name: UsefulSpace(
+                value_coef=c, interest_map=mix and mix[0], groups=groups, group_weights=weights
+            )
             for name, c in axes.items()
         }
         if options.n_segments is None:
@@ -197,14 +215,14 @@ def fit_segmenter(
         }
     elif options.space == "useful" and rfm_axis:
         # no earlier quarter to learn from: value along the RFM direction, k by silhouette
-        space = UsefulSpace(value_coef=rfm_axis, groups=groups)
+        space = UsefulSpace(value_coef=rfm_axis, groups=groups, group_weights=weights)
         learned = {"space": "value, behaviour and interest", "value_axis": "RFM direction"}
     model = Segmenter(
         method=options.method,
         n_segments=options.n_segments,
         k_range=options.k_range,
         micro_segments=options.micro_segments,
-        scaler=space or FeatureScaler(groups=groups),
+        scaler=space or FeatureScaler(groups=groups, group_weights=weights),
         k_usefulness=usefulness,
         random_state=options.random_state,
         callback=progress,
@@ -325,6 +343,7 @@ def fit_segments(
         "micro_segments": options.micro_segments,
         "use_attributes": options.use_attributes,
         "space": options.space,
+        "sources": None if options.sources is None else list(options.sources),
         "features": columns,
     }
     metrics = {
@@ -339,6 +358,9 @@ def fit_segments(
         "n_micro_segments": int(pd.Series(micro_labels).nunique()) if options.micro_segments else 0,
         **learned,
     }
+    used = features.attrs.get("sources")
+    if used is not None:
+        metrics["sources"] = {k: used[k] for k in ("used", "coverage", "topic_names")}
     # the fitted model as JSON: the service assigns live customers with exactly this model
     return Segmentation(
         as_of,
@@ -488,7 +510,9 @@ def segment_steps(
     the same open transaction twice (``ingest_and_segment``).
     """
     with reading() as con:
-        features, as_of, fingerprint, new_categories, history = read_features(con, as_of, progress)
+        features, as_of, fingerprint, new_categories, history = read_features(
+            con, as_of, progress, options.sources
+        )
     fitted = fit_segments(features, as_of, fingerprint, options, progress, history)
     with storing() as con:
         if new_categories is not None:  # stored with the run that first used them
@@ -507,6 +531,7 @@ def segment(
     micro_segments: bool = True,
     use_attributes: bool = False,
     space: str = "useful",
+    sources: Sequence[str] | None = None,
     report_path: str | Path | None = None,
     write_html: bool = True,
     progress: Progress = no_progress,
@@ -517,10 +542,18 @@ def segment(
     for it) stored in one transaction on another, so nothing is written unless the whole run
     is, and the workspace stays available to others (the service) while the model is fitted.
     With ``use_attributes`` the customers' attributes define segments next to behaviour;
-    ``space`` is the space segments are found in (:class:`SegmentOptions`).
+    ``space`` is the space segments are found in, ``sources`` the sources beyond purchases
+    they are found on (:class:`SegmentOptions`).
     """
     options = SegmentOptions(
-        n_segments, k_range, method, random_state, micro_segments, use_attributes, space
+        n_segments,
+        k_range,
+        method,
+        random_state,
+        micro_segments,
+        use_attributes,
+        space,
+        sources=None if sources is None else tuple(sources),
     ).check()
     result = segment_steps(workspace.connect, workspace.transaction, as_of, options, progress)
     return add_report(workspace, result, report_path, progress) if write_html else result

@@ -127,6 +127,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         attribute form a group: a customer in another category then adds the same distance
         whichever the two categories are (simple matching, as in k-prototypes), and on average
         as much as one numeric feature does, however many categories there are.
+    group_weights : dict of str to float, default=None
+        How many standardised features a group weighs as (default 1 each): a group's total
+        variance after scaling is its weight. Each source beyond purchases (web, chats,
+        devices, social) is a group, so a source with twenty columns does not outweigh one
+        with five.
 
     Attributes
     ----------
@@ -162,12 +167,14 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         skew_threshold: float = 1.0,
         clip: float | None = 10.0,
         groups: dict[str, str] | None = None,
+        group_weights: dict[str, float] | None = None,
     ) -> None:
         self.scaling = scaling
         self.transforms = transforms
         self.skew_threshold = skew_threshold
         self.clip = clip
         self.groups = groups
+        self.group_weights = group_weights
 
     def _check_params(self) -> None:
         if self.scaling not in self._VALID_SCALING:
@@ -265,9 +272,10 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         for j, name in enumerate(self._feature_names):
             if name in (self.groups or {}):
                 by_group.setdefault(self.groups[name], []).append(j)
-        for columns in by_group.values():
+        for group, columns in by_group.items():
+            worth = (self.group_weights or {}).get(group, 1.0)
             center[columns] = Z[:, columns].mean(axis=0)
-            scale[columns] = np.sqrt(Z[:, columns].var(axis=0).sum())
+            scale[columns] = np.sqrt(Z[:, columns].var(axis=0).sum() / worth)
         scale = np.where(scale > 0, scale, 1.0)
         return center, scale
 

@@ -221,7 +221,7 @@ class UsefulSpace(FeatureScaler):
     interest_map : InterestMap or None, default=None
         Expected next shares from past ones (:func:`interest_coefficients`): the interest
         block; None: the ``cat_share_*`` features themselves.
-    scaling, transforms, skew_threshold, clip, groups
+    scaling, transforms, skew_threshold, clip, groups, group_weights
         As :class:`FeatureScaler`.
 
     Attributes
@@ -255,6 +255,7 @@ class UsefulSpace(FeatureScaler):
         skew_threshold: float = 1.0,
         clip: float | None = 10.0,
         groups: dict[str, str] | None = None,
+        group_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__(
             scaling=scaling,
@@ -262,6 +263,7 @@ class UsefulSpace(FeatureScaler):
             skew_threshold=skew_threshold,
             clip=clip,
             groups=groups,
+            group_weights=group_weights,
         )
         self.value_coef = value_coef
         self.behaviour_weight = behaviour_weight

@@ -1,0 +1,242 @@
+"""Every source beyond purchases, per customer: web/app, conversations, devices, social.
+
+:func:`source_features` resolves identities (:mod:`segmint.features.identity`), reads what
+the messages and social posts say (:mod:`segmint.text`, on the driver: one row per message),
+and runs each source's feature group on the engine. A source is used when it covers at least
+:data:`MIN_COVERAGE` of the customers being segmented, or when asked for by name. Each group
+comes with its coverage column (``has_web``, ...): a customer with no chats is "no chats",
+and the group's other columns are missing (not zero) for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import ibis
+import numpy as np
+import pyarrow as pa
+
+from segmint.engine import Engine
+from segmint.errors import DataValidationError
+from segmint.features.conversations import conversation_features
+from segmint.features.devices import device_features
+from segmint.features.identity import MAX_CUSTOMERS, resolve_identities, resolved
+from segmint.features.labels import slugify
+from segmint.features.social import social_features
+from segmint.features.web import web_features
+from segmint.text import TopicModel, sentiment
+
+#: the sources, each with its coverage column, in the order their columns come
+SOURCES = {"web": "has_web", "chats": "has_chats", "devices": "has_devices", "social": "has_social"}
+
+#: column prefix of each source's features
+PREFIXES = {"web": "web_", "chats": "chat_", "devices": "device_", "social": "social_"}
+
+#: how many standardised features each source weighs as when segments are found: its
+#: columns share this weight (a source of twenty columns does not drown one of five, nor
+#: the purchases' dozen)
+SOURCE_WEIGHT = 3.0
+
+#: share of the customers a source must cover to be used without being asked for
+MIN_COVERAGE = 0.05
+
+#: topics found in customers' messages at most (each becomes a ``chat_topic_*`` column)
+TOPIC_RANGE = (3, 12)
+
+#: customers' messages the topics are fitted on at most (a random sample above it)
+TOPIC_FIT_SAMPLE = 50_000
+
+
+@dataclass
+class SourceFeatures:
+    """Each used source's columns per customer, and what the text said."""
+
+    #: source -> its table (``customer_id`` first), only for customers the source covers
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    #: source -> share of the given customers it covers (every source with any data)
+    coverage: dict[str, float] = field(default_factory=dict)
+    #: the topics of the customers' messages, as :meth:`TopicModel.to_dict`, when fitted
+    topics: dict | None = None
+    #: ``chat_topic_*`` column -> the topic's name (its most distinctive words)
+    topic_names: dict[str, str] = field(default_factory=dict)
+
+
+def _text_of(engine: Engine, table, id_column: str, where) -> pa.Table:
+    return engine.to_arrow(table.filter(where).select(id_column, "text"))
+
+
+def _message_signals(
+    engine: Engine, messages, random_state: int, topics: dict | None
+) -> tuple[ibis.Table | None, list[int], dict | None, dict[str, str]]:
+    """Sentiment and topic of every customer message, the topic numbers, model and names
+    (``topics``: a fitted model's dict to predict with instead of fitting one)."""
+    theirs = _text_of(
+        engine,
+        messages,
+        "message_id",
+        (messages["role"] == "customer") & messages["text"].notnull(),
+    )
+    if theirs.num_rows == 0:
+        return None, [], None, {}
+    texts = theirs.column("text").to_pylist()
+    scores = sentiment(texts)
+    found, fitted = np.full(len(texts), -1), None
+    if topics is not None:
+        fitted = TopicModel.from_dict(topics)
+    elif len(set(texts)) > TOPIC_RANGE[0]:
+        rng = np.random.default_rng(random_state)
+        fit_on = (
+            [texts[i] for i in rng.choice(len(texts), TOPIC_FIT_SAMPLE, replace=False)]
+            if len(texts) > TOPIC_FIT_SAMPLE
+            else texts
+        )
+        fitted = TopicModel(k_range=TOPIC_RANGE, random_state=random_state).fit(fit_on)
+    model, names = None, {}
+    if fitted is not None:
+        found = fitted.predict(texts)
+        model = fitted.to_dict()
+        names = {f"chat_topic_{k}": name for k, name in enumerate(fitted.topic_names_)}
+    annotations = pa.table(
+        {
+            "message_id": theirs.column("message_id"),
+            "sentiment": pa.array(scores, pa.float64()),
+            "topic": pa.array(found, pa.int64()),
+        }
+    )
+    # every topic gets its column, also one nobody wrote about at an earlier cut-off
+    return ibis.memtable(annotations), list(range(len(names))), model, names
+
+
+def _social_signals(engine: Engine, events) -> ibis.Table | None:
+    social = events.filter(
+        (events["source"] == "social") & events["type"].isin(("mention", "review"))
+    )
+    text = engine.json_text(social["properties"].cast("json"), "text")
+    posts = engine.to_arrow(
+        social.select("event_id", text=text).filter(lambda t: t["text"].notnull())
+    )
+    if posts.num_rows == 0:
+        return None
+    scores = sentiment(posts.column("text").to_pylist())
+    return ibis.memtable(
+        pa.table(
+            {"event_id": posts.column("event_id"), "sentiment": pa.array(scores, pa.float64())}
+        )
+    )
+
+
+def source_features(
+    engine: Engine,
+    as_of: datetime,
+    customers: pa.Array,
+    *,
+    sources: Sequence[str] | None = None,
+    max_customers: int = MAX_CUSTOMERS,
+    random_state: int = 0,
+    topics: dict | None = None,
+) -> SourceFeatures:
+    """The feature groups of every source that covers enough of ``customers``.
+
+    Parameters
+    ----------
+    engine : Engine
+        Holding ``events``, ``messages``, ``identities`` and ``transactions`` (missing tables
+        are sources without data).
+    as_of : datetime
+        Only what happened before it counts.
+    customers : pyarrow.Array
+        The customers being segmented (their ids); coverage is measured on them.
+    sources : sequence of str, optional
+        The sources to use (names of :data:`SOURCES`), whatever their coverage; default:
+        those covering at least :data:`MIN_COVERAGE`.
+    max_customers : int
+        The identity resolution cap (see :func:`resolve_identities`).
+    random_state : int
+        For the topics.
+    topics : dict, optional
+        Topics fitted before (:attr:`SourceFeatures.topics`, e.g. at a later cut-off) to
+        predict with, so that two cut-offs' ``chat_topic_*`` columns mean the same.
+
+    Raises
+    ------
+    DataValidationError
+        A source asked for is unknown, or has no data before ``as_of``.
+    """
+    unknown = sorted(set(sources or ()) - set(SOURCES))
+    if unknown:
+        raise DataValidationError(
+            f"unknown source(s) {', '.join(unknown)} in --sources; expected some of "
+            + ", ".join(SOURCES)
+        )
+    result = SourceFeatures()
+    events, messages = engine.table("events"), engine.table("messages")
+    transactions = engine.table("transactions")
+    mapping, _ = resolve_identities(engine, max_customers=max_customers)
+    queries = {}
+    if events is not None:
+        events = resolved(engine, events, mapping)
+        queries["web"] = lambda: web_features(engine, events, transactions, as_of)
+        queries["devices"] = lambda: device_features(engine, events, as_of)
+        queries["social"] = lambda: social_features(
+            engine, events, as_of, _social_signals(engine, events.filter(events["ts"] < as_of))
+        )
+    if messages is not None:
+        messages = resolved(engine, messages, mapping)
+
+        def chats():
+            before = messages.filter(messages["ts"] < as_of)
+            annotations, numbers, model, names = _message_signals(
+                engine, before, random_state, topics
+            )
+            result.topics = model
+            query = conversation_features(engine, before, as_of, annotations, numbers)
+            renamed = {_topic_column(k, names): f"chat_topic_{k}" for k in numbers}
+            result.topic_names = {
+                _topic_column(k, names): names[f"chat_topic_{k}"] for k in numbers
+            }
+            return query.rename(renamed)
+
+        queries["chats"] = chats
+    wanted = set(sources or SOURCES)
+    known = ibis.memtable(pa.table({"customer_id": customers}))
+    for name, query in queries.items():
+        if name not in wanted:
+            continue
+        table = query()
+        table = table.semi_join(known, "customer_id")
+        got = engine.to_arrow(table).sort_by("customer_id")
+        if got.num_rows == 0:
+            continue
+        result.coverage[name] = got.num_rows / max(len(customers), 1)
+        if sources is not None or result.coverage[name] >= MIN_COVERAGE:
+            result.tables[name] = got
+    missing = sorted(set(sources or ()) - set(result.tables))
+    if missing:
+        raise DataValidationError(
+            f"no {', '.join(missing)} data before {as_of:%Y-%m-%d} for these customers; ingest "
+            "it with segmint ingest events|messages FILE, or leave it out of --sources"
+        )
+    return result
+
+
+def _topic_column(k: int, names: dict[str, str]) -> str:
+    """A topic's column, named after its words so that reports and rules read it."""
+    return f"chat_topic_{k}_{slugify(names[f'chat_topic_{k}'])[:32]}"
+
+
+def source_groups(columns: Sequence[str]) -> dict[str, str]:
+    """Column -> its source, for the columns (coverage included) of every source present.
+
+    Examples
+    --------
+    >>> source_groups(["frequency", "web_sessions", "has_web", "chat_sentiment"])
+    {'web_sessions': 'web', 'has_web': 'web', 'chat_sentiment': 'chats'}
+    """
+    found = {}
+    for column in columns:
+        for name, prefix in PREFIXES.items():
+            if column.startswith(prefix) or column == SOURCES[name]:
+                found[column] = name
+    return found
