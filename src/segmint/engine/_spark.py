@@ -23,7 +23,7 @@ from segmint.errors import DataValidationError, SegmintError
 from segmint.io.sniff import WHITESPACE, Dialect, sniff
 from segmint.io.text import sample_text
 from segmint.io.validate import DATE_FORMATS
-from segmint.schema import Preset, get_preset
+from segmint.schema import SOURCE_TABLES, Preset, SourceTable, get_preset
 
 #: how to get what Spark needs, for the error messages
 _INSTALL_PYSPARK = "pip install 'segmint[spark]'"
@@ -243,6 +243,7 @@ def read_tables(
     delimiter: str | None = None,
     date_format: str | None = None,
     encoding: str = "utf-8",
+    sources: dict[str, str | os.PathLike | Sequence[str | os.PathLike]] | None = None,
 ) -> SparkEngine:
     """Read files into the session as the canonical ``transactions`` (and ``customers``).
 
@@ -268,11 +269,15 @@ def read_tables(
         strptime format of text dates tried first (then the layout's and the usual ones).
     encoding : str, default="utf-8"
         Of CSV files.
+    sources : dict, optional
+        ``events``, ``messages`` and ``identities`` files (as for ``transactions``) with the
+        canonical column names of :data:`segmint.schema.SOURCE_TABLES`, by table.
 
     Returns
     -------
     SparkEngine
-        Over the session, with the temporary views ``transactions`` (and ``customers``).
+        Over the session, with the temporary views ``transactions`` (and ``customers`` and
+        the ``sources`` tables).
 
     Raises
     ------
@@ -307,6 +312,14 @@ def read_tables(
         _customers(
             cu, source=str(customers), layout=layout, formats=formats
         ).createOrReplaceTempView("customers")
+    for name, table in SOURCE_TABLES.items():
+        if name in (sources or {}):
+            rows = _read(session, sources[name], delimiter, encoding)[0]
+            _source(
+                rows, table, source=str(sources[name]), formats=formats
+            ).createOrReplaceTempView(name)
+        else:
+            session.catalog.dropTempView(name)
     return SparkEngine(session)
 
 
@@ -588,3 +601,46 @@ def _customers(df, *, source: str, layout: Preset, formats: Sequence[str]):
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _source(df, table: SourceTable, *, source: str, formats: Sequence[str]):
+    """A source table's canonical rows, cleaned as :func:`segmint.io.validate.stage_source`
+    cleans them (rows it would reject left out; an id the files lack is an MD5 of the row)."""
+    types = dict(df.dtypes)
+    missing = [f for f in table.required if f not in types]
+    if missing:
+        raise _missing(source, missing, {})
+    exprs = {}
+    for name, sql_type in table.columns.items():
+        if name not in types:
+            exprs[name] = f"CAST(NULL AS {'STRING' if sql_type != 'TIMESTAMP' else 'TIMESTAMP'})"
+        elif name == "ts":
+            exprs[name] = _time(name, types[name], formats)
+        elif name == "properties":
+            nested = types[name].startswith(("struct", "map"))
+            exprs[name] = f"to_json({_quote(name)})" if nested else _text(name)
+        elif name in ("kind", "role", "source", "type", "channel"):
+            exprs[name] = f"lower({_text(name)})"
+        elif name.endswith("_id") or name == "identifier":
+            exprs[name] = _id(name, types[name])
+        else:
+            exprs[name] = _text(name)
+    if table.name == "identities" and "identifier" in types:
+        # as the DuckDB ingest normalises them: one email or phone, whichever way it was typed
+        exprs["identifier"] = (
+            f"CASE {exprs['kind']} WHEN 'email' THEN lower({exprs['identifier']}) "
+            f"WHEN 'phone' THEN regexp_replace({exprs['identifier']}, '[^0-9]', '') "
+            f"ELSE {exprs['identifier']} END"
+        )
+    derived = [k for k in table.key if k.endswith("_id") and k not in types]
+    content = ", ".join(
+        f"coalesce(CAST({exprs[n]} AS STRING), '')" for n in table.columns if n not in derived
+    )
+    for name in derived:
+        exprs[name] = f"md5(concat_ws(chr(31), {content}))"
+    keep = " AND ".join(f"({exprs[f]}) IS NOT NULL" for f in table.required)
+    return (
+        df.filter(keep)
+        .selectExpr(*(f"{e} AS {n}" for n, e in exprs.items()))
+        .dropDuplicates(list(table.key))
+    )

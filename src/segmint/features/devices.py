@@ -36,7 +36,7 @@ def device_features(engine: Engine, events: ir.Table, as_of: datetime) -> ir.Tab
     telemetry = events.filter(
         (events["source"] == "device") & (events["type"] == "telemetry") & (events["ts"] < as_of)
     )
-    props = telemetry["properties"].cast("json")
+    props = telemetry["properties"]
     minutes = engine.json_text(props, "minutes").try_cast("float64").fill_null(0.0)
     fault = engine.json_text(props, "fault").lower().isin(("true", "1", "yes"))
     recent = telemetry["ts"] >= as_of - timedelta(days=WINDOW_DAYS)

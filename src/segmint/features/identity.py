@@ -68,7 +68,7 @@ def _edges(engine: Engine) -> pd.DataFrame:
     events = engine.table("events")
     if events is not None:
         identify = events.filter(events["type"] == "identify")
-        anonymous = engine.json_text(identify["properties"].cast("json"), "anonymous_id")
+        anonymous = engine.json_text(identify["properties"], "anonymous_id")
         linked = identify.select(
             identifier=anonymous,
             kind=ibis.literal("cookie", type="string"),

@@ -32,7 +32,7 @@ def social_features(
     social = events.filter(
         (events["source"] == "social") & events["type"].isin(SOCIAL_TYPES) & (events["ts"] < as_of)
     )
-    rating = engine.json_text(social["properties"].cast("json"), "rating").try_cast("float64")
+    rating = engine.json_text(social["properties"], "rating").try_cast("float64")
     social = social.mutate(rating=rating, seconds=engine.epoch_seconds(social["ts"]))
     if annotations is not None:
         social = social.left_join(annotations, social["event_id"] == annotations["event_id"])

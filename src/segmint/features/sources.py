@@ -80,6 +80,8 @@ def _message_signals(
     )
     if theirs.num_rows == 0:
         return None, [], None, {}
+    # in a fixed order, so that topics are the same whichever engine returned the rows
+    theirs = theirs.sort_by("message_id")
     texts = theirs.column("text").to_pylist()
     scores = sentiment(texts)
     found, fitted = np.full(len(texts), -1), None
@@ -113,7 +115,7 @@ def _social_signals(engine: Engine, events) -> ibis.Table | None:
     social = events.filter(
         (events["source"] == "social") & events["type"].isin(("mention", "review"))
     )
-    text = engine.json_text(social["properties"].cast("json"), "text")
+    text = engine.json_text(social["properties"], "text")
     posts = engine.to_arrow(
         social.select("event_id", text=text).filter(lambda t: t["text"].notnull())
     )

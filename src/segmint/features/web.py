@@ -67,7 +67,7 @@ def web_features(
     ``events`` and ``transactions`` are the canonical tables with resolved customer ids.
     """
     clicks = events.filter(events["type"].isin(WEB_TYPES) & (events["ts"] < as_of))
-    props = clicks["properties"].cast("json")
+    props = clicks["properties"]
     clicks = clicks.mutate(
         device=engine.json_text(props, "device"),
         channel=engine.json_text(props, "channel"),
