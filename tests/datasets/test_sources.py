@@ -172,10 +172,14 @@ def test_deterministic_and_transactions_are_the_generators():
     assert not generate_sources(300, seed=2).events.equals(a.events)
 
 
-def test_small_populations_work():
-    data = generate_sources(5, seed=3)
-    assert data.labels.num_rows == 5
-    assert data.identities.num_rows >= 10
+@pytest.mark.parametrize("n", [1, 2, 22])
+def test_small_populations_work(n):
+    data = generate_sources(n, seed=3)
+    assert data.labels.num_rows == n
+    ids = data.identities.to_pandas()
+    assert (ids["kind"] == "customer_id").sum() == n
+    if n > 20:  # even a small population has its kiosk of more than 20 customers
+        assert ids.groupby("identifier")["customer_id"].nunique().max() > 20
 
 
 # --- personas ---------------------------------------------------------------------------------
@@ -314,6 +318,9 @@ def test_hostile_identity_cases(data, events):
     devices = owners[ids.groupby("identifier")["kind"].first() == "device"]
     family = devices[devices.index.str.startswith("TAB")]
     assert len(family) >= 1 and family.between(2, 3).all()
+    on_tablet = events[events["customer_id"].isin(family.index)]
+    assert len(on_tablet) > 0 and (on_tablet["source"] == "app").all()
+    assert (on_tablet["props"].str["device"] == "tablet").all()
     assert devices.max() > 20
     kiosk = devices.idxmax()
     assert (events["customer_id"] == kiosk).any()

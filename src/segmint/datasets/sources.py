@@ -767,6 +767,11 @@ def _web_events(rng: np.random.Generator, world: _World, persona: np.ndarray, ou
     device[is_order & app] = np.where(rng.random(int(np.sum(is_order & app))) < 0.85, 0, 2)
     traffic = _choose(rng, "traffic_mix", p)
     device[kind == 2], app[kind == 2], traffic[kind == 2] = 2, False, 0
+    # A household's members browse a share of the time on the family tablet, in the app
+    # without logging in: their events carry the tablet's id, which 2-3 customers share.
+    household = _households(rng, n)
+    on_tablet = (kind == 0) & (household[cust] >= 0) & (rng.random(n_s) < 0.3)
+    device[on_tablet], app[on_tablet] = 2, True
 
     # Who the events are by: a login inside the first web browsing session (the identify
     # event; the cookie before it), some later sessions logged out (the cookie throughout),
@@ -786,9 +791,7 @@ def _web_events(rng: np.random.Generator, world: _World, persona: np.ndarray, ou
     anon[firsts] = 0
     login[firsts] = 1 + (rng.random(len(firsts)) * (length[firsts] - 1)).astype(int)
     anon[kind == 2], login[kind == 2] = 1, 1
-    household = _households(rng, n)
-    shared = (kind == 0) & app & (device == 2) & (household[cust] >= 0)
-    anon[shared], login[shared] = 2, length[shared]
+    anon[on_tablet], login[on_tablet] = 2, length[on_tablet]
 
     # Events: session, position, type; order sessions show their products then check out.
     ev_s = np.repeat(np.arange(n_s), length)
@@ -1386,10 +1389,13 @@ def _identities(
     phone_ix = np.full(n, -1)
     phone_ix[phone_of] = np.arange(len(phone_of))
 
-    cookie_owner = ids.take(pa.array(tracked))
-    chain_t = chained[tracked]
-    cookie_owner = pc.if_else(pa.array(chain_t), email.take(pa.array(tracked)), cookie_owner)
-    email_owner = pc.if_else(pa.array(chained), phones.take(pa.array(np.maximum(phone_ix, 0))), ids)
+    # Owners as indexes into customers then emails (of cookies) or phones (of emails).
+    cookie_owner = pa.concat_arrays([ids, email]).take(
+        pa.array(np.where(chained[tracked], n + tracked, tracked))
+    )
+    email_owner = pa.concat_arrays([ids, phones]).take(
+        pa.array(np.where(chained, n + phone_ix, np.arange(n)))
+    )
     household = links["household"]
     fam = np.flatnonzero(household >= 0)
     parts = [
