@@ -14,7 +14,8 @@ import pytest
 from scipy import stats
 
 from segmint.datasets import PERSONAS, SourcesData, generate, generate_sources, write_sources
-from segmint.datasets.sources import TRACKING_DAYS
+from segmint.datasets._orders import format_ids
+from segmint.datasets.sources import TRACKING_DAYS, _numbered
 from segmint.errors import DataValidationError
 
 PAIRS = [
@@ -162,6 +163,12 @@ def test_checkouts_are_web_and_app_orders(data, events):
     checkout = events[events["type"] == "checkout"]
     assert len(checkout) > 100
     assert set(zip(checkout["customer_id"], checkout["ts"], strict=True)) <= order_keys
+
+
+def test_numbered_ids_match_format_ids():
+    numbers = np.array([1, 42, 9_999_999_999, 1234567])
+    assert _numbered("E", numbers, 10).equals(format_ids("E", numbers, 10))
+    assert _numbered("M", np.arange(0), 9).equals(pa.array([], pa.string()))
 
 
 def test_deterministic_and_transactions_are_the_generators():

@@ -398,7 +398,7 @@ def generate_sources(
     _social(rng, world, p, out)
     events = out.table(world)
     messages = _messages(rng, world, p)
-    identities = _identities(rng, world, p, links, device_ids, owners)
+    identities = _identities(rng, world, links, device_ids, owners)
     names = pa.array(list(PERSONAS))
     labels = pa.table([world.ids, names.take(pa.array(p))], schema=_LABELS_SCHEMA)
     return SourcesData(
@@ -608,6 +608,21 @@ def _within(group: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(first, np.diff(np.append(first, n)))
 
 
+def _numbered(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """Ids such as ``E0000000001`` written straight into an Arrow buffer.
+
+    The same strings as ``format_ids(prefix, numbers, width)`` for one-letter prefixes, about
+    ten times faster, which matters for the tens of millions of event ids.
+    """
+    n, size = len(numbers), len(prefix) + width
+    text = np.empty((n, size), np.uint8)
+    text[:, : len(prefix)] = np.frombuffer(prefix.encode(), np.uint8)
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    text[:, len(prefix) :] = (np.asarray(numbers, np.int64)[:, None] // powers) % 10 + ord("0")
+    offsets = np.arange(n + 1, dtype=np.int32) * size
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+
+
 def _join(*parts) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
@@ -666,7 +681,11 @@ class _Events:
 
     def add_events(self, **columns: np.ndarray) -> None:
         """Add events: seconds, who, source, type, a, b, c (arrays of equal length)."""
-        self.columns.append(columns)
+        # Indexes in 32 bits (the tables are far smaller than 2**31 strings): half the
+        # memory and time to concatenate, sort and take millions of events.
+        self.columns.append(
+            {k: v.astype(np.int64 if k == "seconds" else np.int32) for k, v in columns.items()}
+        )
 
     def table(self, world: _World) -> pa.Table:
         """The events inside the tracked period in time order, numbered in that order."""
@@ -685,7 +704,7 @@ class _Events:
                 return table.take(pa.array(cols[key][ix]))
 
             batch = [
-                format_ids("E", np.arange(lo, lo + len(ix)) + 1, 10),
+                _numbered("E", np.arange(lo, lo + len(ix)) + 1, 10),
                 take(who, "who"),
                 world.timestamps(seconds[ix]),
                 take(_SOURCES, "source"),
@@ -1349,7 +1368,7 @@ def _messages(rng: np.random.Generator, world: _World, persona: np.ndarray) -> p
     table = table.take(pa.array(order))
     return pa.table(
         [
-            format_ids("M", np.arange(table.num_rows) + 1, 9),
+            _numbered("M", np.arange(table.num_rows) + 1, 9),
             table["conversation_id"],
             table["customer_id"],
             world.timestamps(table["seconds"].to_numpy()),
@@ -1367,7 +1386,6 @@ def _messages(rng: np.random.Generator, world: _World, persona: np.ndarray) -> p
 def _identities(
     rng: np.random.Generator,
     world: _World,
-    persona: np.ndarray,
     links: dict,
     device_ids: pa.Array,
     owners: np.ndarray,
