@@ -376,6 +376,13 @@ def generate_sources(
     DataValidationError
         If an argument is out of range.
 
+    Notes
+    -----
+    Sizes per customer over the default period: about 21 transaction lines, 115 events
+    (two fifths of them device telemetry), 2.2 messages and 3.7 identities. Measured on a
+    shared two-core machine: 2,000 customers in under a second, 100,000 customers (11.5
+    million events) in about 23 s with a peak of about 4 GiB.
+
     Examples
     --------
     >>> from segmint.datasets import generate_sources
