@@ -353,6 +353,7 @@ def generate_sources(
     seed: int = 0,
     start: str | date = "2023-01-01",
     end: str | date = "2025-01-01",
+    archetype_weights: dict[str, float] | None = None,
 ) -> SourcesData:
     """Generate customers, their transactions and every other source, with planted personas.
 
@@ -365,6 +366,9 @@ def generate_sources(
         customers are those of ``generate(n_customers, seed=seed, start=start, end=end)``.
     start, end : str or date, default="2023-01-01", "2025-01-01"
         First day and end (exclusive) of the simulated period (at least 730 days).
+    archetype_weights : dict of str to float, optional
+        Share of customers per purchase archetype (as :func:`generate`), e.g. only the two
+        archetypes whose personas differ outside purchases alone.
 
     Returns
     -------
@@ -392,7 +396,9 @@ def generate_sources(
     >>> sorted(set(data.identities["kind"].to_pylist()))
     ['cookie', 'customer_id', 'device', 'email', 'phone']
     """
-    base = generate(n_customers, seed=seed, start=start, end=end)
+    base = generate(
+        n_customers, seed=seed, start=start, end=end, archetype_weights=archetype_weights
+    )
     # The sources draw from their own stream, so the purchases of a seed stay those of
     # `generate` and a persona split cannot correlate with anything purchased.
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x50C]))

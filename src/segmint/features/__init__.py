@@ -23,6 +23,7 @@ from segmint.features.sources import (
     SourceFeatures,
     source_features,
     source_groups,
+    source_weights,
 )
 from segmint.features.training import (
     default_churn_horizon,
@@ -63,6 +64,7 @@ __all__ = [
     "slugify",
     "source_features",
     "source_groups",
+    "source_weights",
     "stock_code_family",
     "to_naive_utc",
     "TIME_UNIT_DAYS",

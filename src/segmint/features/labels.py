@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["FEATURE_LABELS", "INDICATOR_SEPARATOR", "feature_label", "slugify"]
+__all__ = [
+    "FEATURE_LABELS",
+    "INDICATOR_SEPARATOR",
+    "SOURCE_COVERAGE",
+    "coverage_column",
+    "feature_label",
+    "slugify",
+]
 
 #: separates an attribute's key from one of its values in a one-hot column name
 #: (``attr_<key>__<value>``; slugs never hold two underscores in a row)
@@ -76,6 +83,29 @@ FEATURE_LABELS: dict[str, str] = {
     "social_sentiment": "tone of social posts (-1 negative to 1 positive)",
     "social_days_since": "days since last social engagement",
 }
+
+
+#: column prefix of each source beyond purchases -> its coverage column (0/1: has the source)
+SOURCE_COVERAGE = {
+    "web_": "has_web",
+    "chat_": "has_chats",
+    "device_": "has_devices",
+    "social_": "has_social",
+}
+
+
+def coverage_column(name: str) -> str | None:
+    """The coverage column of a source's feature (``web_sessions`` -> ``has_web``), else None.
+
+    Examples
+    --------
+    >>> coverage_column("chat_sentiment"), coverage_column("has_chats")
+    ('has_chats', None)
+    """
+    for prefix, coverage in SOURCE_COVERAGE.items():
+        if name.startswith(prefix):
+            return coverage
+    return None
 
 
 def slugify(text: object) -> str:

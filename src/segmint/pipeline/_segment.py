@@ -23,8 +23,8 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from segmint.errors import DataValidationError, WorkspaceError
-from segmint.features import SOURCE_WEIGHT, attribute_groups, source_groups
 from segmint.features import SOURCES as SOURCE_COVERAGE
+from segmint.features import attribute_groups, source_groups, source_weights
 from segmint.pipeline._features import (
     K_RANGE,
     clustering_columns,
@@ -170,7 +170,7 @@ def fit_segmenter(
     # a categorical attribute's one-hot columns weigh as one feature, a source's as a few
     by_source = source_groups(columns)
     groups = {**attribute_groups(columns), **by_source}
-    weights = dict.fromkeys(set(by_source.values()), SOURCE_WEIGHT) or None
+    weights = source_weights(by_source) or None
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     rfm_axis = rfm_value_coefficients(columns)
     if history is not None and options.space == "useful":

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
-from segmint.features.labels import INDICATOR_SEPARATOR, is_share
+from segmint.features.labels import INDICATOR_SEPARATOR, coverage_column, is_share
 from segmint.segment.profile import SegmentProfiles
 
 __all__ = [
@@ -36,7 +36,40 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
     "spend_trend": (("growing", None), ("declining", None)),
     "attr_age": (("older", None), ("younger", None)),
     "customer_value": (("high-value", None), ("low-value", None)),
+    # sources beyond purchases: only the traits a marketer would name a group by
+    "has_web": (("online", None), ("offline", None)),
+    "has_chats": (("support-contacting", None), ("never-contacting", None)),
+    "has_devices": (("connected-device", "device users"), ("no-device", None)),
+    "has_social": ((None, None), (None, None)),
+    "web_sessions": (("frequent-visit", "frequent visitors"), ("rare-visit", None)),
+    "web_session_minutes": (("long-visit", "researchers"), ("quick-visit", None)),
+    "web_product_views": (("product-browsing", "browsers"), (None, None)),
+    "web_search_share": (("searching", "searchers"), (None, None)),
+    "web_cart_abandonment": (("cart-abandoning", "cart abandoners"), (None, None)),
+    "web_conversion": (("converting", None), ("rarely-converting", None)),
+    "web_mobile_share": (("mobile", "mobile browsers"), (None, None)),
+    "web_desktop_share": (("desktop", "desktop browsers"), (None, None)),
+    "web_app_share": (("app", "app users"), (None, None)),
+    "web_night_share": (("night", "night browsers"), (None, None)),
+    "web_morning_share": (("morning", None), (None, None)),
+    "web_weekend_share": (("weekend", None), (None, None)),
+    "chat_conversations": (("support-heavy", None), (None, None)),
+    "chat_complaint_share": (("complaining", "complainers"), (None, None)),
+    "chat_sentiment": (("happy", None), ("unhappy", None)),
+    "chat_unresolved_share": (("unanswered", None), (None, None)),
+    "chat_escalation_share": (("escalating", None), (None, None)),
+    "device_minutes_per_day": (("heavy-device", "heavy device users"), ("light-device", None)),
+    "device_active_day_share": (("daily-device", None), (None, None)),
+    "device_fault_rate": (("fault-hit", None), (None, None)),
+    "social_likes": (("liking", None), (None, None)),
+    "social_shares": (("sharing", "social sharers"), (None, None)),
+    "social_mentions": (("mentioning", None), (None, None)),
+    "social_reviews": (("reviewing", "reviewers"), (None, None)),
+    "social_sentiment": (("positive", None), ("negative", None)),
 }
+
+#: sources' columns without words of their own name nobody ("low device features" says nothing)
+_SOURCE_PREFIXES = ("web_", "chat_", "device_", "social_", "has_")
 
 #: the name of a segment with no trait strong enough to name it
 TYPICAL = "Typical customers"
@@ -69,6 +102,8 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
     if feature.startswith("cat_share_"):
         cat = _title(feature[len("cat_share_") :])
         return (f"{cat}-focused", f"{cat} fans") if high else (None, None)
+    if feature.startswith(_SOURCE_PREFIXES):
+        return (None, None)
     if feature.startswith("attr_"):
         name = feature[len("attr_") :].replace("_", " ")
         joiner = " " if " " in name else "-"
@@ -118,14 +153,26 @@ def trait_holds(
     - "new": median first order at most 90 days ago; "loyal": at least 180;
     - "growing" / "declining": the trend itself positive / negative, and history covering
       both trend windows (median tenure at least ``2 * trend_window_days``);
-    - an attribute value ("Horeca channel") or a 0/1 attribute ("paperless billing"): held
-      by most of the segment; "no <attribute>": held by most customers but not by most of
-      the segment; never "low" for an attribute value.
+    - a source's trait ("night browsers"): most of the segment covered by the source;
+    - an attribute value ("Horeca channel"), a 0/1 attribute ("paperless billing") or a
+      source's coverage ("connected-device"): held by most of the segment; "no <attribute>":
+      held by most customers but not by most of the segment; never "low" for an attribute
+      value.
     """
     if feature not in stats.index:
         return False
+    if not _covered(feature, lambda c: float(stats["segment_mean"].get(c, 0.0))):
+        return False
     tenure = float(stats["segment_median"].get("tenure_days", math.nan))
     return _holds(feature, high, stats.loc[feature], tenure, trend_window_days)
+
+
+def _covered(feature: str, segment_mean: Callable[[str], float]) -> bool:
+    """Whether most of the segment is covered by the source of ``feature`` (any other
+    feature: True): a source's trait speaks for the customers it covers, so for most of the
+    segment or not at all."""
+    coverage = coverage_column(feature)
+    return coverage is None or segment_mean(coverage) >= 0.5
 
 
 def _holds(
@@ -153,7 +200,7 @@ def _holds(
         return med >= 180 if high else med <= 90
     if feature == "spend_trend":
         return (mean > 0 if high else mean < 0) and tenure >= 2 * trend_window_days
-    if feature.startswith("attr_") and _is_indicator(row):
+    if feature.startswith("has_") or (feature.startswith("attr_") and _is_indicator(row)):
         if high:
             return mean >= 0.5
         # "no <name>" only where most customers have it and most of the segment does not
@@ -189,7 +236,8 @@ def _traits(
     for f in order:
         row = rows[f]
         high = bool(row["lift"] > 0)
-        if _holds(str(f), high, row, tenure, trend_window_days):
+        covered = _covered(str(f), lambda c: float(rows.get(c, {}).get("segment_mean", 0.0)))
+        if covered and _holds(str(f), high, row, tenure, trend_window_days):
             out.append(((str(f), high), _words(str(f), high, row), abs(float(row["lift"]))))
     return out
 

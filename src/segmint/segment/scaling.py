@@ -128,10 +128,11 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         whichever the two categories are (simple matching, as in k-prototypes), and on average
         as much as one numeric feature does, however many categories there are.
     group_weights : dict of str to float, default=None
-        How many standardised features a group weighs as (default 1 each): a group's total
-        variance after scaling is its weight. Each source beyond purchases (web, chats,
-        devices, social) is a group, so a source with twenty columns does not outweigh one
-        with five.
+        Groups of features with units of their own, and how many standardised features
+        each weighs as: its features are standardised one by one, then shrunk together so
+        that the group's total variance is its weight. Each source beyond purchases (web,
+        chats, devices, social) is such a group, so a source with twenty columns does not
+        outweigh one with five.
 
     Attributes
     ----------
@@ -249,7 +250,9 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         fit_rows = values if sample_idx is None else values[sample_idx]
-        self.center_, self.scale_ = self._location_scale(self._apply_transforms(fit_rows))
+        self.center_, self.scale_ = self._location_scale(
+            self._apply_transforms(fit_rows), np.isnan(fit_rows)
+        )
 
     def _apply_transforms(self, values: np.ndarray) -> np.ndarray:
         out = np.empty_like(values, dtype=np.float64)
@@ -259,7 +262,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             out[:, j] = _FUNCS[self.transforms_[name]](col)
         return out
 
-    def _location_scale(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _location_scale(self, Z: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.scaling == "robust":
             q25, center, q75 = np.percentile(Z, [25, 50, 75], axis=0)
             scale = (q75 - q25) / 1.349
@@ -273,9 +276,20 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             if name in (self.groups or {}):
                 by_group.setdefault(self.groups[name], []).append(j)
         for group, columns in by_group.items():
-            worth = (self.group_weights or {}).get(group, 1.0)
+            if group in (self.group_weights or {}):
+                # a source's columns are in units of their own (minutes, shares, counts):
+                # each is standardised on the customers the source covers (over everyone,
+                # the imputed rows would shrink the deviation and magnify a rare source's
+                # customers), then the group shrunk to its weight
+                for j in columns:
+                    known = Z[~missing[:, j], j]
+                    if known.size:
+                        center[j], scale[j] = known.mean(), known.std()
+                std = np.where(scale[columns] > 0, scale[columns], 1.0)
+                scale[columns] = std * np.sqrt(len(columns) / self.group_weights[group])
+                continue
             center[columns] = Z[:, columns].mean(axis=0)
-            scale[columns] = np.sqrt(Z[:, columns].var(axis=0).sum() / worth)
+            scale[columns] = np.sqrt(Z[:, columns].var(axis=0).sum())
         scale = np.where(scale > 0, scale, 1.0)
         return center, scale
 
