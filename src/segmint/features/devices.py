@@ -76,7 +76,7 @@ def device_features(engine: Engine, events: ir.Table, as_of: datetime) -> ir.Tab
         "customer_id",
         "device_count",
         device_minutes_per_day=total / joined["days"],
-        device_active_day_share=joined["recent_days"] / float(WINDOW_DAYS),
+        device_active_day_share=joined["recent_days"].cast("float64") / WINDOW_DAYS,
         device_features=joined["device_features"],
         device_top_feature_share=ibis.ifelse(total > 0, joined["top_minutes"] / total, 0.0),
         device_fault_rate=joined["device_fault_rate"],
