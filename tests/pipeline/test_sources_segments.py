@@ -46,3 +46,18 @@ def test_personas_alike_in_purchases_are_found_with_every_source(tmp_path, seed)
     assert "night browsers" in names and "device users" in names, names
     rules = " / ".join(run.segments["rule"])
     assert "night" in rules or "visit" in rules, rules
+
+
+def test_the_service_serves_a_sources_run_as_stored(tmp_path):
+    from segmint.realtime.live import LiveState
+
+    ws, labels = _workspace(tmp_path, 4)
+    run = pipeline.segment(ws, write_html=False)
+    assert run.metrics["sources"]["used"]
+    stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id).set_index("customer_id")
+    with ws.connect(read_only=True) as con:
+        state = LiveState.load(con)
+    # live features are purchases only: no re-assignment on them, the run's own assignments
+    assert state.model is None and state.run_id == run.run_id
+    served = dict(zip(state.ids, state.seg.tolist(), strict=True))
+    assert served == stored["segment_id"].to_dict()

@@ -113,8 +113,9 @@ class Segmentation:
     assignments: pd.DataFrame
     params: dict
     metrics: dict
-    #: the segmenter as JSON; None when attributes define segments (the service computes
-    #: live features from purchases only, so it serves such a run's stored assignments)
+    #: the segmenter as JSON; None when attributes or sources beyond purchases define
+    #: segments (the service computes live features from purchases only, so it serves such a
+    #: run's stored assignments)
     model: dict | None
     micro_segments: pd.DataFrame | None = None
     #: the fitted segmenter and the 2-D projection of its space behind ``map_x``/``map_y``,
@@ -370,11 +371,16 @@ def fit_segments(
         assignments,
         params,
         metrics,
-        None if any(c.startswith("attr_") for c in columns) else segmenter_to_dict(model),
+        None if _beyond_purchases(columns) else segmenter_to_dict(model),
         pd.DataFrame([m.to_dict() for m in micro]),
         model,
         projection,
     )
+
+
+def _beyond_purchases(columns: list[str]) -> bool:
+    """Whether segments are defined on more than purchases (attributes, other sources)."""
+    return any(c.startswith("attr_") for c in columns) or bool(source_groups(columns))
 
 
 def _assign_all(

@@ -317,6 +317,10 @@ class LiveState:
         return page, (page[-1] if more and page else None)
 
 
+#: feature prefixes of what live profiles do not compute (customer attributes, the sources)
+_BEYOND_PURCHASES = ("attr_", "has_", "web_", "chat_", "device_", "social_")
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -332,8 +336,13 @@ def _plain(value: Any) -> Any:
 
 
 def _load_model(con: duckdb.DuckDBPyConnection, run: dict) -> Any:
-    """The run's fitted segmenter, stored as JSON by the batch pipeline."""
+    """The run's fitted segmenter, stored as JSON by the batch pipeline; None for a run
+    whose segments are defined on more than purchases (attributes, web, chats, devices,
+    social), which the live features do not compute: its stored assignments are served."""
     payload = load_model(con, run["run_id"], "segmenter")
+    features = run["params"].get("features", [])
+    if payload is None and any(c.startswith(_BEYOND_PURCHASES) for c in features):
+        return None
     if payload is None:
         raise WorkspaceError(
             f"run {run['run_id']} has no stored segmentation model; run `segmint run` again"
