@@ -46,17 +46,18 @@ _CHANNELS = {"paid": "paid", "email": "email", "social": "social", "search_chann
 def sessionised(
     engine: Engine, events: ir.Table, gap_seconds: float, key: str = "customer_id"
 ) -> ir.Table:
-    """``events`` with ``session`` (1, 2, ... per ``key`` in time order) and ``seconds``: a
-    new session starts after ``gap_seconds`` without an event."""
+    """``events`` with ``session`` (1, 2, ... per ``key`` in time order), ``starts`` (1 on a
+    session's first event, else 0) and ``seconds``: a new session starts after
+    ``gap_seconds`` without an event."""
     seconds = engine.epoch_seconds(events["ts"])
     events = events.mutate(seconds=seconds)
     order = ibis.window(group_by=events[key], order_by=[events["seconds"], events["event_id"]])
     gap = events["seconds"] - events["seconds"].lag().over(order)
-    events = events.mutate(new=ibis.ifelse(gap.isnull() | (gap > gap_seconds), 1, 0))
+    events = events.mutate(starts=ibis.ifelse(gap.isnull() | (gap > gap_seconds), 1, 0))
     running = ibis.cumulative_window(
         group_by=events[key], order_by=[events["seconds"], events["event_id"]]
     )
-    return events.mutate(session=events["new"].sum().over(running)).drop("new")
+    return events.mutate(session=events["starts"].sum().over(running))
 
 
 def web_features(
@@ -72,28 +73,25 @@ def web_features(
         device=engine.json_text(props, "device"),
         channel=engine.json_text(props, "channel"),
         category=engine.json_text(props, "category"),
-        hour=clicks["ts"].hour(),
-        weekday=clicks["ts"].day_of_week.index(),
+        seconds=engine.epoch_seconds(clicks["ts"]),
     ).drop("properties")
-    clicks = sessionised(engine, clicks, SESSION_GAP_SECONDS)
-    is_type = {t: (clicks["type"] == t).cast("int64") for t in WEB_TYPES}
-    first = ibis.window(
-        group_by=[clicks["customer_id"], clicks["session"]],
-        order_by=[clicks["seconds"], clicks["event_id"]],
+    # only the session aggregates need the (sorting) window: the rest reads the events as
+    # they are
+    timed = sessionised(
+        engine,
+        clicks.select("customer_id", "event_id", "ts", "type", "channel"),
+        SESSION_GAP_SECONDS,
     )
-    clicks = clicks.mutate(
-        session_channel=clicks["channel"].first().over(first),
-        **{f"is_{t}": v for t, v in is_type.items()},
-    )
-
-    sessions = clicks.group_by(["customer_id", "session"]).aggregate(
-        events=clicks.count(),
-        minutes=(clicks["seconds"].max() - clicks["seconds"].min()) / 60.0,
-        views=clicks["is_product_view"].sum(),
-        carts=clicks["is_add_to_cart"].sum(),
-        searches=clicks["is_search"].sum(),
-        checkouts=clicks["is_checkout"].sum(),
-        channel=clicks["session_channel"].max(),
+    is_type = {t: (timed["type"] == t).cast("int64") for t in WEB_TYPES}
+    sessions = timed.group_by(["customer_id", "session"]).aggregate(
+        events=timed.count(),
+        minutes=(timed["seconds"].max() - timed["seconds"].min()) / 60.0,
+        views=is_type["product_view"].sum(),
+        carts=is_type["add_to_cart"].sum(),
+        searches=is_type["search"].sum(),
+        checkouts=is_type["checkout"].sum(),
+        # the marketing channel that brought the session: its first event's
+        channel=ibis.ifelse(timed["starts"] == 1, timed["channel"], ibis.null()).max(),
     )
     has_cart = (sessions["carts"] > 0).cast("int64")
     per_session = sessions.group_by("customer_id").aggregate(
@@ -138,8 +136,9 @@ def web_features(
         web_unbought_view_share=views["unbought"].mean()
     )
 
-    night = (clicks["hour"] >= 21) | (clicks["hour"] < 5)
-    morning = (clicks["hour"] >= 5) & (clicks["hour"] < 12)
+    hour = clicks["ts"].hour()
+    night = (hour >= 21) | (hour < 5)
+    morning = (hour >= 5) & (hour < 12)
     last_seconds = engine.epoch_seconds(ibis.literal(as_of))
     per_event = clicks.group_by("customer_id").aggregate(
         web_app_share=share(clicks["source"] == "app"),
@@ -147,7 +146,7 @@ def web_features(
         web_desktop_share=share(clicks["device"] == "desktop"),
         web_night_share=share(night),
         web_morning_share=share(morning),
-        web_weekend_share=share(clicks["weekday"] >= 5),
+        web_weekend_share=share(clicks["ts"].day_of_week.index() >= 5),
         web_days_since_visit=(last_seconds - clicks["seconds"].max()) / 86400.0,
     )
     joined = per_session.inner_join(per_event, "customer_id").left_join(unbought, "customer_id")
