@@ -65,7 +65,8 @@ def _root(
     """Customer segmentation: your transactions in, named and explained segments out.
 
     Start with [bold]segmint demo[/bold], or [bold]segmint run --transactions FILE[/bold]
-    ([bold]--customers FILE[/bold] alone segments customers on their attributes).
+    ([bold]--customers FILE[/bold] alone segments customers on their attributes), or store
+    every source with [bold]segmint ingest SOURCE FILE[/bold] and then [bold]segmint run[/bold].
     """
 
 
@@ -296,6 +297,8 @@ def run(
 ) -> None:
     """Ingest your files and find named, explained segments (writes a new run and its report).
 
+    Without file options, segments what the workspace holds (see segmint ingest): purchases
+    and every other source (web, chats, devices, social) covering enough customers.
     Rows without a customer id or with unparseable dates or prices are skipped and counted;
     re-ingesting a file adds nothing twice. On any error the workspace is left as it was.
     With --customers and no --transactions, customers are segmented on their attributes.
