@@ -238,3 +238,36 @@ def test_a_customer_without_a_source_is_marked_not_zeroed(workspace):
         with pytest.raises(Exception, match="no devices data"):
             feature_frame(con, AS_OF, sources=["devices"])
     assert not any(c.startswith(("web_", "chat_", "has_")) for c in purchases_only.columns)
+
+
+def test_events_the_service_received_count_in_the_groups(workspace):
+    # as POST /v1/events stores them: chat_message, app_view and device events
+    with workspace.transaction() as con:
+        _event(
+            con,
+            "x1",
+            "c3",
+            "2024-01-08 09:00",
+            "ios",
+            "chat_message",
+            {"text": "my parcel never came, this is awful", "role": "customer", "channel": "chat"},
+        )
+        _event(
+            con,
+            "x2",
+            "c3",
+            "2024-01-08 09:04",
+            "ios",
+            "chat_message",
+            {"text": "sorry to hear that", "role": "agent"},
+        )
+        _event(con, "x3", "c3", "2024-01-08 09:10", "ios", "app_view", {"screen": "orders"})
+        _event(con, "x4", "c3", "2024-01-08 20:00", "ios", "device", {"device_id": "watch-1"})
+    with workspace.connect() as con:
+        features, _, _ = feature_frame(con, AS_OF)
+    c3 = features.loc["c3"]
+    assert c3["has_chats"] == 1.0 and c3["chat_conversations"] == 1
+    assert c3["chat_response_minutes"] == 4.0 and c3["chat_inbound_share"] == 0.5
+    assert c3["chat_sentiment"] < 0  # the text was read
+    assert c3["has_web"] == 1.0 and c3["web_app_share"] == 1.0
+    assert c3["has_devices"] == 1.0 and c3["device_count"] == 1

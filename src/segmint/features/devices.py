@@ -1,8 +1,9 @@
 """Connected devices (IoT) per customer, from telemetry in the ``events`` table: one Ibis query
 for every engine.
 
-A telemetry event (``source = 'device'``, ``type = 'telemetry'``) carries ``device_id``,
-``feature`` (what was used), ``minutes`` and ``fault`` in its properties. Columns (all
+A telemetry event (``source = 'device'``, ``type = 'telemetry'``; or a ``device`` event sent to
+the service) carries ``device_id``, ``feature`` (what was used), ``minutes`` and ``fault`` in
+its properties. Columns (all
 ``device_*``):
 
 - ``device_count``: distinct devices;
@@ -33,8 +34,13 @@ WINDOW_DAYS = 28
 
 def device_features(engine: Engine, events: ir.Table, as_of: datetime) -> ir.Table:
     """The ``device_*`` columns per customer (see the module), as an unexecuted query."""
+    # the service's ``device`` events count as telemetry too (without minutes or faults)
     telemetry = events.filter(
-        (events["source"] == "device") & (events["type"] == "telemetry") & (events["ts"] < as_of)
+        (
+            ((events["source"] == "device") & (events["type"] == "telemetry"))
+            | (events["type"] == "device")
+        )
+        & (events["ts"] < as_of)
     )
     props = telemetry["properties"]
     minutes = engine.json_text(props, "minutes").try_cast("float64").fill_null(0.0)

@@ -69,6 +69,28 @@ class SourceFeatures:
     topic_names: dict[str, str] = field(default_factory=dict)
 
 
+def _with_chat_events(engine: Engine, messages, events):
+    """The messages, with the ``chat_message`` events the service received as messages of
+    their own (their properties carry text, role, channel and conversation)."""
+    chats = events.filter(events["type"] == "chat_message")
+    props = chats["properties"]
+    as_messages = chats.select(
+        message_id=chats["event_id"].cast("string"),
+        conversation_id=engine.json_text(props, "conversation_id"),
+        customer_id=chats["customer_id"].cast("string"),
+        ts=chats["ts"],
+        channel=engine.json_text(props, "channel").fill_null("chat"),
+        role=engine.json_text(props, "role").fill_null("customer"),
+        text=engine.json_text(props, "text"),
+    ).filter(lambda t: t["text"].notnull())
+    if messages is None:
+        return as_messages
+    schema = as_messages.schema()
+    return messages.select(**{c: messages[c].cast(schema[c]) for c in as_messages.columns}).union(
+        as_messages
+    )
+
+
 def _text_of(engine: Engine, table, id_column: str, where) -> pa.Table:
     return engine.to_arrow(table.filter(where).select(id_column, "text"))
 
@@ -180,6 +202,8 @@ def source_features(
         )
     result = SourceFeatures()
     events, messages = engine.table("events"), engine.table("messages")
+    if events is not None:
+        messages = _with_chat_events(engine, messages, events)
     transactions = engine.table("transactions")
     mapping, _ = resolve_identities(engine, max_customers=max_customers)
     queries = {}

@@ -37,8 +37,9 @@ from segmint.features._backend import share
 #: a session ends after this long without an event (the usual web-analytics convention)
 SESSION_GAP_SECONDS = 30 * 60
 
-#: event types of the clickstream (other events: device telemetry, social, identify)
-WEB_TYPES = ("page_view", "product_view", "add_to_cart", "search", "checkout")
+#: event types of the clickstream (other events: device telemetry, social, identify);
+#: ``app_view`` is the service's page view in an app
+WEB_TYPES = ("page_view", "app_view", "product_view", "add_to_cart", "search", "checkout")
 
 _CHANNELS = {"paid": "paid", "email": "email", "social": "social", "search_channel": "search"}
 
@@ -141,7 +142,7 @@ def web_features(
     morning = (hour >= 5) & (hour < 12)
     last_seconds = engine.epoch_seconds(ibis.literal(as_of))
     per_event = clicks.group_by("customer_id").aggregate(
-        web_app_share=share(clicks["source"] == "app"),
+        web_app_share=share((clicks["source"] == "app") | (clicks["type"] == "app_view")),
         web_mobile_share=share(clicks["device"] == "mobile"),
         web_desktop_share=share(clicks["device"] == "desktop"),
         web_night_share=share(night),
