@@ -152,3 +152,15 @@ def test_run_without_files_segments_what_ingest_stored(tmp_path):
     missing = invoke("run", "-w", tmp_path / "nothing")
     assert missing.exit_code == 1 and "segmint ingest SOURCE FILE" in missing.output
     assert not (tmp_path / "nothing").exists()
+
+
+def test_demo_with_every_source(tmp_path):
+    result = invoke("demo", "-w", tmp_path / "ws", "-n", "400", "--sources", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert set(metrics["sources"]["used"]) == {"web", "chats", "devices", "social"}
+    assert all(0 < share <= 1 for share in metrics["sources"]["coverage"].values())
+    assert sorted(p.name for p in (tmp_path / "ws" / "demo-data").iterdir()) == [
+        f"{name}.parquet"
+        for name in ("customers", "events", "identities", "labels", "messages", "transactions")
+    ]

@@ -94,6 +94,14 @@ def demo(
         int, typer.Option("--customers", "-n", min=50, help="Synthetic customers to generate.")
     ] = 5000,
     space: SpaceOpt = "useful",
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources",
+            help="Generate every source too (web and app events, devices, social, "
+            "conversations, identities) and segment on them all.",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -109,6 +117,7 @@ def demo(
                 n_customers=customers,
                 seed=seed,
                 space=space,
+                sources=sources,
                 progress=progress,
             )
     except SegmintError as exc:

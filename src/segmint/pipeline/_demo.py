@@ -7,12 +7,14 @@ import shutil
 
 from sklearn.metrics import adjusted_rand_score
 
-from segmint.datasets import generate
+from segmint.datasets import generate, generate_sources, write_sources
 from segmint.datasets import write as write_dataset
+from segmint.pipeline._ingest import ingest, ingest_source
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import RunResult
+from segmint.pipeline._segment import segment
 from segmint.store.workspace import Workspace
 
 
@@ -22,9 +24,14 @@ def demo(
     n_customers: int = 5000,
     seed: int = 0,
     space: str = "useful",
+    sources: bool = False,
     progress: Progress = no_progress,
 ) -> RunResult:
     """Generate synthetic customers with planted segments, then ingest, segment and report.
+
+    With ``sources``, every source is generated and segmented on (web and app events, device
+    telemetry, social, conversations, identities: :func:`segmint.datasets.generate_sources`),
+    each file stored as ``segmint ingest`` stores it.
 
     The generated files are kept in ``WORKSPACE/demo-data`` so the same commands can be tried by
     hand; the agreement between found and planted segments is added to the run's metrics.
@@ -33,6 +40,8 @@ def demo(
     """
     created = not workspace.path.exists()
     try:
+        if sources:
+            return _demo_sources(workspace, n_customers, seed, space, progress)
         return _demo(workspace, n_customers, seed, space, progress)
     except BaseException:
         if created:  # a failed first demo leaves nothing, not even its generated files
@@ -57,11 +66,39 @@ def _demo(
         write_html=False,
         progress=progress,
     )
+    return _planted_and_report(workspace, result, data.labels, progress)
+
+
+def _demo_sources(
+    workspace: Workspace, n_customers: int, seed: int, space: str, progress: Progress
+) -> RunResult:
+    progress("generate data", 0, 1)
+    data = generate_sources(n_customers, seed=seed)
+    files = write_sources(data, workspace.path / "demo-data", fmt="parquet")
+    progress("generate data", 1, 1)
+    ingest(workspace, files["transactions"], customers=files["customers"], progress=progress)
+    for source in ("events", "messages", "identities"):
+        ingest_source(workspace, source, files[source], progress=progress)
+    result = segment(
+        workspace,
+        as_of=data.as_of,
+        random_state=seed,
+        space=space,
+        write_html=False,
+        progress=progress,
+    )
+    return _planted_and_report(workspace, result, data.labels, progress)
+
+
+def _planted_and_report(
+    workspace: Workspace, result: RunResult, labels, progress: Progress
+) -> RunResult:
+    """The run with its agreement with the planted segments (``planted_ari``) and its report."""
     with workspace.connect(read_only=True) as con:
         found = con.execute(
             "SELECT customer_id, segment_id FROM assignments WHERE run_id = ?", [result.run_id]
         ).df()
-    planted = data.labels.to_pandas().merge(found, on="customer_id")
+    planted = labels.to_pandas().merge(found, on="customer_id")
     ari = float(adjusted_rand_score(planted["segment"], planted["segment_id"]))
     result.metrics["planted_ari"] = ari
     with workspace.transaction() as con:
