@@ -61,3 +61,27 @@ def test_the_service_serves_a_sources_run_as_stored(tmp_path):
     assert state.model is None and state.run_id == run.run_id
     served = dict(zip(state.ids, state.seg.tolist(), strict=True))
     assert served == stored["segment_id"].to_dict()
+
+
+def test_a_source_that_started_after_the_earlier_quarter_is_used(tmp_path):
+    # web tracking switched on 30 days ago; chats have no role column (customers' messages)
+    from datetime import timedelta
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    data = generate_sources(600, seed=5)
+    files = write_sources(data, tmp_path / "data")
+    recent = data.events.filter(
+        pc.greater_equal(data.events["ts"], data.as_of - timedelta(days=30))
+    )
+    pq.write_table(recent, tmp_path / "recent.parquet")
+    pq.write_table(data.messages.drop_columns(["role"]), tmp_path / "chats.parquet")
+    ws = Workspace(tmp_path / "ws")
+    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
+    pipeline.ingest_source(ws, "events", tmp_path / "recent.parquet")
+    pipeline.ingest_source(ws, "messages", tmp_path / "chats.parquet")
+    run = pipeline.segment(ws, write_html=False)
+    assert run.metrics["learned_on"]  # the earlier quarter was learned from
+    assert "web" in run.metrics["sources"]["used"] and "chats" in run.metrics["sources"]["used"]
+    assert run.metrics["sources"]["topic_names"]  # the role-less messages were read

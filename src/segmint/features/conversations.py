@@ -64,7 +64,8 @@ def conversation_features(
         conversation=derived["conversation_id"].fill_null(
             derived["thread"].concat("|", derived["session"].cast("string"))
         ),
-        inbound=(derived["role"] == "customer").fill_null(False),
+        # a message of unknown author is the customer's (see ``sources._message_signals``)
+        inbound=(derived["role"] == "customer").fill_null(True),
     )
     if annotations is not None:
         derived = derived.left_join(annotations, derived["event_id"] == annotations["message_id"])

@@ -104,7 +104,9 @@ def _message_signals(
         engine,
         messages,
         "message_id",
-        (messages["role"] == "customer") & messages["text"].notnull(),
+        # a message of unknown author is the customer's: exports of what customers wrote
+        # often carry no role
+        ((messages["role"] == "customer") | messages["role"].isnull()) & messages["text"].notnull(),
     )
     if theirs.num_rows == 0:
         return None, [], None, {}
@@ -166,6 +168,7 @@ def source_features(
     max_customers: int = MAX_CUSTOMERS,
     random_state: int = 0,
     topics: dict | None = None,
+    required: bool = True,
 ) -> SourceFeatures:
     """The feature groups of every source that covers enough of ``customers``.
 
@@ -188,6 +191,9 @@ def source_features(
     topics : dict, optional
         Topics fitted before (:attr:`SourceFeatures.topics`, e.g. at a later cut-off) to
         predict with, so that two cut-offs' ``chat_topic_*`` columns mean the same.
+    required : bool, default=True
+        Whether a source named in ``sources`` without data is an error; an earlier cut-off
+        passes False (a source may start after it: its customers are then all uncovered).
 
     Raises
     ------
@@ -245,7 +251,7 @@ def source_features(
         if sources is not None or result.coverage[name] >= MIN_COVERAGE:
             result.tables[name] = got
     missing = sorted(set(sources or ()) - set(result.tables))
-    if missing:
+    if missing and required:
         raise DataValidationError(
             f"no {', '.join(missing)} data before {as_of:%Y-%m-%d} for these customers; ingest "
             "it with segmint ingest events|messages FILE, or leave it out of --sources"

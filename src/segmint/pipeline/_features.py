@@ -84,14 +84,16 @@ def feature_frame(
     sample: float | None = None,
     sources: Sequence[str] | None = None,
     topics: dict | None = None,
+    required: bool = True,
 ) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
     """Features per customer as of a date, without writing anything.
 
     Purchases make the customers; each other source (web, chats, devices, social: see
     :func:`segmint.features.source_features`) adds its columns and its coverage column, for
     the sources named in ``sources`` (``()``: purchases only; None: every source covering
-    enough customers). ``features.attrs["sources"]`` says which were used, their coverage
-    and the chat topics (``topics``: fitted ones to reuse, as at an earlier cut-off).
+    enough customers; ``required``: a source named without data is an error).
+    ``features.attrs["sources"]`` says which were used, their coverage and the chat topics
+    (``topics``: fitted ones to reuse, as at an earlier cut-off).
 
     When the data carries too few categories, product categories are derived from the products
     sold before ``as_of``. With ``keep_categories`` the workspace's stored categories are used
@@ -141,7 +143,9 @@ def feature_frame(
             con.unregister(_NEW_CATEGORIES)
     features = table.to_pandas().set_index("customer_id")
     if sources is None or len(sources):
-        features = _with_sources(con, features, table.column("customer_id"), as_of, sources, topics)
+        features = _with_sources(
+            con, features, table.column("customer_id"), as_of, sources, topics, required
+        )
     return features, as_of, new
 
 
@@ -152,9 +156,15 @@ def _with_sources(
     as_of: datetime,
     sources: Sequence[str] | None,
     topics: dict | None,
+    required: bool,
 ) -> pd.DataFrame:
     found = source_features(
-        engine_for(con), as_of, customers.combine_chunks(), sources=sources, topics=topics
+        engine_for(con),
+        as_of,
+        customers.combine_chunks(),
+        sources=sources,
+        topics=topics,
+        required=required,
     )
     for name, table in found.tables.items():
         group = table.to_pandas().set_index("customer_id")

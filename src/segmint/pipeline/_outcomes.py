@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segmint.features.labels import coverage_column
 from segmint.pipeline._features import feature_frame, stored_category_map
 from segmint.segment.space import INTEREST_PREFIX
 
@@ -171,10 +172,15 @@ def earlier_period(
         # the same sources and the same chat topics as the features learned for
         sources=used.get("used", ()),
         topics=used.get("topics"),
+        required=False,
     )
     if len(past) < MIN_LEARN_CUSTOMERS:
         return None
-    past = past.reindex(columns=features.columns, fill_value=0.0)
+    # a column the earlier cut-off lacks: no purchase in that category (0), or a source that
+    # had not started (its customers uncovered: coverage 0, the source's features missing)
+    added = [c for c in features.columns if c not in past.columns and not coverage_column(c)]
+    past = past.reindex(columns=features.columns)
+    past[added] = 0.0
     source = categories if categories is not None else stored_category_map(con)
     net, bought = next_period_spend(con, cutoff, days, past.index, source, sampled=bool(sample))
     previous = (
