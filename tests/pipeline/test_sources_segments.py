@@ -85,3 +85,10 @@ def test_a_source_that_started_after_the_earlier_quarter_is_used(tmp_path):
     assert run.metrics["learned_on"]  # the earlier quarter was learned from
     assert "web" in run.metrics["sources"]["used"] and "chats" in run.metrics["sources"]["used"]
     assert run.metrics["sources"]["topic_names"]  # the role-less messages were read
+    # the topics are stored with the run, to read later messages into the same topics
+    from segmint.store.runs import load_model
+    from segmint.text import TopicModel
+
+    with ws.connect(read_only=True) as con:
+        topics = TopicModel.from_dict(load_model(con, run.run_id, "topics"))
+    assert len(topics.topic_names_) == len(run.metrics["sources"]["topic_names"])

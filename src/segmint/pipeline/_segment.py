@@ -122,6 +122,9 @@ class Segmentation:
     #: for assigning customers beyond the ones fitted on (a Spark run's)
     segmenter: Segmenter | None = None
     projection: PCA | None = None
+    #: the chat topics the features were read with (``TopicModel.to_dict``), when any: stored
+    #: with the run so that later messages are read into the same topics
+    topics: dict | None = None
 
 
 def _map_projection(Z: np.ndarray, random_state: int) -> PCA:
@@ -375,6 +378,7 @@ def fit_segments(
         pd.DataFrame([m.to_dict() for m in micro]),
         model,
         projection,
+        (used or {}).get("topics"),
     )
 
 
@@ -479,6 +483,8 @@ def store_segments(
     )
     if fitted.model is not None:
         save_model(con, run_id, "segmenter", fitted.model)
+    if fitted.topics is not None:
+        save_model(con, run_id, "topics", fitted.topics)
     progress("store", 1, 1)
     return RunResult(
         run_id,
