@@ -227,4 +227,8 @@ SOURCE_TABLES: dict[str, SourceTable] = {
         ("identifier", "kind", "customer_id"),
         ("identifier", "kind", "customer_id"),
     ),
+    # labelled example messages: conversations are then also read for these intents
+    "intents": SourceTable(
+        "intents", {"text": "VARCHAR", "intent": "VARCHAR"}, ("text", "intent"), ("text", "intent")
+    ),
 }

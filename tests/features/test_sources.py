@@ -271,3 +271,29 @@ def test_events_the_service_received_count_in_the_groups(workspace):
     assert c3["chat_sentiment"] < 0  # the text was read
     assert c3["has_web"] == 1.0 and c3["web_app_share"] == 1.0
     assert c3["has_devices"] == 1.0 and c3["device_count"] == 1
+
+
+def test_labelled_intents_give_each_customer_their_messages_intents(workspace, tmp_path):
+    from segmint import pipeline
+
+    examples = tmp_path / "intents.csv"
+    rows = [
+        ("where is my parcel", "delivery"),
+        ("my order has not arrived", "delivery"),
+        ("parcel still not here", "delivery"),
+        ("package is late", "delivery"),
+        ("do you have this in size 9", "product"),
+        ("is this available in blue", "product"),
+        ("what size should I get", "product"),
+        ("does it come in red", "product"),
+    ]
+    examples.write_text("text,intent\n" + "\n".join(f"{t},{i}" for t, i in rows) + "\n")
+    assert pipeline.ingest_source(workspace, "intents", examples).rows_loaded == 8
+    with workspace.connect() as con:
+        features, _, _ = feature_frame(con, AS_OF)
+    assert features.loc["c2", "chat_intent_product"] == 1.0  # "do you have size 9"
+    assert features.loc["c1", "chat_intent_delivery"] >= 2 / 3
+    assert (
+        features.loc["c1", "chat_intent_delivery"] + features.loc["c1", "chat_intent_product"]
+        == 1.0
+    )

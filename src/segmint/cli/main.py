@@ -481,7 +481,8 @@ def ingest(
             "-p",
             help="Column layout of a transactions or customers file ("
             + ", ".join(PRESETS)
-            + "); events, messages and identities files use the canonical column names.",
+            + "); events, messages, identities and intents files use the canonical column "
+            "names.",
         ),
     ] = "generic",
     map_: Annotated[
@@ -514,7 +515,8 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Store one file of customer data in the workspace: transactions, customer attributes,
-    web/app/device/social events, conversation messages, or identities.
+    web/app/device/social events, conversation messages, identities, or intents (labelled
+    example messages: text, intent; conversations are then also read for those intents).
 
     Bad rows are skipped and counted with the first example of each problem; re-ingesting a
     file adds nothing twice; on any error the workspace is left as it was. Then

@@ -14,6 +14,8 @@ comes from :mod:`segmint.text` as one row per message (``message_id``, ``sentime
 - ``chat_sentiment``: mean sentiment of the customer's messages;
 - ``chat_complaint_share``: the customer's messages that are clearly negative;
 - ``chat_topic_<k>``: the customer's messages on topic k (one column per topic);
+- ``chat_intent_<intent>``: the customer's messages with that intent, when labelled examples
+  of intents are given (one column per intent);
 - ``chat_days_since``: days from the last message to ``as_of``.
 
 Customers with no message have no row; the caller marks them (``has_chats``).
@@ -29,11 +31,18 @@ import ibis.expr.types as ir
 
 from segmint.engine import Engine
 from segmint.features._backend import share
+from segmint.features.labels import slugify
 from segmint.features.web import sessionised
 
 #: messages of one customer and channel without a conversation id belong to one conversation
 #: unless a day passes between them
 CONVERSATION_GAP_SECONDS = 24 * 3600
+
+
+def intent_column(intent: str) -> str:
+    """The column of an intent's share of a customer's messages."""
+    return f"chat_intent_{slugify(intent)[:40]}"
+
 
 #: a customer message at or below this sentiment counts as a complaint
 COMPLAINT_SENTIMENT = -0.3
@@ -45,11 +54,13 @@ def conversation_features(
     as_of: datetime,
     annotations: ir.Table | None = None,
     topics: Sequence[int] = (),
+    intents: Sequence[str] = (),
 ) -> ir.Table:
     """The ``chat_*`` columns per customer (see the module), as an unexecuted query.
 
     ``messages`` has resolved customer ids; ``annotations`` is the text's
-    ``(message_id, sentiment, topic)``, with ``topics`` the topic numbers to give columns.
+    ``(message_id, sentiment, topic, intent)``, with ``topics`` the topic numbers and
+    ``intents`` the intents to give columns.
     """
     messages = messages.filter(messages["ts"] < as_of)
     derived = sessionised(
@@ -71,7 +82,9 @@ def conversation_features(
         derived = derived.left_join(annotations, derived["event_id"] == annotations["message_id"])
         derived = derived.drop("message_id")
     else:
-        derived = derived.mutate(sentiment=ibis.null("float64"), topic=ibis.null("int64"))
+        derived = derived.mutate(
+            sentiment=ibis.null("float64"), topic=ibis.null("int64"), intent=ibis.null("string")
+        )
     order = ibis.window(
         group_by=derived["conversation"], order_by=[derived["seconds"], derived["event_id"]]
     )
@@ -118,6 +131,13 @@ def conversation_features(
             f"n_topic_{k}": (theirs & (derived["topic"] == k)).fill_null(False).cast("int64").sum()
             for k in topics
         },
+        **{
+            f"n_intent_{i}": (theirs & (derived["intent"] == name))
+            .fill_null(False)
+            .cast("int64")
+            .sum()
+            for i, name in enumerate(intents)
+        },
     )
     theirs_count = per_message["n_theirs"].cast("float64")
 
@@ -136,5 +156,9 @@ def conversation_features(
         chat_sentiment=joined["chat_sentiment"].fill_null(0.0),
         chat_complaint_share=of_theirs(joined["n_complaints"]),
         **{f"chat_topic_{k}": of_theirs(joined[f"n_topic_{k}"]) for k in topics},
+        **{
+            intent_column(name): of_theirs(joined[f"n_intent_{i}"])
+            for i, name in enumerate(intents)
+        },
         chat_days_since=joined["chat_days_since"],
     )

@@ -138,7 +138,7 @@ def is_share(name: str) -> bool:
     (True, True, False)
     """
     return (
-        name.startswith(("cat_share_", "chat_topic_", "has_"))
+        name.startswith(("cat_share_", "chat_topic_", "chat_intent_", "has_"))
         or name.endswith(("_share", "_rate"))
         or name in ("web_cart_abandonment", "web_conversion")
     )
@@ -173,6 +173,8 @@ def feature_label(name: str) -> str:
         return FEATURE_LABELS[name]
     if name.startswith("cat_share_"):
         return "share of spend on " + name.removeprefix("cat_share_").replace("_", " ")
+    if name.startswith("chat_intent_"):
+        return "share of messages about " + name.removeprefix("chat_intent_").replace("_", " ")
     if name.startswith("chat_topic_"):
         # chat_topic_<k>_<its words>
         words = name.removeprefix("chat_topic_").partition("_")[2]

@@ -10,9 +10,11 @@ and the group's other columns are missing (not zero) for them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import ibis
 import numpy as np
@@ -26,7 +28,7 @@ from segmint.features.identity import MAX_CUSTOMERS, resolve_identities, resolve
 from segmint.features.labels import slugify
 from segmint.features.social import social_features
 from segmint.features.web import web_features
-from segmint.text import TopicModel, sentiment
+from segmint.text import IntentClassifier, TopicModel, sentiment
 
 #: the sources, each with its coverage column, in the order their columns come
 SOURCES = {"web": "has_web", "chats": "has_chats", "devices": "has_devices", "social": "has_social"}
@@ -95,11 +97,24 @@ def _text_of(engine: Engine, table, id_column: str, where) -> pa.Table:
     return engine.to_arrow(table.filter(where).select(id_column, "text"))
 
 
+class MessageSignals(NamedTuple):
+    """What the customers' messages say (see :func:`_message_signals`)."""
+
+    #: ``(message_id, sentiment, topic, intent)`` of every customer message; None: no message
+    annotations: ibis.Table | None
+    #: the topic numbers (a column each) and the topics' model and names
+    topics: list[int]
+    model: dict | None
+    names: dict[str, str]
+    #: the intents of the labelled examples (a column each; none without examples)
+    intents: list[str]
+
+
 def _message_signals(
     engine: Engine, messages, random_state: int, topics: dict | None
-) -> tuple[ibis.Table | None, list[int], dict | None, dict[str, str]]:
-    """Sentiment and topic of every customer message, the topic numbers, model and names
-    (``topics``: a fitted model's dict to predict with instead of fitting one)."""
+) -> MessageSignals:
+    """Sentiment, topic and intent of every customer message (``topics``: a fitted model's
+    dict to predict with instead of fitting one)."""
     theirs = _text_of(
         engine,
         messages,
@@ -109,11 +124,12 @@ def _message_signals(
         ((messages["role"] == "customer") | messages["role"].isnull()) & messages["text"].notnull(),
     )
     if theirs.num_rows == 0:
-        return None, [], None, {}
+        return MessageSignals(None, [], None, {}, [])
     # in a fixed order, so that topics are the same whichever engine returned the rows
     theirs = theirs.sort_by("message_id")
     texts = theirs.column("text").to_pylist()
     scores = sentiment(texts)
+    intents, intent_names = _intents(engine, texts)
     found, fitted = np.full(len(texts), -1), None
     if topics is not None:
         fitted = TopicModel.from_dict(topics)
@@ -135,10 +151,38 @@ def _message_signals(
             "message_id": theirs.column("message_id"),
             "sentiment": pa.array(scores, pa.float64()),
             "topic": pa.array(found, pa.int64()),
+            "intent": pa.array(intents, pa.string()),
         }
     )
     # every topic gets its column, also one nobody wrote about at an earlier cut-off
-    return ibis.memtable(annotations), list(range(len(names))), model, names
+    return MessageSignals(
+        ibis.memtable(annotations), list(range(len(names))), model, names, intent_names
+    )
+
+
+#: classifiers fitted in this process, by the labelled examples they learnt (a run reads
+#: three cut-offs' messages with one)
+_CLASSIFIERS: dict[str, IntentClassifier] = {}
+
+
+def _intents(engine: Engine, texts: list[str]) -> tuple[list[str | None], list[str]]:
+    """The intent of each message, learnt from the ``intents`` table's labelled examples, and
+    the intents there are; None for every message, and none, without examples."""
+    table = engine.table("intents")
+    examples = None if table is None else engine.to_arrow(table.order_by(["intent", "text"]))
+    if examples is None or examples.num_rows == 0:
+        return [None] * len(texts), []
+    labels = examples.column("intent").to_pylist()
+    if len(set(labels)) < 2:
+        raise DataValidationError(
+            f"the intents table has examples of one intent only ({labels[0]!r}); give "
+            "examples of at least two (segmint ingest intents FILE)"
+        )
+    key = hashlib.sha256(repr(examples.to_pydict()).encode()).hexdigest()
+    if key not in _CLASSIFIERS:
+        _CLASSIFIERS[key] = IntentClassifier().fit(examples.column("text").to_pylist(), labels)
+    fitted = _CLASSIFIERS[key]
+    return fitted.predict(texts).tolist(), [str(c) for c in fitted.classes_]
 
 
 def _social_signals(engine: Engine, events) -> ibis.Table | None:
@@ -225,14 +269,14 @@ def source_features(
 
         def chats():
             before = messages.filter(messages["ts"] < as_of)
-            annotations, numbers, model, names = _message_signals(
-                engine, before, random_state, topics
+            said = _message_signals(engine, before, random_state, topics)
+            result.topics = said.model
+            query = conversation_features(
+                engine, before, as_of, said.annotations, said.topics, said.intents
             )
-            result.topics = model
-            query = conversation_features(engine, before, as_of, annotations, numbers)
-            renamed = {_topic_column(k, names): f"chat_topic_{k}" for k in numbers}
+            renamed = {_topic_column(k, said.names): f"chat_topic_{k}" for k in said.topics}
             result.topic_names = {
-                _topic_column(k, names): names[f"chat_topic_{k}"] for k in numbers
+                _topic_column(k, said.names): said.names[f"chat_topic_{k}"] for k in said.topics
             }
             return query.rename(renamed)
 

@@ -36,6 +36,7 @@ REASONS = {
     "missing_type": "no event type",
     "bad_properties": "properties are not a JSON object",
     "missing_text": "no message text",
+    "missing_intent": "no intent label",
     "missing_identifier": "no identifier",
     "bad_kind": "identifier kind is not one of " + ", ".join(IDENTITY_KINDS),
 }
