@@ -83,7 +83,8 @@ def test_refit_killed_midway_is_reported_after_restart(server):
             if refit["refit"]["state"] != "running":
                 break
             time.sleep(0.3)
-        assert refit["refit"]["state"] == "done", refit
+        # the error first: a whole runs listing is cut off before it in pytest's message
+        assert refit["refit"]["state"] == "done", (refit["refit"].get("error"), refit)
     finally:
         restarted.stop()
 

@@ -463,7 +463,7 @@ def ingest(
     source: Annotated[
         str,
         typer.Argument(
-            help="What the file holds: " + ", ".join(pipeline.SOURCES) + ".",
+            help="What the file holds: " + ", ".join(pipeline.SOURCE_KINDS) + ".",
             show_default=False,
         ),
     ],

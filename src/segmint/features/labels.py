@@ -8,7 +8,8 @@ import unicodedata
 __all__ = [
     "FEATURE_LABELS",
     "INDICATOR_SEPARATOR",
-    "SOURCE_COVERAGE",
+    "SOURCE_COLUMNS",
+    "SOURCE_PREFIXES",
     "coverage_column",
     "feature_label",
     "slugify",
@@ -85,13 +86,17 @@ FEATURE_LABELS: dict[str, str] = {
 }
 
 
-#: column prefix of each source beyond purchases -> its coverage column (0/1: has the source)
-SOURCE_COVERAGE = {
-    "web_": "has_web",
-    "chat_": "has_chats",
-    "device_": "has_devices",
-    "social_": "has_social",
+#: each source beyond purchases: its features' column prefix and its coverage column (0/1:
+#: the customer has data from the source)
+SOURCE_COLUMNS = {
+    "web": ("web_", "has_web"),
+    "chats": ("chat_", "has_chats"),
+    "devices": ("device_", "has_devices"),
+    "social": ("social_", "has_social"),
 }
+
+#: the prefixes of every source's columns, coverage columns included
+SOURCE_PREFIXES = (*(prefix for prefix, _ in SOURCE_COLUMNS.values()), "has_")
 
 
 def coverage_column(name: str) -> str | None:
@@ -102,7 +107,7 @@ def coverage_column(name: str) -> str | None:
     >>> coverage_column("chat_sentiment"), coverage_column("has_chats")
     ('has_chats', None)
     """
-    for prefix, coverage in SOURCE_COVERAGE.items():
+    for prefix, coverage in SOURCE_COLUMNS.values():
         if name.startswith(prefix):
             return coverage
     return None

@@ -25,16 +25,13 @@ from segmint.errors import DataValidationError
 from segmint.features.conversations import conversation_features
 from segmint.features.devices import device_features
 from segmint.features.identity import MAX_CUSTOMERS, resolve_identities, resolved
-from segmint.features.labels import slugify
+from segmint.features.labels import SOURCE_COLUMNS, slugify
 from segmint.features.social import social_features
 from segmint.features.web import web_features
 from segmint.text import IntentClassifier, TopicModel, sentiment
 
 #: the sources, each with its coverage column, in the order their columns come
-SOURCES = {"web": "has_web", "chats": "has_chats", "devices": "has_devices", "social": "has_social"}
-
-#: column prefix of each source's features
-PREFIXES = {"web": "web_", "chats": "chat_", "devices": "device_", "social": "social_"}
+SOURCES = {name: coverage for name, (_, coverage) in SOURCE_COLUMNS.items()}
 
 #: how many standardised features each source weighs as when segments are found: its
 #: columns share this weight (a source of twenty columns does not drown one of five, nor
@@ -69,6 +66,13 @@ class SourceFeatures:
     topics: dict | None = None
     #: ``chat_topic_*`` column -> the topic's name (its most distinctive words)
     topic_names: dict[str, str] = field(default_factory=dict)
+
+
+def _rows_or_none(engine: Engine, table):
+    """``table`` when it has a row, else None."""
+    if table is None or engine.to_arrow(table.select(table.columns[0]).limit(1)).num_rows == 0:
+        return None
+    return table
 
 
 def _with_chat_events(engine: Engine, messages, events):
@@ -251,7 +255,8 @@ def source_features(
             + ", ".join(SOURCES)
         )
     result = SourceFeatures()
-    events, messages = engine.table("events"), engine.table("messages")
+    # a workspace of purchases alone (most of them) costs two one-row reads, not every query
+    events, messages = (_rows_or_none(engine, engine.table(t)) for t in ("events", "messages"))
     if events is not None:
         messages = _with_chat_events(engine, messages, events)
     transactions = engine.table("transactions")
@@ -319,10 +324,10 @@ def source_groups(columns: Sequence[str]) -> dict[str, str]:
     """
     found = {}
     for column in columns:
-        for name, prefix in PREFIXES.items():
+        for name, (prefix, coverage) in SOURCE_COLUMNS.items():
             if column.startswith(prefix):
                 found[column] = name
-            elif column == SOURCES[name]:
+            elif column == coverage:
                 found[column] = f"{name} coverage"
     return found
 

@@ -18,7 +18,7 @@ from segmint.pipeline._features import (
     feature_labels,
 )
 from segmint.pipeline._identities import identity_stats
-from segmint.pipeline._ingest import SOURCES, IngestResult, ingest, ingest_source
+from segmint.pipeline._ingest import SOURCE_KINDS, IngestResult, ingest, ingest_source
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
 from segmint.pipeline._predict import clv_ranking, predict
@@ -43,7 +43,7 @@ __all__ = [
     "MIN_CUSTOMERS",
     "N_TOP_CATEGORIES",
     "REJECT_REASONS",
-    "SOURCES",
+    "SOURCE_KINDS",
     "IngestResult",
     "Progress",
     "RunResult",

@@ -191,7 +191,7 @@ def _ingest_transactions(
 
 
 #: what ``segmint ingest`` takes, in the order its help lists them
-SOURCES = ("transactions", "customers", *SOURCE_TABLES)
+SOURCE_KINDS = ("transactions", "customers", *SOURCE_TABLES)
 
 
 def ingest_source(
@@ -208,13 +208,15 @@ def ingest_source(
 ) -> IngestResult:
     """Read, validate and store one file of any source into its canonical table.
 
-    ``kind`` is one of :data:`SOURCES`: transactions and customers as :func:`ingest` reads
+    ``kind`` is one of :data:`SOURCE_KINDS`: transactions and customers as :func:`ingest` reads
     them (``mapping`` applies to the file, whichever it is), events, messages and identities
     into the tables of ``segmint.schema.SOURCE_TABLES``. One transaction: on any error the
     workspace is left as it was.
     """
-    if kind not in SOURCES:
-        raise DataValidationError(f"unknown source {kind!r}; expected one of {', '.join(SOURCES)}")
+    if kind not in SOURCE_KINDS:
+        raise DataValidationError(
+            f"unknown source {kind!r}; expected one of {', '.join(SOURCE_KINDS)}"
+        )
     if kind in ("transactions", "customers"):
         layout, delimiter = check_ingest_options(
             path if kind == "transactions" else None,

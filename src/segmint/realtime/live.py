@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 
 from segmint.errors import WorkspaceError
+from segmint.features.labels import SOURCE_PREFIXES
 from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.segment.persist import segmenter_from_dict
 from segmint.store.runs import get_run, load_micro_segments, load_model, load_segments
@@ -318,7 +319,7 @@ class LiveState:
 
 
 #: feature prefixes of what live profiles do not compute (customer attributes, the sources)
-_BEYOND_PURCHASES = ("attr_", "has_", "web_", "chat_", "device_", "social_")
+_BEYOND_PURCHASES = ("attr_", *SOURCE_PREFIXES)
 
 
 def _plain(value: Any) -> Any:

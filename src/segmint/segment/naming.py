@@ -8,7 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from segmint.features.labels import INDICATOR_SEPARATOR, coverage_column, is_share
+from segmint.features.labels import (
+    INDICATOR_SEPARATOR,
+    SOURCE_PREFIXES,
+    coverage_column,
+    is_share,
+)
 from segmint.segment.profile import SegmentProfiles
 
 __all__ = [
@@ -68,9 +73,6 @@ _VOCAB: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, str | N
     "social_sentiment": (("positive", None), ("negative", None)),
 }
 
-#: sources' columns without words of their own name nobody ("low device features" says nothing)
-_SOURCE_PREFIXES = ("web_", "chat_", "device_", "social_", "has_")
-
 #: the name of a segment with no trait strong enough to name it
 TYPICAL = "Typical customers"
 
@@ -102,7 +104,8 @@ def trait_words(feature: str, high: bool) -> tuple[str | None, str | None]:
     if feature.startswith("cat_share_"):
         cat = _title(feature[len("cat_share_") :])
         return (f"{cat}-focused", f"{cat} fans") if high else (None, None)
-    if feature.startswith(_SOURCE_PREFIXES):
+    if feature.startswith(SOURCE_PREFIXES):
+        # sources' columns without words of their own name nobody ("low device features")
         return (None, None)
     if feature.startswith("attr_"):
         name = feature[len("attr_") :].replace("_", " ")
