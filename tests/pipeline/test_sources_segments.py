@@ -2,7 +2,9 @@
 differently are found with every source and not with purchases alone.
 
 The generator's two persona pairs share their purchase archetype (a coin flip splits them), so
-transactions cannot tell the members of a pair apart. Three seeds, none tuned on alone.
+transactions cannot tell the members of a pair apart. The source weights were chosen on seeds
+0-2 (ARI 0.912, 0.934, 0.907); these seeds were not looked at before they were chosen (0.926,
+0.913, 0.929; purchases alone 0.33 on each).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _ari(ws, labels, **options) -> tuple[float, pipeline.RunResult]:
     return adjusted_rand_score(labels[found.index], found["segment_id"]), run
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [3, 4, 5])
 def test_personas_alike_in_purchases_are_found_with_every_source(tmp_path, seed):
     ws, labels = _workspace(tmp_path, seed)
     with_sources, run = _ari(ws, labels)
