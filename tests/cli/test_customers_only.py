@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from segmint.cli import app
 from segmint.datasets import generate, write
 from segmint.features import feature_label
+from segmint.realtime.live import LiveState
 from segmint.segment import name_traits, profile_segments, trait_holds, trait_words
 from segmint.store.runs import features_table, load_model
 from segmint.store.workspace import Workspace
@@ -272,5 +273,14 @@ def test_use_attributes_makes_them_defining_features(synthetic_files, tmp_path, 
     assert any(f.startswith("attr_signup_channel__") for f in features) is use_attributes
     with Workspace(ws).connect(read_only=True) as con:
         model = load_model(con, run["run_id"], "segmenter")
-    # the live service computes features from purchases: it gets a model only without attributes
-    assert (model is None) is use_attributes
+        state = LiveState.load(con)
+        stored = dict(
+            con.execute(
+                "SELECT customer_id, segment_id FROM assignments WHERE run_id = ?",
+                [run["run_id"]],
+            ).fetchall()
+        )
+    # the live service assigns with the run's model: attributes come from the run's features
+    assert model is not None
+    assert (state.sources is not None) is use_attributes
+    assert dict(zip(state.ids, state.seg.tolist(), strict=True)) == stored

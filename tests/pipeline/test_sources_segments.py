@@ -50,7 +50,7 @@ def test_personas_alike_in_purchases_are_found_with_every_source(tmp_path, seed)
     assert "night" in rules or "visit" in rules, rules
 
 
-def test_the_service_serves_a_sources_run_as_stored(tmp_path):
+def test_the_service_reproduces_a_sources_run_from_its_stored_features(tmp_path):
     from segmint.realtime.live import LiveState
 
     ws, labels = _workspace(tmp_path, 4)
@@ -59,10 +59,15 @@ def test_the_service_serves_a_sources_run_as_stored(tmp_path):
     stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id).set_index("customer_id")
     with ws.connect(read_only=True) as con:
         state = LiveState.load(con)
-    # live features are purchases only: no re-assignment on them, the run's own assignments
-    assert state.model is None and state.run_id == run.run_id
+    # the live model assigns every customer on purchases at the clock and the run's stored
+    # source and attribute columns: with no data after the run, the run's own assignments
+    assert state.model is not None and state.run_id == run.run_id
+    assert {"has_web", "has_chats", "web_sessions"} <= set(state.sources.columns)
+    assert not state.sources.stale
     served = dict(zip(state.ids, state.seg.tolist(), strict=True))
-    assert served == stored["segment_id"].to_dict()
+    assert {c: served[c] for c in stored.index} == stored["segment_id"].to_dict()
+    # ids seen only in events (devices, cookies) have no purchases: no segment, as in the run
+    assert {served[c] for c in set(served) - set(stored.index)} == {-1}
 
 
 def test_a_source_that_started_after_the_earlier_quarter_is_used(tmp_path):

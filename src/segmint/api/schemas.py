@@ -23,6 +23,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from segmint.features.social import SOCIAL_TYPES
+
 #: the most events one request may carry
 MAX_BATCH = 10_000
 #: events further in the future than this (clock skew allowance) are refused
@@ -30,7 +32,18 @@ MAX_FUTURE = timedelta(minutes=5)
 #: events before this are refused (almost always a unit or parsing mistake upstream)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
-EVENT_TYPES = ("purchase", "page_view", "app_view", "device", "chat_message", "consent")
+#: clickstream steps beyond a page view (the web features count them per session)
+CLICK_TYPES = ("product_view", "add_to_cart", "search", "checkout")
+EVENT_TYPES = (
+    "purchase",
+    "page_view",
+    "app_view",
+    *CLICK_TYPES,
+    "device",
+    "chat_message",
+    *SOCIAL_TYPES,
+    "consent",
+)
 
 
 # patterns run in pydantic-core (Rust): no control characters in ids, no leading/trailing
@@ -71,22 +84,26 @@ class PurchaseProperties(_Strict):
     is_return: StrictBool = False
 
 
-class PageViewProperties(_Strict):
+class _Visit(_Strict):
+    category: ShortText | None = None
+    product_id: Id | None = None
+    duration_s: Duration | None = None
+    device: ShortText | None = Field(None, description="`mobile`, `desktop`, `tablet`, ...")
+    channel: ShortText | None = Field(
+        None, description="Marketing channel that brought the visit: `paid`, `email`, ..."
+    )
+    attributes: Attributes | None = None
+
+
+class PageViewProperties(_Visit):
     url: ShortText | None = None
     title: ShortText | None = None
     referrer: ShortText | None = None
-    category: ShortText | None = None
-    product_id: Id | None = None
-    duration_s: Duration | None = None
-    attributes: Attributes | None = None
+    query: ShortText | None = Field(None, description="What was searched (a search).")
 
 
-class AppViewProperties(_Strict):
+class AppViewProperties(_Visit):
     screen: ShortText | None = None
-    category: ShortText | None = None
-    product_id: Id | None = None
-    duration_s: Duration | None = None
-    attributes: Attributes | None = None
 
 
 class DeviceProperties(_Strict):
@@ -97,7 +114,25 @@ class DeviceProperties(_Strict):
     metrics: (
         Annotated[dict[Annotated[str, Field(max_length=64)], Number], Field(max_length=64)] | None
     ) = None
+    feature: ShortText | None = Field(None, description="What the customer used.")
+    minutes: (
+        Annotated[
+            float,
+            Field(strict=True, allow_inf_nan=False, ge=0, le=1440, description="Minutes used."),
+        ]
+        | None
+    ) = None
+    fault: StrictBool | None = Field(None, description="Whether the device reported a fault.")
     attributes: Attributes | None = None
+
+
+class SocialProperties(_Strict):
+    text: LongText | None = Field(None, description="What a mention or review says.")
+    rating: Annotated[float, Field(strict=True, ge=1, le=5)] | None = Field(
+        None, description="A review's stars, 1-5."
+    )
+    url: ShortText | None = None
+    network: ShortText | None = Field(None, description="`instagram`, `x`, ...")
 
 
 class ChatMessageProperties(_Strict):
@@ -137,6 +172,16 @@ class AppViewEvent(_EventBase):
     properties: AppViewProperties = Field(default_factory=AppViewProperties)
 
 
+class ClickEvent(_EventBase):
+    type: Literal["product_view", "add_to_cart", "search", "checkout"]
+    properties: PageViewProperties = Field(default_factory=PageViewProperties)
+
+
+class SocialEvent(_EventBase):
+    type: Literal["like", "share", "mention", "review"]
+    properties: SocialProperties = Field(default_factory=SocialProperties)
+
+
 class DeviceEvent(_EventBase):
     type: Literal["device"]
     properties: DeviceProperties = Field(default_factory=DeviceProperties)
@@ -153,7 +198,14 @@ class ConsentEvent(_EventBase):
 
 
 Event = Annotated[
-    PurchaseEvent | PageViewEvent | AppViewEvent | DeviceEvent | ChatMessageEvent | ConsentEvent,
+    PurchaseEvent
+    | PageViewEvent
+    | AppViewEvent
+    | ClickEvent
+    | DeviceEvent
+    | ChatMessageEvent
+    | SocialEvent
+    | ConsentEvent,
     Field(discriminator="type"),
 ]
 
@@ -221,7 +273,7 @@ def normalise_events(body: Any) -> list[dict]:
             )
         elif ts < earliest:
             error(i, ("ts",), f"timestamp {ts}Z is before 2000-01-01")
-        d.setdefault("source", None)
+        d.setdefault("source", "social" if d["type"] in SOCIAL_TYPES else None)
         if d["type"] == "purchase":
             props = d["properties"]
             q = props.get("quantity", 1.0)
@@ -305,7 +357,18 @@ class Health(BaseModel):
     status: Literal["ok", "starting"]
     run_id: int | None
     customers: int
-    events_pending: int
+    events_pending: int = Field(description="Events received and not yet stored.")
+    sources_pending: int = Field(
+        0,
+        description="Customers whose web, chat, device or social events are not yet in "
+        "their live features (a run found on those sources recomputes them after storing).",
+    )
+    sources_lag_s: float = Field(
+        0.0, description="Seconds the oldest of those events has waited (0: none)."
+    )
+    sources_refreshed: int = Field(
+        0, description="Customers' source features recomputed since the run was loaded."
+    )
 
 
 class SegmentOut(BaseModel):

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import ibis
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from segmint.engine import Engine
@@ -67,6 +68,19 @@ class SourceFeatures:
     #: ``chat_topic_*`` column -> the topic's name (its most distinctive words)
     topic_names: dict[str, str] = field(default_factory=dict)
 
+    def frame(self, customer_ids: pd.Index) -> pd.DataFrame:
+        """Every used source's columns, then its coverage column (1.0 for a customer it
+        covers, else 0.0, the other columns missing), for ``customer_ids`` in order."""
+        parts = []
+        for name, table in self.tables.items():
+            group = table.to_pandas().set_index("customer_id").reindex(customer_ids)
+            # coverage is a feature of its own: "no chats" is not "chats, all zero"
+            group[SOURCES[name]] = customer_ids.isin(table.column("customer_id").to_pandas())
+            parts.append(group.astype("float64"))
+        if not parts:
+            return pd.DataFrame(index=customer_ids)
+        return pd.concat(parts, axis=1)
+
 
 def _rows_or_none(engine: Engine, table):
     """``table`` when it has a row, else None."""
@@ -115,10 +129,10 @@ class MessageSignals(NamedTuple):
 
 
 def _message_signals(
-    engine: Engine, messages, random_state: int, topics: dict | None
+    engine: Engine, messages, random_state: int, topics: dict | None, fit_topics: bool = True
 ) -> MessageSignals:
     """Sentiment, topic and intent of every customer message (``topics``: a fitted model's
-    dict to predict with instead of fitting one)."""
+    dict to predict with instead of fitting one; without it and ``fit_topics``, no topics)."""
     theirs = _text_of(
         engine,
         messages,
@@ -137,7 +151,7 @@ def _message_signals(
     found, fitted = np.full(len(texts), -1), None
     if topics is not None:
         fitted = TopicModel.from_dict(topics)
-    elif len(set(texts)) > TOPIC_RANGE[0]:
+    elif fit_topics and len(set(texts)) > TOPIC_RANGE[0]:
         rng = np.random.default_rng(random_state)
         fit_on = (
             [texts[i] for i in rng.choice(len(texts), TOPIC_FIT_SAMPLE, replace=False)]
@@ -217,6 +231,8 @@ def source_features(
     random_state: int = 0,
     topics: dict | None = None,
     required: bool = True,
+    identities: pd.DataFrame | None = None,
+    restrict: bool = False,
 ) -> SourceFeatures:
     """The feature groups of every source that covers enough of ``customers``.
 
@@ -242,6 +258,12 @@ def source_features(
     required : bool, default=True
         Whether a source named in ``sources`` without data is an error; an earlier cut-off
         passes False (a source may start after it: its customers are then all uncovered).
+    identities : DataFrame, optional
+        The identity resolution's mapping (:func:`resolve_identities`) to use instead of
+        resolving again (the service resolves once and refreshes a few customers at a time).
+    restrict : bool, default=False
+        Read only the rows of ``customers`` (and of the identifiers resolving to them): for
+        a few customers out of many. The chat topics are then not fitted (pass ``topics``).
 
     Raises
     ------
@@ -260,7 +282,14 @@ def source_features(
     if events is not None:
         messages = _with_chat_events(engine, messages, events)
     transactions = engine.table("transactions")
-    mapping, _ = resolve_identities(engine, max_customers=max_customers)
+    mapping = identities
+    if mapping is None:
+        mapping, _ = resolve_identities(engine, max_customers=max_customers)
+    if restrict:
+        events, messages, transactions = (
+            None if t is None else t.semi_join(_raw_ids(customers, mapping), "customer_id")
+            for t in (events, messages, transactions)
+        )
     queries = {}
     if events is not None:
         events = resolved(engine, events, mapping)
@@ -274,7 +303,7 @@ def source_features(
 
         def chats():
             before = messages.filter(messages["ts"] < as_of)
-            said = _message_signals(engine, before, random_state, topics)
+            said = _message_signals(engine, before, random_state, topics, not restrict)
             result.topics = said.model
             query = conversation_features(
                 engine, before, as_of, said.annotations, said.topics, said.intents
@@ -306,6 +335,13 @@ def source_features(
             "it with segmint ingest events|messages FILE, or leave it out of --sources"
         )
     return result
+
+
+def _raw_ids(customers: pa.Array, mapping: pd.DataFrame) -> ibis.Table:
+    """The ids whose rows are these customers': theirs and the ids resolving to them."""
+    theirs = mapping.loc[mapping["customer_id"].isin(customers.to_pandas()), "raw_id"]
+    ids = pa.concat_arrays([customers.cast(pa.string()), pa.array(theirs, pa.string())])
+    return ibis.memtable(pa.table({"customer_id": ids}))
 
 
 def _topic_column(k: int, names: dict[str, str]) -> str:

@@ -19,7 +19,6 @@ from segmint.features import (
     feature_label,
     source_features,
 )
-from segmint.features import SOURCES as SOURCE_COVERAGE
 
 
 def clustering_columns(columns: list[str], use_attributes: bool = False) -> list[str]:
@@ -166,11 +165,7 @@ def _with_sources(
         topics=topics,
         required=required,
     )
-    for name, table in found.tables.items():
-        group = table.to_pandas().set_index("customer_id")
-        features = features.join(group, how="left")
-        # coverage is a feature of its own: "no chats" is not "chats, all zero"
-        features[SOURCE_COVERAGE[name]] = features.index.isin(group.index).astype("float64")
+    features = features.join(found.frame(features.index))
     features.attrs["sources"] = {
         "used": list(found.tables),
         "coverage": found.coverage,

@@ -113,9 +113,7 @@ class Segmentation:
     assignments: pd.DataFrame
     params: dict
     metrics: dict
-    #: the segmenter as JSON; None when attributes or sources beyond purchases define
-    #: segments (the service computes live features from purchases only, so it serves such a
-    #: run's stored assignments)
+    #: the segmenter as JSON (the service assigns live customers with it)
     model: dict | None
     micro_segments: pd.DataFrame | None = None
     #: the fitted segmenter and the 2-D projection of its space behind ``map_x``/``map_y``,
@@ -374,17 +372,12 @@ def fit_segments(
         assignments,
         params,
         metrics,
-        None if _beyond_purchases(columns) else segmenter_to_dict(model),
+        segmenter_to_dict(model),
         pd.DataFrame([m.to_dict() for m in micro]),
         model,
         projection,
         (used or {}).get("topics"),
     )
-
-
-def _beyond_purchases(columns: list[str]) -> bool:
-    """Whether segments are defined on more than purchases (attributes, other sources)."""
-    return any(c.startswith("attr_") for c in columns) or bool(source_groups(columns))
 
 
 def _assign_all(

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 
 from segmint.errors import WorkspaceError
-from segmint.features.labels import SOURCE_PREFIXES
+from segmint.realtime.live_sources import LiveSources, as_of_of, beyond_purchases
 from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.segment.persist import segmenter_from_dict
 from segmint.store.runs import get_run, load_micro_segments, load_model, load_segments
@@ -48,6 +48,8 @@ class LiveState:
     profiles: Any = None  # segmint.realtime ProfileStore
     model: Any = None  # LiveSegmenter
     feature_columns: list[str] = field(default_factory=list)
+    #: the model's columns beyond purchases (sources, attributes), when it has any
+    sources: LiveSources | None = None
     index: dict[str, int] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
     seg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
@@ -112,6 +114,9 @@ class LiveState:
             state.feature_columns = list(state.model.feature_names)
             state.ids = [str(c) for c in state.profiles.customer_ids]
             state.index = {c: i for i, c in enumerate(state.ids)}
+            extra = [c for c in state.feature_columns if beyond_purchases(c)]
+            if extra:
+                state.sources = LiveSources.load(con, run, extra, state.ids)
             if state.ids:
                 state.seg, conf, state.micro = state._assign(state.ids)
                 state.conf = conf.astype(np.float32)
@@ -151,6 +156,8 @@ class LiveState:
             self.micro = np.concatenate(
                 [self.micro, np.full(len(self.seg) - len(self.micro), UNASSIGNED, np.int32)]
             )
+        if self.sources is not None:
+            self.sources.grow(len(self.seg))
         return out
 
     def apply(self, events: list[dict]) -> tuple[list[dict], list[Change]]:
@@ -183,31 +190,52 @@ class LiveState:
                     [events[i]["type"] for i in others],
                     ts[others],
                 )
+        if self.sources is not None:
+            self.sources.mark(customer_ids, [e["type"] for e in events])
         unique = list(dict.fromkeys(customer_ids))
         urows = np.array([self.index[c] for c in unique], dtype=np.int64)
-        old = self.seg[urows].copy()
-        changes: list[Change] = []
-        if self.model is not None and self.profiles is not None:
-            new, conf, micro = self._assign(unique)
-            self.seg[urows] = new
-            self.conf[urows] = conf
-            self.micro[urows] = micro
-            last_ts = {e["customer_id"]: e["ts"] for e in events}
-            for c, o, n, cf in zip(unique, old, new, conf, strict=True):
-                if o != n:
-                    changes.append(
-                        Change(
-                            c,
-                            None if o == UNASSIGNED else int(o),
-                            None if n == UNASSIGNED else int(n),
-                            float(cf),
-                            last_ts[c] + "Z",
-                        )
-                    )
-            if changes:
-                self.version += 1
+        last_ts = {e["customer_id"]: e["ts"] + "Z" for e in events}
+        changes = self._reassign(unique, urows, [last_ts[c] for c in unique])
         out = [self.membership(c, int(r)) for c, r in zip(unique, urows, strict=True)]
         return out, changes
+
+    def _reassign(self, customer_ids: list[str], rows: np.ndarray, ts: list[str]) -> list[Change]:
+        """Assign customers on their live features; the changes (``ts``: their causes')."""
+        changes: list[Change] = []
+        if self.model is None or self.profiles is None:
+            return changes
+        old = self.seg[rows].copy()
+        new, conf, micro = self._assign(customer_ids)
+        self.seg[rows] = new
+        self.conf[rows] = conf
+        self.micro[rows] = micro
+        for c, o, n, cf, t in zip(customer_ids, old, new, conf, ts, strict=True):
+            if o != n:
+                changes.append(
+                    Change(
+                        c,
+                        None if o == UNASSIGNED else int(o),
+                        None if n == UNASSIGNED else int(n),
+                        float(cf),
+                        t,
+                    )
+                )
+        if changes:
+            self.version += 1
+        return changes
+
+    def source_as_of(self) -> datetime:
+        """When stale source columns are measured: just after the newest event (the batch
+        counts what happened before ``as_of``)."""
+        return self.clock.astype(datetime) + timedelta(microseconds=1)
+
+    def store_sources(self, frame: Any, as_of: datetime) -> list[Change]:
+        """Put refreshed source columns (:meth:`LiveSources.compute`) in place and re-assign
+        those customers; the changes, stamped ``as_of``."""
+        ids = [str(c) for c in frame.index]
+        rows = self._ensure(ids)
+        self.sources.store(rows, frame, as_of)
+        return self._reassign(ids, rows, [as_of.isoformat() + "Z"] * len(ids))
 
     def _micro_codes(self, ids: Any) -> np.ndarray:
         """Positions of micro-segment ids in ``micro_ids`` (new ones appended; None: none)."""
@@ -225,21 +253,26 @@ class LiveState:
     def _assign(self, customer_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment, confidence and micro-segment (see :meth:`_micro_codes`) of customers."""
         columns = self.feature_columns
-        extra = "frequency" not in columns
+        extra = self.sources.columns if self.sources is not None else []
+        bought = [c for c in columns if c not in extra]
         X = self.profiles.features(
             customer_ids,
             as_of=self.clock.astype(datetime),
-            columns=[*columns, "frequency"] if extra else columns,
+            columns=[*bought, "frequency"] if "frequency" not in bought else bought,
         )
         # a customer without purchases has no features: the batch leaves them out too
         has = np.asarray(X["frequency"].to_numpy(dtype=float) > 0)
+        values = X[bought].to_numpy(dtype=np.float64)
         if extra:
-            X = X[columns]
+            rows = np.array([self.index[c] for c in customer_ids], dtype=np.int64)
+            values = np.concatenate([values, self.sources.values[rows]], axis=1)
+            order = {c: j for j, c in enumerate([*bought, *extra])}
+            values = values[:, [order[c] for c in columns]]
         labels = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         conf = np.zeros(len(customer_ids), dtype=np.float32)
         micro = np.full(len(customer_ids), UNASSIGNED, dtype=np.int32)
         if has.any():
-            out = self.model.assign_values(X.to_numpy(dtype=np.float64)[has])
+            out = self.model.assign_values(values[has])
             labels[has] = out["segment_id"]
             conf[has] = out["confidence"]
             if out["micro_segment_id"] is not None:
@@ -279,6 +312,10 @@ class LiveState:
                 )
             except KeyError:
                 profile = {}
+        if self.sources is not None and profile:
+            profile["features"].update(self.sources.row_values(row))
+            profile["sources_as_of"] = str(as_of_of(self.sources.as_of_us[row]))
+            profile["sources_pending"] = self.sources.pending(customer_id)
         return {
             **m,
             "as_of": None if self.clock is None else self.clock.astype(datetime),
@@ -318,10 +355,6 @@ class LiveState:
         return page, (page[-1] if more and page else None)
 
 
-#: feature prefixes of what live profiles do not compute (customer attributes, the sources)
-_BEYOND_PURCHASES = ("attr_", *SOURCE_PREFIXES)
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -338,11 +371,11 @@ def _plain(value: Any) -> Any:
 
 def _load_model(con: duckdb.DuckDBPyConnection, run: dict) -> Any:
     """The run's fitted segmenter, stored as JSON by the batch pipeline; None for a run
-    whose segments are defined on more than purchases (attributes, web, chats, devices,
-    social), which the live features do not compute: its stored assignments are served."""
+    stored before models of runs beyond purchases were kept (attributes, web, chats,
+    devices, social): its stored assignments are served."""
     payload = load_model(con, run["run_id"], "segmenter")
     features = run["params"].get("features", [])
-    if payload is None and any(c.startswith(_BEYOND_PURCHASES) for c in features):
+    if payload is None and any(beyond_purchases(c) for c in features):
         return None
     if payload is None:
         raise WorkspaceError(

@@ -10,7 +10,11 @@ One :class:`Engine` per app, created in the lifespan. The event path:
    it for DuckDB -- only then is the request answered;
 3. a background task stores queued records in DuckDB in batches (events, purchase lines,
    customers) together with the last applied sequence number, in one transaction, and deletes
-   log files that are wholly stored.
+   log files that are wholly stored;
+4. for a run found on more than purchases, the customers whose events were just stored have
+   their web, conversation, device and social features recomputed from the store by the
+   batch's own queries (:mod:`segmint.realtime.live_sources`), chat text read there, in a
+   worker thread, and are re-assigned: asynchronously, with the lag reported by ``/health``.
 
 On start the state is loaded from DuckDB and the log records after the stored sequence number
 are replayed, so an acknowledged event is never lost and never stored twice.
@@ -105,12 +109,17 @@ class Engine:
         self._read_con: Any = None
         self._read_lock = threading.Lock()
         self._background: set[asyncio.Task] = set()
+        # customers whose events are stored and whose source features are to be recomputed
+        self._source_con: Any = None
+        self._source_ids: list[str] = []
+        self._source_wake: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._flush_lock = asyncio.Lock()
         self._flush_wake = asyncio.Event()
+        self._source_wake = asyncio.Event()
         await asyncio.to_thread(self._open)
         records = self.wal.open()
         replay = [(seq, json.loads(p), p) for seq, p in records if seq > self.applied_seq]
@@ -141,6 +150,7 @@ class Engine:
         )
         await self.sender.start()
         self._tasks.append(asyncio.create_task(self._flusher(), name="segmint-flusher"))
+        self._tasks.append(asyncio.create_task(self._source_refresher(), name="segmint-sources"))
         if self.config.refit_interval_s:
             self.refits.schedule(self.config.refit_interval_s)
         # the loaded state lives as long as the process: keep it out of the collector's
@@ -171,6 +181,7 @@ class Engine:
         self.live = LiveState.load(self.con)
         self.refits.load(self.con)
         self._read_con = self.con.cursor()
+        self._source_con = self.con.cursor()
         self.has_predictions = _has_rows(self.con, "predictions")
 
     async def stop(self) -> None:
@@ -190,8 +201,9 @@ class Engine:
         try:
             await self.flush()
         finally:
-            if self._read_con is not None:
-                self._read_con.close()
+            for cursor in (self._read_con, self._source_con):
+                if cursor is not None:
+                    cursor.close()
             self._stack.close()
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -328,7 +340,12 @@ class Engine:
             return await self._flush_locked()
 
     async def _flush_locked(self) -> int:
+        # the customers made stale by the events taken now: their source features can be
+        # recomputed once these are stored
+        sources = self.live.sources
+        stale = sources.take_stale() if sources is not None else []
         if not self.buffer:
+            self._refresh_later(stale)
             return 0
         taken, self.buffer = self.buffer, []
         notes, self.notifications = self.notifications, []
@@ -345,12 +362,54 @@ class Engine:
             self.buffer = taken + self.buffer
             self.notifications = notes + self.notifications
             self.buffered_events += n
+            if sources is not None:
+                sources.give_back(stale)
             raise
         self.applied_seq = seq
         self.wal.discard_applied(seq)
         if notes and self.sender is not None:
             self.sender.wake()
+        self._refresh_later(stale)
         return n
+
+    # ------------------------------------------------------------------ live source features
+
+    def _refresh_later(self, customer_ids: list[str]) -> None:
+        if customer_ids and self._source_wake is not None:
+            self._source_ids.extend(customer_ids)
+            self._source_wake.set()
+
+    async def _source_refresher(self) -> None:
+        assert self._source_wake is not None
+        while True:
+            await self._source_wake.wait()
+            self._source_wake.clear()
+            ids, self._source_ids = list(dict.fromkeys(self._source_ids)), []
+            state = self.live
+            if ids and state.sources is not None:
+                await self.refresh_sources(state, ids)
+
+    async def refresh_sources(self, state: LiveState, customer_ids: list[str]) -> None:
+        """Recompute customers' source features from the store and re-assign them."""
+        sources = state.sources
+        assert sources is not None
+        as_of = state.source_as_of()
+
+        def compute() -> Any:
+            return sources.compute(self._source_con, customer_ids, as_of)
+
+        try:
+            frame = await asyncio.to_thread(compute)
+        except Exception:  # noqa: BLE001 - stale again: the next flush retries them
+            log.exception("recomputing %d customers' source features failed", len(customer_ids))
+            sources.give_back(customer_ids)
+            await asyncio.sleep(1.0)
+            return
+        if state is not self.live:  # a new run was loaded meanwhile, with its own values
+            return
+        changes = state.store_sources(frame, as_of)
+        if changes:
+            self._announce_changes(changes)
 
     # ------------------------------------------------------------------ runs
 
