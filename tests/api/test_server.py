@@ -197,6 +197,36 @@ def test_auth_and_scopes(client, live):
             },
             "NUL",
         ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "review",
+                "properties": {"rating": 6},
+            },
+            "properties.rating",
+        ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "device",
+                "properties": {"minutes": -3},
+            },
+            "properties.minutes",
+        ),
+        (
+            {
+                "event_id": "x",
+                "customer_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "type": "add_to_cart",
+                "properties": {"basket": "full"},
+            },
+            "Extra inputs",
+        ),
         ({"events": []}, "events"),
         ([1, 2], "body"),
     ],
