@@ -35,9 +35,7 @@ def sources_workspace(tmp_path_factory):
     data = generate_sources(500, seed=11)
     files = write_sources(data, root / "data")
     ws = Workspace(root / "ws")
-    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
-    for source in ("events", "messages", "identities"):
-        pipeline.ingest_source(ws, source, files[source])
+    pipeline.ingest_sources(ws, files)
     run = pipeline.segment(ws, write_html=False)
     assert set(run.metrics["sources"]["used"]) == {"web", "chats", "devices", "social"}
     with ws.transaction() as con:

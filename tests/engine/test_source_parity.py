@@ -25,9 +25,7 @@ def sources(tmp_path_factory):
     data = generate_sources(600, seed=3)
     files = write_sources(data, root / "data")
     workspace = Workspace(root / "ws")
-    pipeline.ingest(workspace, files["transactions"], customers=files["customers"])
-    for name in ("events", "messages", "identities"):
-        pipeline.ingest_source(workspace, name, files[name])
+    pipeline.ingest_sources(workspace, files)
     return files, workspace, data.as_of
 
 

@@ -23,9 +23,7 @@ def _workspace(root, seed: int):
     data = generate_sources(2000, seed=seed, archetype_weights=TWIN_ARCHETYPES)
     files = write_sources(data, root / "data")
     ws = Workspace(root / "ws")
-    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
-    for source in ("events", "messages", "identities"):
-        pipeline.ingest_source(ws, source, files[source])
+    pipeline.ingest_sources(ws, files)
     return ws, data.labels.to_pandas().set_index("customer_id")["segment"]
 
 

@@ -18,7 +18,13 @@ from segmint.pipeline._features import (
     feature_labels,
 )
 from segmint.pipeline._identities import identity_stats
-from segmint.pipeline._ingest import SOURCE_KINDS, IngestResult, ingest, ingest_source
+from segmint.pipeline._ingest import (
+    SOURCE_KINDS,
+    IngestResult,
+    ingest,
+    ingest_source,
+    ingest_sources,
+)
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
 from segmint.pipeline._predict import clv_ranking, predict
@@ -63,6 +69,7 @@ __all__ = [
     "ingest",
     "ingest_and_segment",
     "ingest_source",
+    "ingest_sources",
     "list_runs",
     "load_micro_segments",
     "load_run",

@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from segmint.datasets import generate, generate_sources, write_sources
 from segmint.datasets import write as write_dataset
-from segmint.pipeline._ingest import ingest, ingest_source
+from segmint.pipeline._ingest import ingest_sources
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._run import ingest_and_segment
@@ -76,9 +76,7 @@ def _demo_sources(
     data = generate_sources(n_customers, seed=seed)
     files = write_sources(data, workspace.path / "demo-data", fmt="parquet")
     progress("generate data", 1, 1)
-    ingest(workspace, files["transactions"], customers=files["customers"], progress=progress)
-    for source in ("events", "messages", "identities"):
-        ingest_source(workspace, source, files[source], progress=progress)
+    ingest_sources(workspace, files, progress)
     result = segment(
         workspace,
         as_of=data.as_of,

@@ -194,6 +194,18 @@ def _ingest_transactions(
 SOURCE_KINDS = ("transactions", "customers", *SOURCE_TABLES)
 
 
+def ingest_sources(
+    workspace: Workspace, files: dict[str, str | Path], progress: Progress = no_progress
+) -> None:
+    """Ingest a data set's files by source name (as :func:`segmint.datasets.write_sources`
+    writes them): transactions with their customers, then events, messages and identities,
+    each that is given, each file in its own transaction."""
+    ingest(workspace, files["transactions"], customers=files.get("customers"), progress=progress)
+    for source in ("events", "messages", "identities"):
+        if source in files:
+            ingest_source(workspace, source, files[source], progress=progress)
+
+
 def ingest_source(
     workspace: Workspace,
     kind: str,
