@@ -15,6 +15,8 @@ import pytest
 
 from segmint import pipeline
 from segmint.datasets import generate_sources, write_sources
+from segmint.engine import engine_for
+from segmint.features.identity import resolve_identities
 from segmint.features.labels import SOURCE_PREFIXES
 from segmint.pipeline._features import feature_frame
 from segmint.segment import segmenter_from_dict
@@ -40,8 +42,11 @@ def sources_workspace(tmp_path_factory):
     assert set(run.metrics["sources"]["used"]) == {"web", "chats", "devices", "social"}
     with ws.transaction() as con:
         admin = create_key(con, scope="admin")[1]
+        mapping, _ = resolve_identities(engine_for(con))
     customers = sorted(data.transactions.column("customer_id").unique().to_pylist())
-    return ws, {"Authorization": f"Bearer {admin}"}, customers
+    # an anonymous id (cookie, device, email) of each customer that has one
+    anonymous = mapping[~mapping["raw_id"].isin(customers)].groupby("customer_id")["raw_id"].min()
+    return ws, {"Authorization": f"Bearer {admin}"}, customers, anonymous.to_dict()
 
 
 def _event(customer: str, kind: str, at: datetime, **properties) -> dict:
@@ -154,27 +159,35 @@ def _assert_batch_equal(ws: Workspace, live: pd.DataFrame, segments: dict) -> No
 def test_live_source_features_equal_the_batch_and_survive_a_kill(sources_workspace, tmp_path):
     import shutil
 
-    template, headers, customers = sources_workspace
+    template, headers, customers, anonymous = sources_workspace
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(template.path, ws.path)
     picked = customers[:3] + customers[-3:]
+    # one customer also visits under an anonymous id linked to them: their visit all the same
+    linked = next(c for c in customers[3:] if c in anonymous)
+    picked.append(linked)
     server = LiveServer(ws.path).start(timeout=120)
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             before = {c: client.get(f"/v1/customers/{c}", headers=headers).json() for c in picked}
             # a run's customers start with the run's own values
             assert all(not b["profile"]["sources_pending"] for b in before.values())
+            incognito = _visit(anonymous[linked], START + timedelta(days=2), "tablet", "paid")
             r = client.post(
-                "/v1/events", json={"events": _source_events(picked, 0)}, headers=headers
+                "/v1/events",
+                json={"events": [*_source_events(picked, 0), *incognito]},
+                headers=headers,
             )
             assert r.status_code == 200, r.text
             health = _wait_until_reflected(client)
             assert health["sources_refreshed"] >= len(picked)
             live, segments = _live_rows(client, headers, picked)
-            # the events moved the features: two more sessions each, a complaint
+            # the events moved the features: two more sessions each (three for the customer
+            # who also came anonymously), devices for all
             for c in picked:
                 old = before[c]["profile"]["features"]
-                assert live.loc[c, "web_sessions"] == (old["web_sessions"] or 0) + 2
+                added = 3 if c == linked else 2
+                assert live.loc[c, "web_sessions"] == (old["web_sessions"] or 0) + added, c
                 assert live.loc[c, "has_devices"] == 1.0
             # acknowledged, then killed before their features were recomputed; a purchase
             # in a viewed category changes what was viewed and never bought
