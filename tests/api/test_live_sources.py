@@ -16,7 +16,7 @@ import pytest
 from segmint import pipeline
 from segmint.datasets import generate_sources, write_sources
 from segmint.engine import engine_for
-from segmint.features.identity import resolve_identities
+from segmint.features.identity import purchases_by_person, resolve_identities
 from segmint.features.labels import SOURCE_PREFIXES
 from segmint.pipeline._features import feature_frame
 from segmint.segment import segmenter_from_dict
@@ -140,12 +140,13 @@ def _assert_batch_equal(ws: Workspace, live: pd.DataFrame, segments: dict) -> No
     with ws.connect(read_only=True) as con:
         run = get_run(con)
         model = segmenter_from_dict(load_model(con, run["run_id"], "segmenter"))
-        batch, _, _ = feature_frame(
-            con,
-            as_of.to_pydatetime(),
-            sources=run["metrics"]["sources"]["used"],
-            topics=load_model(con, run["run_id"], "topics"),
-        )
+        with purchases_by_person(con):
+            batch, _, _ = feature_frame(
+                con,
+                as_of.to_pydatetime(),
+                sources=run["metrics"]["sources"]["used"],
+                topics=load_model(con, run["run_id"], "topics"),
+            )
     source_columns = [c for c in model.feature_names if c.startswith(SOURCE_PREFIXES)]
     assert len(source_columns) > 40
     expected = batch.loc[live.index, source_columns].astype(float)

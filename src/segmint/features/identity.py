@@ -15,11 +15,14 @@ are the people. Rules, all deterministic:
 
 The edges are read from the engine (they are few next to the events); the components are
 computed on the driver. The result maps raw ids to customers and is joined where the features
-read events, messages and transactions.
+read events and messages; purchases are read per person through :func:`purchases_by_person`,
+a temporary view that every reader of ``transactions`` on one DuckDB connection sees.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import ibis
@@ -30,7 +33,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from segmint.engine import Engine
+from segmint.engine import Engine, engine_for
 
 #: most customers one person's identifiers may link; more is a shared device or a data error
 MAX_CUSTOMERS = 5
@@ -170,3 +173,54 @@ def resolved(engine: Engine, table: ir.Table, mapping: pd.DataFrame) -> ir.Table
     return joined.mutate(customer_id=joined["resolved_id"].fill_null(joined["customer_id"])).drop(
         "raw_id", "resolved_id"
     )
+
+
+#: the table of the ids :func:`purchases_by_person` replaces in purchases
+_PEOPLE = "_segmint_people"
+
+
+@contextmanager
+def purchases_by_person(con, mapping: pd.DataFrame | None = None) -> Iterator[pd.DataFrame]:
+    """Within the block, ``con`` (a DuckDB connection) reads ``transactions`` per person.
+
+    A temporary view named ``transactions`` stands in for the stored table, each line's
+    customer id replaced by the customer it resolves to (two accounts of one person linked by
+    an email are one customer with both accounts' orders). Every query on ``con`` sees it --
+    features, predictions, the live profiles -- and nothing else does: other connections, and
+    this one after the block. Without merged purchasing ids there is no view.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Read only in the block (writes to ``transactions`` would reach the view).
+    mapping : DataFrame, optional
+        :func:`resolve_identities`' mapping, when already computed.
+
+    Yields
+    ------
+    DataFrame
+        The mapping (every resolved id, not only purchasing ones).
+    """
+    if mapping is None:
+        mapping, _ = resolve_identities(engine_for(con))
+    buyers = _buyers(engine_for(con)).to_pandas()
+    merged = mapping[mapping["raw_id"].isin(buyers)]
+    if merged.empty:
+        yield mapping
+        return
+    ((database,),) = con.execute("SELECT current_database()").fetchall()
+    con.register("_segmint_people_arrow", pa.Table.from_pandas(merged, preserve_index=False))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_PEOPLE} AS SELECT * FROM _segmint_people_arrow")
+    con.unregister("_segmint_people_arrow")
+    quoted = database.replace('"', '""')
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW transactions AS
+            SELECT t.* REPLACE (coalesce(p.customer_id, t.customer_id) AS customer_id)
+            FROM "{quoted}".main.transactions AS t
+            LEFT JOIN {_PEOPLE} AS p ON t.customer_id = p.raw_id"""
+    )
+    try:
+        yield mapping
+    finally:
+        con.execute("DROP VIEW IF EXISTS temp.main.transactions")
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{_PEOPLE}")

@@ -7,6 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from segmint.features.identity import purchases_by_person
 from segmint.pipeline._features import K_RANGE, feature_frame
 from segmint.pipeline._outcomes import earlier_period, next_period_spend
 from segmint.pipeline._predict import clv_ranking
@@ -79,7 +80,7 @@ def evaluate_future_spend(
     options = SegmentOptions(
         n_segments, k_range, method, random_state, micro_segments=True, space=space
     ).check()
-    with workspace.connect(read_only=True) as con:
+    with workspace.connect(read_only=True) as con, purchases_by_person(con):
         progress("features", 0, 3)
         features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
         net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from segmint.errors import DataValidationError, SegmintError
 from segmint.features import rfm_summary
+from segmint.features.identity import purchases_by_person
 from segmint.features.training import default_churn_horizon, training_frames
 from segmint.pipeline._features import N_TOP_CATEGORIES
 from segmint.pipeline._progress import Progress, no_progress
@@ -314,9 +315,10 @@ def predict(
                 "customer attributes only; load transactions with segmint run --transactions FILE"
             )
         schedule, derived = prediction_schedule(con, as_of, first_ts, horizon_days)
-        predictor, evaluation, features, summary = fit_predictor(
-            con, schedule, random_state=random_state, progress=progress, steps=steps
-        )
+        with purchases_by_person(con):  # per customer as the run segmented them
+            predictor, evaluation, features, summary = fit_predictor(
+                con, schedule, random_state=random_state, progress=progress, steps=steps
+            )
         evaluation["validation"]["derived_horizon_days"] = derived
         progress("store", 5, steps)
         customers = con.execute(

@@ -25,6 +25,7 @@ from sklearn.decomposition import PCA
 from segmint.errors import DataValidationError, WorkspaceError
 from segmint.features import SOURCES as SOURCE_COVERAGE
 from segmint.features import attribute_groups, source_groups, source_weights
+from segmint.features.identity import purchases_by_person
 from segmint.pipeline._features import (
     K_RANGE,
     clustering_columns,
@@ -140,10 +141,11 @@ def read_features(
     categories derived for it that the run must store (None if none), and the earlier period
     segments learn from (None when the data is too short); nothing is written."""
     progress("features", 0, 2)
-    features, as_of, new_categories = feature_frame(con, as_of, sources=sources)
-    progress("features", 1, 2)
-    share = FIT_SAMPLE / len(features) if len(features) > FIT_SAMPLE else None
-    history = earlier_period(con, features, as_of, new_categories, sample=share)
+    with purchases_by_person(con):
+        features, as_of, new_categories = feature_frame(con, as_of, sources=sources)
+        progress("features", 1, 2)
+        share = FIT_SAMPLE / len(features) if len(features) > FIT_SAMPLE else None
+        history = earlier_period(con, features, as_of, new_categories, sample=share)
     progress("features", 2, 2)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(

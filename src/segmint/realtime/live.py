@@ -15,7 +15,9 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from segmint.engine import engine_for
 from segmint.errors import WorkspaceError
+from segmint.features.identity import purchases_by_person, resolve_identities
 from segmint.realtime.live_sources import LiveSources, as_of_of, beyond_purchases
 from segmint.realtime.profile_load import profiles_from_workspace
 from segmint.segment.persist import segmenter_from_dict
@@ -52,6 +54,9 @@ class LiveState:
     sources: LiveSources | None = None
     index: dict[str, int] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
+    #: raw id (cookie, device, email, an account merged into another) -> the customer it
+    #: resolves to, as the batch resolves identities; events and reads go to that customer
+    person: dict[str, str] = field(default_factory=dict)
     seg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     conf: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
     # each customer's micro-segment as a position in ``micro_ids`` (UNASSIGNED: none)
@@ -107,7 +112,18 @@ class LiveState:
                 "profile": {k: v for k, v in row.items() if k not in fixed | {"micro_segment_id"}},
             }
         state.model = _load_model(con, run)
-        state.profiles = profiles_from_workspace(con, as_of=load_as_of)
+        mapping, _ = resolve_identities(engine_for(con))
+        state.person = dict(
+            zip(mapping["raw_id"].astype(str), mapping["customer_id"].astype(str), strict=True)
+        )
+        # purchases per person, as the run read them, on a connection of its own: the view
+        # that gives them must not stand in for the table the service writes to
+        reader = con.cursor()
+        try:
+            with purchases_by_person(reader, mapping):
+                state.profiles = profiles_from_workspace(reader, as_of=load_as_of)
+        finally:
+            reader.close()
         if state.model is not None:
             # everyone is assigned by the model on their live features: with no data after the
             # run this reproduces the run's assignments exactly (same data, same assignment)
@@ -116,7 +132,7 @@ class LiveState:
             state.index = {c: i for i, c in enumerate(state.ids)}
             extra = [c for c in state.feature_columns if beyond_purchases(c)]
             if extra:
-                state.sources = LiveSources.load(con, run, extra, state.ids)
+                state.sources = LiveSources.load(con, run, extra, state.ids, mapping, state.resolve)
             if state.ids:
                 state.seg, conf, state.micro = state._assign(state.ids)
                 state.conf = conf.astype(np.float32)
@@ -160,9 +176,17 @@ class LiveState:
             self.sources.grow(len(self.seg))
         return out
 
+    def resolve(self, customer_id: str) -> str:
+        """The customer an id stands for (itself unless identities link it to another)."""
+        return self.person.get(customer_id, customer_id)
+
+    def row(self, customer_id: str) -> int | None:
+        """The live row of the customer an id stands for, if known."""
+        return self.index.get(self.resolve(customer_id))
+
     def apply(self, events: list[dict]) -> tuple[list[dict], list[Change]]:
         """Apply events in order; return the touched customers' segments and any changes."""
-        customer_ids = [e["customer_id"] for e in events]
+        customer_ids = [self.resolve(e["customer_id"]) for e in events]
         self._ensure(customer_ids)
         ts = np.array([e["ts"] for e in events], dtype="datetime64[us]")
         if len(ts):
@@ -194,7 +218,7 @@ class LiveState:
             self.sources.mark(customer_ids, [e["type"] for e in events])
         unique = list(dict.fromkeys(customer_ids))
         urows = np.array([self.index[c] for c in unique], dtype=np.int64)
-        last_ts = {e["customer_id"]: e["ts"] + "Z" for e in events}
+        last_ts = {c: e["ts"] + "Z" for c, e in zip(customer_ids, events, strict=True)}
         changes = self._reassign(unique, urows, [last_ts[c] for c in unique])
         out = [self.membership(c, int(r)) for c, r in zip(unique, urows, strict=True)]
         return out, changes
@@ -283,6 +307,7 @@ class LiveState:
 
     def membership(self, customer_id: str, row: int | None = None) -> dict:
         if row is None:
+            customer_id = self.resolve(customer_id)
             row = self.index.get(customer_id)
         s = UNASSIGNED if row is None else int(self.seg[row])
         seg = self.segments.get(s)
@@ -299,6 +324,7 @@ class LiveState:
         }
 
     def customer(self, customer_id: str) -> dict | None:
+        customer_id = self.resolve(customer_id)
         row = self.index.get(customer_id)
         if row is None:
             return None

@@ -19,6 +19,7 @@ events take effect at the next run or reload.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import duckdb
@@ -28,7 +29,6 @@ import pyarrow as pa
 
 from segmint.engine import engine_for
 from segmint.features import SOURCES, source_features
-from segmint.features.identity import resolve_identities
 from segmint.features.labels import SOURCE_PREFIXES
 from segmint.store.runs import features_table, load_model
 
@@ -67,11 +67,6 @@ class LiveSources:
         self.sources = list(sources)
         self.topics = topics
         self.identities = identities
-        self._person = dict(
-            zip(
-                identities["raw_id"].astype(str), identities["customer_id"].astype(str), strict=True
-            )
-        )
         coverage = set(SOURCES.values())
         self._coverage = np.array([c in coverage for c in self.columns])
         self._source = np.array([c.startswith(SOURCE_PREFIXES) for c in self.columns])
@@ -88,14 +83,19 @@ class LiveSources:
 
     @classmethod
     def load(
-        cls, con: duckdb.DuckDBPyConnection, run: dict, columns: list[str], ids: list[str]
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        run: dict,
+        columns: list[str],
+        ids: list[str],
+        identities: pd.DataFrame,
+        resolve: Callable[[str], str],
     ) -> LiveSources:
         """The run's stored values for ``ids`` (live rows, in order); customers with data
-        stored after the run are stale."""
+        stored after the run are stale (``identities``: the resolution's mapping, ``resolve``
+        the customer an id stands for)."""
         used = (run["metrics"].get("sources") or {}).get("used") or []
-        engine = engine_for(con)
-        mapping = resolve_identities(engine)[0] if used else _no_identities()
-        state = cls(columns, used, load_model(con, run["run_id"], "topics"), mapping)
+        state = cls(columns, used, load_model(con, run["run_id"], "topics"), identities)
         state.grow(len(ids))
         selected = ", ".join(f'"{c}"' for c in columns)
         stored = (
@@ -115,7 +115,7 @@ class LiveSources:
                    UNION SELECT DISTINCT customer_id FROM transactions WHERE ts >= $1""",
                 [since],
             ).fetchall()
-            state.mark([str(c) for (c,) in changed])
+            state.mark([resolve(str(c)) for (c,) in changed])
         return state
 
     def grow(self, n: int) -> None:
@@ -133,14 +133,13 @@ class LiveSources:
     # ------------------------------------------------------------------ staleness
 
     def mark(self, customer_ids: list[str], types: list[str] | None = None) -> None:
-        """The people behind these events (identifiers resolved) are stale."""
+        """These customers (ids resolved) have new events."""
         if not self.sources:
             return
         now = time.monotonic()
         for i, c in enumerate(customer_ids):
-            if types is not None and types[i] in _IGNORED_TYPES:
-                continue
-            self.stale.setdefault(self._person.get(c, c), now)
+            if types is None or types[i] not in _IGNORED_TYPES:
+                self.stale.setdefault(c, now)
 
     def take_stale(self) -> list[str]:
         """The stale customers so far, now being recomputed (call once their events are
@@ -207,10 +206,6 @@ def _us(value: datetime | str) -> int:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return int((value - datetime(1970, 1, 1)) // timedelta(microseconds=1))
-
-
-def _no_identities() -> pd.DataFrame:
-    return pd.DataFrame({"raw_id": pd.Series([], dtype=object), "customer_id": []})
 
 
 def as_of_of(us: int) -> datetime:

@@ -48,7 +48,8 @@ class Notifier:
         if lines is None:
             self.drift = None
             return
-        rows = np.array([live.index.get(c, -1) for c in lines["customer_id"]], dtype=np.int64)
+        found = [live.row(c) for c in lines["customer_id"]]
+        rows = np.array([-1 if r is None else r for r in found], dtype=np.int64)
         seg = np.where(rows >= 0, live.seg[np.maximum(rows, 0)], UNASSIGNED)
         keep = seg != UNASSIGNED
         drift = DriftDetector(
@@ -89,7 +90,7 @@ class Notifier:
                 self._close_period()
             if day < self._week_str:
                 continue  # late lines of a charted period are not charted again
-            row = live.index.get(e["customer_id"])
+            row = live.row(e["customer_id"])
             s = UNASSIGNED if row is None else int(live.seg[row])
             if s != UNASSIGNED:
                 p = e["properties"]
