@@ -80,12 +80,14 @@ def evaluate_future_spend(
     options = SegmentOptions(
         n_segments, k_range, method, random_state, micro_segments=True, space=space
     ).check()
-    with workspace.connect(read_only=True) as con, purchases_by_person(con):
+    with workspace.connect(read_only=True) as con, purchases_by_person(con) as people:
         progress("features", 0, 3)
-        features, as_of, categories = feature_frame(con, cutoff, keep_categories=False)
+        features, as_of, categories = feature_frame(
+            con, cutoff, keep_categories=False, identities=people
+        )
         net, bought = next_period_spend(con, as_of, horizon_days, features.index, categories)
         progress("features", 1, 3)
-        history = earlier_period(con, features, as_of, categories)
+        history = earlier_period(con, features, as_of, categories, identities=people)
         progress("features", 2, 3)
         # CLV against past spend on the same period (pipeline._predict.clv_ranking)
         ranking = clv_ranking(con, as_of, horizon_days, random_state)

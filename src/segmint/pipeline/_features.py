@@ -84,6 +84,7 @@ def feature_frame(
     sources: Sequence[str] | None = None,
     topics: dict | None = None,
     required: bool = True,
+    identities: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, datetime, pa.Table | None]:
     """Features per customer as of a date, without writing anything.
 
@@ -92,7 +93,8 @@ def feature_frame(
     the sources named in ``sources`` (``()``: purchases only; None: every source covering
     enough customers; ``required``: a source named without data is an error).
     ``features.attrs["sources"]`` says which were used, their coverage and the chat topics
-    (``topics``: fitted ones to reuse, as at an earlier cut-off).
+    (``topics``: fitted ones to reuse, as at an earlier cut-off; ``identities``: the identity
+    resolution's mapping, when the caller resolved already).
 
     When the data carries too few categories, product categories are derived from the products
     sold before ``as_of``. With ``keep_categories`` the workspace's stored categories are used
@@ -143,7 +145,7 @@ def feature_frame(
     features = table.to_pandas().set_index("customer_id")
     if sources is None or len(sources):
         features = _with_sources(
-            con, features, table.column("customer_id"), as_of, sources, topics, required
+            con, features, table.column("customer_id"), as_of, sources, topics, required, identities
         )
     return features, as_of, new
 
@@ -156,6 +158,7 @@ def _with_sources(
     sources: Sequence[str] | None,
     topics: dict | None,
     required: bool,
+    identities: pd.DataFrame | None,
 ) -> pd.DataFrame:
     found = source_features(
         engine_for(con),
@@ -164,6 +167,7 @@ def _with_sources(
         sources=sources,
         topics=topics,
         required=required,
+        identities=identities,
     )
     features = features.join(found.frame(features.index))
     features.attrs["sources"] = {

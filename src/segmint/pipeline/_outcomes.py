@@ -149,6 +149,7 @@ def earlier_period(
     days: int = LEARN_DAYS,
     quarters: int = MIX_QUARTERS,
     sample: float | None = None,
+    identities: pd.DataFrame | None = None,
 ) -> EarlierPeriod | None:
     """The features at ``as_of - days`` (columns as ``features``) and the ``days`` after it,
     with up to ``quarters - 1`` such periods before it as ``previous`` (each reduced to what
@@ -157,7 +158,8 @@ def earlier_period(
     ``categories`` is the product map derived for ``features`` (None: the workspace's stored
     map or the lines' own categories, as the features used). None when the data does not
     reach back far enough to hold ``MIN_LEARN_CUSTOMERS`` customers at that cut-off.
-    ``sample``: only a hash sample of that share of the customers (see ``build_features``).
+    ``sample``: only a hash sample of that share of the customers (see ``build_features``);
+    ``identities``: the identity resolution's mapping, when the caller resolved already.
     """
     cutoff = as_of - timedelta(days=days)
     ((first,),) = con.execute("SELECT min(ts) FROM transactions").fetchall()
@@ -173,6 +175,7 @@ def earlier_period(
         sources=used.get("used", ()),
         topics=used.get("topics"),
         required=False,
+        identities=identities,
     )
     if len(past) < MIN_LEARN_CUSTOMERS:
         return None

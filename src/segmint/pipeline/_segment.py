@@ -141,11 +141,16 @@ def read_features(
     categories derived for it that the run must store (None if none), and the earlier period
     segments learn from (None when the data is too short); nothing is written."""
     progress("features", 0, 2)
-    with purchases_by_person(con):
-        features, as_of, new_categories = feature_frame(con, as_of, sources=sources)
+    # identities resolved once: for the purchases, and for the other sources at both cut-offs
+    with purchases_by_person(con) as people:
+        features, as_of, new_categories = feature_frame(
+            con, as_of, sources=sources, identities=people
+        )
         progress("features", 1, 2)
         share = FIT_SAMPLE / len(features) if len(features) > FIT_SAMPLE else None
-        history = earlier_period(con, features, as_of, new_categories, sample=share)
+        history = earlier_period(
+            con, features, as_of, new_categories, sample=share, identities=people
+        )
     progress("features", 2, 2)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(

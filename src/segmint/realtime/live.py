@@ -134,7 +134,8 @@ class LiveState:
             if extra:
                 state.sources = LiveSources.load(con, run, extra, state.ids, mapping, state.resolve)
             if state.ids:
-                state.seg, conf, state.micro = state._assign(state.ids)
+                rows = np.arange(len(state.ids), dtype=np.int64)
+                state.seg, conf, state.micro = state._assign(state.ids, rows)
                 state.conf = conf.astype(np.float32)
         else:  # no stored model: the run's assignments, and no live re-assignment
             asg = con.execute(
@@ -229,7 +230,7 @@ class LiveState:
         if self.model is None or self.profiles is None:
             return changes
         old = self.seg[rows].copy()
-        new, conf, micro = self._assign(customer_ids)
+        new, conf, micro = self._assign(customer_ids, rows)
         self.seg[rows] = new
         self.conf[rows] = conf
         self.micro[rows] = micro
@@ -274,8 +275,11 @@ class LiveState:
             codes[i] = code
         return codes
 
-    def _assign(self, customer_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Segment, confidence and micro-segment (see :meth:`_micro_codes`) of customers."""
+    def _assign(
+        self, customer_ids: list[str], rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment, confidence and micro-segment (see :meth:`_micro_codes`) of customers, at
+        their live ``rows``."""
         columns = self.feature_columns
         extra = self.sources.columns if self.sources is not None else []
         bought = [c for c in columns if c not in extra]
@@ -288,7 +292,6 @@ class LiveState:
         has = np.asarray(X["frequency"].to_numpy(dtype=float) > 0)
         values = X[bought].to_numpy(dtype=np.float64)
         if extra:
-            rows = np.array([self.index[c] for c in customer_ids], dtype=np.int64)
             values = np.concatenate([values, self.sources.values[rows]], axis=1)
             order = {c: j for j, c in enumerate([*bought, *extra])}
             values = values[:, [order[c] for c in columns]]
