@@ -148,6 +148,11 @@ def record(
         How many rows were read, exported or erased.
     detail : dict, optional
         Anything else, JSON-serialisable.
+
+    Returns
+    -------
+    int
+        The entry's seq.
     """
     entry = {"actor": actor, "action": action, "purpose": purpose, "target": target}
     return record_many(con, directory, [entry | {"rows": rows, "detail": detail}])
@@ -172,12 +177,13 @@ def record_many(con: duckdb.DuckDBPyConnection, directory: Path, entries: list[d
             raise ValueError(f"unknown audit entry fields: {', '.join(sorted(unknown))}")
         seq += 1
         ts = entry.get("ts") or now
+        # stored types, so that the seal is computed on what verify will read back (a
+        # segment id as text, a numpy count as int)
         values = (
-            entry["actor"],
-            entry["action"],
-            entry.get("purpose"),
-            entry.get("target"),
-            entry.get("rows"),
+            str(entry["actor"]),
+            str(entry["action"]),
+            *(_text(entry.get(name)) for name in ("purpose", "target")),
+            None if entry.get("rows") is None else int(entry["rows"]),
             _detail(entry.get("detail")),
         )
         entry_hash = _seal(key, prev, seq, ts, *values)
@@ -260,6 +266,10 @@ def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
     ).fetchall()
     return found[0] if found else (0, GENESIS)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _detail(detail: dict | None) -> str | None:
