@@ -202,8 +202,30 @@ def test_a_rolled_back_record_shows_until_the_next(ws):
     found = _verify(ws)  # the anchor names entry 7, which was never committed
     assert not found.ok and found.first_bad_seq == 7 and "rolled back" in found.problems[0]
     with ws.transaction() as con:
-        assert record(con, ws.path, actor="cli:ana", action="export") == 7
+        assert record(con, ws.path, actor="cli:ana", action="export") == 8
+        gap = read_audit(con, action="audit.gap")
     assert _verify(ws).ok
+    assert gap["seq"].tolist() == [7] and json.loads(gap.loc[0, "detail"])["anchor_seq"] == 7
+
+
+def test_a_removed_tail_stays_on_the_record(ws):
+    """Rows removed from the end, then more recorded: the gap is logged, not covered."""
+    head = json.loads((ws.path / HEAD_FILE).read_text())
+    _tamper(ws, "DELETE FROM audit_log WHERE seq >= 5")
+    with ws.transaction() as con:
+        assert record(con, ws.path, actor="cli:ana", action="export") == 6
+    assert _verify(ws).ok
+    with ws.connect() as con:
+        (entry,) = read_audit(con, action="audit.gap").itertuples()
+    assert (entry.seq, entry.actor) == (5, "segmint")
+    gap = {"anchor_hash": head["entry_hash"], "anchor_seq": 6, "log_seq": 4}
+    assert json.loads(entry.detail) == gap
+
+
+def test_a_broken_anchor_is_reported(ws):
+    (ws.path / HEAD_FILE).write_text("not json")
+    found = _verify(ws)
+    assert not found.ok and "not an audit anchor" in found.problems[0]
 
 
 def test_local_actor():

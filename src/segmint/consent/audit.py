@@ -34,10 +34,12 @@ Anchor
 A log whose last entries were removed is still a valid chain. So every :func:`record` also
 writes the newest ``(seq, entry_hash)`` to ``audit.head`` in the workspace directory (atomically),
 and :func:`verify_audit` requires the log to end exactly there: that file is the anchor. It is
-written when the entry is recorded, before the caller commits; a transaction that recorded and
-then rolled back leaves the anchor ahead of the log, which :func:`verify_audit` reports like a
-removed tail until the next record moves the anchor on. A removed tail is therefore found only
-by a verification before the next entry is recorded.
+written when the entry is recorded, before the caller commits, so a transaction that recorded
+and then rolled back leaves the anchor ahead of the log, just as a removed tail does; the two
+cannot be told apart. :func:`verify_audit` reports either. The next record, finding the log
+behind its anchor, first appends an ``audit.gap`` entry (actor ``segmint``) naming the seqs
+the anchor promised and the anchor's hash, so a removed tail stays on the record instead of
+being covered by the entries that follow; a rolled-back record leaves the same trace.
 
 Writers
 -------
@@ -169,6 +171,12 @@ def record_many(con: duckdb.DuckDBPyConnection, directory: Path, entries: list[d
         return _head(con)[0]
     key = _key(Path(directory), create=True)
     seq, prev = _head(con)
+    anchor = _read_head(Path(directory))
+    if anchor is not None and anchor[0] > seq:
+        # entries the anchor names are not in the log (rolled back, or removed from the file):
+        # said in the log, before the entries that would otherwise cover the gap
+        gap = {"log_seq": seq, "anchor_seq": anchor[0], "anchor_hash": anchor[1]}
+        entries = [{"actor": "segmint", "action": "audit.gap", "detail": gap}, *entries]
     now = utcnow()
     new = []
     for entry in entries:
@@ -230,7 +238,12 @@ def verify_audit(con: duckdb.DuckDBPyConnection, directory: Path) -> AuditVerifi
         if _seal(key, prev_hash, seq, *values) != entry_hash:
             problems.append((seq, f"entry {seq} does not match its seal (edited or forged)"))
         last, last_hash = max(seq, last), entry_hash
-    problems.extend(_anchor_problems(directory, last, last_hash, bool(found)))
+    try:
+        anchor = _read_head(directory)
+    except WorkspaceError as exc:
+        problems.append((None, str(exc)))
+    else:
+        problems.extend(_anchor_problems(anchor, last, last_hash, bool(found)))
     bad = [seq for seq, _ in problems if seq is not None]
     return AuditVerification(
         not problems, len(found), [text for _, text in problems], min(bad) if bad else None
@@ -293,19 +306,14 @@ def _seal(key: bytes, prev_hash: str, seq: int, ts: datetime, *values: str | int
 
 
 def _anchor_problems(
-    directory: Path, last: int, last_hash: str, any_entries: bool
+    anchor: tuple[int, str] | None, last: int, last_hash: str, any_entries: bool
 ) -> list[tuple[int | None, str]]:
     """Where the log's end disagrees with ``audit.head``."""
-    path = directory / HEAD_FILE
-    if not path.is_file():
+    if anchor is None:
         if any_entries:
             return [(None, f"{HEAD_FILE} is missing: a removed tail cannot be ruled out")]
         return []
-    try:
-        anchor = json.loads(path.read_text(encoding="utf-8"))
-        seq, entry_hash = int(anchor["seq"]), str(anchor["entry_hash"])
-    except (ValueError, KeyError, TypeError):
-        return [(None, f"{HEAD_FILE} is not an audit anchor")]
+    seq, entry_hash = anchor
     if last < seq:
         return [
             (
@@ -319,6 +327,18 @@ def _anchor_problems(
     if last_hash != entry_hash:
         return [(seq, f"entry {seq} is not the one {HEAD_FILE} names")]
     return []
+
+
+def _read_head(directory: Path) -> tuple[int, str] | None:
+    """The anchor's seq and entry hash; None without one."""
+    path = directory / HEAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        anchor = json.loads(path.read_text(encoding="utf-8"))
+        return int(anchor["seq"]), str(anchor["entry_hash"])
+    except (ValueError, KeyError, TypeError):
+        raise WorkspaceError(f"{path} is not an audit anchor") from None
 
 
 def _write_head(directory: Path, seq: int, entry_hash: str) -> None:
