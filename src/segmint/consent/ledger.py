@@ -476,14 +476,17 @@ def verify(
         return Verification(True, 0, 0)
     key = _key(directory)
     problems: list[str] = []
+    # entries named as bad, and where a root that does not match says the bad ones start at
+    # the latest (from the last root that matched): a bound, used when no entry is named
     suspects: list[int] = []
+    bounds: list[int] = []
     _check_numbering(con, problems, suspects)
     _check_rows(con, key, problems, suspects)
     levels = build_levels(_leaves(con))
-    _check_checkpoints(con, key, levels, problems, suspects)
+    _check_checkpoints(con, key, levels, problems, suspects, bounds)
     for given in published:
-        _check_published(con, key, levels, given, problems, suspects)
-    first_bad = min(suspects) if suspects else None
+        _check_published(con, key, levels, given, problems, suspects, bounds)
+    first_bad = min(suspects or bounds) if suspects or bounds else None
     return Verification(not problems, entries, checkpoints, problems, first_bad)
 
 
@@ -549,6 +552,7 @@ def _check_checkpoints(
     levels: list[list[bytes]],
     problems: list[str],
     suspects: list[int],
+    bounds: list[int],
 ) -> None:
     """Signed by this key, numbered 1, 2, ..., growing, each root the ledger's at its size,
     and the latest covering every entry."""
@@ -576,7 +580,9 @@ def _check_checkpoints(
         if signed:
             problems.append(signed)
             continue
-        trusted = _check_root(checkpoint, levels, f"checkpoint {cid}", problems, suspects, trusted)
+        trusted = _check_root(
+            checkpoint, levels, f"checkpoint {cid}", problems, (suspects, bounds), trusted
+        )
     if entries > last_size:
         covered = "no signed checkpoint" if not rows else f"checkpoint {last_id}"
         problems.append(
@@ -605,10 +611,12 @@ def _check_root(
     levels: list[list[bytes]],
     name: str,
     problems: list[str],
-    suspects: list[int],
+    found: tuple[list[int], list[int]],
     trusted: int,
 ) -> int:
-    """Compare a signed root with the ledger's; the size up to which the ledger is vouched."""
+    """Compare a signed root with the ledger's; the size up to which the ledger is vouched.
+    ``found`` holds the suspect entries and the bounds (see :func:`verify`)."""
+    suspects, bounds = found
     size, entries = checkpoint["tree_size"], len(levels[0])
     if size > entries:
         problems.append(
@@ -622,7 +630,7 @@ def _check_root(
             f"{name}'s signed root does not match the ledger's first {size:,} entries: "
             f"entries below {size} were changed"
         )
-        suspects.append(trusted)
+        bounds.append(trusted)
         return trusted
     return max(trusted, size)
 
@@ -634,6 +642,7 @@ def _check_published(
     given: dict,
     problems: list[str],
     suspects: list[int],
+    bounds: list[int],
 ) -> None:
     name = f"published checkpoint {given.get('checkpoint_id')}"
     signed = _signature_problem(given, key, name)
@@ -648,4 +657,4 @@ def _check_published(
         problems.append(f"{name} differs from the stored checkpoint of that number (replaced)")
     elif not stored:
         problems.append(f"{name} is not in the ledger's checkpoints (deleted)")
-    _check_root(given, levels, name, problems, suspects, 0)
+    _check_root(given, levels, name, problems, (suspects, bounds), 0)
