@@ -43,6 +43,7 @@ from segmint.consent.merkle import build_levels, consistency_proof, inclusion_pr
 from segmint.consent.signing import KEY_FILE, LedgerKey, check_signature
 from segmint.errors import SegmintError, WorkspaceError
 from segmint.io.validate import quote
+from segmint.schema import CONSENT_STATUSES
 from segmint.store.workspace import utcnow
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: what an appended row may say; ``erased`` is written by :func:`shred` only
-STATUSES = ("granted", "withdrawn")
+STATUSES = tuple(CONSENT_STATUSES)
 ENTRY_COLUMNS = ("customer_id", "purpose", "status", "source", "ts", "evidence")
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 #: problems named one by one before the rest are counted
