@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from segmint import __version__, pipeline
+from segmint.cli import consent as consent_commands
 from segmint.cli import identities as identity_commands
 from segmint.cli import models as model_commands
 from segmint.cli import runs as runs_commands
@@ -605,7 +606,13 @@ def export(
 
 
 # after the data commands, so that --help lists them first
-for commands in (model_commands, runs_commands, identity_commands, serve_commands):
+for commands in (
+    model_commands,
+    runs_commands,
+    identity_commands,
+    serve_commands,
+    consent_commands,
+):
     commands.register(app)
 
 
