@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmint.consent.merkle import build_levels, consistency_proof, inclusion_proof, root_at
 from segmint.consent.signing import KEY_FILE, LedgerKey, check_signature
@@ -87,12 +88,6 @@ _LEAF_TEXT = " || ".join(
 #: hex SHA-256(0x00 || leaf bytes) of a row with the ledger's columns
 LEAF_HASH_SQL = f"sha256('\\x00'::BLOB || encode({_LEAF_TEXT}))"
 _HEX64 = "regexp_full_match(leaf_hash, '[0-9a-f]{64}')"
-#: whether a row's seal is that of its leaf hash, with the MAC key bound as the parameter (a
-#: leaf hash that is not hex is never unhexed: that would fail the whole query)
-_SEALED_SQL = (
-    f"coalesce(leaf_mac = sha256(?::BLOB || unhex(CASE WHEN {_HEX64} THEN leaf_hash "
-    "ELSE '' END)) AND " + _HEX64 + ", false)"
-)
 _STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
 
 
@@ -482,8 +477,7 @@ def verify(
     suspects: list[int] = []
     bounds: list[int] = []
     _check_numbering(con, problems, suspects)
-    _check_rows(con, key, problems, suspects)
-    levels = build_levels(_leaves(con))
+    levels = build_levels(_scan_rows(con, key, problems, suspects))
     _check_checkpoints(con, key, levels, problems, suspects, bounds)
     for given in published:
         _check_published(con, key, levels, given, problems, suspects, bounds)
@@ -523,18 +517,30 @@ def _check_numbering(
         suspects.append(0)
 
 
-def _check_rows(
+def _scan_rows(
     con: duckdb.DuckDBPyConnection, key: LedgerKey, problems: list[str], suspects: list[int]
-) -> None:
-    """Each row's fields hash to its leaf hash, and its seal matches that hash."""
-    bad = con.execute(
-        f"""SELECT seq, leaf_hash IS NOT DISTINCT FROM {LEAF_HASH_SQL} AS hashed,
-                   {_SEALED_SQL} AS sealed, count(*) OVER () AS total
-            FROM consent_ledger WHERE NOT hashed OR NOT sealed
-            ORDER BY seq LIMIT {_NAMED}""",
-        [key.mac_key()],
-    ).fetchall()
-    for seq, hashed, _, _ in bad:
+) -> list[bytes]:
+    """Each row's fields must hash to its leaf hash, and its seal match that hash; returns the
+    leaf hashes recomputed from the fields, in ``seq`` order, for the tree.
+
+    One parallel pass over the table: the hashes are computed once, and the rows come in
+    storage order (``seq`` order unless rows were moved), so sorting is usually skipped.
+    """
+    rows = con.sql(
+        f"""SELECT seq, coalesce(unhex(h), ''::BLOB) AS leaf,
+                   coalesce(leaf_hash = h, false) AS hashed,
+                   coalesce(leaf_mac = sha256(?::BLOB || unhex(h)), false) AS sealed
+            FROM (SELECT seq, leaf_hash, leaf_mac, {LEAF_HASH_SQL} AS h FROM consent_ledger)""",
+        params=[key.mac_key()],
+    ).to_arrow_table()
+    seqs = rows["seq"].to_numpy()
+    if len(seqs) and not (seqs[1:] >= seqs[:-1]).all():
+        rows = rows.take(pc.sort_indices(rows["seq"]))
+    # a changed row is named once, as changed; its seal matters when its hash still matches
+    bad = rows.filter(pc.invert(pc.and_(rows["hashed"], rows["sealed"])))
+    for seq, hashed in zip(
+        bad["seq"].to_pylist()[:_NAMED], bad["hashed"].to_pylist()[:_NAMED], strict=True
+    ):
         if not hashed:
             problems.append(f"entry {seq} was changed: its fields no longer hash to its leaf hash")
         else:
@@ -543,8 +549,9 @@ def _check_rows(
                 "match its leaf hash"
             )
         suspects.append(seq)
-    if bad and bad[0][3] > len(bad):
-        problems.append(f"... and {bad[0][3] - len(bad):,} more entries fail the same checks")
+    if bad.num_rows > _NAMED:
+        problems.append(f"... and {bad.num_rows - _NAMED:,} more entries fail the same checks")
+    return rows["leaf"].to_pylist()
 
 
 def _check_checkpoints(
