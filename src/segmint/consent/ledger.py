@@ -36,6 +36,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,20 +71,25 @@ _NAMED = 50
 
 
 def _field(expr: str) -> str:
-    return f"CASE WHEN {expr} IS NULL THEN '-' ELSE strlen({expr}) || ':' || {expr} END"
+    # NULL || anything is NULL, so a NULL field becomes '-'
+    return f"coalesce(strlen({expr}) || ':' || {expr}, '-')"
 
 
-_LEAF_TEXT = " || ".join(
-    _field(e)
-    for e in (
-        "CAST(seq AS VARCHAR)",
-        "customer_ref",
-        "purpose",
-        "status",
-        "source",
-        f"strftime(ts, '{TS_FORMAT}')",
-        "evidence",
+_LEAF_TEXT = (
+    "concat("
+    + ", ".join(
+        _field(e)
+        for e in (
+            "CAST(seq AS VARCHAR)",
+            "customer_ref",
+            "purpose",
+            "status",
+            "source",
+            f"strftime(ts, '{TS_FORMAT}')",
+            "evidence",
+        )
     )
+    + ")"
 )
 #: hex SHA-256(0x00 || leaf bytes) of a row with the ledger's columns
 LEAF_HASH_SQL = f"sha256('\\x00'::BLOB || encode({_LEAF_TEXT}))"
@@ -476,8 +482,11 @@ def verify(
     # the latest (from the last root that matched): a bound, used when no entry is named
     suspects: list[int] = []
     bounds: list[int] = []
-    _check_numbering(con, problems, suspects)
-    levels = build_levels(_scan_rows(con, key, problems, suspects))
+    rows = _scan(con, key)
+    _check_numbering(rows["seq"].to_numpy(), problems, suspects)
+    _check_rows(rows, problems, suspects)
+    levels = build_levels(rows["leaf"].to_pylist())
+    del rows  # the tree holds the leaves now
     _check_checkpoints(con, key, levels, problems, suspects, bounds)
     for given in published:
         _check_published(con, key, levels, given, problems, suspects, bounds)
@@ -485,46 +494,13 @@ def verify(
     return Verification(not problems, entries, checkpoints, problems, first_bad)
 
 
-def _check_numbering(
-    con: duckdb.DuckDBPyConnection, problems: list[str], suspects: list[int]
-) -> None:
-    """Each seq from 0 to entries - 1 exactly once: gaps are deleted rows, repeats inserted."""
-    repeated = con.execute(
-        f"""SELECT seq, count(*) FROM consent_ledger GROUP BY seq HAVING count(*) > 1
-            ORDER BY seq LIMIT {_NAMED}"""
-    ).fetchall()
-    for seq, n in repeated:
-        problems.append(f"entry {seq} appears {n} times (a row was inserted or copied)")
-        suspects.append(seq)
-    gaps = con.execute(
-        f"""WITH s AS (SELECT DISTINCT seq FROM consent_ledger WHERE seq >= 0
-                       UNION ALL SELECT -1),
-                 g AS (SELECT seq, lead(seq) OVER (ORDER BY seq) AS following FROM s)
-            SELECT seq + 1, following - 1 FROM g WHERE following > seq + 1
-            ORDER BY seq LIMIT {_NAMED}"""
-    ).fetchall()
-    for first, last in gaps:
-        if first == last:
-            problems.append(f"entry {first} is missing (the row was deleted)")
-        else:
-            problems.append(f"entries {first} to {last} are missing (the rows were deleted)")
-        suspects.append(first)
-    negative = con.execute(
-        f"SELECT seq FROM consent_ledger WHERE seq < 0 ORDER BY seq LIMIT {_NAMED}"
-    ).fetchall()
-    for (seq,) in negative:
-        problems.append(f"entry {seq} has a negative number (a row was inserted)")
-        suspects.append(0)
+def _scan(con: duckdb.DuckDBPyConnection, key: LedgerKey) -> pa.Table:
+    """Every row's ``seq``, its leaf hash recomputed from its fields (bytes), and whether that
+    equals its stored ``leaf_hash`` (``hashed``) and its seal is that hash's (``sealed``), in
+    ``seq`` order.
 
-
-def _scan_rows(
-    con: duckdb.DuckDBPyConnection, key: LedgerKey, problems: list[str], suspects: list[int]
-) -> list[bytes]:
-    """Each row's fields must hash to its leaf hash, and its seal match that hash; returns the
-    leaf hashes recomputed from the fields, in ``seq`` order, for the tree.
-
-    One parallel pass over the table: the hashes are computed once, and the rows come in
-    storage order (``seq`` order unless rows were moved), so sorting is usually skipped.
+    One parallel pass: the hashes are computed once, and the rows come in storage order
+    (``seq`` order unless rows were moved), so sorting is usually skipped.
     """
     rows = con.sql(
         f"""SELECT seq, coalesce(unhex(h), ''::BLOB) AS leaf,
@@ -536,7 +512,33 @@ def _scan_rows(
     seqs = rows["seq"].to_numpy()
     if len(seqs) and not (seqs[1:] >= seqs[:-1]).all():
         rows = rows.take(pc.sort_indices(rows["seq"]))
-    # a changed row is named once, as changed; its seal matters when its hash still matches
+    return rows
+
+
+def _check_numbering(seqs: np.ndarray, problems: list[str], suspects: list[int]) -> None:
+    """Each seq from 0 on exactly once (``seqs`` sorted): a gap is a deleted row, a repeat or
+    a negative number an inserted one."""
+    starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]]) if len(seqs) else seqs
+    values, counts = seqs[starts], np.diff(np.r_[starts, len(seqs)])
+    for seq, n in zip(values[counts > 1][:_NAMED], counts[counts > 1][:_NAMED], strict=True):
+        problems.append(f"entry {seq} appears {n} times (a row was inserted or copied)")
+        suspects.append(int(seq))
+    for seq in values[values < 0][:_NAMED]:
+        problems.append(f"entry {seq} has a negative number (a row was inserted)")
+        suspects.append(0)
+    present = np.r_[-1, values[values >= 0]]
+    after = np.flatnonzero(np.diff(present) > 1)[:_NAMED]
+    for first, last in zip(present[after] + 1, present[after + 1] - 1, strict=True):
+        if first == last:
+            problems.append(f"entry {first} is missing (the row was deleted)")
+        else:
+            problems.append(f"entries {first} to {last} are missing (the rows were deleted)")
+        suspects.append(int(first))
+
+
+def _check_rows(rows: pa.Table, problems: list[str], suspects: list[int]) -> None:
+    """Each row's fields must hash to its leaf hash, and its seal match that hash (a changed
+    row is named once, as changed: its seal matters when its hash still matches)."""
     bad = rows.filter(pc.invert(pc.and_(rows["hashed"], rows["sealed"])))
     for seq, hashed in zip(
         bad["seq"].to_pylist()[:_NAMED], bad["hashed"].to_pylist()[:_NAMED], strict=True
@@ -551,7 +553,6 @@ def _scan_rows(
         suspects.append(seq)
     if bad.num_rows > _NAMED:
         problems.append(f"... and {bad.num_rows - _NAMED:,} more entries fail the same checks")
-    return rows["leaf"].to_pylist()
 
 
 def _check_checkpoints(
