@@ -188,6 +188,23 @@ IDENTITY_COLUMNS: dict[str, str] = {
 #: kinds of identifier the identities table links
 IDENTITY_KINDS = ("customer_id", "email", "phone", "cookie", "device")
 
+#: consent: a customer granted or withdrew a purpose (analytics, email, sms, ...); stored in the
+#: consent ledger (segmint.consent.ledger), not a table of its own
+CONSENT_COLUMNS: dict[str, str] = {
+    "customer_id": "VARCHAR",
+    "purpose": "VARCHAR",
+    "status": "VARCHAR",
+    "source": "VARCHAR",
+    "ts": "TIMESTAMP",
+    "evidence": "VARCHAR",
+}
+
+#: a consent file's statuses, each with the other words files use for it (matched lower-case)
+CONSENT_STATUSES: dict[str, tuple[str, ...]] = {
+    "granted": ("opt_in", "opt-in", "yes", "true", "1"),
+    "withdrawn": ("opt_out", "opt-out", "no", "false", "0"),
+}
+
 #: who wrote a message
 MESSAGE_ROLES = ("customer", "agent", "bot")
 
@@ -230,5 +247,11 @@ SOURCE_TABLES: dict[str, SourceTable] = {
     # labelled example messages: conversations are then also read for these intents
     "intents": SourceTable(
         "intents", {"text": "VARCHAR", "intent": "VARCHAR"}, ("text", "intent"), ("text", "intent")
+    ),
+    "consent": SourceTable(
+        "consent",
+        CONSENT_COLUMNS,
+        ("customer_id", "purpose", "status", "ts"),
+        ("customer_id", "purpose", "status", "ts", "source", "evidence"),
     ),
 }

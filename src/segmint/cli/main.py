@@ -12,6 +12,7 @@ import typer
 
 from segmint import __version__, pipeline
 from segmint.cli import audit as audit_commands
+from segmint.cli import consent as consent_commands
 from segmint.cli import identities as identity_commands
 from segmint.cli import models as model_commands
 from segmint.cli import runs as runs_commands
@@ -606,7 +607,14 @@ def export(
 
 
 # after the data commands, so that --help lists them first
-for commands in (model_commands, runs_commands, identity_commands, serve_commands, audit_commands):
+for commands in (
+    model_commands,
+    runs_commands,
+    identity_commands,
+    serve_commands,
+    consent_commands,
+    audit_commands,
+):
     commands.register(app)
 
 

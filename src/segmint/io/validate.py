@@ -17,7 +17,13 @@ import duckdb
 
 from segmint.errors import DataValidationError
 from segmint.io.text import LINE, LINE_PROBLEMS, PROBLEM
-from segmint.schema import IDENTITY_KINDS, REQUIRED_TRANSACTION_FIELDS, Preset, SourceTable
+from segmint.schema import (
+    CONSENT_STATUSES,
+    IDENTITY_KINDS,
+    REQUIRED_TRANSACTION_FIELDS,
+    Preset,
+    SourceTable,
+)
 
 STAGE_TRANSACTIONS = "_stage_transactions"
 STAGE_CUSTOMERS = "_stage_customers"
@@ -39,6 +45,9 @@ REASONS = {
     "missing_intent": "no intent label",
     "missing_identifier": "no identifier",
     "bad_kind": "identifier kind is not one of " + ", ".join(IDENTITY_KINDS),
+    "missing_purpose": "no consent purpose",
+    "bad_status": "consent status is not one of "
+    + ", ".join(f"{s} ({'/'.join(words)})" for s, words in CONSENT_STATUSES.items()),
 }
 
 
@@ -474,13 +483,15 @@ def stage_source(
             exprs[name], params = _ts_expr(col[name], dtype, formats)
         elif name == "properties":
             exprs[name] = _json_expr(col[name], dtype)
-        elif name in ("kind", "role", "source", "type", "channel"):
+        elif name in ("kind", "role", "source", "type", "channel", "purpose"):
             exprs[name] = f"lower(nullif(trim(CAST({quote(col[name])} AS VARCHAR)), ''))"
+        elif name == "status":
+            exprs[name] = _status_expr(col[name])
         elif name.endswith("_id") or name == "identifier":
             exprs[name] = _id_expr(col[name], dtype)
         else:
             exprs[name] = f"nullif(trim(CAST({quote(col[name])} AS VARCHAR)), '')"
-    named = {"ts": "bad_date", "kind": "bad_kind"}
+    named = {"ts": "bad_date", "kind": "bad_kind", "status": "bad_status"}
     checks = [(named.get(f, f"missing_{f}"), f"s_{f} IS NULL") for f in table.required]
     if "properties" in col:
         exprs["given_properties"] = f"{quote(col['properties'])} IS NOT NULL"
@@ -488,6 +499,9 @@ def stage_source(
     if table.name == "identities":
         kinds = ", ".join(f"'{k}'" for k in IDENTITY_KINDS)
         checks.append(("bad_kind", f"s_kind NOT IN ({kinds})"))
+    if table.name == "consent":
+        statuses = ", ".join(f"'{s}'" for s in CONSENT_STATUSES)
+        checks.append(("bad_status", f"s_status NOT IN ({statuses})"))
     reason = (
         "CASE WHEN s_problem IS NOT NULL THEN s_problem "
         + " ".join(f"WHEN {c} THEN '{r}'" for r, c in checks)
@@ -528,6 +542,17 @@ def stage_source(
 
     con.execute(f"CREATE OR REPLACE TABLE {stage_table(table)} AS {select(False)}", params)
     return _report(con, stage_table(table), source, select(True), params)
+
+
+def _status_expr(col: str) -> str:
+    """SQL for a consent status in its canonical word (other words left as they are, for the
+    bad_status check to reject)."""
+    text = f"lower(nullif(trim(CAST({quote(col)} AS VARCHAR)), ''))"
+    cases = " ".join(
+        f"WHEN {text} IN ({', '.join(repr(w) for w in words)}) THEN '{status}'"
+        for status, words in CONSENT_STATUSES.items()
+    )
+    return f"CASE {cases} ELSE {text} END"
 
 
 def _json_expr(col: str, dtype: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from segmint.consent.ledger import append_new
 from segmint.errors import DataValidationError
 from segmint.io.fingerprint import file_fingerprint
 from segmint.io.layout import parse_map, resolve_layout
@@ -15,6 +16,7 @@ from segmint.io.readers import check_file, close_source, open_source
 from segmint.io.sniff import normalize_delimiter
 from segmint.io.validate import (
     STAGE_TRANSACTIONS,
+    StageReport,
     stage_customers,
     stage_source,
     stage_table,
@@ -22,7 +24,7 @@ from segmint.io.validate import (
 )
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.schema import SOURCE_TABLES, Preset
-from segmint.store.ingest import load_customers, load_source, load_transactions
+from segmint.store.ingest import load_customers, load_source, load_transactions, record_ingest
 from segmint.store.workspace import Workspace
 
 
@@ -273,7 +275,10 @@ def ingest_source(
         )
         close_source(con, "_source_rows")
         progress(f"store {kind}", 1, 2)
-        added = load_source(con, table, report, fingerprint=file_fingerprint(path))
+        if kind == "consent":
+            added = _append_consent(con, workspace.path, report, path)
+        else:
+            added = load_source(con, table, report, fingerprint=file_fingerprint(path))
         con.execute(f"DROP TABLE {stage_table(table)}")
         progress(f"store {kind}", 2, 2)
     return IngestResult(
@@ -285,3 +290,20 @@ def ingest_source(
         report.rejected,
         report.examples,
     )
+
+
+def _append_consent(
+    con: duckdb.DuckDBPyConnection, directory: Path, report: StageReport, path: str | Path
+) -> int:
+    """The consent file's usable rows into the consent ledger, those it holds already skipped
+    (so ingesting the file again adds nothing); a row without a source gets the file's name."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _consent_file AS
+            SELECT customer_id, purpose, status, coalesce(source, ?) AS source, ts, evidence
+            FROM {stage_table(SOURCE_TABLES["consent"])} WHERE _reason IS NULL""",
+        [Path(path).name],
+    )
+    added = append_new(con, directory, "_consent_file").count
+    con.execute("DROP TABLE _consent_file")
+    record_ingest(con, "consent", report, file_fingerprint(path), added)
+    return added

@@ -93,7 +93,7 @@ def load_transactions(
         f"""SELECT customer_id, min(ts), arg_max(country, ts), NULL
             FROM {STAGE_TRANSACTIONS} WHERE _reason IS NULL GROUP BY customer_id""",
     )
-    _record(con, "transactions", report, fingerprint, added)
+    record_ingest(con, "transactions", report, fingerprint, added)
     return added
 
 
@@ -108,7 +108,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, report: StageReport, *, finge
     given = con.execute(
         f"SELECT count(DISTINCT customer_id) FROM {STAGE_CUSTOMERS} WHERE _reason IS NULL"
     ).fetchall()[0][0]
-    _record(con, "customers", report, fingerprint, given)
+    record_ingest(con, "customers", report, fingerprint, given)
     return given
 
 
@@ -135,13 +135,14 @@ def load_source(
             EXCEPT SELECT {columns} FROM {table.name}"""
     )
     (after,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0]
-    _record(con, table.name, report, fingerprint, after - before)
+    record_ingest(con, table.name, report, fingerprint, after - before)
     return after - before
 
 
-def _record(
+def record_ingest(
     con: duckdb.DuckDBPyConnection, kind: str, report: StageReport, fingerprint: str, loaded: int
 ) -> None:
+    """Add a row to ``ingests``: what one file of ``kind`` gave and how much of it was new."""
     con.execute(
         """
         INSERT INTO ingests
