@@ -62,3 +62,11 @@ class RunNotFoundError(WorkspaceError, LookupError):
 
 class ModelError(SegmintError):
     """A model cannot be fitted or used on the given data (not identifiable, did not converge)."""
+
+
+class ConsentError(SegmintError):
+    """The customer has not consented to the purpose an output declares (or was erased)."""
+
+
+class AudienceTooSmall(SegmintError):
+    """An output would describe a group of fewer customers than the minimum audience size."""

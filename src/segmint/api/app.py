@@ -16,6 +16,7 @@ from segmint.api.errors import fix_openapi, install_handlers
 from segmint.api.guards import Guard
 from segmint.api.routes import (
     alerts,
+    consent,
     customers,
     events,
     health,
@@ -90,7 +91,7 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
     install_handlers(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (events, customers, segments, runs, alerts, webhooks, stream, keys):
+    for module in (events, consent, customers, segments, runs, alerts, webhooks, stream, keys):
         v1.include_router(module.router)
     app.include_router(v1)
 

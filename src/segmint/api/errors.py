@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from segmint.api.schemas import ID_PATTERN, TEXT_PATTERN, Problem
-from segmint.errors import DataValidationError, ModelError, SegmintError, WorkspaceError
+from segmint.errors import (
+    AudienceTooSmall,
+    ConsentError,
+    DataValidationError,
+    ModelError,
+    SegmintError,
+    WorkspaceError,
+)
 from segmint.service import Conflict, NotFound, ServiceUnavailable
 
 log = logging.getLogger("segmint.api")
@@ -45,6 +52,10 @@ def problem(
 
 
 def status_for(exc: SegmintError) -> int:
+    if isinstance(exc, ConsentError):
+        return 451  # Unavailable For Legal Reasons
+    if isinstance(exc, AudienceTooSmall):
+        return 403
     if isinstance(exc, LookupError | NotFound):
         return 404
     if isinstance(exc, Conflict):
@@ -108,12 +119,14 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed request (e.g. the body is not JSON).",
         401: "Missing or invalid API key.",
-        403: "The API key's scope does not allow this.",
+        403: "The API key's scope does not allow this, or the group is under the minimum "
+        "audience size.",
         404: "Not found.",
         409: "Conflicts with work in progress.",
         413: "Request body too large.",
         422: "Invalid input; `errors` lists each problem with its location.",
         429: "Rate limit exceeded; see Retry-After.",
+        451: "The customer has not consented to this purpose, or was erased.",
         503: "Starting, stopping, or the workspace is unavailable; retry later.",
     }
     return {c: {"model": Problem, "description": text[c]} for c in codes}

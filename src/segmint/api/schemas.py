@@ -349,7 +349,11 @@ class IngestResult(BaseModel):
     duplicates: int = Field(description="Events already received earlier (not counted twice).")
     duplicate_ids: list[str]
     customers: list[CustomerSegment] = Field(
-        description="Segment of every customer touched, after applying the events."
+        description="Segment of every customer touched, after applying the events (only "
+        "customers permitted for personalisation)."
+    )
+    withheld: int = Field(
+        0, description="Touched customers left out of `customers`: no personalisation consent."
     )
 
 
@@ -407,12 +411,79 @@ class MicroSegmentList(BaseModel):
     micro_segments: list[MicroSegmentOut] = Field(
         description="Largest first; empty for a run stored before micro-segments were described."
     )
+    withheld_groups: int = Field(
+        0, description="Micro-segments not described: smaller than the minimum audience size."
+    )
+
+
+class ConsentSummary(BaseModel):
+    purpose: str = Field(description="The consent purpose the output declared.")
+    regime: Literal["opt-out", "opt-in"] = Field(
+        description="What a customer without a consent record counts as for it."
+    )
+    withheld: int = Field(description="Customers left out because consent does not permit it.")
+    min_audience: int = Field(description="Groups smaller than this are never described.")
 
 
 class Members(BaseModel):
     segment_id: int
     customer_ids: list[str]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+    consent: ConsentSummary
+
+
+Purpose = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="A consent purpose of the workspace (defaults: analytics, email, sms, ads, "
+        "personalisation).",
+    ),
+]
+
+
+class ConsentChange(_Strict):
+    customer_id: Id
+    purpose: Purpose
+    status: Literal["granted", "withdrawn"]
+    ts: UtcDatetime | None = Field(None, description="When the customer said so (default: now).")
+    source: ShortText | None = Field(None, description="Where it was given, e.g. `signup-form`.")
+    evidence: ShortText | None = Field(
+        None, description="A reference to the evidence (form id, message id, URL)."
+    )
+
+
+class ConsentIn(_Strict):
+    changes: list[ConsentChange] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Checkpoint(BaseModel):
+    origin: str
+    checkpoint_id: int
+    tree_size: int
+    root: str
+    created_at: str
+    key_id: str
+    public_key: str
+    signature: str
+
+
+class ConsentRecorded(BaseModel):
+    first_seq: int = Field(description="Ledger position of the first change.")
+    count: int
+    checkpoint: Checkpoint = Field(description="The signed checkpoint that now covers them.")
+
+
+class Erased(BaseModel):
+    ref: str = Field(description="The keyed hash the customer is remembered by (never the id).")
+    ids: int = Field(description="Identifiers erased with the customer (emails, cookies, ...).")
+    rows: dict[str, int] = Field(description="Rows removed per table.")
+    total: int
+    purged_at: str = Field(
+        description="When the deleted bytes leave the database file (it is rewritten)."
+    )
 
 
 class CustomerOut(BaseModel):
@@ -489,6 +560,15 @@ class WebhookCreate(_Strict):
         default_factory=lambda: list(NOTIFICATION_TYPES), min_length=1, max_length=3
     )
     description: ShortText | None = None
+    purpose: Purpose = Field(
+        "personalisation",
+        description="What the notifications are used for: customers who have not consented to "
+        "it are left out (and counted in `withheld`).",
+    )
+    raw_ids: bool = Field(
+        False,
+        description="Send customer ids as they are instead of this webhook's own pseudonyms.",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -497,6 +577,9 @@ class WebhookOut(BaseModel):
     event_types: list[str]
     description: str | None
     created_at: UtcDatetime
+    purpose: str
+    raw_ids: bool
+    withheld: int = Field(0, description="Notifications consent kept from this webhook.")
 
 
 class WebhookCreated(WebhookOut):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from segmint import __version__, pipeline
 from segmint.cli import audit as audit_commands
@@ -589,21 +590,107 @@ def export(
             help=(f"One of {', '.join(EXPORT_FORMATS)} (default: from the file name, else csv)."),
         ),
     ] = "",
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="What the export is for (a consent purpose: analytics, email, sms, ads, "
+            "personalisation by default); customers who have not consented to it are left out "
+            "and counted."
+        ),
+    ] = "analytics",
+    raw_ids: Annotated[
+        bool,
+        typer.Option(
+            "--raw-ids",
+            help="Export customer ids as they are instead of pseudonyms (recorded in the audit "
+            "log).",
+        ),
+    ] = False,
+    destination: Annotated[
+        str,
+        typer.Option(
+            help="Who receives the file: each destination has its own pseudonym key, so two "
+            "destinations cannot join their files on the ids."
+        ),
+    ] = "export",
+    as_json: JsonOpt = False,
 ) -> None:
     """Export a run's assignments, segment profiles or micro-segments as CSV or Parquet
-    (atomic writes)."""
+    (atomic writes), filtered by consent for --purpose, with pseudonymised customer ids and
+    no group under the minimum audience size; recorded in the audit log."""
+    options = {"run_id": run_id, "purpose": purpose, "raw_ids": raw_ids, "destination": destination}
     try:
         fmt = fmt or (output.suffix.lstrip(".").lower() if output and str(output) != "-" else "csv")
-        if output is None or str(output) == "-":
-            if fmt != "csv":
-                raise SegmintError("only CSV can be written to stdout; pass --output FILE")
-            frame = pipeline.export_frame(Workspace(workspace), what, run_id=run_id)
-            frame.to_csv(sys.stdout, index=False)
-            return
-        path = pipeline.export(Workspace(workspace), what, output, fmt=fmt, run_id=run_id)
+        to_stdout = output is None or str(output) == "-"
+        if to_stdout and fmt != "csv":
+            raise SegmintError("only CSV can be written to stdout; pass --output FILE")
+        result = pipeline.export(
+            Workspace(workspace), what, None if to_stdout else output, fmt=fmt, **options
+        )
     except SegmintError as exc:
         raise _fail(exc) from None
-    err.print(f"exported {what} to {path}", highlight=False)
+    if to_stdout:
+        result.frame.to_csv(sys.stdout, index=False)
+    s = result.summary
+    if as_json:
+        (err if to_stdout else out).print_json(data=result.to_dict())
+        return
+    withheld = (
+        f"{s['withheld']:,} customers withheld by consent"
+        if what == "assignments"
+        else f"{s['groups_under_min_audience']:,} groups under {s['min_audience']} withheld"
+    )
+    where = "" if to_stdout else f" to {result.path}"
+    err.print(
+        f"exported {result.rows:,} {what} rows{where} for {s['purpose']} "
+        f"(regime {s['regime']}); {withheld}" + (f"; ids {s['ids']}" if "ids" in s else ""),
+        highlight=False,
+    )
+
+
+@app.command()
+def erase(
+    customer_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Customer ids to erase.", show_default=False),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="A text file of customer ids to erase, one per line."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase customers: their transactions, events, messages, identities (and everything
+    under the emails, phones, cookies and devices linked to them), run features, assignments,
+    predictions and queued notifications. Their consent-ledger key is destroyed (the ledger
+    still verifies) and the erasure logged there and in the audit log; the database file is
+    rewritten so no deleted byte remains. Aggregates of earlier runs stay. Irreversible."""
+    try:
+        ids = list(customer_ids or [])
+        if file is not None:
+            try:
+                ids += [
+                    x.strip() for x in file.read_text(encoding="utf-8").splitlines() if x.strip()
+                ]
+            except OSError as exc:
+                raise SegmintError(f"cannot read {file}: {exc.strerror}") from None
+        if not ids:
+            raise SegmintError("name the customers to erase (arguments or --file)")
+        if not yes and not typer.confirm(f"Erase {len(ids)} customer(s)? This cannot be undone"):
+            raise SegmintError("nothing erased")
+        done = pipeline.erase(Workspace(workspace), ids)
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(data=[d.to_dict() for d in done])
+        return
+    table = Table("customer (keyed hash)", "identifiers", "rows removed")
+    for d in done:
+        table.add_row(d.ref, str(len(d.ids)), f"{d.total:,}")
+    out.print(table)
+    err.print("erased; the database file was rewritten without them", highlight=False)
 
 
 # after the data commands, so that --help lists them first

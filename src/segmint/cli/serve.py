@@ -10,6 +10,7 @@ from rich.table import Table
 
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
 from segmint.cli._output import fail as _fail
+from segmint.consent.audit import local_actor, record
 from segmint.errors import SegmintError
 from segmint.service.auth import create_key
 from segmint.store.keys import list_keys, revoke_key
@@ -137,8 +138,17 @@ def keys_create(
 ) -> None:
     """Create an API key; the key is printed once, as the last line of stdout."""
     try:
-        with Workspace(workspace).transaction(create=True) as con:
+        ws = Workspace(workspace)
+        with ws.transaction(create=True) as con:
             key, token = create_key(con, scope=scope, name=name)
+            record(
+                con,
+                ws.path,
+                actor=local_actor(),
+                action="key.create",
+                target=key.key_id,
+                detail={"scope": scope},
+            )
     except SegmintError as exc:
         raise _fail(exc) from None
     err.print(f"created {key.scope} key {key.key_id}; store it now, it is not shown again")
@@ -175,8 +185,10 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     try:
-        with Workspace(workspace).transaction() as con:
+        ws = Workspace(workspace)
+        with ws.transaction() as con:
             key = revoke_key(con, key_id)
+            record(con, ws.path, actor=local_actor(), action="key.revoke", target=key_id)
     except SegmintError as exc:
         raise _fail(exc) from None
     out.print(f"revoked {key.scope} key {key.key_id}")

@@ -9,6 +9,7 @@ from segmint.features.identity import MAX_CUSTOMERS as MAX_IDENTITY_CUSTOMERS
 from segmint.io.validate import REASONS as REJECT_REASONS
 from segmint.pipeline._customers import segment_customers
 from segmint.pipeline._demo import demo
+from segmint.pipeline._erase import erase
 from segmint.pipeline._evaluate import evaluate_future_spend
 from segmint.pipeline._features import (
     K_RANGE,
@@ -26,7 +27,7 @@ from segmint.pipeline._ingest import (
     ingest_sources,
 )
 from segmint.pipeline._options import check_method, parse_date
-from segmint.pipeline._outputs import EXPORTS, export, export_frame, write_report
+from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_frame, write_report
 from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
 from segmint.pipeline._run import ingest_and_segment
@@ -61,7 +62,9 @@ __all__ = [
     "compute_features",
     "demo",
     "evaluate_future_spend",
+    "erase",
     "export",
+    "ExportResult",
     "export_frame",
     "feature_labels",
     "flag_segments",

@@ -6,6 +6,7 @@ The outcome both the segments' learning (the period after an earlier cut-off) an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -134,6 +135,17 @@ class EarlierPeriod:
             self.next_spend[buyers],
             self.next_categories[buyers],
             self.previous,
+        )
+
+    def only(self, allows: Callable[[pd.Index], np.ndarray]) -> EarlierPeriod:
+        """The customers ``allows`` keeps (a mask over an index), here and before."""
+        keep = allows(self.features.index)
+        return EarlierPeriod(
+            self.cutoff,
+            self.features[keep],
+            self.next_spend[keep],
+            self.next_categories[keep],
+            None if self.previous is None else self.previous.only(allows),
         )
 
     def periods(self) -> list[EarlierPeriod]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from segmint.errors import SegmintError
+from segmint.consent.audit import local_actor, record
+from segmint.consent.permitted import permitted
+from segmint.consent.pseudonym import destination_key, pseudonym_sql
+from segmint.errors import AudienceTooSmall, SegmintError
 from segmint.pipeline._features import feature_labels
 from segmint.pipeline._runs import flag_segments
 from segmint.report import build_summary
@@ -25,6 +29,20 @@ from segmint.store.runs import (
 )
 from segmint.store.workspace import Workspace
 
+
+def _erased_since(con, created_at: str) -> int:
+    """Customers erased after a run was made (0 in a workspace read before erasure existed)."""
+    known = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'erased_customers'"
+    ).fetchall()[0][0]
+    if not known:
+        return 0
+    return con.execute(
+        "SELECT count(*) FROM erased_customers WHERE erased_at > CAST(? AS TIMESTAMP)",
+        [created_at],
+    ).fetchall()[0][0]
+
+
 #: ``segmint evaluate`` stores its result with the latest run as "evaluation YYYY-MM-DD +Nd"
 EVALUATION_PREFIX = "evaluation "
 
@@ -35,6 +53,7 @@ def write_report(
     """Write a run's self-contained HTML report; return its path."""
     with workspace.connect(read_only=True) as con:
         run = get_run(con, run_id)
+        run["erased_since"] = _erased_since(con, run["created_at"])
         segments = load_segments(con, run["run_id"])
         assignments = load_assignments(con, run["run_id"])
         ingests = ingest_history(con)
@@ -88,32 +107,121 @@ EXPORTS = {
 }
 
 
-def _export_query(con, what: str, run_id: int | None) -> tuple[str, int]:
+#: exports of one row per customer (the others describe groups)
+_PER_CUSTOMER = ("assignments",)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """An export: where it went (None: returned as a frame), its rows, and what consent and
+    the minimum audience size withheld."""
+
+    what: str
+    path: Path | None
+    rows: int
+    summary: dict
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"what": self.what, "path": str(self.path) if self.path else None, **self.summary}
+
+
+def _prepare(
+    con,
+    workspace: Workspace,
+    what: str,
+    run_id: int | None,
+    purpose: str,
+    raw_ids: bool,
+    destination: str,
+) -> tuple[str, list, dict]:
+    """The export's query and parameters, filtered by consent for ``purpose`` (per-customer
+    rows) or by the minimum audience size (groups), and the summary of what was withheld."""
     if what not in EXPORTS:
         raise SegmintError(f"unknown export {what!r}; expected one of {', '.join(EXPORTS)}")
     run = get_run(con, run_id)
     ensure_micro_segments(con)
-    return EXPORTS[what].format(features=features_table(run["run_id"])), run["run_id"]
+    inner = EXPORTS[what].format(features=features_table(run["run_id"]))
+    perm = permitted(con, purpose, directory=workspace.path)
+    if what not in _PER_CUSTOMER:
+        total, kept = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE size >= ?) FROM ({inner})",
+            [perm.min_audience, run["run_id"]],
+        ).fetchall()[0]
+        summary = perm.summary(selected=kept, withheld=0)
+        summary["groups_under_min_audience"] = total - kept
+        return (
+            f"SELECT * FROM ({inner}) WHERE size >= ?",
+            [run["run_id"], perm.min_audience],
+            summary,
+        )
+    total, kept = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {perm.where()}) FROM ({inner})", [run["run_id"]]
+    ).fetchall()[0]
+    if kept < perm.min_audience:
+        raise AudienceTooSmall(
+            f"the {what} export for {purpose} would hold {kept} customers ({total - kept} "
+            f"withheld by consent, regime {perm.regime}), under the minimum audience of "
+            f"{perm.min_audience} (`segmint consent settings --min-audience`)"
+        )
+    if raw_ids:
+        ids, id_params = "customer_id", []
+    else:
+        ids, id_params = pseudonym_sql(
+            "customer_id", destination_key(con, workspace.path, destination)
+        )
+    summary = perm.summary(selected=kept, withheld=total - kept)
+    summary["ids"] = "raw" if raw_ids else f"pseudonymised ({destination})"
+    query = (
+        f"SELECT {ids} AS customer_id, * EXCLUDE (customer_id) FROM ({inner}) WHERE {perm.where()}"
+    )
+    return query, [*id_params, run["run_id"]], summary
 
 
 def export(
     workspace: Workspace,
     what: str,
-    path: str | Path,
+    path: str | Path | None,
     *,
     fmt: str = "csv",
     run_id: int | None = None,
-) -> Path:
-    """Write a run's assignments, segment profiles or micro-segments to a file (atomically);
-    return its path."""
-    with workspace.connect(read_only=True) as con:
-        query, run_id = _export_query(con, what, run_id)
-        return export_query(con, query, [run_id], path, fmt)
+    purpose: str = "analytics",
+    raw_ids: bool = False,
+    destination: str = "export",
+    actor: str | None = None,
+) -> ExportResult:
+    """Export a run's assignments, segment profiles or micro-segments for ``purpose``.
+
+    Customers the purpose is not permitted for are left out and counted; customer ids are
+    pseudonymised with ``destination``'s key unless ``raw_ids``; groups smaller than the
+    minimum audience size are left out (and a per-customer export that small is refused).
+    Written atomically to ``path``, or returned as a frame when ``path`` is None. The export
+    is recorded in the audit log (who, what, purpose, rows).
+    """
+    with workspace.transaction() as con:
+        query, params, summary = _prepare(
+            con, workspace, what, run_id, purpose, raw_ids, destination
+        )
+        frame = None
+        if path is None:
+            frame = con.execute(query, params).df()
+        else:
+            export_query(con, query, params, path, fmt)
+        rows = summary["selected"]
+        record(
+            con,
+            workspace.path,
+            actor=actor or local_actor(),
+            action="export",
+            purpose=purpose,
+            target=f"{what} of run {get_run(con, run_id)['run_id']}"
+            + (f" to {Path(path).name}" if path else ""),
+            rows=rows,
+            detail={k: v for k, v in summary.items() if k not in ("purpose",)},
+        )
+    return ExportResult(what, Path(path) if path else None, rows, summary, frame)
 
 
-def export_frame(workspace: Workspace, what: str, *, run_id: int | None = None) -> pd.DataFrame:
-    """A run's assignments, segment profiles or micro-segments as a data frame (the CLI prints
-    it as CSV)."""
-    with workspace.connect(read_only=True) as con:
-        query, run_id = _export_query(con, what, run_id)
-        return con.execute(query, [run_id]).df()
+def export_frame(workspace: Workspace, what: str, **options) -> pd.DataFrame:
+    """:func:`export` as a data frame (the CLI prints it as CSV); same options."""
+    return export(workspace, what, None, **options).frame

@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
+from segmint.consent.permitted import permitted
 from segmint.errors import DataValidationError, WorkspaceError
 from segmint.features import SOURCES as SOURCE_COVERAGE
 from segmint.features import attribute_groups, source_groups, source_weights
@@ -152,12 +153,31 @@ def read_features(
             con, features, as_of, new_categories, sample=share, identities=people
         )
     progress("features", 2, 2)
+    features, history = _analytics_only(con, features, history)
     if len(features) < MIN_CUSTOMERS:
         raise DataValidationError(
             f"only {len(features)} customers have purchases before {as_of:%Y-%m-%d}; "
             f"segmentation needs at least {MIN_CUSTOMERS}"
         )
     return features, as_of, data_fingerprint(con), new_categories, history
+
+
+def _analytics_only(
+    con: duckdb.DuckDBPyConnection, features: pd.DataFrame, history: EarlierPeriod | None
+) -> tuple[pd.DataFrame, EarlierPeriod | None]:
+    """Segmentation runs under the analytics purpose: only the customers it is permitted for
+    are segmented or learnt from."""
+    perm = permitted(con, "analytics")
+    if perm.everyone(con):
+        return features, history
+
+    def allows(index: pd.Index) -> np.ndarray:
+        return perm.allows_ids(con, index.astype(str).tolist())
+
+    attrs = features.attrs
+    features = features[allows(features.index)]
+    features.attrs = attrs
+    return features, None if history is None else history.only(allows)
 
 
 def fit_segmenter(

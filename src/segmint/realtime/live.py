@@ -8,6 +8,7 @@ no per-customer Python objects. Everything here runs on the event loop thread, e
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,7 +65,7 @@ class LiveState:
     micro_ids: list[str] = field(default_factory=list)
     _micro_code: dict[str, int] = field(default_factory=dict)
     version: int = 0
-    _members_cache: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)
+    _members_cache: dict[int, tuple] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ loading
 
@@ -368,20 +369,29 @@ class LiveState:
         }
 
     def members(
-        self, segment_id: int, cursor: str | None, limit: int
-    ) -> tuple[list[str], str | None]:
+        self,
+        segment_id: int,
+        cursor: str | None,
+        limit: int,
+        keep: Callable[[str], bool] | None = None,
+        token: object = None,
+    ) -> tuple[list[str], str | None, int]:
+        """A page of the segment's members by id after ``cursor``, the next cursor, and how
+        many members ``keep`` (a consent check; ``token`` changes when it does) left out."""
         cached = self._members_cache.get(segment_id)
-        if cached is None or cached[0] != self.version:
+        if cached is None or cached[:2] != (self.version, token):
             n = len(self.ids)
             rows = np.flatnonzero(self.seg[:n] == segment_id)
-            ids = np.sort(np.array([self.ids[r] for r in rows], dtype=object))
-            cached = (self.version, ids)
+            every = [self.ids[r] for r in rows]
+            kept = every if keep is None else [c for c in every if keep(c)]
+            ids = np.sort(np.array(kept, dtype=object))
+            cached = (self.version, token, ids, len(every) - len(kept))
             self._members_cache[segment_id] = cached
-        ids = cached[1]
+        ids = cached[2]
         start = 0 if cursor is None else int(np.searchsorted(ids, cursor, side="right"))
         page = [str(x) for x in ids[start : start + limit]]
         more = start + limit < len(ids)
-        return page, (page[-1] if more and page else None)
+        return page, (page[-1] if more and page else None), cached[3]
 
 
 def _plain(value: Any) -> Any:

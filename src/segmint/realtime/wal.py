@@ -12,6 +12,7 @@ open; it was never acknowledged.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import struct
 import zlib
@@ -214,6 +215,43 @@ class WriteAheadLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def scrub_log(directory: Path, applied_seq: int, keep: Callable[[dict], bool]) -> int:
+    """Rewrite a closed log without the events ``keep`` rejects (an erasure); return how many
+    went. Records the workspace already holds (``applied_seq``) are dropped whole; the others
+    keep their sequence numbers, so a later replay applies exactly what is left. The new file
+    is written and synced before the old ones are removed."""
+    paths = sorted(Path(directory).glob("*.wal"))
+    records = [r for i, p in enumerate(paths) for r in read_segment(p, repair=i == len(paths) - 1)]
+    dropped = 0
+    out = bytearray()
+    for seq, payload in records:
+        events = json.loads(payload)
+        if seq <= applied_seq:
+            continue
+        kept = [e for e in events if keep(e)]
+        dropped += len(events) - len(kept)
+        if kept:
+            body = json.dumps(kept, separators=(",", ":")).encode()
+            out += HEADER.pack(len(body), zlib.crc32(body), seq) + body
+    if not paths:
+        return 0
+    fresh = None
+    if out:
+        first = HEADER.unpack_from(out, 0)[2]
+        fresh = Path(directory) / _segment_name(first)
+        tmp = fresh.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(out)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, fresh)
+    for path in paths:
+        if path != fresh:
+            path.unlink(missing_ok=True)
+    _fsync_dir(Path(directory))
+    return dropped
 
 
 def _fsync_dir(path: Path) -> None:

@@ -63,6 +63,7 @@ def _run_section(run: Mapping[str, Any], n_customers: int, n_segments: int) -> d
         "currency": _text(params.get("currency")) or None,
         "params": _jsonable(params),
         "other_metrics": _jsonable(other_metrics),
+        "erased_since": _int(run.get("erased_since")) or 0,
     }
 
 

@@ -45,22 +45,30 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic_core import to_json
 
+from segmint.consent.audit import record, record_many
+from segmint.consent.ledger import Appended, append_rows
+from segmint.consent.permitted import ConsentView
+from segmint.consent.policy import ConsentPolicy
+from segmint.consent.pseudonym import destination_key, pseudonym
+from segmint.errors import AudienceTooSmall, ConsentError
+from segmint.pipeline._erase import erase_in_transaction, wal_directory
 from segmint.realtime import SortedKeys
 from segmint.realtime.dedupe import DIGEST, digests, digests_from_halves
 from segmint.realtime.live import Change, LiveState
 from segmint.realtime.urlguard import DestinationPolicy
-from segmint.realtime.wal import WriteAheadLog
+from segmint.realtime.wal import WriteAheadLog, scrub_log
 from segmint.realtime.webhooks import RetryPolicy, WebhookSender
 from segmint.service import auth
 from segmint.service.config import ServiceConfig
 from segmint.service.errors import ServiceUnavailable
+from segmint.service.privacy import route_notifications
 from segmint.service.ratelimit import TokenBuckets
 from segmint.service.refit import Refits
 from segmint.store.alerts import record_alert
 from segmint.store.events import applied_seq, load_event_id_digests, store_event_json
 from segmint.store.keys import ApiKey, list_keys, revoke_key
 from segmint.store.sealing import SecretBox
-from segmint.store.webhooks import delete_webhook, seal_plaintext_secrets
+from segmint.store.webhooks import count_withheld, delete_webhook, seal_plaintext_secrets
 from segmint.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -113,6 +121,15 @@ class Engine:
         self._source_con: Any = None
         self._source_ids: list[str] = []
         self._source_wake: asyncio.Event | None = None
+        # consent: the view every output checks, consent events waiting for the ledger, and
+        # audit records (customer reads) waiting for the next flush
+        self.consent = ConsentView(ConsentPolicy(), {}, set(), None)
+        self._consent_events: list[dict] = []
+        self._audit: list[dict] = []
+        self._audit_key = b""
+        # an erasure's deleted bytes leave the database file when it is rewritten, which
+        # needs the workspace to itself: at stop (or, after a crash, at the next start)
+        self._purge_flag = self.workspace.path / "erasure.pending"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -124,6 +141,7 @@ class Engine:
         records = self.wal.open()
         replay = [(seq, json.loads(p), p) for seq, p in records if seq > self.applied_seq]
         for seq, events, payload in replay:
+            self._consent_events.extend(e for e in events if e["type"] == "consent")
             _, changes = self.live.apply(events)
             self.notifications.extend(self._notifications(changes))
             self.buffer.append((seq, len(events), payload))
@@ -171,6 +189,8 @@ class Engine:
         )
 
     def _open(self) -> None:
+        if self._purge_flag.exists():
+            self._purge()
         self.con = self._stack.enter_context(self.workspace.connect(create=True))
         self.box = SecretBox.for_workspace(self.workspace.path)
         seal_plaintext_secrets(self.con, self.box)
@@ -183,6 +203,17 @@ class Engine:
         self._read_con = self.con.cursor()
         self._source_con = self.con.cursor()
         self.has_predictions = _has_rows(self.con, "predictions")
+        self.consent = ConsentView.load(self.con, self.workspace.path)
+        self._audit_key = destination_key(self.con, self.workspace.path, "audit")
+
+    def _purge(self) -> None:
+        """Finish erasures: the log's records already in the database go (they may name an
+        erased customer), and the database file is rewritten without the deleted rows."""
+        with self.workspace.connect() as con:
+            applied = applied_seq(con)
+        scrub_log(wal_directory(self.workspace), applied, lambda e: True)
+        self.workspace.compact()
+        self._purge_flag.unlink(missing_ok=True)
 
     async def stop(self) -> None:
         self.ready = False
@@ -205,6 +236,8 @@ class Engine:
                 if cursor is not None:
                     cursor.close()
             self._stack.close()
+        if self._purge_flag.exists():
+            await asyncio.to_thread(self._purge)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(con, *args, **kwargs)`` in a worker thread, one at a time."""
@@ -220,13 +253,32 @@ class Engine:
     def authenticate(self, token: str) -> ApiKey | None:
         return auth.authenticate(self.keys, token)
 
-    async def create_key(self, scope: str, name: str | None) -> tuple[ApiKey, str]:
-        key, token = await self.db(lambda con: auth.create_key(con, scope=scope, name=name))
+    async def create_key(
+        self, scope: str, name: str | None, actor: str = "service"
+    ) -> tuple[ApiKey, str]:
+        def create(con: Any) -> tuple[ApiKey, str]:
+            key, token = auth.create_key(con, scope=scope, name=name)
+            record(
+                con,
+                self.workspace.path,
+                actor=actor,
+                action="key.create",
+                target=key.key_id,
+                detail={"scope": scope},
+            )
+            return key, token
+
+        key, token = await self.db(create)
         self.keys[key.key_id] = key
         return key, token
 
-    async def revoke_key(self, key_id: str) -> ApiKey:
-        key = await self.db(revoke_key, key_id)
+    async def revoke_key(self, key_id: str, actor: str = "service") -> ApiKey:
+        def revoke(con: Any) -> ApiKey:
+            key = revoke_key(con, key_id)
+            record(con, self.workspace.path, actor=actor, action="key.revoke", target=key_id)
+            return key
+
+        key = await self.db(revoke)
         self.keys[key.key_id] = key
         return key
 
@@ -296,6 +348,7 @@ class Engine:
             self.buffered_events += len(events)
             self.refits.new_events += len(events)
             everything.extend(events)
+        self._consent_events.extend(e for e in everything if e["type"] == "consent")
         try:
             customers, changes = self.live.apply(everything)
         except Exception:  # noqa: BLE001 - stored already; the live view catches up on reload
@@ -355,9 +408,7 @@ class Engine:
             # the log's own JSON goes to DuckDB, which parses it (no per-event Python work)
             payload = b"[" + b",".join(p[1:-1] for _, _, p in taken) + b"]"
             seq = taken[-1][0]
-            await self.db(
-                lambda con: store_event_json(con, seq=seq, payload=payload, notifications=notes)
-            )
+            await self.db(self._store, seq, payload, notes)
         except BaseException:
             self.buffer = taken + self.buffer
             self.notifications = notes + self.notifications
@@ -370,7 +421,55 @@ class Engine:
         if notes and self.sender is not None:
             self.sender.wake()
         self._refresh_later(stale)
+        await self._store_consent_and_audit()
         return n
+
+    def _store(self, con: Any, seq: int, payload: bytes, notes: list[dict]) -> None:
+        routed, withheld = route_notifications(con, self.workspace.path, self.consent, notes)
+        store_event_json(con, seq=seq, payload=payload, notifications=routed)
+        count_withheld(con, withheld)
+
+    async def _store_consent_and_audit(self) -> None:
+        """Consent events into the ledger (once each: the event id is their evidence), and
+        buffered audit records; the consent view is reloaded after a change."""
+        events, self._consent_events = self._consent_events, []
+        audit, self._audit = self._audit, []
+        if not events and not audit:
+            return
+        rows = [
+            {
+                "customer_id": e["customer_id"],
+                "purpose": e["properties"]["purpose"],
+                "status": e["properties"]["status"],
+                "source": "event",
+                "ts": e["ts"],
+                "evidence": "event:" + e["event_id"],
+            }
+            for e in events
+        ]
+
+        def store(con: Any) -> ConsentView | None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                new = _not_in_ledger(con, rows)
+                if new:
+                    append_rows(con, self.workspace.path, new)
+                if audit:
+                    record_many(con, self.workspace.path, audit)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return ConsentView.load(con, self.workspace.path) if new else None
+
+        try:
+            view = await self.db(store)
+        except Exception:  # noqa: BLE001 - kept for the next flush
+            self._consent_events = events + self._consent_events
+            self._audit = audit + self._audit
+            raise
+        if view is not None:
+            self.consent = view
 
     # ------------------------------------------------------------------ live source features
 
@@ -449,6 +548,108 @@ class Engine:
 
         return await asyncio.to_thread(query)
 
+    # ------------------------------------------------------------------ consent and erasure
+
+    def audit_later(self, key: ApiKey, action: str, **entry: Any) -> None:
+        """An audit record stored with the next flush (reads must not wait for a write)."""
+        self._audit.append({"actor": f"key:{key.key_id}", "action": action, **entry})
+
+    def customer_ref(self, customer_id: str) -> str:
+        """How the audit log names a customer: a keyed hash, never the id."""
+        return pseudonym(self._audit_key, customer_id)
+
+    def check_consent(self, customer_id: str, purpose: str) -> None:
+        """Raise unless ``customer_id`` may be used for ``purpose`` now."""
+        self.consent.policy.check(purpose)
+        if not self.consent.allows(self.live.resolve(customer_id), purpose):
+            raise ConsentError(
+                f"customer {customer_id!r} has not consented to {purpose} (regime "
+                f"{self.consent.policy.regime(purpose)}), or was erased"
+            )
+
+    def members(
+        self, segment_id: int, purpose: str, cursor: str | None, limit: int
+    ) -> tuple[list[str], str | None, dict]:
+        """A page of a segment's members permitted for ``purpose``, and the consent summary."""
+        policy = self.consent.policy
+        regime = policy.regime(purpose)
+        size = self.live.live_sizes().get(segment_id, 0)
+        if size < policy.min_audience:
+            raise AudienceTooSmall(
+                f"segment {segment_id} has {size} customers now, under the minimum audience of "
+                f"{policy.min_audience}; its members are not listed"
+            )
+        ids, nxt, withheld = self.live.members(
+            segment_id,
+            cursor,
+            limit,
+            keep=lambda c: self.consent.allows(c, purpose),
+            token=id(self.consent),
+        )
+        summary = {
+            "purpose": purpose,
+            "regime": regime,
+            "withheld": withheld,
+            "min_audience": policy.min_audience,
+        }
+        return ids, nxt, summary
+
+    async def record_consent(self, rows: list[dict], key: ApiKey) -> Appended:
+        """Append consent changes to the ledger (one signed checkpoint), audit them, and
+        apply them to every output at once."""
+        for row in rows:
+            self.consent.policy.check(row["purpose"])
+
+        def store(con: Any) -> tuple[Appended, ConsentView]:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                done = append_rows(con, self.workspace.path, rows)
+                record(
+                    con,
+                    self.workspace.path,
+                    actor=f"key:{key.key_id}",
+                    action="consent.change",
+                    rows=len(rows),
+                    detail={
+                        "first_seq": done.first_seq,
+                        "purposes": sorted({r["purpose"] for r in rows}),
+                    },
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return done, ConsentView.load(con, self.workspace.path)
+
+        done, self.consent = await self.db(store)
+        return done
+
+    async def erase(self, customer_id: str, key: ApiKey) -> dict:
+        """Erase a customer now: their rows, consent key and live state go at once; the
+        bytes leave the database file when the service stops (it is then rewritten)."""
+        assert self._flush_lock is not None
+        async with self._flush_lock:
+            await self._flush_locked()  # their events still in memory are stored, then erased
+
+            def run(con: Any) -> Any:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    done = erase_in_transaction(
+                        con, self.workspace, customer_id, f"key:{key.key_id}"
+                    )
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                return done, ConsentView.load(con, self.workspace.path)
+
+            done, self.consent = await self.db(run)
+            self._purge_flag.touch()
+        if not done.total:
+            log.info("erasure of a customer with no stored rows (remembered as erased)")
+        await self.reload()
+        return {**done.to_dict(), "purged_at": "service stop"}
+
     # ------------------------------------------------------------------ notifications
 
     async def delete_webhook(self, webhook_id: str) -> bool:
@@ -523,6 +724,19 @@ class Engine:
                 q.put_nowait(message)
             except asyncio.QueueFull:  # a slow reader loses messages rather than stall ingest
                 pass
+
+
+def _not_in_ledger(con: Any, rows: list[dict]) -> list[dict]:
+    """The consent rows whose evidence (the event id) the ledger does not hold yet: a log
+    record replayed after a crash between the flush and the ledger append adds each once."""
+    if not rows:
+        return []
+    found = con.execute(
+        "SELECT evidence FROM consent_ledger WHERE evidence IN (SELECT unnest(?))",
+        [[r["evidence"] for r in rows]],
+    ).fetchall()
+    known = {f[0] for f in found}
+    return [r for r in rows if r["evidence"] not in known]
 
 
 def _has_rows(con: Any, table: str) -> bool:

@@ -64,7 +64,9 @@ def _created(message: dict, default: datetime) -> datetime:
 
 def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
     """Queue notifications (``{"type", "created_at", ...}``) for every live webhook that is
-    subscribed to their type and was registered before they were created.
+    subscribed to their type and was registered before they were created; a notification with
+    a ``webhook_id`` (one made for that webhook: its consent purpose and pseudonyms) goes to
+    that webhook only, without the key in its body.
 
     Call it inside the transaction that stores what the notifications announce (a webhook
     registered between a change and that transaction does not hear of the change). Returns
@@ -84,17 +86,20 @@ def enqueue(con: duckdb.DuckDBPyConnection, messages: list[dict]) -> int:
                   'dlv_' || replace(CAST(uuid() AS VARCHAR), '-', ''), w.webhook_id, m.type,
                   m.body, m.created_at, ?, ?
            FROM (SELECT unnest(?) AS type, unnest(?) AS body, unnest(?) AS i,
-                        unnest(CAST(? AS TIMESTAMP[])) AS created_at) AS m
+                        unnest(CAST(? AS TIMESTAMP[])) AS created_at,
+                        unnest(CAST(? AS VARCHAR[])) AS target) AS m
            JOIN webhooks AS w ON w.deleted_at IS NULL AND w.created_at <= m.created_at
                 AND list_contains(CAST(w.event_types AS VARCHAR[]), m.type)
+                AND coalesce(m.target = w.webhook_id, true)
            RETURNING seq""",
         [
             t,
             t,
             [m["type"] for m in messages],
-            [encode(m) for m in messages],
+            [encode({k: v for k, v in m.items() if k != "webhook_id"}) for m in messages],
             list(range(len(messages))),
             [_created(m, t) for m in messages],
+            [m.get("webhook_id") for m in messages],
         ],
     ).fetchall()
     return len(rows)

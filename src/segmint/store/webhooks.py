@@ -17,6 +17,7 @@ from segmint.store.workspace import utcnow
 __all__ = [
     "create_webhook",
     "delete_webhook",
+    "count_withheld",
     "get_webhook",
     "list_webhooks",
     "seal_plaintext_secrets",
@@ -31,9 +32,12 @@ def create_webhook(
     box: SecretBox,
     description: str | None = None,
     secret: str | None = None,
+    purpose: str = "personalisation",
+    raw_ids: bool = False,
 ) -> dict:
     """Register a webhook; its signing secret is generated unless given, and returned here
-    only (the row holds it sealed)."""
+    only (the row holds it sealed). Its notifications serve ``purpose`` (customers who have
+    not consented to it are left out) and name customers by pseudonym unless ``raw_ids``."""
     webhook = {
         "webhook_id": "wh_" + secrets.token_hex(8),
         "url": url,
@@ -41,9 +45,12 @@ def create_webhook(
         "event_types": list(event_types),
         "description": description,
         "created_at": utcnow(),
+        "purpose": purpose,
+        "raw_ids": raw_ids,
+        "withheld": 0,
     }
     con.execute(
-        "INSERT INTO webhooks VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        "INSERT INTO webhooks VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 0)",
         [
             webhook["webhook_id"],
             url,
@@ -51,6 +58,8 @@ def create_webhook(
             json.dumps(webhook["event_types"]),
             description,
             webhook["created_at"],
+            purpose,
+            raw_ids,
         ],
     )
     return webhook
@@ -59,7 +68,7 @@ def create_webhook(
 def list_webhooks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Active webhooks, oldest first (without their secrets)."""
     rows = con.execute(
-        """SELECT webhook_id, url, event_types, description, created_at FROM webhooks
+        f"""SELECT {_COLUMNS} FROM webhooks
            WHERE deleted_at IS NULL ORDER BY created_at, webhook_id"""
     ).fetchall()
     return [_webhook(row) for row in rows]
@@ -67,7 +76,7 @@ def list_webhooks(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 def get_webhook(con: duckdb.DuckDBPyConnection, webhook_id: str) -> dict | None:
     rows = con.execute(
-        """SELECT webhook_id, url, event_types, description, created_at FROM webhooks
+        f"""SELECT {_COLUMNS} FROM webhooks
            WHERE webhook_id = ? AND deleted_at IS NULL""",
         [webhook_id],
     ).fetchall()
@@ -101,12 +110,26 @@ def seal_plaintext_secrets(con: duckdb.DuckDBPyConnection, box: SecretBox) -> in
     return len(plain)
 
 
+_COLUMNS = "webhook_id, url, event_types, description, created_at, purpose, raw_ids, withheld"
+
+
+def count_withheld(con: duckdb.DuckDBPyConnection, counts: dict[str, int]) -> None:
+    """Add to each webhook's count of notifications consent kept from it."""
+    for webhook_id, n in counts.items():
+        con.execute(
+            "UPDATE webhooks SET withheld = withheld + ? WHERE webhook_id = ?", [n, webhook_id]
+        )
+
+
 def _webhook(row: tuple) -> dict:
-    webhook_id, url, event_types, description, created_at = row
+    webhook_id, url, event_types, description, created_at, purpose, raw_ids, withheld = row
     return {
         "webhook_id": webhook_id,
         "url": url,
         "event_types": json.loads(event_types),
         "description": description,
         "created_at": created_at,
+        "purpose": purpose,
+        "raw_ids": bool(raw_ids),
+        "withheld": int(withheld or 0),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic_core import to_json
 
@@ -46,6 +47,25 @@ async def post_events(
     Idempotent by ``event_id``: an event sent again is acknowledged as a duplicate and not
     counted twice, also after a restart. Unknown customers are created.
     """
+    events = normalise_events(body)
+    purposes = engine.consent.policy.purposes
+    wrong = [
+        {
+            "loc": ("body", "events", i, "properties", "purpose"),
+            "msg": f"unknown consent purpose; this workspace's purposes are {', '.join(purposes)}",
+            "type": "value_error",
+        }
+        for i, e in enumerate(events)
+        if e["type"] == "consent" and e["properties"]["purpose"] not in purposes
+    ]
+    if wrong:
+        raise RequestValidationError(wrong)
+    result = await engine.ingest(events)
+    # the answer names customers: only those permitted for personalisation
+    shown = [
+        c for c in result["customers"] if engine.consent.allows(c["customer_id"], "personalisation")
+    ]
+    result["withheld"] = len(result["customers"]) - len(shown)
+    result["customers"] = shown
     # serialised as is: 10,000 customers are not worth re-validating on the way out
-    result = await engine.ingest(normalise_events(body))
     return Response(to_json(result), media_type="application/json")

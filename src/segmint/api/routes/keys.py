@@ -21,7 +21,7 @@ router = APIRouter(prefix="/keys", tags=["keys"])
     responses=error_responses(400, 401, 403, 413, 422, 429),
 )
 async def create_key(engine: EngineDep, key: AdminKey, body: KeyCreate) -> KeyCreated:
-    new, token = await engine.create_key(body.scope, body.name)
+    new, token = await engine.create_key(body.scope, body.name, actor=f"key:{key.key_id}")
     return KeyCreated(**new.to_dict(), key=token)
 
 
@@ -42,5 +42,5 @@ async def list_keys(engine: EngineDep, key: AdminKey) -> KeyList:
 async def revoke_key(
     engine: EngineDep, key: AdminKey, key_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
-    await engine.revoke_key(key_id)
+    await engine.revoke_key(key_id, actor=f"key:{key.key_id}")
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from segmint.api.schemas import (
     Members,
     MicroSegmentList,
     MicroSegmentOut,
+    Purpose,
     SegmentList,
     SegmentOut,
 )
@@ -67,11 +68,19 @@ async def segment_members(
         str | None, Query(max_length=128, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    purpose: Annotated[Purpose, Query()] = "analytics",
 ) -> Members:
+    """Only customers ``purpose`` is permitted for (the others are counted in
+    `consent.withheld`); a segment under the minimum audience size is refused (403). Each
+    page read is recorded in the audit log."""
     if segment_id not in engine.live.segments:
         _segment(engine, segment_id, {})
-    ids, nxt = engine.live.members(segment_id, cursor, limit)
-    return Members(segment_id=segment_id, customer_ids=ids, next_cursor=nxt)
+    engine.consent.policy.check(purpose)
+    ids, nxt, summary = engine.members(segment_id, purpose, cursor, limit)
+    engine.audit_later(
+        key, "members.read", purpose=purpose, target=f"segment {segment_id}", rows=len(ids)
+    )
+    return Members(segment_id=segment_id, customer_ids=ids, next_cursor=nxt, consent=summary)
 
 
 @router.get(
@@ -89,10 +98,14 @@ async def segment_micro_segments(
     live = engine.live.live_micro_sizes()
     found = [m for m in engine.live.micro_segments.values() if m["segment_id"] == segment_id]
     found.sort(key=lambda m: -m["size"])
+    # a group smaller than the minimum audience is not described: it could single people out
+    smallest = engine.consent.policy.min_audience
+    shown = [m for m in found if m["size"] >= smallest]
     return MicroSegmentList(
         run_id=engine.live.run_id,
         segment_id=segment_id,
         micro_segments=[
-            MicroSegmentOut(**m, live_size=live.get(m["micro_segment_id"], 0)) for m in found
+            MicroSegmentOut(**m, live_size=live.get(m["micro_segment_id"], 0)) for m in shown
         ],
+        withheld_groups=len(found) - len(shown),
     )

@@ -12,6 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from segmint.api.deps import EngineDep, ReadKey
 from segmint.api.errors import error_responses
+from segmint.api.schemas import Purpose
+from segmint.service.privacy import customer_of
 
 router = APIRouter(tags=["stream"])
 
@@ -35,13 +37,18 @@ async def stream(
     max_seconds: Annotated[
         float | None, Query(gt=0, le=86400, description="Close the stream after this long.")
     ] = None,
+    purpose: Annotated[Purpose, Query()] = "personalisation",
 ) -> StreamingResponse:
+    """Messages about a customer who has not consented to ``purpose`` are left out (each one
+    counted in the `withheld` field of the next keep-alive comment)."""
+    engine.consent.policy.check(purpose)
     queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
     engine.subscribers.add(queue)
 
     async def events() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         deadline = None if max_seconds is None else loop.time() + max_seconds
+        withheld = 0
         try:
             yield b": connected\n\n"
             while True:
@@ -55,7 +62,11 @@ async def stream(
                 except TimeoutError:
                     if await request.is_disconnected():
                         return
-                    yield b": keep-alive\n\n"
+                    yield f": keep-alive withheld={withheld}\n\n".encode()
+                    continue
+                customer = customer_of(msg)
+                if customer is not None and not engine.consent.allows(customer, purpose):
+                    withheld += 1
                     continue
                 data = json.dumps(msg, default=str)
                 yield f"id: {msg.get('id', '')}\nevent: {msg['type']}\ndata: {data}\n\n".encode()

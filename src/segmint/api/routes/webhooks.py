@@ -43,6 +43,7 @@ async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) 
     errors, timeouts, 429 and 5xx answers are retried with exponential back-off. The URL must
     resolve to public addresses only (checked now and before every delivery)."""
     url = str(body.url)
+    engine.consent.policy.check(body.purpose)
     await resolve_destination(url, engine.webhook_policy)
     w = await engine.db(
         lambda con: store.create_webhook(
@@ -51,6 +52,8 @@ async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) 
             event_types=list(body.event_types),
             description=body.description,
             box=engine.box,
+            purpose=body.purpose,
+            raw_ids=body.raw_ids,
         )
     )
     return WebhookCreated(**{k: w[k] for k in WebhookCreated.model_fields})
