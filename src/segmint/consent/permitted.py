@@ -11,6 +11,7 @@ back (an old file ingested again) stays out of every output.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ __all__ = ["ERASED_KEY", "ConsentView", "Permission", "erased_refs", "permitted"
 
 #: the pseudonym destination whose key hashes erased customers' ids
 ERASED_KEY = "erasure"
+_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class ConsentView:
         erased_key: bytes | None,
     ) -> None:
         self.policy = policy
+        #: changes with every view loaded: caches of what it allowed are keyed by it
+        self.serial = next(_SERIALS)
         self._exceptions = exceptions
         self._erased = erased
         self._erased_key = erased_key

@@ -377,21 +377,24 @@ class LiveState:
         token: object = None,
     ) -> tuple[list[str], str | None, int]:
         """A page of the segment's members by id after ``cursor``, the next cursor, and how
-        many members ``keep`` (a consent check; ``token`` changes when it does) left out."""
-        cached = self._members_cache.get(segment_id)
-        if cached is None or cached[:2] != (self.version, token):
+        many members ``keep`` (a consent check; ``token`` names it and changes when it does)
+        left out."""
+        cached = self._members_cache.get((segment_id, token))
+        if cached is None or cached[0] != self.version:
             n = len(self.ids)
             rows = np.flatnonzero(self.seg[:n] == segment_id)
             every = [self.ids[r] for r in rows]
             kept = every if keep is None else [c for c in every if keep(c)]
             ids = np.sort(np.array(kept, dtype=object))
-            cached = (self.version, token, ids, len(every) - len(kept))
-            self._members_cache[segment_id] = cached
-        ids = cached[2]
+            cached = (self.version, ids, len(every) - len(kept))
+            if len(self._members_cache) > 1024:  # tokens of consent states long replaced
+                self._members_cache.clear()
+            self._members_cache[(segment_id, token)] = cached
+        ids = cached[1]
         start = 0 if cursor is None else int(np.searchsorted(ids, cursor, side="right"))
         page = [str(x) for x in ids[start : start + limit]]
         more = start + limit < len(ids)
-        return page, (page[-1] if more and page else None), cached[3]
+        return page, (page[-1] if more and page else None), cached[2]
 
 
 def _plain(value: Any) -> Any:

@@ -584,7 +584,7 @@ class Engine:
             cursor,
             limit,
             keep=lambda c: self.consent.allows(c, purpose),
-            token=id(self.consent),
+            token=(purpose, self.consent.serial),
         )
         summary = {
             "purpose": purpose,
