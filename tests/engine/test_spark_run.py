@@ -115,6 +115,36 @@ def test_a_sampled_fit_assigns_and_counts_every_customer(spark, files, tmp_path)
     assert (output / "assignments" / "_SUCCESS").exists()
 
 
+def test_a_spark_run_segments_only_customers_permitted_for_analytics(spark, files, tmp_path):
+    from segmint.consent.erase import erase_customer
+    from segmint.consent.ledger import append_rows
+
+    paths, duck, duck_run = files
+    everyone = _assigned(duck, duck_run.run_id).index
+    withdrew, erased = list(everyone[10:12]), everyone[12]
+    workspace = Workspace(tmp_path / "ws")
+    with workspace.transaction(create=True) as con:
+        append_rows(
+            con,
+            workspace.path,
+            [
+                {"customer_id": c, "purpose": "analytics", "status": "withdrawn",
+                 "ts": pd.Timestamp("2020-01-01"), "source": "crm", "evidence": None}
+                for c in withdrew
+            ],
+        )  # fmt: skip
+        erase_customer(con, workspace.path, erased)
+    run = pipeline.segment_on_spark(
+        workspace,
+        str(paths["transactions"].parent / "transactions.parquet"),
+        master="local[2]",
+        write_html=False,
+    )
+    assigned = _assigned(workspace, run.run_id)
+    assert run.n_customers == len(everyone) - 3 == len(assigned)
+    assert not assigned.index.isin([*withdrew, erased]).any()
+
+
 def test_a_bad_run_stores_nothing_and_leaves_no_results(spark, files, tmp_path):
     paths, _, _ = files
     workspace = Workspace(tmp_path / "ws")

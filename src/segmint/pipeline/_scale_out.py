@@ -33,6 +33,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from segmint.config import duckdb_memory_limit, get_settings
+from segmint.consent.permitted import ERASED_KEY, permitted
+from segmint.consent.pseudonym import destination_key, pseudonym
 from segmint.engine import read_tables, spark_session
 from segmint.errors import DataValidationError
 from segmint.features import MIN_CATEGORY_COVERAGE, derive_categories, feature_query
@@ -144,6 +146,7 @@ def segment_on_spark(
                     category_map_table=None if categories is None else "product_categories",
                 )
             )
+            features = _analytics_only(session, workspace, features)
             features.write.mode("overwrite").parquet(f"{out}/features")
             features = session.read.parquet(f"{out}/features")
             n_customers = features.count()
@@ -348,6 +351,33 @@ def _counted(session, out: str, fitted: Segmentation) -> tuple[pd.DataFrame, pd.
     if micro is not None and not micro.empty:
         micro = micro.assign(micro_segment_id=micro["micro_segment_id"].astype(str))
     return counted(fitted.segments, "segment_id"), counted(micro, "micro_segment_id")
+
+
+def _analytics_only(session, workspace: Workspace, features):
+    """Segmentation runs under the analytics purpose, on Spark too: the workspace's consent
+    exceptions join as a broadcast table, and erased customers (kept as keyed hashes) are
+    matched by the same HMAC computed on the executors."""
+    from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
+    from pyspark.sql.functions import pandas_udf
+
+    with workspace.connect(create=True) as con:
+        perm = permitted(con, "analytics")
+        listed = con.execute(f"SELECT customer_id FROM {perm.table}").df()
+        erased = con.execute("SELECT ref FROM erased_customers").df()
+        key = destination_key(con, workspace.path, ERASED_KEY) if len(erased) else None
+    if perm.regime == "opt-in" or len(listed):
+        how = "left_anti" if perm.regime == "opt-out" else "left_semi"
+        listed = session.createDataFrame(listed, "customer_id string")
+        features = features.join(F.broadcast(listed), "customer_id", how)
+    if key is not None:
+
+        @pandas_udf("string")
+        def refs(ids: pd.Series) -> pd.Series:
+            return ids.map(lambda c: pseudonym(key, c))
+
+        gone = F.broadcast(session.createDataFrame(erased, "ref string"))
+        features = features.join(gone, refs(F.col("customer_id")) == gone["ref"], "left_anti")
+    return features
 
 
 @contextmanager
