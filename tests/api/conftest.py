@@ -26,6 +26,7 @@ def free_port() -> int:
 def template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo workspace (300 customers, one run, its model stored), built once per session."""
     from segmint import pipeline
+    from segmint.consent.policy import ConsentPolicy, save_policy
     from segmint.datasets import generate
     from segmint.datasets import write as write_dataset
     from segmint.realtime.live import LiveState
@@ -39,6 +40,9 @@ def template_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
     with Workspace(path).connect() as con:
         LiveState.load(con)  # stores the run's fitted model if the pipeline did not
+        # 300 customers make segments of about 30: member lists and micro-segments are
+        # described from 5 (the default minimum audience of 50 is tested on its own)
+        save_policy(con, ConsentPolicy(min_audience=5))
     return path
 
 

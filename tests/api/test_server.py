@@ -307,7 +307,7 @@ def test_webhook_signed_retried_and_logged(client, live):
         url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
         r = client.post(
             "/v1/webhooks",
-            json={"url": url, "event_types": ["segment.entered"]},
+            json={"url": url, "event_types": ["segment.entered"], "raw_ids": True},
             headers=live.keys.h("admin"),
         )
         assert r.status_code == 201, r.text

@@ -90,7 +90,10 @@ def free_port() -> int:
 
 def register(client: httpx.Client, admin: dict, url: str) -> httpx.Response:
     return client.post(
-        "/v1/webhooks", json={"url": url, "event_types": ["segment.entered"]}, headers=admin
+        "/v1/webhooks",
+        # raw ids: these tests follow customers by id (pseudonyms: test_consent_enforcement)
+        json={"url": url, "event_types": ["segment.entered"], "raw_ids": True},
+        headers=admin,
     )
 
 
@@ -227,7 +230,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("url", HOSTILE)
 def test_hostile_registrations_refused_even_with_the_loopback_flag(live, url):
-    r = httpx.post(live.url + "/v1/webhooks", json={"url": url}, headers=live.keys.h("admin"))
+    r = httpx.post(
+        live.url + "/v1/webhooks", json={"url": url, "raw_ids": True}, headers=live.keys.h("admin")
+    )
     assert r.status_code in (400, 422), r.text
     if r.status_code == 400:
         assert r.json()["detail"] == REFUSED
@@ -248,7 +253,11 @@ def test_loopback_refused_without_the_flag(template_workspace, tmp_path):
     server = LiveServer(ws).start()
     try:
         for url in ("http://127.0.0.1:9000/", "http://localhost:9000/", "http://[::1]:9000/"):
-            r = httpx.post(server.url + "/v1/webhooks", json={"url": url}, headers=keys.h("admin"))
+            r = httpx.post(
+                server.url + "/v1/webhooks",
+                json={"url": url, "raw_ids": True},
+                headers=keys.h("admin"),
+            )
             assert r.status_code == 400 and r.json()["detail"] == REFUSED, (url, r.text)
     finally:
         server.stop()

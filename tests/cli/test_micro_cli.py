@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from segmint import pipeline
 from segmint.cli import app
+from segmint.consent.policy import ConsentPolicy, save_policy
 from segmint.store.workspace import Workspace
 
 runner = CliRunner()
@@ -19,6 +20,8 @@ runner = CliRunner()
 def ws(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("micro") / "ws"
     pipeline.demo(Workspace(path), n_customers=1500)
+    with Workspace(path).transaction() as con:  # every micro-segment, however small, listed
+        save_policy(con, ConsentPolicy(min_audience=1))
     return str(path)
 
 
@@ -48,7 +51,7 @@ def test_unknown_segment_is_one_line_error(ws):
 
 def test_exports_carry_micro_segment_names(ws, tmp_path):
     out = tmp_path / "a.parquet"
-    assert invoke("export", "assignments", "-w", ws, "-o", str(out)).exit_code == 0
+    assert invoke("export", "assignments", "--raw-ids", "-w", ws, "-o", str(out)).exit_code == 0
     rows = pd.read_parquet(out)
     micro = pipeline.export_frame(Workspace(ws), "micro-segments")
     names = dict(zip(micro["micro_segment_id"], micro["name"], strict=True))

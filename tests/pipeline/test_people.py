@@ -45,7 +45,7 @@ def test_the_run_sees_one_customer_with_both_accounts_orders(linked):
     ws, run, first, second, both = linked
     person = min(first, second)
     merged = max(first, second)
-    assigned = pipeline.export_frame(ws, "assignments", run_id=run.run_id)
+    assigned = pipeline.export_frame(ws, "assignments", run_id=run.run_id, raw_ids=True)
     assert merged not in set(assigned["customer_id"])
     with ws.connect(read_only=True) as con:
         features = con.execute(
@@ -65,7 +65,9 @@ def test_the_run_sees_one_customer_with_both_accounts_orders(linked):
 def test_the_live_profiles_agree_and_events_to_either_id_reach_the_person(linked):
     ws, run, first, second, both = linked
     person, merged = min(first, second), max(first, second)
-    stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id).set_index("customer_id")
+    stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id, raw_ids=True).set_index(
+        "customer_id"
+    )
     with ws.connect(read_only=True) as con:
         state = LiveState.load(con)
     served = dict(zip(state.ids, state.seg.tolist(), strict=True))

@@ -29,7 +29,9 @@ def _workspace(root, seed: int):
 
 def _ari(ws, labels, **options) -> tuple[float, pipeline.RunResult]:
     run = pipeline.segment(ws, space="behaviour", n_segments=4, write_html=False, **options)
-    found = pipeline.export_frame(ws, "assignments", run_id=run.run_id).set_index("customer_id")
+    found = pipeline.export_frame(ws, "assignments", run_id=run.run_id, raw_ids=True).set_index(
+        "customer_id"
+    )
     return adjusted_rand_score(labels[found.index], found["segment_id"]), run
 
 
@@ -54,7 +56,9 @@ def test_the_service_reproduces_a_sources_run_from_its_stored_features(tmp_path)
     ws, labels = _workspace(tmp_path, 4)
     run = pipeline.segment(ws, write_html=False)
     assert run.metrics["sources"]["used"]
-    stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id).set_index("customer_id")
+    stored = pipeline.export_frame(ws, "assignments", run_id=run.run_id, raw_ids=True).set_index(
+        "customer_id"
+    )
     with ws.connect(read_only=True) as con:
         state = LiveState.load(con)
     # the live model assigns every customer on purchases at the clock and the run's stored

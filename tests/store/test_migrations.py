@@ -24,7 +24,8 @@ def test_a_missing_lower_migration_is_applied(tmp_path):
 
 def test_a_workspace_from_before_micro_segment_descriptions(tmp_path):
     """A workspace whose run was stored before migration 006: read-only commands (report,
-    exports, micro-segment listing) work on it unmigrated, and the next write adds the table."""
+    micro-segment listing) work on it unmigrated; an export (which writes its audit record)
+    migrates it first."""
     from segmint import pipeline
     from segmint.store.runs import load_micro_segments
 
@@ -35,14 +36,14 @@ def test_a_workspace_from_before_micro_segment_descriptions(tmp_path):
         con.execute("DELETE FROM schema_version WHERE version = 6")
     report = pipeline.write_report(ws, run_id=1)
     assert 'id="micro"' not in report.read_text() and 'id="segments"' in report.read_text()
-    rows = pipeline.export_frame(ws, "assignments")
-    assert rows["micro_segment"].isna().all() and rows["micro_segment_id"].notna().all()
-    assert pipeline.export_frame(ws, "micro-segments").empty
     assert pipeline.load_micro_segments(ws)[1].empty
     with ws.connect(read_only=True) as con:  # still unmigrated: read-only opens never write
         assert con.execute("SELECT count(*) FROM schema_version WHERE version = 6").fetchall() == [
             (0,)
         ]
+    rows = pipeline.export_frame(ws, "assignments")
+    assert rows["micro_segment"].isna().all() and rows["micro_segment_id"].notna().all()
+    assert pipeline.export_frame(ws, "micro-segments").empty
     with ws.connect() as con:
         assert load_micro_segments(con, 1).empty
         assert con.execute("SELECT count(*) FROM schema_version WHERE version = 6").fetchall() == [
