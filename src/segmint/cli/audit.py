@@ -73,12 +73,14 @@ def list_entries(
     table = Table(title="Audit log")
     for column in entries.columns:
         # what identifies an entry stays on one line; the rest folds, never cut: an audit
-        # listing that shortens a path or a key id hides what it is for
+        # listing that shortens a path or a key id hides what it is for (the detail, often
+        # long JSON, is shortened: --json gives it whole)
         table.add_column(
             column,
             justify="right" if column in ("seq", "rows") else "left",
-            no_wrap=column in ("seq", "ts", "action", "rows"),
-            overflow="fold",
+            no_wrap=column in ("seq", "ts", "action", "rows", "detail"),
+            overflow="ellipsis" if column == "detail" else "fold",
+            max_width=40 if column == "detail" else None,
         )
     for row in entries.itertuples(index=False):
         table.add_row(*(_cell(value) for value in row))

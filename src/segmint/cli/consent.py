@@ -17,18 +17,21 @@ from segmint.cli._options import JsonOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
 from segmint.cli._output import fail as _fail
 from segmint.consent import ledger
+from segmint.consent.audit import local_actor, record
+from segmint.consent.policy import change_policy, load_policy, save_policy
 from segmint.errors import SegmintError, WorkspaceError
 from segmint.files import atomic_path
 from segmint.store.workspace import Workspace
 
 consent_app = typer.Typer(
-    help="The consent ledger: verify it, prove a customer's consent, publish checkpoints.",
+    help="The consent ledger: verify it, prove a customer's consent, publish checkpoints; "
+    "the consent policy (purposes, regimes, minimum audience).",
     no_args_is_help=True,
 )
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``consent verify``, ``consent proof`` and ``consent checkpoint`` to the main app."""
+    """Add ``consent verify``, ``proof``, ``checkpoint`` and ``settings`` to the main app."""
     app.add_typer(consent_app, name="consent")
 
 
@@ -152,3 +155,50 @@ def show_checkpoint(
     for name, value in found.items():
         table.add_row(name, str(value))
     out.print(table)
+
+
+@consent_app.command("settings")
+def settings(
+    purposes: Annotated[
+        str | None,
+        typer.Option(help="The purposes, comma-separated (replaces the list)."),
+    ] = None,
+    regime: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="opt-in or opt-out for every purpose, or PURPOSE=opt-in|opt-out for one "
+            "(repeatable): what a customer without a record counts as."
+        ),
+    ] = None,
+    min_audience: Annotated[
+        int | None, typer.Option(help="The smallest group an output may describe.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change the consent policy: purposes, regimes and the minimum audience size
+    (changes are recorded in the audit log)."""
+    try:
+        ws = Workspace(workspace)
+        with ws.transaction(create=True) as con:
+            policy = load_policy(con)
+            changed = change_policy(policy, purposes, regime or [], min_audience)
+            if changed != policy:
+                save_policy(con, changed)
+                record(
+                    con,
+                    ws.path,
+                    actor=local_actor(),
+                    action="settings.change",
+                    detail=changed.to_dict(),
+                )
+    except SegmintError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print_json(changed.to_dict())
+        return
+    table = Table("purpose", "regime (no record)")
+    for p in changed.purposes:
+        table.add_row(p, changed.regime(p))
+    out.print(table)
+    out.print(f"minimum audience: {changed.min_audience}")
