@@ -101,7 +101,7 @@ def test_batch_with_every_type_and_inner_duplicates(client, live):
             "customer_id": cid,
             "ts": ts(),
             "type": "consent",
-            "properties": {"purpose": "email_marketing", "status": "granted"},
+            "properties": {"purpose": "email", "status": "granted"},
         },
     ]
     r = client.post("/v1/events", json={"events": events}, headers=live.keys.h("ingest"))

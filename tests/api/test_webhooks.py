@@ -120,8 +120,9 @@ def test_outbox_survives_sigkill_and_old_plaintext_secrets_still_sign(template_w
     legacy_secret = "whsec_legacy_plaintext_0123456789"
     with duckdb.connect(str(ws / "segmint.duckdb")) as con:
         con.execute(
-            "INSERT INTO webhooks VALUES ('wh_legacy', ?, ?, '[\"segment.entered\"]', NULL, "
-            "now()::TIMESTAMP, NULL)",
+            "INSERT INTO webhooks (webhook_id, url, secret, event_types, description, created_at,"
+            " deleted_at, raw_ids) VALUES ('wh_legacy', ?, ?, '[\"segment.entered\"]', NULL, "
+            "now()::TIMESTAMP, NULL, true)",
             [f"http://127.0.0.1:{port}/legacy", legacy_secret],
         )
     admin, ingest = keys.h("admin"), keys.h("ingest")

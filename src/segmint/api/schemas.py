@@ -143,7 +143,7 @@ class ChatMessageProperties(_Strict):
 
 
 class ConsentProperties(_Strict):
-    purpose: Id = Field(description="What the consent is for, e.g. `email_marketing`.")
+    purpose: Id = Field(description="One of the workspace's consent purposes, e.g. `email`.")
     status: Literal["granted", "withdrawn"]
 
 

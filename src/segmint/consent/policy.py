@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from segmint.errors import SegmintError
+from segmint.errors import DataValidationError, SegmintError
 
 __all__ = [
     "DEFAULT_PURPOSES",
@@ -67,7 +67,7 @@ class ConsentPolicy:
     def check(self, purpose: str) -> str:
         """``purpose`` if the workspace knows it; else a clear error listing the known ones."""
         if purpose not in self.purposes:
-            raise SegmintError(
+            raise DataValidationError(
                 f"unknown purpose {purpose!r}; this workspace's purposes are "
                 f"{', '.join(self.purposes)} (see `segmint consent settings`)"
             )

@@ -41,7 +41,10 @@ async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) 
     v1=HEX`` where HEX is HMAC-SHA256(secret, "TIMESTAMP." + body), ``X-Segmint-Event`` and
     ``X-Segmint-Delivery`` (the same on every retry: delivery is at least once). Connection
     errors, timeouts, 429 and 5xx answers are retried with exponential back-off. The URL must
-    resolve to public addresses only (checked now and before every delivery)."""
+    resolve to public addresses only (checked now and before every delivery). Notifications
+    about customers serve ``purpose``: customers who have not consented to it are left out
+    (counted in `withheld`), and customers are named by this webhook's own pseudonym unless
+    ``raw_ids`` (recorded in the audit log)."""
     url = str(body.url)
     engine.consent.policy.check(body.purpose)
     await resolve_destination(url, engine.webhook_policy)
@@ -55,6 +58,14 @@ async def create_webhook(engine: EngineDep, key: AdminKey, body: WebhookCreate) 
             purpose=body.purpose,
             raw_ids=body.raw_ids,
         )
+    )
+    # a webhook is an output of customer data: who registered it, for what, with which ids
+    engine.audit_later(
+        key,
+        "webhook.create",
+        purpose=body.purpose,
+        target=w["webhook_id"],
+        detail={"raw_ids": body.raw_ids, "event_types": list(body.event_types)},
     )
     return WebhookCreated(**{k: w[k] for k in WebhookCreated.model_fields})
 

@@ -18,3 +18,6 @@ CREATE TABLE IF NOT EXISTS erased_customers (
 ALTER TABLE webhooks ADD COLUMN purpose VARCHAR DEFAULT 'personalisation';
 ALTER TABLE webhooks ADD COLUMN raw_ids BOOLEAN DEFAULT false;
 ALTER TABLE webhooks ADD COLUMN withheld BIGINT DEFAULT 0;
+-- webhooks registered before (by admins, who may ask for raw ids) keep receiving what their
+-- receivers were built for; new ones get pseudonyms unless they ask
+UPDATE webhooks SET raw_ids = true;
