@@ -32,7 +32,6 @@ from __future__ import annotations
 import hmac
 import os
 from dataclasses import dataclass, field
-from hashlib import sha256
 from pathlib import Path
 
 import duckdb
@@ -296,8 +295,9 @@ def _add_subjects(con: duckdb.DuckDBPyConnection, source: str) -> None:
     if not new:
         return
     keys = [os.urandom(32) for _ in new]
+    # hmac.digest is the one-shot C path, several times faster than hmac.new per customer
     refs = [
-        hmac.new(k, c.encode("utf-8"), sha256).hexdigest() for k, c in zip(keys, new, strict=True)
+        hmac.digest(k, c.encode("utf-8"), "sha256").hex() for k, c in zip(keys, new, strict=True)
     ]
     subjects = pa.table(
         {
