@@ -199,6 +199,11 @@ def _recompute_hash(seq: int) -> str:
             5,
         ),
         (["DELETE FROM consent_ledger WHERE seq = 7"], "entry 7 is missing", 7),
+        (
+            ["UPDATE consent_ledger SET leaf_hash = 'not hex' WHERE seq = 3"],
+            "entry 3 was changed",
+            3,
+        ),
         (["DELETE FROM consent_ledger WHERE seq BETWEEN 3 AND 4"], "entries 3 to 4 are missing", 3),
         (
             ["DELETE FROM consent_ledger WHERE seq >= 11"],
