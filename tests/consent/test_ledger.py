@@ -242,6 +242,12 @@ def test_tampered_entries_are_named(ws, statements, named, first_bad):
     assert found.first_bad_seq == first_bad
 
 
+def test_no_append_onto_a_ledger_with_a_gap(ws):
+    _tamper(ws, "DELETE FROM consent_ledger WHERE seq = 7")
+    with ws.transaction() as con, pytest.raises(WorkspaceError, match="12 entries numbered up"):
+        ledger.append_rows(con, ws.path, _rows(1, 9))
+
+
 def test_swapped_rows_name_both(ws):
     _tamper(
         ws,

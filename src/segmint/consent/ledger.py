@@ -255,10 +255,17 @@ def _append(con: duckdb.DuckDBPyConnection, directory: Path, source: str) -> App
     if missing:
         raise SegmintError(f"{missing:,} consent row(s) lack a customer id, purpose or time")
     key = LedgerKey.for_workspace(directory)
-    (first, count) = con.execute(
-        f"""SELECT (SELECT coalesce(max(seq) + 1, 0) FROM consent_ledger), count(*)
+    (first, held, count) = con.execute(
+        f"""SELECT (SELECT coalesce(max(seq) + 1, 0) FROM consent_ledger),
+                   (SELECT count(*) FROM consent_ledger), count(*)
             FROM {source}"""
     ).fetchall()[0]
+    if first != held:
+        # a tree over rows numbered with gaps or repeats would be signed as if it were whole
+        raise WorkspaceError(
+            f"the consent ledger holds {held:,} entries numbered up to {first - 1}: it was "
+            "changed outside segmint; see segmint consent verify before appending"
+        )
     if count == 0:
         return Appended(first, 0, latest_checkpoint(con, directory))
     _add_subjects(con, source)
@@ -334,6 +341,7 @@ def _leaves(con: duckdb.DuckDBPyConnection, size: int | None = None) -> list[byt
 
 
 def _sign_checkpoint(con: duckdb.DuckDBPyConnection, key: LedgerKey, size: int) -> dict:
+    """Sign and store the next checkpoint: the root of the ledger's first ``size`` entries."""
     root = root_at(build_levels(_leaves(con)), size).hex()
     (last,) = con.execute(
         "SELECT coalesce(max(checkpoint_id), 0) FROM consent_checkpoints"
