@@ -199,6 +199,11 @@ def _recompute_hash(seq: int) -> str:
             5,
         ),
         (["DELETE FROM consent_ledger WHERE seq = 7"], "entry 7 is missing", 7),
+        (
+            ["UPDATE consent_ledger SET leaf_hash = 'not hex' WHERE seq = 3"],
+            "entry 3 was changed",
+            3,
+        ),
         (["DELETE FROM consent_ledger WHERE seq BETWEEN 3 AND 4"], "entries 3 to 4 are missing", 3),
         (
             ["DELETE FROM consent_ledger WHERE seq >= 11"],
@@ -235,6 +240,12 @@ def test_tampered_entries_are_named(ws, statements, named, first_bad):
     assert not found.ok
     assert any(named in p for p in found.problems), found.problems
     assert found.first_bad_seq == first_bad
+
+
+def test_no_append_onto_a_ledger_with_a_gap(ws):
+    _tamper(ws, "DELETE FROM consent_ledger WHERE seq = 7")
+    with ws.transaction() as con, pytest.raises(WorkspaceError, match="12 entries numbered up"):
+        ledger.append_rows(con, ws.path, _rows(1, 9))
 
 
 def test_swapped_rows_name_both(ws):
