@@ -296,7 +296,7 @@ def test_forged_checkpoint_is_named(ws, tmp_path):
     _tamper(ws, _flip_status(1), _recompute_hash(1))
     with ws.connect() as con:
         con.execute("DELETE FROM consent_checkpoints WHERE checkpoint_id = 4")
-        forged = ledger._sign_checkpoint(con, forger, 13)
+        forged = ledger._sign_checkpoint(con, forger, 0, 13)
     found = _verify(ws)
     assert f"checkpoint 4 was signed by another key (key id {forger.key_id}" in " ".join(
         found.problems
@@ -330,3 +330,16 @@ def test_empty_ledger_verifies_without_a_key(tmp_path):
         assert ledger.latest_checkpoint(con) is None
     assert (found.ok, found.entries) == (True, 0)
     assert not (ws.path / KEY_FILE).exists()
+
+
+def test_an_append_extends_the_stored_frontier_only_while_it_matches_the_signed_root(ws):
+    with ws.connect() as con:
+        (rows,) = con.execute("SELECT count(*) FROM consent_frontier").fetchall()[0]
+    assert rows == 3  # 13 entries: perfect subtrees of 8, 4 and 1 leaves
+    _tamper(ws, "UPDATE consent_frontier SET hash = repeat('ab', 32)")
+    with ws.transaction() as con:  # a frontier that no longer folds to the root is rebuilt
+        ledger.append_rows(con, ws.path, _rows(2, 4))
+        ledger.append_rows(con, ws.path, _rows(1, 5))
+    found = _verify(ws)
+    assert found.ok, found.problems
+    assert found.entries == 19 and found.checkpoints == 6

@@ -8,8 +8,12 @@ from hashlib import sha256
 import pytest
 
 from segmint.consent.merkle import (
+    EMPTY_ROOT,
     build_levels,
     consistency_proof,
+    extend,
+    frontier,
+    frontier_root,
     inclusion_proof,
     leaf_hash,
     node_hash,
@@ -122,3 +126,15 @@ def test_bad_arguments():
         consistency_proof(LEVELS, 6, 5)
     assert not verify_inclusion(0, 0, LEAVES[0], [], LEAVES[0])
     assert consistency_proof(LEVELS, 0, 5) == []
+
+
+@pytest.mark.parametrize("n", range(0, 70))
+def test_a_frontier_extended_leaf_by_leaf_gives_every_prefix_root(n):
+    leaves = [leaf_hash(bytes([i, i >> 8])) for i in range(n + 5)]
+    levels = build_levels(leaves)
+    front = frontier(levels, n)
+    assert frontier_root(front) == (root_at(levels, n) if n else EMPTY_ROOT)
+    for extra in range(1, 6):
+        grown = extend(front, leaves[n : n + extra])
+        assert grown == frontier(levels, n + extra)
+        assert frontier_root(grown) == root_at(levels, n + extra)

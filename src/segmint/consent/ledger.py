@@ -40,7 +40,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmint.consent.merkle import build_levels, consistency_proof, inclusion_proof, root_at
+from segmint.consent.merkle import (
+    build_levels,
+    consistency_proof,
+    extend,
+    frontier,
+    frontier_root,
+    inclusion_proof,
+    root_at,
+)
 from segmint.consent.signing import KEY_FILE, LedgerKey, check_signature
 from segmint.errors import SegmintError, WorkspaceError
 from segmint.io.validate import quote
@@ -283,7 +291,7 @@ def _append(con: duckdb.DuckDBPyConnection, directory: Path, source: str) -> App
             FROM hashed ORDER BY seq""",
         [first, utcnow(), key.mac_key()],
     )
-    checkpoint = _sign_checkpoint(con, key, first + count)
+    checkpoint = _sign_checkpoint(con, key, first, first + count)
     return Appended(first, count, checkpoint)
 
 
@@ -340,9 +348,45 @@ def _leaves(con: duckdb.DuckDBPyConnection, size: int | None = None) -> list[byt
     return leaves.to_pylist()
 
 
-def _sign_checkpoint(con: duckdb.DuckDBPyConnection, key: LedgerKey, size: int) -> dict:
-    """Sign and store the next checkpoint: the root of the ledger's first ``size`` entries."""
-    root = root_at(build_levels(_leaves(con)), size).hex()
+def _tree_root(con: duckdb.DuckDBPyConnection, previous: int, size: int) -> str:
+    """The root of the first ``size`` leaves. The stored frontier of the ``previous`` tree is
+    extended by the new leaves alone (measured: a one-row append at 10M entries took 15.8 s
+    when it rebuilt the tree), if it still folds to that tree's signed root; otherwise the
+    tree is rebuilt from every leaf. Either way the frontier of the new tree is stored."""
+    front = [
+        (height, bytes.fromhex(h))
+        for height, h in con.execute(
+            "SELECT height, hash FROM consent_frontier WHERE tree_size = ? ORDER BY height DESC",
+            [previous],
+        ).fetchall()
+    ]
+    signed = con.execute(
+        """SELECT root FROM consent_checkpoints WHERE tree_size = ?
+           ORDER BY checkpoint_id DESC LIMIT 1""",
+        [previous],
+    ).fetchall()
+    if previous == 0 or (signed and front and frontier_root(front).hex() == signed[0][0]):
+        new = con.execute(
+            """SELECT coalesce(try(unhex(leaf_hash)), ''::BLOB) FROM consent_ledger
+               WHERE seq >= ? AND seq < ? ORDER BY seq""",
+            [previous, size],
+        ).fetchall()
+        front = extend(front if previous else [], [bytes(r[0]) for r in new])
+    else:
+        front = frontier(build_levels(_leaves(con, size)), size)
+    con.execute("DELETE FROM consent_frontier")
+    con.executemany(
+        "INSERT INTO consent_frontier VALUES (?, ?, ?)", [(size, h, x.hex()) for h, x in front]
+    )
+    return frontier_root(front).hex()
+
+
+def _sign_checkpoint(
+    con: duckdb.DuckDBPyConnection, key: LedgerKey, previous: int, size: int
+) -> dict:
+    """Sign and store the next checkpoint: the root of the ledger's first ``size`` entries
+    (``previous``: the size of the tree it extends)."""
+    root = _tree_root(con, previous, size)
     (last,) = con.execute(
         "SELECT coalesce(max(checkpoint_id), 0) FROM consent_checkpoints"
     ).fetchall()[0]

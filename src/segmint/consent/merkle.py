@@ -90,6 +90,39 @@ def root_at(levels: list[list[bytes]], n: int) -> bytes:
     return range_hash(levels, 0, n)
 
 
+def frontier(levels: list[list[bytes]], n: int) -> list[tuple[int, bytes]]:
+    """The roots of the perfect subtrees the first ``n`` leaves split into, largest first, as
+    (height, hash): all an append needs to extend the tree (at most 64 of them)."""
+    out, offset = [], 0
+    for height in range(n.bit_length() - 1, -1, -1):
+        if n >> height & 1:
+            out.append((height, levels[height][offset >> height]))
+            offset += 1 << height
+    return out
+
+
+def extend(front: list[tuple[int, bytes]], leaves: list[bytes]) -> list[tuple[int, bytes]]:
+    """The frontier after appending ``leaves`` (O(log n) each): equal heights merge."""
+    front = list(front)
+    for leaf in leaves:
+        front.append((0, leaf))
+        while len(front) > 1 and front[-1][0] == front[-2][0]:
+            (height, left), (_, right) = front[-2], front[-1]
+            front[-2:] = [(height + 1, node_hash(left, right))]
+    return front
+
+
+def frontier_root(front: list[tuple[int, bytes]]) -> bytes:
+    """The root of the tree a frontier describes: MTH splits at the largest power of two, so
+    the subtrees fold from the right."""
+    if not front:
+        return EMPTY_ROOT
+    root = front[-1][1]
+    for _, left in reversed(front[:-1]):
+        root = node_hash(left, root)
+    return root
+
+
 def inclusion_proof(levels: list[list[bytes]], index: int, size: int) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of the first ``size`` leaves
     (RFC 9162 §2.1.3.1), leaf side first."""

@@ -28,3 +28,12 @@ CREATE TABLE IF NOT EXISTS consent_checkpoints (
     key_id        VARCHAR NOT NULL,      -- first 16 hex of SHA-256(public key raw bytes)
     signature     VARCHAR NOT NULL       -- base64 Ed25519 over the checkpoint's canonical bytes
 );
+
+-- the roots of the perfect subtrees of the latest checkpoint's tree (at most 64): an append
+-- extends them instead of rebuilding the tree. Derived data: used only while they still fold
+-- to that checkpoint's signed root, and `segmint consent verify` never reads them.
+CREATE TABLE consent_frontier (
+    tree_size   BIGINT NOT NULL,
+    height      INTEGER NOT NULL,
+    hash        VARCHAR NOT NULL
+);
