@@ -12,8 +12,9 @@ Usage: python benchmarks/bench_ledger.py [--append-rows 100000] [--entries 20000
 3. ``verify`` of the whole ledger, timed, against plain hashlib hashing the same number of
    32-byte leaves once in Python (the Merkle tree alone hashes about as many nodes again),
    and the part of a verify that is building that tree.
-4. One more single-row append and one customer's proof at that size: both rebuild the tree
-   from the stored leaf hashes, so they grow with the ledger.
+4. One more single-row append and one customer's proof at that size: the append extends the
+   stored frontier of the last tree (O(log n)); a proof rebuilds the tree from the stored
+   leaf hashes, so it grows with the ledger.
 
 Wall seconds; peak resident memory of the process at the end. The last line, ``JSON:``,
 holds every figure.

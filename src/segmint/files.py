@@ -30,3 +30,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def key_file(path: str | os.PathLike[str], size: int = 32) -> bytes:
+    """The bytes of a secret key file, created with ``size`` random bytes (mode 0600, written
+    and synced before anyone can read it: ``O_EXCL`` makes one creator win a race) if absent.
+    The caller checks what it read."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    key = os.urandom(size)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    return key

@@ -52,7 +52,6 @@ from __future__ import annotations
 import getpass
 import hmac
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,7 +60,7 @@ import duckdb
 import pandas as pd
 
 from segmint.errors import WorkspaceError
-from segmint.files import atomic_path
+from segmint.files import atomic_path, key_file
 from segmint.store.workspace import utcnow
 
 __all__ = [
@@ -351,16 +350,7 @@ def _key(directory: Path, *, create: bool) -> bytes | None:
     path = directory / KEY_FILE
     if not create:
         return _checked(path, path.read_bytes()) if path.is_file() else None
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _checked(path, path.read_bytes())
-    key = os.urandom(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-        f.flush()
-        os.fsync(f.fileno())
-    return key
+    return _checked(path, key_file(path))
 
 
 def _checked(path: Path, key: bytes) -> bytes:

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from segmint.errors import WorkspaceError
+from segmint.files import key_file
 
 __all__ = ["KEY_FILE", "ORIGIN", "LedgerKey", "canonical_bytes", "check_signature", "key_id"]
 
@@ -96,16 +96,7 @@ class LedgerKey:
     def for_workspace(cls, directory: str | Path) -> LedgerKey:
         """The key of a workspace: ``consent.key`` is created (0600) if it does not exist."""
         path = Path(directory) / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raw = path.read_bytes()
-        else:
-            raw = os.urandom(32)
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
+        raw = key_file(path)
         if len(raw) != 32:
             raise WorkspaceError(
                 f"{path} is not a segmint ledger key file (expected 32 raw bytes, found "

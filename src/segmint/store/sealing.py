@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from segmint.errors import WorkspaceError
+from segmint.files import key_file
 
 __all__ = ["KEY_FILE", "SecretBox"]
 
@@ -49,16 +50,7 @@ class SecretBox:
     def for_workspace(cls, directory: str | Path) -> SecretBox:
         """The box of a workspace: its key file is created (0600) if it does not exist."""
         path = Path(directory) / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes()
-        else:
-            key = AESGCM.generate_key(bit_length=256)
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
-                f.flush()
-                os.fsync(f.fileno())
+        key = key_file(path)
         if len(key) != 32:
             raise WorkspaceError(f"{path} is not a segmint key file (expected 32 bytes)")
         return cls(key)
