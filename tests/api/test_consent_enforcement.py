@@ -351,3 +351,37 @@ def _resolve(spec: dict, text: str, depth: int = 0) -> str:
         if ref in out:
             out += _resolve(spec, json.dumps(schema), depth + 1)
     return out
+
+
+def test_consent_events_reach_the_ledger_and_every_output(world):
+    server, keys = world.server, world.server.keys
+    customer = f"evt-{uuid.uuid4().hex[:6]}"
+    consent = {
+        "event_id": uuid.uuid4().hex,
+        "customer_id": customer,
+        "ts": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "type": "consent",
+        "properties": {"purpose": "ads", "status": "withdrawn"},
+    }
+    r = httpx.post(
+        server.url + "/v1/events",
+        json={"events": [_purchase(customer), consent]},
+        headers=keys.h("ingest"),
+    )
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # applied with the next flush
+        if _get(world, f"/v1/customers/{customer}", purpose="ads").status_code == 451:
+            break
+        time.sleep(0.2)
+    assert _get(world, f"/v1/customers/{customer}", purpose="ads").status_code == 451
+    assert _get(world, f"/v1/customers/{customer}", purpose="email").status_code == 200
+    proof = httpx.get(
+        f"{server.url}/v1/consent/proof/{customer}", headers=keys.h("admin"), timeout=10
+    ).json()
+    assert [e["evidence"] for e in proof["entries"]] == ["event:" + consent["event_id"]]
+    bad = dict(
+        consent, event_id=uuid.uuid4().hex, properties={"purpose": "fax", "status": "granted"}
+    )
+    r = httpx.post(server.url + "/v1/events", json=bad, headers=keys.h("ingest"))
+    assert r.status_code == 422 and "unknown consent purpose" in r.text

@@ -11,7 +11,7 @@ from pydantic_core import to_json
 
 from segmint.api.deps import EngineDep, IngestKey
 from segmint.api.errors import error_responses
-from segmint.api.schemas import EventsIn, IngestResult, normalise_events
+from segmint.api.schemas import EventBatch, EventsIn, IngestResult, normalise_events
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -48,10 +48,11 @@ async def post_events(
     counted twice, also after a restart. Unknown customers are created.
     """
     events = normalise_events(body)
+    batch = isinstance(body, EventBatch)
     purposes = engine.consent.policy.purposes
     wrong = [
         {
-            "loc": ("body", "events", i, "properties", "purpose"),
+            "loc": (*(("body", "events", i) if batch else ("body",)), "properties", "purpose"),
             "msg": f"unknown consent purpose; this workspace's purposes are {', '.join(purposes)}",
             "type": "value_error",
         }
