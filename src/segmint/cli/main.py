@@ -484,8 +484,8 @@ def ingest(
             "-p",
             help="Column layout of a transactions or customers file ("
             + ", ".join(PRESETS)
-            + "); events, messages, identities and intents files use the canonical column "
-            "names.",
+            + "); events, messages, identities, intents and consent files use the canonical "
+            "column names.",
         ),
     ] = "generic",
     map_: Annotated[
@@ -517,9 +517,13 @@ def ingest(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Store one file of customer data in the workspace: transactions, customer attributes,
-    web/app/device/social events, conversation messages, identities, or intents (labelled
-    example messages: text, intent; conversations are then also read for those intents).
+    """Store one file of customer data in the workspace.
+
+    Transactions, customer attributes,
+    web/app/device/social events, conversation messages, identities, intents (labelled
+    example messages: text, intent; conversations are then also read for those intents), or
+    consent (customer_id, purpose, status granted/withdrawn, ts, source, evidence: appended to
+    the tamper-evident consent ledger, see segmint consent).
 
     Bad rows are skipped and counted with the first example of each problem; re-ingesting a
     file adds nothing twice; on any error the workspace is left as it was. Then
@@ -615,9 +619,10 @@ def export(
     ] = "export",
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a run's assignments, segment profiles or micro-segments as CSV or Parquet
-    (atomic writes), filtered by consent for --purpose, with pseudonymised customer ids and
-    no group under the minimum audience size; recorded in the audit log."""
+    """Export a run's assignments, segment profiles or micro-segments as CSV or Parquet.
+
+    Written atomically; filtered by consent for --purpose, with pseudonymised customer ids
+    and no group under the minimum audience size; recorded in the audit log."""
     options = {"run_id": run_id, "purpose": purpose, "raw_ids": raw_ids, "destination": destination}
     try:
         fmt = fmt or (output.suffix.lstrip(".").lower() if output and str(output) != "-" else "csv")
@@ -662,7 +667,9 @@ def erase(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
 ) -> None:
-    """Erase customers: their transactions, events, messages, identities (and everything
+    """Erase customers from the workspace (irreversible).
+
+    Their transactions, events, messages, identities (and everything
     under the emails, phones, cookies and devices linked to them), run features, assignments,
     predictions and queued notifications. Their consent-ledger key is destroyed (the ledger
     still verifies) and the erasure logged there and in the audit log; the database file is
