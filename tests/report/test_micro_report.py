@@ -78,6 +78,18 @@ def test_micro_segments_top_20_by_size_then_a_count(inputs):
     assert "Trait 20" not in html and 'href="#micro"' in html
 
 
+def test_micro_segments_under_the_minimum_audience_are_counted_not_described(inputs):
+    micro = _micro(inputs["segments"], 25)  # sizes 1000 down to 976 in each segment
+    summary = build_summary(**inputs, micro_segments=micro, min_audience=990)
+    ms = summary["micro_segments"]
+    assert ms["n_total"] == 25 * len(inputs["segments"])
+    assert ms["n_small"] == 14 * len(inputs["segments"])
+    assert all(r["size"] >= 990 for seg in ms["segments"] for r in seg["rows"])
+    text = unescape(re.sub(r"<[^>]+>", " ", render_html(summary)))
+    assert "smaller than the minimum audience of 990 customers" in text
+    assert "Trait 10 " in text and "Trait 11" not in text and "Trait 24" not in text
+
+
 def test_evaluation_table_and_verdict(inputs):
     winning = _evaluation(0.235, 0.50, 0.40)  # 0.235 >= 0.95 * 0.24; 0.5 >= 2 * 0.05
     losing = _evaluation(0.18, 0.09, 0.20)  # 75% of the value; interest < 2x; micro loses

@@ -50,4 +50,5 @@ def test_a_workspace_from_before_micro_segment_descriptions(tmp_path):
             (1,)
         ]
     pipeline.segment(ws, write_html=False)  # a new run describes its micro-segments
-    assert not pipeline.load_micro_segments(ws, run_id=2)[1].empty
+    with ws.connect(read_only=True) as con:
+        assert not load_micro_segments(con, 2).empty

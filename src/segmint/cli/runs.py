@@ -53,19 +53,33 @@ def segments(
         result, found = pipeline.load_micro_segments(ws, run_id, segment)
     except SegmintError as exc:
         raise _fail(exc) from None
+    withheld = found.attrs.get("withheld", {"groups": 0, "min_audience": 1})
     if top is not None:
         found = found.groupby("segment_id", sort=False).head(top)
     if as_json:
-        print_json({"run_id": result.run_id, "micro_segments": found.to_dict(orient="records")})
+        print_json(
+            {
+                "run_id": result.run_id,
+                "micro_segments": found.to_dict(orient="records"),
+                "withheld_groups": withheld["groups"],
+            }
+        )
         return
-    if found.empty:
+    if withheld["groups"]:
+        err.print(
+            f"{withheld['groups']:,} micro-segments under the minimum audience of "
+            f"{withheld['min_audience']} customers are not described",
+            highlight=False,
+        )
+    if found.empty and not withheld["groups"]:
         err.print(
             f"run {result.run_id} has no described micro-segments (runs stored before they "
             "were described have ids only; run `segmint run` again)",
             highlight=False,
         )
         return
-    out.print(micro_segment_table(result, found))
+    if not found.empty:
+        out.print(micro_segment_table(result, found))
 
 
 @runs_app.command("list")

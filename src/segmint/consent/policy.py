@@ -86,7 +86,13 @@ class ConsentPolicy:
 
 
 def load_policy(con: duckdb.DuckDBPyConnection) -> ConsentPolicy:
-    """The workspace's policy (the defaults until one is saved)."""
+    """The workspace's policy (the defaults until one is saved, or in a workspace read
+    before the settings existed)."""
+    known = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'settings'"
+    ).fetchall()[0][0]
+    if not known:
+        return ConsentPolicy()
     rows = con.execute("SELECT value FROM settings WHERE name = ?", [_SETTING]).fetchall()
     if not rows:
         return ConsentPolicy()

@@ -9,6 +9,7 @@ import pandas as pd
 
 from segmint.consent.audit import local_actor, record
 from segmint.consent.permitted import permitted
+from segmint.consent.policy import load_policy
 from segmint.consent.pseudonym import destination_key, pseudonym_sql
 from segmint.errors import AudienceTooSmall, SegmintError
 from segmint.pipeline._features import feature_labels
@@ -60,6 +61,7 @@ def write_report(
         predictions = load_model(con, run["run_id"], "predictions")
         micro = load_micro_segments(con, run["run_id"])
         evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
+        min_audience = load_policy(con).min_audience
         table = features_table(run["run_id"])
         columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     summary = build_summary(
@@ -71,6 +73,7 @@ def write_report(
         predictions=predictions,
         micro_segments=micro,
         evaluations=evaluations,
+        min_audience=min_audience,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

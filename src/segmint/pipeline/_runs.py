@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segmint.consent.policy import load_policy
 from segmint.errors import WorkspaceError
 from segmint.predict.flags import segment_flags
 from segmint.store.runs import compare_runs as store_compare_runs
@@ -81,11 +82,17 @@ def load_micro_segments(
     workspace: Workspace, run_id: int | None = None, segment_id: int | None = None
 ) -> tuple[RunResult, pd.DataFrame]:
     """A stored run and its micro-segments, of one segment or all, by segment and descending
-    size (see :func:`segmint.store.runs.load_micro_segments`)."""
+    size (see :func:`segmint.store.runs.load_micro_segments`), without those under the
+    minimum audience size (their number in ``attrs["withheld"]``)."""
     result = load_run(workspace, run_id)
     known = [int(s) for s in result.segments["segment_id"]]
     if segment_id is not None and segment_id not in known:
         raise WorkspaceError(f"no segment {segment_id} in run {result.run_id}; segments: {known}")
     with workspace.connect(read_only=True) as con:
         micro = store_load_micro_segments(con, result.run_id, segment_id)
+        smallest = load_policy(con).min_audience
+    # a group under the minimum audience could single people out: counted, not described
+    small = micro["size"] < smallest
+    micro = micro[~small].reset_index(drop=True)
+    micro.attrs["withheld"] = {"groups": int(small.sum()), "min_audience": smallest}
     return result, micro

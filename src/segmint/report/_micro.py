@@ -45,11 +45,16 @@ _MICRO_LEVEL = "micro-segments"
 
 
 def _micro_segments(
-    micro: pd.DataFrame | None, rows: list[dict[str, Any]]
+    micro: pd.DataFrame | None, rows: list[dict[str, Any]], min_audience: int = 1
 ) -> dict[str, Any] | None:
-    """Each segment's largest micro-segments (at most ``MAX_MICRO_ROWS``) and the rest's count."""
+    """Each segment's largest micro-segments (at most ``MAX_MICRO_ROWS``) and the rest's count;
+    those under ``min_audience`` customers are counted, never described (they could single
+    people out)."""
     if micro is None or micro.empty:
         return None
+    small = micro["size"] < min_audience
+    n_small = int(small.sum())
+    micro = micro[~small]
     by_segment = {sid: g for sid, g in micro.groupby("segment_id", sort=False)}
     sections = []
     for seg in rows:
@@ -84,7 +89,14 @@ def _micro_segments(
                 "rows": shown,
             }
         )
-    return {"n_total": int(len(micro)), "segments": sections} if sections else None
+    if not sections and not n_small:
+        return None
+    return {
+        "n_total": int(len(micro)) + n_small,
+        "n_small": n_small,
+        "min_audience": min_audience,
+        "segments": sections,
+    }
 
 
 def _verdict(levels: list[dict[str, Any]], period: str) -> dict[str, Any]:

@@ -380,8 +380,10 @@ def build_summary(
     predictions: Mapping[str, Any] | None = None,
     micro_segments: pd.DataFrame | None = None,
     evaluations: Mapping[str, Mapping[str, Any]] | None = None,
+    min_audience: int = 1,
 ) -> dict[str, Any]:
-    """Summarise one segmentation run into a plain, JSON-able dict.
+    """Summarise one segmentation run into a plain, JSON-able dict (micro-segments under
+    ``min_audience`` customers counted, not described).
 
     Parameters
     ----------
@@ -461,7 +463,7 @@ def build_summary(
         "data_quality": _data_quality(ingest),
         "value_risk": value_risk,
         "predictions": _predictions(predictions, rows, assignments),
-        "micro_segments": _micro_segments(micro_segments, rows),
+        "micro_segments": _micro_segments(micro_segments, rows, min_audience),
         "evaluations": _evaluations(evaluations),
     }
     return _jsonable(summary)
