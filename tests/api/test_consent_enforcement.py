@@ -225,6 +225,18 @@ def _readable(world: World, purpose: str, customers: list[str]) -> set[str]:
     return found
 
 
+def _actionable(world: World, purpose: str) -> set[str]:
+    """Customers the next best action answers for (its purpose is personalisation)."""
+    found = set()
+    for c in [*world.stored.values(), world.stored_control]:
+        r = _get(world, f"/v1/customers/{c}/next-best-action")
+        assert r.status_code in (200, 451), r.text
+        if r.status_code == 200:
+            assert r.json()["customer_id"] == c
+            found.add(c)
+    return found
+
+
 def _webhook_ids(world: World, purpose: str) -> set[str]:
     path = world.webhooks[purpose]
     return {
@@ -273,7 +285,16 @@ OUTPUTS = [
     Output("webhooks", _webhook_ids, PURPOSES, "fresh"),
     Output("event stream", _stream_ids, PURPOSES, "fresh", ("get", "/v1/stream")),
     Output("events answer", _ingest_ids, ("personalisation",), "fresh", ("post", "/v1/events")),
+    Output(
+        "next best action",
+        _actionable,
+        ("personalisation",),
+        "stored",
+        ("get", "/v1/customers/{customer_id}/next-best-action"),
+    ),
 ]
+#: outputs whose purpose is fixed (personalisation), so they take no purpose parameter
+FIXED_PURPOSE = {("post", "/v1/events"), ("get", "/v1/customers/{customer_id}/next-best-action")}
 
 
 @pytest.mark.parametrize(
@@ -334,7 +355,7 @@ def test_every_customer_output_declares_a_purpose(world):
     }
     missing = carrying - covered - admin_only
     assert not missing, f"customer-level outputs without a declared purpose: {missing}"
-    for method, path in covered - {("post", "/v1/events")}:
+    for method, path in covered - FIXED_PURPOSE:
         names = {p["name"] for p in spec["paths"][path][method].get("parameters", [])}
         assert "purpose" in names, (method, path)
     per_customer = {k for k, q in pipeline.EXPORTS.items() if "customer_id" in q}

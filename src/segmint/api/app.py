@@ -15,6 +15,7 @@ from segmint import __version__
 from segmint.api.errors import fix_openapi, install_handlers
 from segmint.api.guards import Guard
 from segmint.api.routes import (
+    actions,
     alerts,
     consent,
     customers,
@@ -91,7 +92,19 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
     install_handlers(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (events, consent, customers, segments, runs, alerts, webhooks, stream, keys):
+    # actions before customers: ``/customers/{id:path}`` would match its suffixed paths
+    for module in (
+        events,
+        consent,
+        actions,
+        customers,
+        segments,
+        runs,
+        alerts,
+        webhooks,
+        stream,
+        keys,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
 

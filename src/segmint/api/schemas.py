@@ -551,13 +551,19 @@ class AlertList(BaseModel):
     alerts: list[AlertOut]
 
 
+#: what a webhook gets unless it names its event types
 NOTIFICATION_TYPES = ("segment.entered", "segment.left", "alert")
 
 
 class WebhookCreate(_Strict):
     url: HttpUrl
-    event_types: list[Literal["segment.entered", "segment.left", "alert"]] = Field(
-        default_factory=lambda: list(NOTIFICATION_TYPES), min_length=1, max_length=3
+    event_types: list[Literal["segment.entered", "segment.left", "alert", "action.next"]] = Field(
+        default_factory=lambda: list(NOTIFICATION_TYPES),
+        min_length=1,
+        max_length=4,
+        description="action.next (opt-in): on segment entry, the customer's next best "
+        "action, as GET /v1/customers/{id}/next-best-action gives it (only for customers "
+        "who consented to personalisation).",
     )
     description: ShortText | None = None
     purpose: Purpose = Field(
@@ -630,3 +636,44 @@ class KeyList(BaseModel):
 
 def finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
+
+
+class ActionOffer(BaseModel):
+    kind: Literal["percent_off", "none"]
+    discount_pct: float
+    max_discount: float = Field(
+        description="The most the discount may give away, in the data's currency: the "
+        "playbook's cap, lowered to a share of this customer's expected value."
+    )
+
+
+class Action(BaseModel):
+    objective: Literal["retain", "win back", "grow", "onboard", "upsell"]
+    channel: str | None = Field(
+        description="The first of the playbook's channels the customer consented to and can "
+        "be reached on; null: none (do not contact)."
+    )
+    send_at: str = Field(description="The next moment at the playbook's weekday and hour (UTC).")
+    offer: ActionOffer
+    subject: str
+    message: str
+    playbook: str = Field(description="The playbook file (and micro-segment) the action is from.")
+
+
+class RecommendedItem(BaseModel):
+    product_id: str
+    description: str | None = None
+    score: float | None = None
+
+
+class NextBestAction(BaseModel):
+    customer_id: str
+    run_id: int
+    segment_id: int
+    segment: str | None
+    confidence: float | None
+    micro_segment_id: str | None = None
+    micro_segment: str | None = None
+    action: Action
+    recommendations: list[RecommendedItem]
+    reasons: list[str]

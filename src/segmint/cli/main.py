@@ -16,6 +16,7 @@ from segmint.cli import audit as audit_commands
 from segmint.cli import consent as consent_commands
 from segmint.cli import identities as identity_commands
 from segmint.cli import models as model_commands
+from segmint.cli import playbooks as playbook_commands
 from segmint.cli import runs as runs_commands
 from segmint.cli import serve as serve_commands
 from segmint.cli._options import (
@@ -703,6 +704,7 @@ def erase(
 # after the data commands, so that --help lists them first
 for commands in (
     model_commands,
+    playbook_commands,
     runs_commands,
     identity_commands,
     serve_commands,

@@ -28,6 +28,7 @@ from segmint.pipeline._ingest import (
 )
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_frame, write_report
+from segmint.pipeline._playbooks import init_playbooks, load_playbooks, render_playbook
 from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
 from segmint.pipeline._run import ingest_and_segment
@@ -71,6 +72,9 @@ __all__ = [
     "identity_stats",
     "ingest",
     "ingest_and_segment",
+    "init_playbooks",
+    "load_playbooks",
+    "render_playbook",
     "ingest_source",
     "ingest_sources",
     "list_runs",

@@ -59,8 +59,9 @@ from segmint.realtime.urlguard import DestinationPolicy
 from segmint.realtime.wal import WriteAheadLog, scrub_log
 from segmint.realtime.webhooks import RetryPolicy, WebhookSender
 from segmint.service import auth
+from segmint.service.actions import ActionIndex
 from segmint.service.config import ServiceConfig
-from segmint.service.errors import ServiceUnavailable
+from segmint.service.errors import NotFound, ServiceUnavailable
 from segmint.service.privacy import route_notifications
 from segmint.service.ratelimit import TokenBuckets
 from segmint.service.refit import Refits
@@ -114,6 +115,8 @@ class Engine:
         self.subscribers: set[asyncio.Queue] = set()
         self.notifier: Any = None  # set by the app (change detection), fed the events
         self.has_predictions = False
+        # the next best action: playbooks and customer facts of the run served
+        self.actions: ActionIndex | None = None
         self._read_con: Any = None
         self._read_lock = threading.Lock()
         self._background: set[asyncio.Task] = set()
@@ -199,6 +202,7 @@ class Engine:
         stored = digests_from_halves(*load_event_id_digests(self.con))
         self.seen = SortedKeys(DIGEST, stored)
         self.live = LiveState.load(self.con)
+        self.actions = ActionIndex.load(self.con, self.workspace.path, self.live.run_id)
         self.refits.load(self.con)
         self._read_con = self.con.cursor()
         self._source_con = self.con.cursor()
@@ -518,10 +522,12 @@ class Engine:
         async with self._flush_lock:
             await self._flush_locked()
             state = await self.db(LiveState.load)
+            actions = await self.db(ActionIndex.load, self.workspace.path, state.run_id)
             self.has_predictions = await self.db(_has_rows, "predictions")
             for _, _, payload in self.buffer:  # events committed while loading
                 state.apply(json.loads(payload))
             self.live = state
+            self.actions = actions
             if self.notifier is not None:
                 await self.notifier.fit_drift()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
@@ -547,6 +553,38 @@ class Engine:
             return {k: _plain(v) for k, v in zip(names, rows[0], strict=True)}
 
         return await asyncio.to_thread(query)
+
+    def next_best_action(self, customer_id: str, limit: int) -> dict:
+        """The playbook action for the customer's live segment, finished for them, their top
+        ``limit`` recommendations and the reasons (personalisation consent required)."""
+        self.check_consent(customer_id, "personalisation")
+        live = self.live
+        membership = live.membership(customer_id)
+        if membership["segment_id"] is None:
+            raise NotFound(f"no customer {customer_id!r}")
+        actions = self.actions
+        if actions is None or actions.run_id != live.run_id:
+            raise NotFound(
+                "no playbooks for the run served; run `segmint playbooks init --force` for it"
+            )
+        customer = membership["customer_id"]
+        recommendations: list[dict] = []
+        found = actions.next_best_action(
+            membership,
+            allows=lambda purpose: self.consent.allows(customer, purpose),
+            recommendations=recommendations,
+            rule=live.segments.get(membership["segment_id"], {}).get("rule"),
+            now=datetime.now(UTC),
+        )
+        if found is None:
+            raise NotFound(f"segment {membership['segment_id']} has no playbook entry")
+        return {
+            **membership,
+            "customer_id": customer_id,
+            "run_id": live.run_id,
+            **found,
+            "recommendations": recommendations,
+        }
 
     # ------------------------------------------------------------------ consent and erasure
 
@@ -686,7 +724,26 @@ class Engine:
                 out.append(self._segment_event("segment.left", ch, ch.old_segment))
             if ch.new_segment is not None:
                 out.append(self._segment_event("segment.entered", ch, ch.new_segment))
+                out.extend(self._action_event(ch))
         return out
+
+    def _action_event(self, ch: Change) -> list[dict]:
+        """The entering customer's next best action, for webhooks that subscribe to it (none
+        without playbooks, or without the customer's consent to personalisation)."""
+        if self.actions is None:
+            return []
+        try:
+            found = self.next_best_action(ch.customer_id, 5)
+        except (ConsentError, NotFound):
+            return []
+        return [
+            {
+                "id": "evt_" + secrets.token_hex(8),
+                "type": "action.next",
+                "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "data": found,
+            }
+        ]
 
     def _announce_changes(self, changes: list[Change]) -> None:
         """To the stream now; to webhooks with the next flush (see the module docstring)."""
