@@ -15,11 +15,14 @@ with the same httpx client from this process:
   the scheduled send time, so queueing shows): p50 and p99;
 - ``batch 1k`` / ``batch 10k``: batches of 1,000 / 10,000 events, 2 concurrent senders:
   events/s, durable (every answered batch is in the fsync'd log);
-- ``profile 200/s``: ``GET /v1/customers/{id}`` at 200 requests/s: p50, p99.
+- ``profile 200/s``: ``GET /v1/customers/{id}`` at 200 requests/s: p50, p99;
+- ``next action 200/s``: ``GET /v1/customers/{id}/next-best-action`` at 200 requests/s (the
+  playbooks written by ``segmint playbooks init``, and recommendations where stored): p50, p99.
 
 Each figure is also given as a ratio to the bare endpoint measured the same way. The client
 shares the 2 cores with the server, so absolute figures understate a server with its own
-machine. Targets: batch >= 50,000 events/s; single p99 <= 25 ms at 500/s; profile p99 <= 10 ms.
+machine. Targets: batch >= 50,000 events/s; single p99 <= 25 ms at 500/s; profile and next action
+p99 <= 10 ms. ``--only profile,action`` runs those rows alone.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def build_workspace(root: Path, customers: int) -> tuple[Path, str, list[str]]:
     files = write_dataset(data, root / "data", fmt="parquet")
     pipeline.ingest(ws, files["transactions"], customers=files["customers"])
     pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
+    pipeline.init_playbooks(ws)
     with ws.transaction() as con:
         _, token = create_key(con, scope="admin")
         ids = [r[0] for r in con.execute("SELECT customer_id FROM customers").fetchall()]
@@ -298,19 +302,23 @@ async def batches(client, url: str, bodies: Iterable[bytes], n_events: int, seco
     }
 
 
-async def run(service: str, bare: str, token: str, customers: list[str], seconds: float) -> list:
+async def run(
+    service: str, bare: str, token: str, customers: list[str], seconds: float, only: set[str]
+) -> list:
     # the load generator's own full collections (it holds the workspace build's leftovers)
     # stalled it for ~120 ms, which showed as server latency: keep them out of the timings
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
-        return await _run(service, bare, token, customers, seconds)
+        return await _run(service, bare, token, customers, seconds, only)
     finally:
         gc.enable()
 
 
-async def _run(service: str, bare: str, token: str, customers: list[str], seconds: float) -> list:
+async def _run(
+    service: str, bare: str, token: str, customers: list[str], seconds: float, only: set[str]
+) -> list:
     rng = np.random.default_rng(0)
     ts = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     headers = {"Authorization": f"Bearer {token}"}
@@ -321,14 +329,15 @@ async def _run(service: str, bare: str, token: str, customers: list[str], second
         def single(url):
             return lambda: ("POST", url, _event(customers, rng, ts))
 
-        for n in (1, 8, 32):
+        for n in (1, 8, 32) if "single" in only else ():
             s = await closed_loop(svc, single("/v1/events"), n, seconds)
             b = await closed_loop(base, single("/noop"), n, seconds)
             rows.append((f"single c{n}", s, b, "rps"))
-        s = await open_loop(svc, single("/v1/events"), 500, seconds)
-        b = await open_loop(base, single("/noop"), 500, seconds)
-        rows.append(("single 500/s", s, b, "rps"))
-        for size, label in ((1000, "batch 1k"), (10_000, "batch 10k")):
+        if "single" in only:
+            s = await open_loop(svc, single("/v1/events"), 500, seconds)
+            b = await open_loop(base, single("/noop"), 500, seconds)
+            rows.append(("single 500/s", s, b, "rps"))
+        for size, label in ((1000, "batch 1k"), (10_000, "batch 10k")) if "batch" in only else ():
             # enough for 250,000 events/s; the bare endpoint stores nothing, so repeats are fine
             n = max(8, int(250_000 * seconds / size))
             fresh = batch_bodies(customers, rng, ts, size, n)
@@ -337,12 +346,21 @@ async def _run(service: str, bare: str, token: str, customers: list[str], second
             b = await batches(base, "/noop", itertools.cycle(bare_bodies), size, seconds)
             rows.append((label, s, b, "eps"))
 
-        def lookup(prefix):
-            return lambda: ("GET", f"{prefix}/{customers[int(rng.integers(len(customers)))]}", None)
+        def lookup(prefix, suffix=""):
+            def make():
+                customer = customers[int(rng.integers(len(customers)))]
+                return ("GET", f"{prefix}/{customer}{suffix}", None)
 
-        s = await open_loop(svc, lookup("/v1/customers"), 200, seconds)
-        b = await open_loop(base, lookup("/noop"), 200, seconds)
-        rows.append(("profile 200/s", s, b, "rps"))
+            return make
+
+        if "profile" in only:
+            s = await open_loop(svc, lookup("/v1/customers"), 200, seconds)
+            b = await open_loop(base, lookup("/noop"), 200, seconds)
+            rows.append(("profile 200/s", s, b, "rps"))
+        if "action" in only:
+            s = await open_loop(svc, lookup("/v1/customers", "/next-best-action"), 200, seconds)
+            b = await open_loop(base, lookup("/noop"), 200, seconds)
+            rows.append(("next action 200/s", s, b, "rps"))
     finally:
         await svc.aclose()
         await base.aclose()
@@ -354,6 +372,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--only",
+        default="single,batch,profile,action",
+        help="rows to run, comma-separated: single, batch, profile, action",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="segmint-bench-"))
@@ -404,7 +427,8 @@ def main() -> None:
         service, bare = f"http://127.0.0.1:{sp}", f"http://127.0.0.1:{bp}"
         _wait(service, procs[0])
         _wait(bare, procs[1])
-        rows = asyncio.run(run(service, bare, token, customers, args.seconds))
+        only = set(args.only.split(","))
+        rows = asyncio.run(run(service, bare, token, customers, args.seconds, only))
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
