@@ -12,12 +12,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from segmint import pipeline
 from segmint.activate import playbooks as pb
 from segmint.cli.main import app
 from segmint.consent.ledger import append_rows
-from segmint.datasets import generate
-from segmint.datasets import write as write_dataset
 from segmint.errors import DataValidationError
 from segmint.store.workspace import Workspace
 
@@ -98,24 +95,6 @@ ANY = _Any()
 
 
 # ---------------------------------------------------------------- through the workspace
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A segmented workspace whose customers have email addresses (phones for a third)."""
-    root = tmp_path_factory.mktemp("playbooks")
-    data = generate(400, seed=2)
-    files = write_dataset(data, root / "data", fmt="csv")
-    ids = data.customers.to_pandas()["customer_id"].tolist()
-    lines = ["identifier,kind,customer_id"]
-    lines += [f"{c.lower()}@example.com,email,{c}" for c in ids]
-    lines += [f"+4420794600{i:02d},phone,{c}" for i, c in enumerate(ids[::3])]
-    (root / "identities.csv").write_text("\n".join(lines) + "\n")
-    ws = Workspace(root / "ws")
-    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
-    pipeline.ingest_source(ws, "identities", root / "identities.csv")
-    pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
-    return ws.path
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""How activation commands name their customers: ids, names, prefixes, flags; and the errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segmint.activate.selection import select
+from segmint.errors import SegmintError
+from segmint.store.workspace import Workspace
+
+
+@pytest.fixture
+def con(built: Path):
+    with Workspace(built).connect(read_only=True) as con:
+        yield con
+
+
+def test_segments_and_micro_segments_by_id_and_name(con):
+    segments = con.execute(
+        "SELECT segment_id, name, size FROM segments WHERE run_id = 1"
+    ).fetchall()
+    for sid, name, size in segments:
+        for spec in (str(sid), name, name.upper(), f"  {name}  "):
+            chosen = select(con, 1, spec)
+            assert (chosen.kind, chosen.key, chosen.label) == ("segment", str(sid), name)
+            assert chosen.size(con) == size
+    mid, parent, name, size = con.execute(
+        "SELECT micro_segment_id, segment_id, name, size FROM micro_segments WHERE run_id = 1 "
+        "ORDER BY size DESC LIMIT 1"
+    ).fetchall()[0]
+    chosen = select(con, 1, mid)
+    assert chosen.kind == "micro_segment" and chosen.size(con) == size
+    assert select(con, 1, name).key == mid
+    members = {r[0] for r in con.execute(chosen.members, list(chosen.params)).fetchall()}
+    inside = con.execute(
+        "SELECT count(*) FROM assignments WHERE run_id = 1 AND segment_id = ? "
+        "AND customer_id IN (SELECT unnest(?))",
+        [parent, list(members)],
+    ).fetchall()[0][0]
+    assert inside == len(members)
+
+
+def test_unknown_ambiguous_and_flags_without_predictions_are_refused(con):
+    names = [r[0] for r in con.execute("SELECT name FROM segments WHERE run_id = 1").fetchall()]
+    with pytest.raises(SegmintError, match="no segment 'nobody'.*high-value"):
+        select(con, 1, "nobody")
+    with pytest.raises(SegmintError, match="no segment"):
+        select(con, 1, "")
+    with pytest.raises(SegmintError, match="segmint predict"):
+        select(con, 1, "high-value")
+    # a prefix several names share (every micro-segment starts with its segment's name)
+    with pytest.raises(SegmintError, match="more than one"):
+        select(con, 1, names[0][:3])
