@@ -113,6 +113,11 @@ def test_a_sampled_fit_assigns_and_counts_every_customer(spark, files, tmp_path)
     assert json.loads(stored)["output"] == str(output)
     assert micro == run.n_customers
     assert (output / "assignments" / "_SUCCESS").exists()
+    # a Spark run is acted on as a DuckDB run is: its playbooks, its messages
+    books = pipeline.init_playbooks(workspace)
+    assert sorted(b.segment_id for b in books) == sorted(run.segments["segment_id"])
+    shown = pipeline.render_playbook(workspace, str(books[0].segment_id), sample=3)
+    assert len(shown) == 3 and all(a["message"] for a in shown)
 
 
 def test_a_spark_run_segments_only_customers_permitted_for_analytics(spark, files, tmp_path):
