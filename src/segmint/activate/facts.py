@@ -24,8 +24,8 @@ def facts_frame(
     con: duckdb.DuckDBPyConnection, run_id: int, ids: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """One row per assigned customer of ``run_id`` (or of ``ids`` among them): segment,
-    micro-segment, first name, CLV, average order value, top category and whether an email
-    address and a phone number are known."""
+    micro-segment, first name, CLV, average order value, top category, whether an email
+    address and a phone number are known and whether they use the web or app."""
     features = features_table(run_id)
     columns = {r[0] for r in con.execute(f"DESCRIBE {features}").fetchall()}
     aov = "f.avg_order_value" if "avg_order_value" in columns else "NULL::DOUBLE"
@@ -41,17 +41,20 @@ def facts_frame(
                 SELECT customer_id, bool_or(kind = 'email') AS has_email,
                        bool_or(kind = 'phone') AS has_phone
                 FROM identities GROUP BY customer_id
-            )
+            ),
+            web AS (SELECT DISTINCT customer_id FROM events)
             SELECT a.customer_id, a.segment_id, a.micro_segment_id,
                    coalesce({name}) AS first_name, p.clv, {aov} AS avg_order_value,
                    p.top_category,
                    coalesce(k.has_email, false) AS has_email,
-                   coalesce(k.has_phone, false) AS has_phone
+                   coalesce(k.has_phone, false) AS has_phone,
+                   w.customer_id IS NOT NULL AS has_web
             FROM assignments a
             LEFT JOIN customers c USING (customer_id)
             LEFT JOIN predictions p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             LEFT JOIN {features} f ON f.customer_id = a.customer_id
             LEFT JOIN contact k ON k.customer_id = a.customer_id
+            LEFT JOIN web w ON w.customer_id = a.customer_id
             WHERE a.run_id = ? {where}
             ORDER BY a.customer_id
             """,

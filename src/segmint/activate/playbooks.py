@@ -32,8 +32,9 @@ from segmint.store.runs import features_table
 OBJECTIVES = ("retain", "win back", "grow", "onboard", "upsell")
 #: the consent purpose a channel is used under
 CHANNEL_PURPOSE = {"email": "email", "sms": "sms", "ads": "ads", "web": "personalisation"}
-#: contact a channel needs beyond consent (identities kind), None for none
-CHANNEL_CONTACT = {"email": "email", "sms": "phone", "ads": None, "web": None}
+#: what a customer needs beyond consent to be reached on a channel: an email address or a phone
+#: number (identities), web or app events; None for nothing
+CHANNEL_CONTACT = {"email": "email", "sms": "phone", "ads": None, "web": "web"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 #: how deep a discount each objective starts from, before the value bound
 BASE_DISCOUNT = {"win back": 20, "retain": 15, "onboard": 10, "upsell": 10, "grow": 5}
