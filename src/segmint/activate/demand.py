@@ -266,7 +266,9 @@ def forecast_frame(
         base > 0, expected / np.where(base > 0, base, 1.0) - 1.0, np.nan
     )
     out["customer_model"] = model if model is not None else np.nan
-    return out.sort_values([*keys[:-1], "expected_orders"], ascending=[True] * (len(keys) - 1) + [False]).reset_index(drop=True)
+    return out.sort_values(
+        [*keys[:-1], "expected_orders"], ascending=[True] * (len(keys) - 1) + [False]
+    ).reset_index(drop=True)
 
 
 def _customer_model(
@@ -389,9 +391,9 @@ def demand_forecast(
         ).df()
         small = segs.loc[segs["size"] < min_audience, "segment_id"]
         withheld = int(len(small))
-        history = history[history["segment_id"].isin(segs["segment_id"]) & ~history[
-            "segment_id"
-        ].isin(small)]
+        history = history[
+            history["segment_id"].isin(segs["segment_id"]) & ~history["segment_id"].isin(small)
+        ]
         kept = segs.loc[~segs["segment_id"].isin(small), ["segment_id"]]
         universe = kept.merge(categories, how="cross")
         series = None if model is None else model.set_index(keys)["orders"]

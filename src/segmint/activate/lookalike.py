@@ -44,8 +44,6 @@ __all__ = [
 COUNTRY_PREFIX = "country" + INDICATOR_SEPARATOR
 
 
-
-
 class Lookalike(ClassifierMixin, BaseEstimator):
     """Scores how closely people resemble a chosen set of customers.
 
@@ -218,8 +216,8 @@ def encode_prospects(
             used[col] = key
         elif slug == "attr_country" and countries:
             for value in countries:
-                columns[COUNTRY_PREFIX + slugify(value)] = (text == value).fillna(False).astype(
-                    float
+                columns[COUNTRY_PREFIX + slugify(value)] = (
+                    (text == value).fillna(False).astype(float)
                 )
             used[col] = "country"
         elif col in web_columns:

@@ -246,9 +246,7 @@ def market_view(
         raise SegmintError(f"run {run_id} has no customers to group by {by}")
     totals = mix.groupby("market")["n"].transform("sum")
     mix["share"] = (mix["n"] / totals).round(4)
-    shares = {
-        m: dict(zip(g["segment"], g["share"], strict=True)) for m, g in mix.groupby("market")
-    }
+    shares = {m: dict(zip(g["segment"], g["share"], strict=True)) for m, g in mix.groupby("market")}
     main["segment_mix"] = main["market"].map(shares)
     # "other" is many small markets at once: described, not a place to expand to
     main.loc[main["market"] == OTHER, "expand_score"] = None

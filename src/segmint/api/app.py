@@ -18,9 +18,11 @@ from segmint.api.routes import (
     alerts,
     consent,
     customers,
+    demand,
     events,
     health,
     keys,
+    markets,
     runs,
     segments,
     stream,
@@ -91,7 +93,19 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
     install_handlers(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (events, consent, customers, segments, runs, alerts, webhooks, stream, keys):
+    for module in (
+        events,
+        consent,
+        customers,
+        segments,
+        runs,
+        alerts,
+        webhooks,
+        stream,
+        keys,
+        demand,
+        markets,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
 
