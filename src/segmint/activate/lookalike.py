@@ -109,7 +109,8 @@ class Lookalike(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of being like the chosen customers, at the real prior."""
-        balanced = self.model_.predict_proba(self._matrix(X))[:, 1]
+        matrix = self._matrix(X)
+        balanced = self.model_.predict_proba(matrix)[:, 1]
         # weighted fitting sees a prior of 1/2: move the odds back to the real prior
         odds = balanced / np.maximum(1 - balanced, 1e-12) * self.prior_ / (1 - self.prior_)
         p = odds / (1 + odds)

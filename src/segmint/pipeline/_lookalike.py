@@ -129,9 +129,10 @@ def lookalike(
         run = get_run(con, run_id)
         selection = select(con, run["run_id"], like)
         members = con.execute(selection.members, list(selection.params)).df()["customer_id"]
-        open_source(con, prospects, _VIEW)
+        opened = open_source(con, prospects, _VIEW)
+        columns = ", ".join('"' + c.replace('"', '""') + '"' for c in opened.columns)
         try:
-            frame = con.execute(f'SELECT * FROM "{_VIEW}"').df()
+            frame = con.execute(f'SELECT {columns} FROM "{_VIEW}"').df()
         finally:
             close_source(con, _VIEW)
         ids_col = _id_column(frame, id_column, source)
