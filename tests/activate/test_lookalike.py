@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 from typer.testing import CliRunner
 
 from segmint import pipeline
@@ -115,8 +116,14 @@ def test_estimator_contract():
     s = model.score_samples(X[["b", "a"]])  # columns by name, any order
     assert ((s >= 0) & (s <= 1)).all()
     assert np.corrcoef(s, X["a"])[0, 1] > 0.5
-    with pytest.raises(SegmintError, match="chosen and other customers"):
+    with pytest.raises(DataValidationError, match="chosen and other customers"):
         Lookalike().fit(X, np.zeros(400, dtype=bool))
+
+
+@parametrize_with_checks([Lookalike(max_iter=20)])
+def test_sklearn_checks(estimator, check):
+    """Every scikit-learn estimator check, none expected to fail."""
+    check(estimator)
 
 
 def test_top_share():

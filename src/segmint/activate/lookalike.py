@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from segmint.errors import DataValidationError, SegmintError
 from segmint.features.attributes import _FALSE, _TRUE, AttributeKind, attribute_column, is_outcome
@@ -76,36 +77,52 @@ class Lookalike(ClassifierMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # chosen or not
+        tags.input_tags.allow_nan = True
+        return tags
+
     def fit(self, X, y) -> Lookalike:
-        """Learn the chosen customers (``y`` true) against the others."""
-        frame = pd.DataFrame(X)
-        target = np.asarray(y).astype(bool)
-        if len(target) != len(frame):
-            raise SegmintError(f"{len(frame)} customers but {len(target)} labels")
-        if target.all() or not target.any():
-            raise SegmintError(
-                "a lookalike needs chosen and other customers; the selection holds "
-                f"{int(target.sum())} of {len(target)}"
+        """Learn the chosen customers (``y`` true, or the larger of two labels) against the
+        others; ``X`` a frame (columns kept by name) or an array, missing values allowed."""
+        names = np.asarray(X.columns, dtype=object) if isinstance(X, pd.DataFrame) else None
+        X, y = check_X_y(X, y, dtype=float, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise DataValidationError(
+                "Only binary classification is supported. A lookalike needs chosen and other "
+                f"customers; the labels hold {len(classes)} class(es) over {len(y)} customers"
             )
+        target = y == classes[1]
         self.prior_ = float(target.mean())
         weights = np.where(target, 0.5 / self.prior_, 0.5 / (1 - self.prior_))
         self.model_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             min_samples_leaf=self.min_samples_leaf,
-            early_stopping=len(frame) >= 1000,
+            early_stopping=len(y) >= 1000,
             random_state=self.random_state,
-        ).fit(frame.to_numpy(dtype=float), target, sample_weight=weights)
-        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-        self.n_features_in_ = frame.shape[1]
-        self.classes_ = np.array([False, True])
+        ).fit(X, target, sample_weight=weights)
+        if names is not None:
+            self.feature_names_in_ = names
+        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = self.model_.n_iter_
+        self.classes_ = classes
         return self
 
     def _matrix(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
-        if isinstance(X, pd.DataFrame):
-            return X.reindex(columns=self.feature_names_in_).to_numpy(dtype=float)
-        return np.asarray(X, dtype=float)
+        if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
+            X = X.reindex(columns=self.feature_names_in_)
+        X = check_array(X, dtype=float, ensure_all_finite="allow-nan")
+        if X.shape[1] != self.n_features_in_:
+            raise DataValidationError(
+                f"X has {X.shape[1]} features, but Lookalike is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return X
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of being like the chosen customers, at the real prior."""
@@ -117,7 +134,8 @@ class Lookalike(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        return self.predict_proba(X)[:, 1] >= 0.5
+        chosen = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[chosen.astype(int)]
 
     def score_samples(self, X) -> np.ndarray:
         """The similarity score, 0..1, of each row (``predict_proba``'s second column).
