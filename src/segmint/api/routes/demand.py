@@ -33,7 +33,7 @@ class DemandOut(BaseModel):
     response_model=DemandOut,
     summary="Expected orders per category or segment x category, with an interval, against "
     "the recent run rate",
-    responses=error_responses(400, 401, 403, 404, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
 )
 async def get_demand(
     engine: EngineDep,

@@ -29,7 +29,7 @@ class MarketsOut(BaseModel):
     "",
     response_model=MarketsOut,
     summary="Markets: customers, segment mix, value, growth, penetration, where to expand",
-    responses=error_responses(400, 401, 403, 404, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
 )
 async def get_markets(
     engine: EngineDep,
