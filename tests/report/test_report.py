@@ -28,6 +28,7 @@ SUMMARY_KEYS = {
     "predictions",
     "micro_segments",
     "evaluations",
+    "markets",
 }
 
 

@@ -19,9 +19,11 @@ from segmint.api.routes import (
     alerts,
     consent,
     customers,
+    demand,
     events,
     health,
     keys,
+    markets,
     runs,
     segments,
     stream,
@@ -104,6 +106,8 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
         webhooks,
         stream,
         keys,
+        demand,
+        markets,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

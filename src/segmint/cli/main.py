@@ -15,6 +15,7 @@ from segmint import __version__, pipeline
 from segmint.cli import audit as audit_commands
 from segmint.cli import consent as consent_commands
 from segmint.cli import identities as identity_commands
+from segmint.cli import market as market_commands
 from segmint.cli import models as model_commands
 from segmint.cli import playbooks as playbook_commands
 from segmint.cli import runs as runs_commands
@@ -710,6 +711,7 @@ for commands in (
     serve_commands,
     consent_commands,
     audit_commands,
+    market_commands,
 ):
     commands.register(app)
 

@@ -8,6 +8,7 @@ live next to the models (``segment/``, ``predict/``); this package only wires th
 from segmint.features.identity import MAX_CUSTOMERS as MAX_IDENTITY_CUSTOMERS
 from segmint.io.validate import REASONS as REJECT_REASONS
 from segmint.pipeline._customers import segment_customers
+from segmint.pipeline._demand import demand
 from segmint.pipeline._demo import demo
 from segmint.pipeline._erase import erase
 from segmint.pipeline._evaluate import evaluate_future_spend
@@ -26,6 +27,8 @@ from segmint.pipeline._ingest import (
     ingest_source,
     ingest_sources,
 )
+from segmint.pipeline._lookalike import LookalikeExport, lookalike
+from segmint.pipeline._markets import markets
 from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_frame, write_report
 from segmint.pipeline._playbooks import init_playbooks, load_playbooks, render_playbook
@@ -61,7 +64,11 @@ __all__ = [
     "check_method",
     "compare_runs",
     "compute_features",
+    "demand",
     "demo",
+    "lookalike",
+    "LookalikeExport",
+    "markets",
     "evaluate_future_spend",
     "erase",
     "export",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segmint.activate.markets import market_view
 from segmint.consent.audit import local_actor, record
 from segmint.consent.permitted import permitted
 from segmint.consent.policy import load_policy
@@ -44,6 +45,14 @@ def _erased_since(con, created_at: str) -> int:
     ).fetchall()[0][0]
 
 
+def _market_summary(con, run: dict, min_audience: int) -> dict | None:
+    """The report's market view by country (None when the run has no market to show)."""
+    try:
+        return market_view(con, run, min_audience=min_audience).to_dict()
+    except SegmintError:
+        return None
+
+
 #: ``segmint evaluate`` stores its result with the latest run as "evaluation YYYY-MM-DD +Nd"
 EVALUATION_PREFIX = "evaluation "
 
@@ -62,6 +71,7 @@ def write_report(
         micro = load_micro_segments(con, run["run_id"])
         evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
         min_audience = load_policy(con).min_audience
+        markets = _market_summary(con, run, min_audience)
         table = features_table(run["run_id"])
         columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     summary = build_summary(
@@ -74,6 +84,7 @@ def write_report(
         micro_segments=micro,
         evaluations=evaluations,
         min_audience=min_audience,
+        markets=markets,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from segmint import __version__
 
+from ._markets import markets_section
 from ._micro import _evaluations, _micro_segments
 from ._predictions import _predictions, _value_risk
 from ._values import _check_columns, _int, _jsonable, _label, _maybe_json, _num, _text
@@ -381,6 +382,7 @@ def build_summary(
     micro_segments: pd.DataFrame | None = None,
     evaluations: Mapping[str, Mapping[str, Any]] | None = None,
     min_audience: int = 1,
+    markets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarise one segmentation run into a plain, JSON-able dict (micro-segments under
     ``min_audience`` customers counted, not described).
@@ -416,6 +418,8 @@ def build_summary(
     evaluations : dict, optional
         Stored results of ``segmint evaluate`` by name (each with ``groupings``: ``grouping``,
         ``level``, ``n_groups``, ``value_eta2``, ``interest_eta2``).
+    markets : dict, optional
+        The market view (:meth:`segmint.activate.markets.MarketView.to_dict`).
 
     Returns
     -------
@@ -465,5 +469,6 @@ def build_summary(
         "predictions": _predictions(predictions, rows, assignments),
         "micro_segments": _micro_segments(micro_segments, rows, min_audience),
         "evaluations": _evaluations(evaluations),
+        "markets": markets_section(markets),
     }
     return _jsonable(summary)

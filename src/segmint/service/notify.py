@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from segmint.activate.demand import demand_effect
 from segmint.realtime.drift import DriftDetector
 from segmint.realtime.live import UNASSIGNED
 
@@ -26,6 +28,8 @@ class Notifier:
         self.engine = engine
         self.cfg = engine.config
         self.drift: Any = None
+        #: (segment, category) -> the segment's usual weekly orders containing the category
+        self.baseline_orders: dict[tuple[int, str], float] = {}
         self._set_week(np.datetime64("2000-01-03", "D"))
         self._lines = []
 
@@ -69,6 +73,9 @@ class Notifier:
             customer_ids=lines["customer_id"][keep],
         )
         self.drift = drift
+        self.baseline_orders = baseline_weekly_orders(
+            seg[keep], lines["category"][keep], lines["order_id"][keep], periods
+        )
         self._set_week(np.datetime64(lines["week"].max(), "D") + np.timedelta64(7, "D"))
         self._lines: list[tuple[int, str | None, float, str]] = []
 
@@ -105,6 +112,17 @@ class Notifier:
         segs, cats, amounts, custs = zip(*lines, strict=True)
         for alert in self.drift.update(start, segs, cats, amounts, customer_ids=custs):
             d = alert.to_dict()
+            message, effect = d["message"], {}
+            if d["metric"].startswith("category_share:"):
+                # an interest shift is a demand shift: what it means in orders next week
+                category = d["metric"].split(":", 1)[1]
+                effect = demand_effect(
+                    self.baseline_orders.get((d["segment_id"], category), 0.0),
+                    d["relative_change"],
+                    category=category,
+                    segment=d["segment_name"],
+                )
+                message = f"{message}; {effect.pop('demand_message')}"
             self.engine.raise_alert(
                 {
                     "alert_id": "alr_" + secrets.token_hex(8),
@@ -112,13 +130,15 @@ class Notifier:
                     "run_id": self.engine.live.run_id,
                     "segment_id": d["segment_id"],
                     "metric": d["metric"],
-                    "message": d["message"],
+                    "message": message,
+                    **effect,
                     "evidence": {
                         **d["evidence"],
                         "direction": d["direction"],
                         "relative_change": d["relative_change"],
                         "window": d["window"],
                         "period_start": d["period_start"],
+                        **effect,
                     },
                 }
             )
@@ -130,7 +150,7 @@ def _weekly_lines(con: Any, weeks: int) -> dict | None:
     if last is None:
         return None
     got = con.execute(
-        """SELECT customer_id, category, amount,
+        """SELECT customer_id, category, amount, order_id,
                   CAST(date_trunc('week', ts) AS DATE) AS week
            FROM transactions
            WHERE NOT is_return
@@ -144,5 +164,17 @@ def _weekly_lines(con: Any, weeks: int) -> dict | None:
         "customer_id": np.asarray(got["customer_id"], dtype=object),
         "category": np.asarray(got["category"], dtype=object),
         "amount": np.asarray(got["amount"], dtype=np.float64),
+        "order_id": np.asarray(got["order_id"], dtype=object),
         "week": np.asarray(got["week"]).astype("datetime64[D]"),
     }
+
+
+def baseline_weekly_orders(segments, categories, order_ids, weeks) -> dict[tuple[int, str], float]:
+    """Each segment's mean weekly orders containing each category over the baseline weeks (a
+    week without any is a 0)."""
+    lines = pd.DataFrame(
+        {"segment": segments, "category": categories, "order": order_ids, "week": weeks}
+    ).dropna(subset=["category"])
+    n_weeks = max(int(pd.Series(weeks).nunique()), 1)
+    orders = lines.drop_duplicates().groupby(["segment", "category"])["order"].nunique()
+    return {(int(s), str(c)): float(n) / n_weeks for (s, c), n in orders.items()}
