@@ -29,6 +29,7 @@ SUMMARY_KEYS = {
     "micro_segments",
     "evaluations",
     "markets",
+    "campaigns",
 }
 
 

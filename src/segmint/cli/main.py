@@ -12,7 +12,9 @@ import typer
 from rich.table import Table
 
 from segmint import __version__, pipeline
+from segmint.cli import audience as audience_commands
 from segmint.cli import audit as audit_commands
+from segmint.cli import campaign as campaign_commands
 from segmint.cli import consent as consent_commands
 from segmint.cli import identities as identity_commands
 from segmint.cli import market as market_commands
@@ -706,6 +708,8 @@ def erase(
 for commands in (
     model_commands,
     playbook_commands,
+    audience_commands,
+    campaign_commands,
     runs_commands,
     identity_commands,
     serve_commands,

@@ -7,6 +7,8 @@ live next to the models (``segment/``, ``predict/``); this package only wires th
 
 from segmint.features.identity import MAX_CUSTOMERS as MAX_IDENTITY_CUSTOMERS
 from segmint.io.validate import REASONS as REJECT_REASONS
+from segmint.pipeline._audiences import AudienceResult, export_audience
+from segmint.pipeline._campaigns import create_campaign, list_campaigns, measure_campaign
 from segmint.pipeline._customers import segment_customers
 from segmint.pipeline._demand import demand
 from segmint.pipeline._demo import demo
@@ -47,6 +49,11 @@ from segmint.pipeline._scale_out import segment_on_spark
 from segmint.pipeline._segment import FIT_SAMPLE, MIN_CUSTOMERS, SegmentOptions, segment
 
 __all__ = [
+    "AudienceResult",
+    "create_campaign",
+    "export_audience",
+    "list_campaigns",
+    "measure_campaign",
     "EXPORTS",
     "FIT_SAMPLE",
     "K_RANGE",

@@ -13,6 +13,7 @@ from segmint.consent.permitted import permitted
 from segmint.consent.policy import load_policy
 from segmint.consent.pseudonym import destination_key, pseudonym_sql
 from segmint.errors import AudienceTooSmall, SegmintError
+from segmint.pipeline._campaigns import load_campaigns
 from segmint.pipeline._features import feature_labels
 from segmint.pipeline._runs import flag_segments
 from segmint.report import build_summary
@@ -72,6 +73,7 @@ def write_report(
         evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
         min_audience = load_policy(con).min_audience
         markets = _market_summary(con, run, min_audience)
+        campaigns = load_campaigns(con)
         table = features_table(run["run_id"])
         columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     summary = build_summary(
@@ -85,6 +87,7 @@ def write_report(
         evaluations=evaluations,
         min_audience=min_audience,
         markets=markets,
+        campaigns=campaigns,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

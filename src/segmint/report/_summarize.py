@@ -15,6 +15,7 @@ import pandas as pd
 
 from segmint import __version__
 
+from ._campaigns import campaigns_section
 from ._markets import markets_section
 from ._micro import _evaluations, _micro_segments
 from ._predictions import _predictions, _value_risk
@@ -383,6 +384,7 @@ def build_summary(
     evaluations: Mapping[str, Mapping[str, Any]] | None = None,
     min_audience: int = 1,
     markets: Mapping[str, Any] | None = None,
+    campaigns: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarise one segmentation run into a plain, JSON-able dict (micro-segments under
     ``min_audience`` customers counted, not described).
@@ -420,6 +422,8 @@ def build_summary(
         ``level``, ``n_groups``, ``value_eta2``, ``interest_eta2``).
     markets : dict, optional
         The market view (:meth:`segmint.activate.markets.MarketView.to_dict`).
+    campaigns : DataFrame, optional
+        Campaigns with their latest measurement (``segmint.pipeline.list_campaigns``).
 
     Returns
     -------
@@ -470,5 +474,6 @@ def build_summary(
         "micro_segments": _micro_segments(micro_segments, rows, min_audience),
         "evaluations": _evaluations(evaluations),
         "markets": markets_section(markets),
+        "campaigns": campaigns_section(campaigns),
     }
     return _jsonable(summary)
