@@ -51,7 +51,8 @@ async def get_customer(
     "/{customer_id:path}",
     response_model=Erased,
     summary="Erase a customer (admin)",
-    responses=error_responses(401, 403, 422, 429),
+    # 404: an id with a line break or other control character matches no route
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def erase_customer(engine: EngineDep, key: AdminKey, customer_id: CustomerId) -> Erased:
     """Remove the customer's personal data from every table (and the identifiers linked to
