@@ -41,6 +41,7 @@ __all__ = [
     "Interactions",
     "Popularity",
     "RecommendationBook",
+    "RepeatPurchases",
     "SegmentPopularity",
     "catalogue_coverage",
     "interactions_from_frame",
@@ -294,6 +295,19 @@ class Popularity(Recommender):
         return np.broadcast_to(self.popularity_, (len(rows), self.n_items_)).copy()
 
 
+class RepeatPurchases(Recommender):
+    """The customer's own most often bought items (a rebuy baseline: with
+    ``exclude_bought`` it is global popularity)."""
+
+    name = "repeat purchases"
+
+    def _scores(self, rows):
+        safe = np.where(rows >= 0, rows, 0)
+        own = self.bought_[safe].toarray().astype(np.float64)
+        own[rows < 0] = 0.0
+        return own
+
+
 class SegmentPopularity(Recommender):
     """The items the most customers of the customer's segment bought.
 
@@ -408,15 +422,15 @@ class ALS(Recommender):
                 "model 'als' needs the implicit package (pip install implicit); "
                 "use model 'ease' instead"
             ) from exc
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-        )
         # implicit parallelises itself; a BLAS thread pool under it only contends
         with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+            )
             model.fit(matrix, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
         self.item_factors_ = np.asarray(model.item_factors)

@@ -30,6 +30,11 @@ from segmint.pipeline._options import check_method, parse_date
 from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_frame, write_report
 from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
+from segmint.pipeline._recommend import (
+    evaluate_recommendations,
+    recommend,
+    recommendation_book,
+)
 from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import (
     RunResult,
@@ -63,6 +68,7 @@ __all__ = [
     "demo",
     "evaluate_future_spend",
     "erase",
+    "evaluate_recommendations",
     "export",
     "ExportResult",
     "export_frame",
@@ -78,6 +84,8 @@ __all__ = [
     "load_run",
     "parse_date",
     "predict",
+    "recommend",
+    "recommendation_book",
     "segment",
     "segment_customers",
     "segment_on_spark",

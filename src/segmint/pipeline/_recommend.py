@@ -14,6 +14,7 @@ from segmint.activate.recommend import (
     CoOccurrence,
     Popularity,
     RecommendationBook,
+    RepeatPurchases,
     SegmentPopularity,
     catalogue_coverage,
     make_model,
@@ -178,7 +179,8 @@ def evaluate_recommendations(
     already bought and the truth is the items they bought for the first time after the
     split; without it (mode "all items") the truth is every item bought after the split.
     The baselines (global popularity, popularity within the customer's segment as of the
-    split, item-to-item co-occurrence) are scored the same way. Models whose package is
+    split, item-to-item co-occurrence, and in mode "all items" the customer's own most
+    bought items) are scored the same way. Models whose package is
     missing (``als`` without ``implicit``) are left out.
 
     Returns
@@ -215,6 +217,7 @@ def evaluate_recommendations(
         ("popularity", lambda: Popularity()),
         ("segment popularity", lambda: SegmentPopularity(labels)),
         ("co-occurrence", lambda: CoOccurrence()),
+        ("repeat purchases", lambda: RepeatPurchases()),
         *[(name, lambda name=name: make_model(name)) for name in models],
     ]
     matrix = train.matrix(view_weight)
@@ -230,6 +233,8 @@ def evaluate_recommendations(
                 continue
             raise
         for exclude in modes:
+            if exclude and isinstance(estimator, RepeatPurchases):
+                continue  # nothing to repeat: it would be global popularity
             truth = truth_new if exclude else truth_all
             users = np.flatnonzero(np.diff(truth.indptr) > 0)
             started = time.perf_counter()
