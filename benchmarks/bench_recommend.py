@@ -72,8 +72,10 @@ def main() -> None:
         print(f"for_customer over {len(ids):,} customers: p50 {p50:.1f} us, p99 {p99:.1f} us")
         unknown = [f"unknown-{i}" for i in range(len(ids))]
         p50, p99 = _latency(book, unknown, segs)
-        print(f"for_customer, unknown customers (segment fallback): p50 {p50:.1f} us, "
-              f"p99 {p99:.1f} us")
+        print(
+            f"for_customer, unknown customers (segment fallback): p50 {p50:.1f} us, "
+            f"p99 {p99:.1f} us"
+        )
 
 
 if __name__ == "__main__":

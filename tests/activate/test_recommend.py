@@ -177,8 +177,13 @@ def test_book_falls_back_to_the_segment():
         }
     )
     segments = pd.DataFrame(
-        {"segment_id": [0, 0], "rank": [1, 2], "product_id": ["s1", "s2"],
-         "description": ["x", "y"], "score": [0.3, 0.2]}
+        {
+            "segment_id": [0, 0],
+            "rank": [1, 2],
+            "product_id": ["s1", "s2"],
+            "description": ["x", "y"],
+            "score": [0.3, 0.2],
+        }
     )
     book = RecommendationBook(1, customers, segments)
     assert [r["product_id"] for r in book.for_customer("a", 10)] == ["p1", "p2"]
@@ -248,8 +253,11 @@ def test_evaluate_recommendations_reports_each_model_and_mode(demo_run):
     table = pipeline.evaluate_recommendations(ws, split, models=("ease",))
     assert set(table["mode"]) == {"new items", "all items"}
     assert {"popularity", "segment popularity", "co-occurrence", "EASE"} <= set(table["model"])
-    assert table[["precision@10", "recall@10", "ndcg@10", "coverage"]].apply(
-        lambda c: c.between(0, 1)
-    ).all().all()
+    assert (
+        table[["precision@10", "recall@10", "ndcg@10", "coverage"]]
+        .apply(lambda c: c.between(0, 1))
+        .all()
+        .all()
+    )
     with pytest.raises(SegmintError, match="no purchases on or after"):
         pipeline.evaluate_recommendations(ws, hi + pd.Timedelta(days=1), models=())

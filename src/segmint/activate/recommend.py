@@ -132,9 +132,9 @@ def interactions_from_frame(
 
 def _has_events(con) -> bool:
     return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'"
-        ).fetchall()[0][0]
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events'").fetchall()[
+            0
+        ][0]
     )
 
 

@@ -21,6 +21,7 @@ from segmint.api.routes import (
     events,
     health,
     keys,
+    recommendations,
     runs,
     segments,
     stream,
@@ -91,7 +92,18 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
     install_handlers(app)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (events, consent, customers, segments, runs, alerts, webhooks, stream, keys):
+    for module in (
+        events,
+        consent,
+        recommendations,
+        customers,
+        segments,
+        runs,
+        alerts,
+        webhooks,
+        stream,
+        keys,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
 

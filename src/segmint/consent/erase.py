@@ -28,7 +28,15 @@ from segmint.store.workspace import utcnow
 __all__ = ["Erasure", "erase_customer", "person_ids"]
 
 #: tables whose rows belong to one customer id, and the column that holds it
-_BY_CUSTOMER = ("transactions", "events", "messages", "customers", "assignments", "predictions")
+_BY_CUSTOMER = (
+    "transactions",
+    "events",
+    "messages",
+    "customers",
+    "assignments",
+    "predictions",
+    "recommendations",
+)
 _ERASED = "[erased]"
 
 

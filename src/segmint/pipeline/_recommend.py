@@ -152,7 +152,11 @@ def _segments_at(workspace: Workspace, split: datetime) -> pd.DataFrame:
     with workspace.connect(read_only=True) as con:
         features, as_of, fingerprint, _, history = read_features(con, split, no_progress, None)
     fitted = fit_segments(
-        features, as_of, fingerprint, SegmentOptions().check(), no_progress,
+        features,
+        as_of,
+        fingerprint,
+        SegmentOptions().check(),
+        no_progress,
         history,
     )
     frame = fitted.assignments
@@ -192,8 +196,9 @@ def evaluate_recommendations(
     split = _as_datetime(split)
     with workspace.connect(read_only=True) as con:
         train = read_interactions(con, end=split)
-        later = read_interactions(con, start=split, end=None if end is None else _as_datetime(end),
-                                  views=False)
+        later = read_interactions(
+            con, start=split, end=None if end is None else _as_datetime(end), views=False
+        )
     if later.bought.nnz == 0:
         raise SegmintError(f"no purchases on or after the split date {split:%Y-%m-%d}")
     # the later purchases on the training matrix's rows and columns (new items dropped: no
@@ -222,7 +227,7 @@ def evaluate_recommendations(
     ]
     matrix = train.matrix(view_weight)
     results = []
-    for name, build in candidates:
+    for _name, build in candidates:
         try:
             estimator = build()
             started = time.perf_counter()
