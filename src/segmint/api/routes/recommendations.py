@@ -27,15 +27,19 @@ class Item(BaseModel):
     score: float
 
 
-class Recommendations(BaseModel):
+class SegmentRecommendations(BaseModel):
     run_id: int | None
-    customer_id: str | None = None
     segment_id: int | None = None
     source: str = Field(
-        description="`customer`: the customer's own; `segment`: their segment's featured "
-        "items (a customer the run has no recommendations for); `none`: nothing stored."
+        description="`customer`: the customer's own; `segment`: the segment's featured "
+        "items (for a customer: one the run has no recommendations for); `none`: nothing "
+        "stored."
     )
     items: list[Item]
+
+
+class Recommendations(SegmentRecommendations):
+    customer_id: str
 
 
 # registered before the customers routes: their ``{customer_id:path}`` would take this path
@@ -85,13 +89,13 @@ async def customer_recommendations(
 
 @router.get(
     "/segments/{segment_id}/recommendations",
-    response_model=Recommendations,
+    response_model=SegmentRecommendations,
     summary="A segment's featured products",
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def segment_recommendations(
     engine: EngineDep, key: ReadKey, segment_id: SegmentId, n: Count = 10
-) -> Recommendations:
+) -> SegmentRecommendations:
     """The products most of the segment's customers bought (score: the share who did). A
     segment under the minimum audience size is refused (403)."""
     seg = engine.live.segments.get(segment_id)
@@ -106,7 +110,7 @@ async def segment_recommendations(
         )
     book = engine.recommendation_book()
     items = book.for_segment(segment_id, n)
-    return Recommendations(
+    return SegmentRecommendations(
         run_id=book.run_id,
         segment_id=segment_id,
         source="segment" if items else "none",
