@@ -154,9 +154,15 @@ def read_interactions(
         where.append("ts < ?")
         params.append(end)
     where.append(f"NOT regexp_matches(product_id, '{SERVICE_CODE}')")
+    # ids merged into one person (identities) count as that person, as the runs count them
     bought = con.execute(
-        f"""SELECT customer_id, product_id, count(DISTINCT order_id)::DOUBLE AS orders
-            FROM transactions WHERE {" AND ".join(where)} GROUP BY ALL""",
+        f"""WITH person AS (SELECT identifier, any_value(customer_id) AS customer_id
+                            FROM identities GROUP BY 1)
+            SELECT coalesce(p.customer_id, t.customer_id) AS customer_id, t.product_id,
+                   count(DISTINCT t.order_id)::DOUBLE AS orders
+            FROM (SELECT * FROM transactions WHERE {" AND ".join(where)}) t
+            LEFT JOIN person p ON p.identifier = t.customer_id
+            GROUP BY ALL""",
         params,
     ).df()
     bought["views"] = 0.0
