@@ -105,6 +105,7 @@ def world(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
         w.writerow([stored_control, "email", "granted", "2024-01-02 10:00:00", "crm", "f", "x"])
     done = _segmint("ingest", "consent", str(consent_file), "--workspace", str(ws_path))
     assert done.returncode == 0, done.stderr
+    pipeline.recommend(ws, top=3)
     exports = {}
     for p in PURPOSES:
         exports[p] = ws_path.parent / f"export-{p}.csv"
@@ -114,6 +115,9 @@ def world(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "withheld" in done.stderr
+        exports[f"recommendations {p}"] = ws_path.parent / f"recommendations-{p}.csv"
+        pipeline.export(ws, "recommendations", exports[f"recommendations {p}"], purpose=p,
+                        raw_ids=True)  # fmt: skip
     server = LiveServer(ws_path, "--allow-loopback-webhooks").start()
     server.keys = keys  # type: ignore[attr-defined]
     receiver = Receiver()
@@ -215,6 +219,22 @@ def _export_ids(world: World, purpose: str) -> set[str]:
         return {row["customer_id"] for row in csv.DictReader(f)}
 
 
+def _recommendation_export_ids(world: World, purpose: str) -> set[str]:
+    with open(world.exports[f"recommendations {purpose}"], newline="") as f:
+        return {row["customer_id"] for row in csv.DictReader(f)}
+
+
+def _recommended(world: World, purpose: str) -> set[str]:
+    found = set()
+    for c in [*world.stored.values(), world.stored_control]:
+        r = _get(world, f"/v1/customers/{c}/recommendations", purpose=purpose)
+        assert r.status_code in (200, 404, 451), r.text
+        if r.status_code == 200:
+            assert r.json()["items"], c
+            found.add(c)
+    return found
+
+
 def _readable(world: World, purpose: str, customers: list[str]) -> set[str]:
     found = set()
     for c in customers:
@@ -281,6 +301,14 @@ OUTPUTS = [
         PURPOSES,
         "stored",
         ("get", "/v1/customers/{customer_id}"),
+    ),
+    Output("export recommendations", _recommendation_export_ids, PURPOSES, "stored"),
+    Output(
+        "customer recommendations",
+        _recommended,
+        PURPOSES,
+        "stored",
+        ("get", "/v1/customers/{customer_id}/recommendations"),
     ),
     Output("webhooks", _webhook_ids, PURPOSES, "fresh"),
     Output("event stream", _stream_ids, PURPOSES, "fresh", ("get", "/v1/stream")),
@@ -359,7 +387,9 @@ def test_every_customer_output_declares_a_purpose(world):
         names = {p["name"] for p in spec["paths"][path][method].get("parameters", [])}
         assert "purpose" in names, (method, path)
     per_customer = {k for k, q in pipeline.EXPORTS.items() if "customer_id" in q}
-    assert per_customer <= {"assignments"}, "a new per-customer export needs a row in OUTPUTS"
+    assert per_customer <= {"assignments", "recommendations"}, (
+        "a new per-customer export needs a row in OUTPUTS"
+    )
 
 
 def _resolve(spec: dict, text: str, depth: int = 0) -> str:

@@ -20,6 +20,7 @@ from segmint.cli import identities as identity_commands
 from segmint.cli import market as market_commands
 from segmint.cli import models as model_commands
 from segmint.cli import playbooks as playbook_commands
+from segmint.cli import recommend as recommend_commands
 from segmint.cli import runs as runs_commands
 from segmint.cli import serve as serve_commands
 from segmint.cli._options import (
@@ -579,7 +580,8 @@ def export(
         str,
         typer.Argument(
             help="assignments (one row per customer, with its segment and micro-segment), "
-            "profiles (one row per segment) or micro-segments (one row per micro-segment)."
+            "profiles (one row per segment), micro-segments (one row per micro-segment) or "
+            "recommendations (one row per customer and product: `segmint recommend`)."
         ),
     ] = "assignments",
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -646,7 +648,7 @@ def export(
         return
     withheld = (
         f"{s['withheld']:,} customers withheld by consent"
-        if what == "assignments"
+        if "groups_under_min_audience" not in s
         else f"{s['groups_under_min_audience']:,} groups under {s['min_audience']} withheld"
     )
     where = "" if to_stdout else f" to {result.path}"
@@ -716,6 +718,7 @@ for commands in (
     consent_commands,
     audit_commands,
     market_commands,
+    recommend_commands,
 ):
     commands.register(app)
 

@@ -36,6 +36,7 @@ _BY_CUSTOMER = (
     "assignments",
     "predictions",
     "campaign_members",
+    "recommendations",
 )
 _ERASED = "[erased]"
 

@@ -36,6 +36,11 @@ from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_fram
 from segmint.pipeline._playbooks import init_playbooks, load_playbooks, render_playbook
 from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
+from segmint.pipeline._recommend import (
+    evaluate_recommendations,
+    recommend,
+    recommendation_book,
+)
 from segmint.pipeline._run import ingest_and_segment
 from segmint.pipeline._runs import (
     RunResult,
@@ -78,6 +83,7 @@ __all__ = [
     "markets",
     "evaluate_future_spend",
     "erase",
+    "evaluate_recommendations",
     "export",
     "ExportResult",
     "export_frame",
@@ -96,6 +102,8 @@ __all__ = [
     "load_run",
     "parse_date",
     "predict",
+    "recommend",
+    "recommendation_book",
     "segment",
     "segment_customers",
     "segment_on_spark",

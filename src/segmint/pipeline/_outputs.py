@@ -121,11 +121,18 @@ EXPORTS = {
            JOIN runs r USING (run_id)
            WHERE m.run_id = ? ORDER BY m.segment_id, m.size DESC, m.micro_segment_id"""
     ),
+    # `segmint recommend` stores them: one row per customer and recommended product
+    "recommendations": (
+        """SELECT r.customer_id, a.segment_id, r.rank, r.product_id, r.description, r.score
+           FROM recommendations r
+           LEFT JOIN assignments a USING (run_id, customer_id)
+           WHERE r.run_id = ? ORDER BY r.customer_id, r.rank"""
+    ),
 }
 
 
 #: exports of one row per customer (the others describe groups)
-_PER_CUSTOMER = ("assignments",)
+_PER_CUSTOMER = ("assignments", "recommendations")
 
 
 @dataclass(frozen=True)

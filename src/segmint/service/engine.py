@@ -36,6 +36,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic_core import to_json
 
+from segmint.activate.recommend import RecommendationBook
 from segmint.consent.audit import record, record_many
 from segmint.consent.ledger import Appended, append_rows
 from segmint.consent.permitted import ConsentView
@@ -133,6 +135,7 @@ class Engine:
         # an erasure's deleted bytes leave the database file when it is rewritten, which
         # needs the workspace to itself: at stop (or, after a crash, at the next start)
         self._purge_flag = self.workspace.path / "erasure.pending"
+        self._recommendations: tuple[float, RecommendationBook] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -554,6 +557,22 @@ class Engine:
 
         return await asyncio.to_thread(query)
 
+    def recommendation_book(self) -> RecommendationBook:
+        """The live run's stored recommendations: loaded on first use and again when the
+        service loads another run (or, while the run has none, at most every 30 seconds, so
+        that ``segmint recommend`` run meanwhile is picked up)."""
+        now = time.monotonic()
+        cached = self._recommendations
+        if (
+            cached is None
+            or cached[1].run_id != self.live.run_id
+            or (len(cached[1]) == 0 and now - cached[0] > 30.0)
+        ):
+            with self._read_lock:
+                book = RecommendationBook.load(self._read_con, self.live.run_id)
+            self._recommendations = cached = (now, book)
+        return cached[1]
+
     def next_best_action(self, customer_id: str, limit: int) -> dict:
         """The playbook action for the customer's live segment, finished for them, their top
         ``limit`` recommendations and the reasons (personalisation consent required)."""
@@ -568,7 +587,9 @@ class Engine:
                 "no playbooks for the run served; run `segmint playbooks init --force` for it"
             )
         customer = membership["customer_id"]
-        recommendations: list[dict] = []
+        recommendations = self.recommendation_book().for_customer(
+            customer, limit, membership["segment_id"]
+        )
         found = actions.next_best_action(
             membership,
             allows=lambda purpose: self.consent.allows(customer, purpose),
