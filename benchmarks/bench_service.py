@@ -103,6 +103,7 @@ def build_workspace(root: Path, customers: int) -> tuple[Path, str, list[str]]:
     pipeline.ingest(ws, files["transactions"], customers=files["customers"])
     pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
     pipeline.init_playbooks(ws)
+    pipeline.recommend(ws)
     with ws.transaction() as con:
         _, token = create_key(con, scope="admin")
         ids = [r[0] for r in con.execute("SELECT customer_id FROM customers").fetchall()]

@@ -25,6 +25,7 @@ from .test_webhooks import Receiver, purchases
 def server(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
     ws, keys = make_workspace(template_workspace, tmp_path_factory.mktemp("nba") / "ws")
     files = pipeline.init_playbooks(Workspace(ws))
+    pipeline.recommend(Workspace(ws))
     server = LiveServer(ws, "--allow-loopback-webhooks").start()
     server.keys = keys  # type: ignore[attr-defined]
     server.files = files  # type: ignore[attr-defined]
@@ -78,6 +79,11 @@ def test_the_action_follows_the_playbook_of_the_customers_segment(server):
     assert datetime.fromisoformat(action["send_at"]) > datetime.now(UTC)
     assert action["message"] and "{{" not in action["message"]
     assert any("objective" in reason for reason in got["reasons"])
+    # the customer's stored recommendations, also named in the default message
+    items = got["recommendations"]
+    assert 0 < len(items) <= 5 and all(i["product_id"] for i in items)
+    first_item = items[0]["description"] or items[0]["product_id"]
+    assert first_item in action["message"]
 
 
 def test_unknown_customer_is_404_and_withdrawn_channel_is_skipped(server):
