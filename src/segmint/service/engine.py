@@ -206,6 +206,11 @@ class Engine:
         self.seen = SortedKeys(DIGEST, stored)
         self.live = LiveState.load(self.con)
         self.actions = ActionIndex.load(self.con, self.workspace.path, self.live.run_id)
+        # loaded here, not on the first request: a load stalls the event loop
+        self._recommendations = (
+            time.monotonic(),
+            RecommendationBook.load(self.con, self.live.run_id),
+        )
         self.refits.load(self.con)
         self._read_con = self.con.cursor()
         self._source_con = self.con.cursor()
@@ -526,11 +531,13 @@ class Engine:
             await self._flush_locked()
             state = await self.db(LiveState.load)
             actions = await self.db(ActionIndex.load, self.workspace.path, state.run_id)
+            book = await self.db(RecommendationBook.load, state.run_id)
             self.has_predictions = await self.db(_has_rows, "predictions")
             for _, _, payload in self.buffer:  # events committed while loading
                 state.apply(json.loads(payload))
             self.live = state
             self.actions = actions
+            self._recommendations = (time.monotonic(), book)
             if self.notifier is not None:
                 await self.notifier.fit_drift()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
