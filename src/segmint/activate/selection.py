@@ -97,25 +97,16 @@ def select(con: duckdb.DuckDBPyConnection, run_id: int, spec: str) -> Selection:
 
 
 def _segment(run_id: int, key: str, name: str) -> Selection:
-    return Selection(
-        run_id,
-        "segment",
-        key,
-        name,
-        "SELECT customer_id FROM assignments WHERE run_id = ? AND segment_id = ?",
-        (run_id, int(key)),
-    )
+    return _assigned(run_id, "segment", key, name, "segment_id", int(key))
 
 
 def _micro(run_id: int, key: str, name: str) -> Selection:
-    return Selection(
-        run_id,
-        "micro_segment",
-        key,
-        name,
-        "SELECT customer_id FROM assignments WHERE run_id = ? AND micro_segment_id = ?",
-        (run_id, key),
-    )
+    return _assigned(run_id, "micro_segment", key, name, "micro_segment_id", key)
+
+
+def _assigned(run_id: int, kind: str, key: str, name: str, column: str, value) -> Selection:
+    members = f"SELECT customer_id FROM assignments WHERE run_id = ? AND {column} = ?"
+    return Selection(run_id, kind, key, name, members, (run_id, value))
 
 
 def _flag(con: duckdb.DuckDBPyConnection, run_id: int, flag: str, column: str) -> Selection:

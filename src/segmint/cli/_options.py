@@ -47,3 +47,9 @@ ReportOpt = Annotated[
         "--report", help="Where to write the HTML report (default: WORKSPACE/reports/run-N.html)."
     ),
 ]
+
+#: how activation commands name their customers (``segmint.activate.selection``)
+SEGMENT_SPEC_HELP = "Segment id or name, micro-segment id, or high-value / at-risk."
+SegmentSpecOpt = Annotated[
+    str, typer.Option("--segment", "-s", help=SEGMENT_SPEC_HELP, show_default=False)
+]

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from segmint import pipeline
 from segmint.activate.audiences import PLATFORMS
-from segmint.cli._options import JsonOpt, RunOpt
+from segmint.cli._options import SEGMENT_SPEC_HELP, JsonOpt, RunOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, err, out, print_json
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
@@ -32,7 +32,7 @@ def export(
     segment: Annotated[
         str,
         typer.Argument(
-            help="Segment id or name, micro-segment id, or high-value / at-risk.",
+            help=SEGMENT_SPEC_HELP,
             show_default=False,
         ),
     ],

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from segmint import pipeline
 from segmint.activate.campaigns import parse_share
-from segmint.cli._options import JsonOpt, RunOpt
+from segmint.cli._options import JsonOpt, RunOpt, SegmentSpecOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, out, print_json
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
@@ -30,15 +30,7 @@ def register(app: typer.Typer) -> None:
 @campaign_app.command()
 def create(
     name: Annotated[str, typer.Argument(help="A new campaign's name.", show_default=False)],
-    segment: Annotated[
-        str,
-        typer.Option(
-            "--segment",
-            "-s",
-            help="Segment id or name, micro-segment id, or high-value / at-risk.",
-            show_default=False,
-        ),
-    ],
+    segment: SegmentSpecOpt,
     holdout: Annotated[
         str, typer.Option("--holdout", help="Share held out and never exported, e.g. 10%.")
     ] = "10%",

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from segmint import pipeline
-from segmint.cli._options import JsonOpt, RunOpt
+from segmint.cli._options import JsonOpt, RunOpt, SegmentSpecOpt
 from segmint.cli._output import DEFAULT_WORKSPACE, WorkspaceOpt, out, print_json
 from segmint.cli._output import fail as _fail
 from segmint.errors import SegmintError
@@ -66,15 +66,7 @@ def init(
 
 @playbooks_app.command()
 def render(
-    segment: Annotated[
-        str,
-        typer.Option(
-            "--segment",
-            "-s",
-            help="Segment id or name, micro-segment id, or high-value / at-risk.",
-            show_default=False,
-        ),
-    ],
+    segment: SegmentSpecOpt,
     sample: Annotated[
         int, typer.Option("--sample", "-n", min=1, help="How many customers to show.")
     ] = 5,
