@@ -197,6 +197,10 @@ def test_measure_finds_a_planted_uplift_end_to_end(ws):
     bad = invoke("campaign", "measure", "nothing", "-w", ws)
     assert bad.exit_code != 0 and "winback" in bad.stderr
     assert invoke("campaign", "measure", "winback", "--days", "0", "-w", ws).exit_code != 0
+    # a live campaign measured before any purchase after its start was ingested
+    invoke("campaign", "create", "live", "-s", "0", "--start", "2030-01-01", "-w", ws)
+    early = invoke("campaign", "measure", "live", "-w", ws)
+    assert early.exit_code != 0 and "no purchases after" in early.stderr
 
 
 def test_erasing_a_customer_removes_them_from_campaigns(ws):

@@ -126,8 +126,14 @@ def measure_campaign(
         start = found["starts_at"]
         end = start + timedelta(days=days)
         before = start - timedelta(days=days)
-        outcomes = con.execute(outcomes_sql(), [start, end, before, start, name]).df()
         data_end = con.execute("SELECT max(ts) FROM transactions").fetchall()[0][0]
+        if data_end is None or data_end < start:
+            raise SegmintError(
+                f"the workspace holds no purchases after campaign {name!r} started "
+                f"({start:%Y-%m-%d %H:%M}); measuring reads them from the workspace: ingest "
+                "them first (segmint ingest transactions FILE)"
+            )
+        outcomes = con.execute(outcomes_sql(), [start, end, before, start, name]).df()
         metrics = lift.measure(outcomes, effect=effect)
         complete = data_end is not None and data_end >= end
         con.execute(
