@@ -122,10 +122,13 @@ def test_evaluate_then_report_shows_both_sections(tmp_path):
     done = runner.invoke(app, ["evaluate", "--cutoff", "2024-09-01", "-w", str(ws.path)])
     assert done.exit_code == 0, done.stderr
     assert "segmint report" in done.stderr
+    done = runner.invoke(app, ["settings", "--currency", "gbp", "-w", str(ws.path)])
+    assert done.exit_code == 0, done.stderr
     done = runner.invoke(app, ["report", "-w", str(ws.path)])
     assert done.exit_code == 0, done.stderr
     html = (ws.path / "reports" / "run-1.html").read_text()
     text = unescape(re.sub(r"<[^>]+>", " ", html))
+    assert "GBP\u00a0" in text and "segmint settings --currency" not in text
     assert 'id="evaluation"' in html and "Cut-off 2024-09-01" in text
     assert 'id="micro"' in html and " · " in text
     assert "{" not in text[text.index("Micro-segments") :].split("Feature profiles")[0]

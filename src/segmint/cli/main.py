@@ -23,6 +23,7 @@ from segmint.cli import playbooks as playbook_commands
 from segmint.cli import recommend as recommend_commands
 from segmint.cli import runs as runs_commands
 from segmint.cli import serve as serve_commands
+from segmint.cli import settings as settings_commands
 from segmint.cli._options import (
     JsonOpt,
     MethodOpt,
@@ -716,6 +717,7 @@ for commands in (
     identity_commands,
     serve_commands,
     consent_commands,
+    settings_commands,
     audit_commands,
     market_commands,
     recommend_commands,

@@ -8,13 +8,13 @@ keeping analytics opt-out; every output's summary says which regime it ran under
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 import duckdb
 
 from segmint.errors import DataValidationError, SegmintError
+from segmint.store.settings import get_setting, set_setting
 
 __all__ = [
     "DEFAULT_PURPOSES",
@@ -88,15 +88,9 @@ class ConsentPolicy:
 def load_policy(con: duckdb.DuckDBPyConnection) -> ConsentPolicy:
     """The workspace's policy (the defaults until one is saved, or in a workspace read
     before the settings existed)."""
-    known = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'settings'"
-    ).fetchall()[0][0]
-    if not known:
+    saved = get_setting(con, _SETTING)
+    if saved is None:
         return ConsentPolicy()
-    rows = con.execute("SELECT value FROM settings WHERE name = ?", [_SETTING]).fetchall()
-    if not rows:
-        return ConsentPolicy()
-    saved = json.loads(rows[0][0])
     return ConsentPolicy(
         purposes=tuple(saved["purposes"]),
         default_regime=saved["default_regime"],
@@ -138,6 +132,4 @@ def change_policy(
 
 
 def save_policy(con: duckdb.DuckDBPyConnection, policy: ConsentPolicy) -> None:
-    con.execute(
-        "INSERT OR REPLACE INTO settings VALUES (?, ?)", [_SETTING, json.dumps(policy.to_dict())]
-    )
+    set_setting(con, _SETTING, policy.to_dict())

@@ -30,6 +30,7 @@ from segmint.store.runs import (
     load_models,
     load_segments,
 )
+from segmint.store.settings import CURRENCY, get_setting
 from segmint.store.workspace import Workspace
 
 
@@ -72,6 +73,7 @@ def write_report(
         micro = load_micro_segments(con, run["run_id"])
         evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
         min_audience = load_policy(con).min_audience
+        currency = get_setting(con, CURRENCY)
         markets = _market_summary(con, run, min_audience)
         campaigns = load_campaigns(con)
         table = features_table(run["run_id"])
@@ -88,6 +90,7 @@ def write_report(
         min_audience=min_audience,
         markets=markets,
         campaigns=campaigns,
+        currency=currency,
     )
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,9 @@ _MAX_HEATMAP_FEATURES = 14
 
 
 # --------------------------------------------------------------------------- sections
-def _run_section(run: Mapping[str, Any], n_customers: int, n_segments: int) -> dict[str, Any]:
+def _run_section(
+    run: Mapping[str, Any], n_customers: int, n_segments: int, currency: str | None = None
+) -> dict[str, Any]:
     metrics = dict(run.get("metrics") or {})
     params = dict(run.get("params") or {})
     known = {"n_customers", "n_segments", "method", "silhouette", "stability_ari", "selection"}
@@ -62,7 +64,8 @@ def _run_section(run: Mapping[str, Any], n_customers: int, n_segments: int) -> d
         "method": _text(metrics.get("method") or params.get("method")),
         "n_customers": _int(metrics.get("n_customers")) or n_customers,
         "n_segments": _int(metrics.get("n_segments")) or n_segments,
-        "currency": _text(params.get("currency")) or None,
+        # the workspace's setting wins; a run's own parameter is from before the setting
+        "currency": currency or _text(params.get("currency")) or None,
         "params": _jsonable(params),
         "other_metrics": _jsonable(other_metrics),
         "erased_since": _int(run.get("erased_since")) or 0,
@@ -385,6 +388,7 @@ def build_summary(
     min_audience: int = 1,
     markets: Mapping[str, Any] | None = None,
     campaigns: pd.DataFrame | None = None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """Summarise one segmentation run into a plain, JSON-able dict (micro-segments under
     ``min_audience`` customers counted, not described).
@@ -424,6 +428,9 @@ def build_summary(
         The market view (:meth:`segmint.activate.markets.MarketView.to_dict`).
     campaigns : DataFrame, optional
         Campaigns with their latest measurement (``segmint.pipeline.list_campaigns``).
+    currency : str, optional
+        The workspace's currency code (``segmint settings --currency``); without it, the run's
+        ``currency`` parameter, if any. Money is shown without a code when neither is known.
 
     Returns
     -------
@@ -453,7 +460,9 @@ def build_summary(
     metrics = dict(run.get("metrics") or {})
     rows = _segment_rows(segments, assignments, labels)
     value_risk = _value_risk(rows)  # also derives missing value flags on ``rows``
-    run_info = _run_section(run, n_customers=len(assignments), n_segments=len(rows))
+    run_info = _run_section(
+        run, n_customers=len(assignments), n_segments=len(rows), currency=currency
+    )
     comparison = None
     if _num(metrics.get("rfm_eta2")) is not None and _num(metrics.get("ml_eta2")) is not None:
         comparison = {"rfm_eta2": _num(metrics["rfm_eta2"]), "ml_eta2": _num(metrics["ml_eta2"])}
