@@ -156,7 +156,6 @@ def test_full_report_charts_and_numbers(inputs, predictions):
     assert 'href="#predictions"' in html
     for text in (
         "4,351 repeat purchases predicted vs 5,330 actual over the held-out 120 days (-18.4%)",
-        "Pareto/NBD",
         "BG/NBD",
         "Gamma-Gamma",
         "12 months",
@@ -173,9 +172,12 @@ def test_full_report_charts_and_numbers(inputs, predictions):
         'id="propensity"',
         "0.752 / 0.714",  # the propensity model, mean over five categories
         "0.620 / 0.496",  # own history
-        "beats every baseline on ROC-AUC and average precision",
+        "the propensity model beats every baseline on",
     ):
         assert text in html, text
+    # one purchase model named throughout: the one in use (the stored check was for another)
+    assert "Pareto/NBD" not in html
+    assert "another purchase model than the one now used" in html
     assert '<td class="n best">0.748</td>' in html
     assert '<td class="n">0.694</td>' in html
     # the flag: one badge in the segment table, one on the card
@@ -306,9 +308,9 @@ def test_clv_ranking_and_p_alive_source_are_shown(inputs, predictions):
     assert "120 days after 2011-08-12 (3,218 customers)" in html
     assert '<td>CLV (BTYD + spend model)</td><td class="n best">0.566</td>' in html
     assert '<td>past net spend</td><td class="n">0.555</td>' in html
-    assert "the BTYD CLV is kept beside it" in html
+    assert "the BG/NBD model's own figure is kept beside it" in html
     assert (
-        "P(alive) comes from the <strong>churn model</strong>: "
+        "comes from the <strong>churn model</strong>, not the BG/NBD model: "
         "no purchase model identifies dropout." in html
     )
     # an evaluation stored before these checks renders without them

@@ -184,14 +184,14 @@ def test_no_ingest_and_no_selection_still_render(inputs):
     html = render_html(build_summary(**inputs))
     assert _n_svg(html) == 4
     assert "Data quality" not in html
-    assert "Stability" in html  # the ARI is still reported
+    assert "How stable the segments are" in html  # the ARI is still reported
 
 
 def test_optional_prediction_columns_are_shown(inputs):
     inputs["segments"]["clv"] = [120.0, 340.0, float("nan")]
     inputs["segments"]["churn_risk"] = [0.1, 0.25, 0.6]
     html = render_html(build_summary(**inputs))
-    assert "Avg CLV" in html and "churn risk" in html.lower()
+    assert "Avg expected future spend" in html and "churn risk" in html.lower()
     assert "25%" in html
 
 

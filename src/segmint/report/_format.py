@@ -10,6 +10,7 @@ __all__ = [
     "fmt_money",
     "fmt_num",
     "fmt_pct",
+    "fmt_plain",
     "fmt_ratio",
     "fmt_sd",
     "fmt_signed",
@@ -96,3 +97,47 @@ def fmt_signed(value: object, digits: int = 1) -> str:
     if _missing(value):
         return DASH
     return f"{float(value):+,.{digits}f}"  # type: ignore[arg-type]
+
+
+#: a number under a name ending so is a share of 0..1 and is shown as a percentage
+SHARE_SUFFIXES = ("share", "rate", "fidelity", "confidence", "ratio", "fraction")
+
+
+def is_share_name(name: str) -> bool:
+    """Whether a feature or metric named ``name`` holds a share (``return_rate``...)."""
+    return str(name).lower().endswith(SHARE_SUFFIXES)
+
+
+def fmt_plain(value: object, name: str = "") -> str:
+    """A stored parameter or metric as readable text: lists joined with commas, mappings as
+    ``key: value`` pairs, yes/no for booleans, shares (by ``name``) as percentages.
+
+    Examples
+    --------
+    >>> fmt_plain({"k_range": [2, 8], "scale": True})
+    'k range: 2 to 8; scale: yes'
+    >>> fmt_plain(0.8123, "noise_share")
+    '81.2%'
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return DASH
+    if isinstance(value, int | float):
+        if is_share_name(name) and 0 <= value <= 1:
+            return fmt_pct(value)
+        return f"{value:,}" if isinstance(value, int) else fmt_compact(value)
+    if isinstance(value, dict):
+        if not value:
+            return DASH
+        return "; ".join(
+            f"{str(k).replace('_', ' ')}: {fmt_plain(v, str(k))}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        if not value:
+            return DASH
+        # a two-number range reads as one ("2 to 8")
+        if name.endswith("range") and len(value) == 2:
+            return f"{fmt_plain(value[0])} to {fmt_plain(value[1])}"
+        return ", ".join(fmt_plain(v, name) for v in value)
+    return str(value)

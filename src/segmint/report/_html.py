@@ -20,10 +20,13 @@ from ._format import (
     fmt_money,
     fmt_num,
     fmt_pct,
+    fmt_plain,
     fmt_ratio,
     fmt_sd,
     fmt_signed,
 )
+from ._glossary import GLOSSARY
+from ._values import _default_label
 
 __all__ = ["render_html", "summary_to_json", "write_report"]
 
@@ -67,8 +70,22 @@ def _environment() -> jinja2.Environment:
         signed=fmt_signed,
         when=_when,
         pretty_json=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False),
+        plain=fmt_plain,
     )
+    # a global, not context: the components macros are imported without the page's context
+    env.globals["glossary"] = GLOSSARY
     return env
+
+
+def _details(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Run details as (label, readable text) rows: parameters, then the other metrics."""
+    rows = []
+    if run.get("data_fingerprint"):
+        rows.append(("Data fingerprint", run["data_fingerprint"]))
+    for source in (run.get("params") or {}, run.get("other_metrics") or {}):
+        for key, value in sorted(source.items()):
+            rows.append((_default_label(key), fmt_plain(value, key)))
+    return rows
 
 
 def _check_summary(summary: Any) -> None:
@@ -140,7 +157,7 @@ def render_html(summary: dict[str, Any]) -> str:
     """
     _check_summary(summary)
     template = _environment().get_template("report.html.j2")
-    return template.render(s=summary, charts=_charts_for(summary))
+    return template.render(s=summary, charts=_charts_for(summary), details=_details(summary["run"]))
 
 
 def summary_to_json(summary: dict[str, Any]) -> str:

@@ -58,8 +58,12 @@ def _param_rows(params: Any, errors: Any = None) -> list[dict[str, Any]]:
 def _lifetime_value(lv: Mapping[str, Any]) -> dict[str, Any] | None:
     if not lv:
         return None
+    purchase_model = _text(lv.get("purchase_model"))
     out: dict[str, Any] = {
-        "purchase_model": _text(lv.get("purchase_model")),
+        # the purchase model in use (the held-out choice, or Pareto/NBD where it could not be
+        # fitted): every mention of the model in the report names this one
+        "model": purchase_model or _text(_mapping(lv.get("holdout")).get("model")),
+        "purchase_model": purchase_model,
         "purchase_params": _param_rows(
             lv.get("purchase_params"), lv.get("purchase_standard_errors")
         ),
@@ -93,8 +97,11 @@ def _lifetime_value(lv: Mapping[str, Any]) -> dict[str, Any] | None:
         error = _num(ho.get("error_pct"))
         if error is None and actual and predicted is not None:
             error = 100 * (predicted - actual) / actual
+        held_out_model = _text(ho.get("model")) or out["model"]
         out["holdout"] = {
-            "model": _text(ho.get("model")) or out["purchase_model"],
+            "model": held_out_model,
+            # False for a check stored for another model than the one now in use
+            "same_model": held_out_model == out["model"],
             "calibration_end": _text(ho.get("calibration_end")),
             "holdout_days": _int(ho.get("holdout_days")),
             "customers": _int(ho.get("customers")),

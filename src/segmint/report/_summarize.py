@@ -16,6 +16,7 @@ import pandas as pd
 from segmint import __version__
 
 from ._campaigns import campaigns_section
+from ._format import is_share_name
 from ._markets import markets_section
 from ._micro import _evaluations, _micro_segments
 from ._predictions import _predictions, _value_risk
@@ -96,6 +97,7 @@ def _segment_rows(
                     "lift": _num(f.get("lift")),
                     "segment_mean": _num(f.get("segment_mean")),
                     "population_mean": _num(f.get("population_mean")),
+                    "is_share": is_share_name(name),
                 }
             )
         rows.append(
@@ -172,6 +174,8 @@ def _heatmap(rows: list[dict[str, Any]], labels: Mapping[str, str]) -> dict[str,
                 "label": _label(name, labels),
                 "population_mean": _num(pop),
                 "kind": kind,
+                # shares are shown as percentages, never as 0.812
+                "is_share": is_share_name(name),
                 "means": [_num(v) for v in means],
                 "lifts": [_num(v) for v in lift],
                 "scores": [_num(round(float(v), 4)) for v in score],
