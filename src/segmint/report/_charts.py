@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ._format import fmt_compact, fmt_int, fmt_money, fmt_pct
+from ._glossary import GLOSSARY
 
 __all__ = [
     "comparison_chart",
@@ -27,19 +28,20 @@ from ._svg import (
     _MUTED,
     _axis_titles,
     _f,
-    _label_with_tooltip,
+    _label_width,
     _mix,
     _nice_ticks,
     _svg,
     _text,
-    _truncate,
+    _text_on,
 )
 
 
 # --------------------------------------------------------------------------- sizes
 def sizes_chart(segments: list[dict[str, Any]]) -> Markup:
     """Paired horizontal bars: share of customers (light) and share of revenue (solid)."""
-    label_w, bar_w, pad_r = 190, 430, 60
+    label_w = _label_width([s["name"] for s in segments], 190)
+    bar_w, pad_r = 430, 60
     row_h, top = 46, 34
     width = label_w + bar_w + pad_r
     height = top + row_h * len(segments) + 8
@@ -56,7 +58,7 @@ def sizes_chart(segments: list[dict[str, Any]]) -> Markup:
     ]
     for i, s in enumerate(segments):
         y = top + i * row_h
-        body.append(_label_with_tooltip(label_w - 10, y + 22, s["name"], 27))
+        body.append(_text(label_w - 10, y + 22, s["name"], cls="lbl", anchor="end"))
         for j, (key, opacity) in enumerate((("share", ".4"), ("value_share", "1"))):
             v = s[key]
             by = y + 4 + j * 17
@@ -77,14 +79,18 @@ def sizes_chart(segments: list[dict[str, Any]]) -> Markup:
 
 
 # --------------------------------------------------------------------------- heatmap
-_NEG, _MID, _POS = "#2f6fad", "#f7f7f7", "#c4432b"
+# "different from average" is neither good nor bad: teal below, purple above, never red
+_NEG, _MID, _POS = "#01665e", "#f7f7f7", "#542788"
 
 
 def _diverging(score: float | None) -> str:
     if score is None:
         return "#eeeeee"
     s = max(-1.0, min(1.0, score))
-    return _mix(_MID, _POS, s) if s >= 0 else _mix(_MID, _NEG, -s)
+    # mid-tones carry AA text in neither ink nor white: light up to half way (ink text), then
+    # a step to dark (white text)
+    t = abs(s) if abs(s) <= 0.5 else 0.8 + 0.4 * (abs(s) - 0.5)
+    return _mix(_MID, _POS, t) if s >= 0 else _mix(_MID, _NEG, t)
 
 
 def heatmap_chart(heatmap: dict[str, Any], segments: list[dict[str, Any]]) -> Markup:
@@ -92,33 +98,39 @@ def heatmap_chart(heatmap: dict[str, Any], segments: list[dict[str, Any]]) -> Ma
     feats = heatmap["features"]
     by_id = {s["segment_id"]: s for s in segments}
     rows = [by_id.get(sid) for sid in heatmap["segment_ids"]]
-    label_w, cell_w, cell_h = 200, 84, 34
-    longest = max((len(_truncate(f["label"], 30)) for f in feats), default=10)
-    top = 24 + min(longest, 30) * _CHAR_W * 0.72
-    width = label_w + cell_w * len(feats) + 90
+    names = [
+        s["name"] if s else str(sid) for s, sid in zip(rows, heatmap["segment_ids"], strict=True)
+    ]
+    label_w = _label_width(names, 200)
+    cell_w, cell_h = 84, 34
+    # feature labels run up at 40 degrees, whole: room above and to the right for the longest
+    longest = max((len(f["label"]) for f in feats), default=10)
+    top = 24 + longest * _CHAR_W * 0.72
+    width = label_w + cell_w * len(feats) + max(90, longest * _CHAR_W * 0.8)
     height = top + cell_h * (len(rows) + 1) + 56
     body = []
     for j, f in enumerate(feats):
         cx = label_w + j * cell_w + cell_w / 2
         body.append(
             f'<g transform="translate({_f(cx)},{_f(top - 8)}) rotate(-40)">'
-            + _label_with_tooltip(0, 0, f["label"], 30, anchor="start", cls="lbl")
+            + _text(0, 0, f["label"], cls="lbl")
             + "</g>"
         )
     for i, seg in enumerate(rows):
         y = top + i * cell_h
-        name = seg["name"] if seg else str(heatmap["segment_ids"][i])
+        name = names[i]
         color = seg["color"] if seg else _MUTED
         body.append(f'<rect x="4" y="{_f(y + 9)}" width="10" height="16" rx="2" fill="{color}"/>')
-        body.append(_label_with_tooltip(label_w - 10, y + cell_h / 2 + 4, name, 28))
+        body.append(_text(label_w - 10, y + cell_h / 2 + 4, name, cls="lbl", anchor="end"))
         for j, f in enumerate(feats):
             x = label_w + j * cell_w
+            fmt = fmt_pct if f.get("is_share") else fmt_compact
             score = f["scores"][i]
             fill = _diverging(score)
-            dark = score is not None and abs(score) > 0.55
+            dark = _text_on(fill)
             lift = f["lifts"][i]
-            tip = f"{name} \u2014 {f['label']}: {fmt_compact(f['means'][i])}"
-            tip += f" (population {fmt_compact(f['population_mean'])}"
+            tip = f"{name} \u2014 {f['label']}: {fmt(f['means'][i])}"
+            tip += f" (all customers {fmt(f['population_mean'])}"
             tip += f", {lift:.2f}\u00d7)" if lift is not None else ")"
             body.append(
                 f'<rect x="{x}" y="{_f(y)}" width="{cell_w - 2}" height="{cell_h - 2}" '
@@ -128,7 +140,7 @@ def heatmap_chart(heatmap: dict[str, Any], segments: list[dict[str, Any]]) -> Ma
                 _text(
                     x + cell_w / 2 - 1,
                     y + cell_h / 2 + 3,
-                    fmt_compact(f["means"][i]),
+                    fmt(f["means"][i]),
                     cls="cell dark" if dark else "cell",
                     anchor="middle",
                 )
@@ -148,7 +160,7 @@ def heatmap_chart(heatmap: dict[str, Any], segments: list[dict[str, Any]]) -> Ma
             _text(
                 x + cell_w / 2 - 1,
                 y + cell_h / 2 + 1,
-                fmt_compact(f["population_mean"]),
+                (fmt_pct if f.get("is_share") else fmt_compact)(f["population_mean"]),
                 cls="cell em",
                 anchor="middle",
             )
@@ -210,7 +222,7 @@ def rfm_grid_chart(grid: dict[str, Any], currency: str | None = None) -> Markup:
             n = counts[r][f]
             t = n / cmax
             fill = _mix("#eef3f9", "#1f4e79", t) if n else "#fafafa"
-            dark = t > 0.5
+            dark = bool(n) and _text_on(fill)
             tip = f"R {r + 1}, F {f + 1}: {fmt_int(n)} customers"
             if money[r][f] is not None:
                 tip += f", average spend {fmt_money(money[r][f], currency)}"
@@ -256,11 +268,13 @@ def rfm_grid_chart(grid: dict[str, Any], currency: str | None = None) -> Markup:
 
 
 # --------------------------------------------------------------------------- model selection
+#: criterion -> (glossary key, hint); the plain label is shown, the technical term on hover
 _SEL_TITLES = {
-    "silhouette": ("Silhouette", "higher is better"),
-    "bic": ("BIC", "lower is better"),
-    "stability": ("Stability (ARI)", "higher is better"),
+    "silhouette": ("silhouette", "higher is better"),
+    "bic": ("bic", "lower is better"),
+    "stability": ("stability", "higher is better"),
 }
+_CHOSEN = "#1f4e79"  # the chosen k: an accent, not red (nothing is wrong with it)
 
 
 def selection_chart(sel: dict[str, Any]) -> Markup:
@@ -291,8 +305,12 @@ def selection_chart(sel: dict[str, Any]) -> Markup:
         def sy(v: float, lo: float = lo, hi: float = hi, y0: float = y0, y1: float = y1) -> float:
             return y1 - (v - lo) / ((hi - lo) or 1) * (y1 - y0)
 
-        title, hint = _SEL_TITLES[metric]
-        body.append(_text(ox, 14, title, cls="ptitle"))
+        key, hint = _SEL_TITLES[metric]
+        plain, technical, about = GLOSSARY[key]
+        body.append(
+            f'<text x="{_f(ox)}" y="14" class="ptitle"><title>{escape(technical)}: '
+            f"{escape(about)}</title>{escape(plain)}</text>"
+        )
         body.append(_text(ox, 29, hint, cls="note"))
         for t in ticks:
             body.append(
@@ -308,7 +326,7 @@ def selection_chart(sel: dict[str, Any]) -> Markup:
         if chosen is not None and kmin <= chosen <= kmax:
             body.append(
                 f'<line x1="{_f(sx(chosen))}" x2="{_f(sx(chosen))}" y1="{y0 - 4}" '
-                f'y2="{y1}" stroke="#c4432b" stroke-dasharray="4 3"/>'
+                f'y2="{y1}" stroke="{_CHOSEN}" stroke-dasharray="4 3"/>'
             )
         d = " ".join(
             f"{'M' if i == 0 else 'L'}{_f(sx(k))} {_f(sy(v))}" for i, (k, v) in enumerate(pts)
@@ -318,7 +336,7 @@ def selection_chart(sel: dict[str, Any]) -> Markup:
             is_chosen = k == chosen
             body.append(
                 f'<circle cx="{_f(sx(k))}" cy="{_f(sy(v))}" r="{5 if is_chosen else 3.2}" '
-                f'fill="{"#c4432b" if is_chosen else "#4e79a7"}" stroke="#fff" stroke-width="1">'
+                f'fill="{_CHOSEN if is_chosen else "#4e79a7"}" stroke="#fff" stroke-width="1">'
                 f"<title>k={k}: {escape(fmt_compact(v))}</title></circle>"
             )
     return _svg(width, height, body, label="Model selection: criteria against k", cls="selection")

@@ -16,11 +16,11 @@ from ._svg import (
     _MUTED,
     _axis_titles,
     _f,
-    _label_with_tooltip,
+    _lines,
     _nice_ticks,
     _svg,
     _text,
-    _truncate,
+    _wrap,
 )
 
 __all__ = ["calibration_chart", "gains_chart", "holdout_chart", "value_risk_chart"]
@@ -150,18 +150,20 @@ def value_risk_chart(vr: dict[str, Any], currency: str | None = None) -> Markup:
     taken = [(cx - r, cy - r, cx + r, cy + r) for cx, cy, r in placed]
     labels = []
     for p, (cx, cy, r) in sorted(zip(pts, placed, strict=True), key=lambda t: -t[0]["size"]):
-        text = _truncate(p["name"], 22)
-        tw = len(text) * _CHAR_W
+        # a long name goes on two lines, never cut
+        lines = _wrap(p["name"], 22)
+        tw = max(len(line) for line in lines) * _CHAR_W
+        half = 7.5 * (len(lines) - 1)
         options = (  # (x, baseline y, anchor): right, left, above, below
             (cx + r + 4, cy + 4, "start"),
             (cx - r - 4, cy + 4, "end"),
-            (cx, cy - r - 5, "middle"),
-            (cx, cy + r + 13, "middle"),
+            (cx, cy - r - 5 - half, "middle"),
+            (cx, cy + r + 13 + half, "middle"),
         )
         best = None
         for lx, ly, anchor in options:
             left = lx if anchor == "start" else (lx - tw if anchor == "end" else lx - tw / 2)
-            box = (left, ly - 11, left + tw, ly + 3)
+            box = (left, ly - 11 - half, left + tw, ly + 3 + half)
             inside = box[0] >= x0 and box[2] <= x1 and box[1] >= y0 - 10 and box[3] <= y1 + 2
             own = (cx - r, cy - r, cx + r, cy + r)
             clash = sum(_boxes_overlap(box, t) for t in taken if t != own)
@@ -172,7 +174,7 @@ def value_risk_chart(vr: dict[str, Any], currency: str | None = None) -> Markup:
                 break
         assert best is not None
         taken.append(best[4])
-        labels.append(_label_with_tooltip(best[1], best[2], p["name"], 22, anchor=best[3]))
+        labels.append(_lines(best[1], best[2], lines, anchor=best[3]))
     for p, (cx, cy, r) in sorted(zip(pts, placed, strict=True), key=lambda t: -t[0]["size"]):
         tip = (
             f"{p['name']}: {fmt_int(p['size'])} customers, mean CLV "

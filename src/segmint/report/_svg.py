@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 _CHAR_W = 6.6  # approximate width of one 12px character, for layout only
+_LABEL_CHAR_W = 7.4  # a 13px label character, generously: a name must never overflow
 _MUTED = "#6b7280"
+_INK = "#1f2937"
 _GRID = "#e5e7eb"
 
 
@@ -64,6 +66,52 @@ def _label_with_tooltip(
         f'<text x="{_f(x)}" y="{_f(y)}" class="{cls}"{a}><title>{escape(text)}</title>'
         f"{escape(short)}</text>"
     )
+
+
+def _label_width(names: Sequence[str], minimum: float) -> float:
+    """A label column wide enough for the longest name, so names are never cut."""
+    longest = max((len(n) for n in names), default=0)
+    return max(minimum, longest * _LABEL_CHAR_W + 20)
+
+
+def _wrap(text: str, max_chars: int) -> list[str]:
+    """``text`` on one line, or two split at the space nearest the middle (never cut)."""
+    if len(text) <= max_chars or " " not in text:
+        return [text]
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return [text[:cut], text[cut + 1 :]]
+
+
+def _lines(
+    x: float, y: float, lines: Sequence[str], *, cls: str = "lbl", anchor: str = "start"
+) -> str:
+    """One text element, a line per tspan, 15px apart; the block is centred on ``y``."""
+    a = f' text-anchor="{anchor}"' if anchor != "start" else ""
+    top = y - 7.5 * (len(lines) - 1)
+    spans = "".join(
+        f'<tspan x="{_f(x)}" y="{_f(top + 15 * i)}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    return f'<text class="{cls}"{a}>{spans}</text>'
+
+
+def _luminance(hex_color: str) -> float:
+    """WCAG relative luminance of a #rrggbb colour."""
+    rgb = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours (1 to 21; AA text needs 4.5)."""
+    a, b = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def _text_on(fill: str) -> bool:
+    """Whether text on ``fill`` should be white (else ink): whichever contrasts more."""
+    return contrast("#ffffff", fill) > contrast(_INK, fill)
 
 
 def _mix(hex_a: str, hex_b: str, t: float) -> str:
