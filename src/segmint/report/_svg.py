@@ -51,23 +51,6 @@ def _axis_titles(
     )
 
 
-def _truncate(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "\u2026"
-
-
-def _label_with_tooltip(
-    x: float, y: float, text: str, max_chars: int, *, anchor: str = "end", cls: str = "lbl"
-) -> str:
-    short = _truncate(text, max_chars)
-    if short == text:
-        return _text(x, y, text, cls=cls, anchor=anchor)
-    a = f' text-anchor="{anchor}"' if anchor != "start" else ""
-    return (
-        f'<text x="{_f(x)}" y="{_f(y)}" class="{cls}"{a}><title>{escape(text)}</title>'
-        f"{escape(short)}</text>"
-    )
-
-
 def _label_width(names: Sequence[str], minimum: float) -> float:
     """A label column wide enough for the longest name, so names are never cut."""
     longest = max((len(n) for n in names), default=0)
