@@ -136,3 +136,37 @@ def live(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboard_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo workspace with what the dashboard shows: 1,000 customers (predictions need
+    customers who lapsed), two runs with different numbers of segments (customers move between
+    them), predictions, playbooks, recommendations and a campaign."""
+    from segmint import pipeline
+    from segmint.consent.policy import ConsentPolicy, save_policy
+    from segmint.datasets import generate
+    from segmint.datasets import write as write_dataset
+    from segmint.store.workspace import Workspace
+
+    path = tmp_path_factory.mktemp("dashboard") / "ws"
+    data = generate(1000, seed=0)
+    files = write_dataset(data, path.parent / "data", fmt="parquet")
+    ws = Workspace(path)
+    pipeline.ingest(ws, files["transactions"], customers=files["customers"])
+    first = pipeline.segment(ws, as_of=data.as_of, random_state=0, write_html=False)
+    pipeline.segment(
+        ws,
+        as_of=data.as_of,
+        n_segments=int(first.metrics["n_segments"]) + 1,
+        random_state=1,
+        write_html=False,
+    )
+    pipeline.predict(ws)
+    pipeline.init_playbooks(ws)
+    pipeline.recommend(ws)
+    largest = pipeline.load_run(ws).segments.iloc[0]["name"]
+    pipeline.create_campaign(ws, "spring-winback", largest, holdout="20%")
+    with ws.connect() as con:
+        save_policy(con, ConsentPolicy(min_audience=5))
+    return path

@@ -30,6 +30,7 @@ from segmint.api.routes import (
     stream,
     webhooks,
 )
+from segmint.dashboard import install_dashboard
 from segmint.service import Engine, ServiceConfig
 from segmint.service.notify import Notifier
 from segmint.store.workspace import Workspace
@@ -70,6 +71,7 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
         engine.notifier = notifier
         await engine.start()
         await notifier.start()
+        app.state.dashboard.warm(engine)
         try:
             yield
         finally:
@@ -113,6 +115,7 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
     ):
         v1.include_router(module.router)
     app.include_router(v1)
+    install_dashboard(app)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmint.consent.policy import ConsentPolicy, load_policy
 from segmint.consent.pseudonym import destination_key, pseudonym, pseudonym_sql
@@ -179,6 +180,32 @@ class ConsentView:
         erased = {r[0] for r in con.execute("SELECT ref FROM erased_customers").fetchall()}
         key = destination_key(con, directory, ERASED_KEY) if erased else None
         return cls(policy, exceptions, erased, key)
+
+    def allows_many(self, ids: pa.Array, purpose: str) -> np.ndarray:
+        """:meth:`allows` for a whole column of ids at once (the service's lists of every
+        customer): one set lookup in Arrow, the erased checked only when there are any."""
+        n = len(ids)
+        if purpose not in self._exceptions:
+            return np.zeros(n, dtype=bool)
+        listed = self._exceptions[purpose]
+        hit = (
+            pc.is_in(ids, value_set=pa.array(sorted(listed), pa.string()))
+            .to_numpy(zero_copy_only=False)
+            .astype(bool)
+            if listed
+            else np.zeros(n, dtype=bool)
+        )
+        out = ~hit if self.policy.regime(purpose) == "opt-out" else hit
+        if self._erased_key is not None and self._erased:
+            expr, params = pseudonym_sql("c", self._erased_key)
+            with duckdb.connect() as con:
+                con.register("ids", pa.table({"c": ids}))
+                con.register("erased", pa.table({"ref": sorted(self._erased)}))
+                gone = con.execute(
+                    f"SELECT {expr} IN (SELECT ref FROM erased) FROM ids", params
+                ).fetchnumpy()
+            out &= ~next(iter(gone.values())).astype(bool)
+        return out
 
     def allows(self, customer_id: str, purpose: str) -> bool:
         """Whether ``customer_id`` may be used for ``purpose`` now (an unknown purpose, e.g.

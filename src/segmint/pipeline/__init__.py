@@ -8,7 +8,12 @@ live next to the models (``segment/``, ``predict/``); this package only wires th
 from segmint.features.identity import MAX_CUSTOMERS as MAX_IDENTITY_CUSTOMERS
 from segmint.io.validate import REASONS as REJECT_REASONS
 from segmint.pipeline._audiences import AudienceResult, export_audience
-from segmint.pipeline._campaigns import create_campaign, list_campaigns, measure_campaign
+from segmint.pipeline._campaigns import (
+    create_campaign,
+    list_campaigns,
+    load_campaigns,
+    measure_campaign,
+)
 from segmint.pipeline._customers import segment_customers
 from segmint.pipeline._demand import demand
 from segmint.pipeline._demo import demo
@@ -32,7 +37,14 @@ from segmint.pipeline._ingest import (
 from segmint.pipeline._lookalike import LookalikeExport, lookalike
 from segmint.pipeline._markets import markets
 from segmint.pipeline._options import check_method, parse_date
-from segmint.pipeline._outputs import EXPORTS, ExportResult, export, export_frame, write_report
+from segmint.pipeline._outputs import (
+    EXPORTS,
+    ExportResult,
+    export,
+    export_frame,
+    run_summary,
+    write_report,
+)
 from segmint.pipeline._playbooks import init_playbooks, load_playbooks, render_playbook
 from segmint.pipeline._predict import clv_ranking, predict
 from segmint.pipeline._progress import Progress
@@ -58,6 +70,7 @@ __all__ = [
     "create_campaign",
     "export_audience",
     "list_campaigns",
+    "load_campaigns",
     "measure_campaign",
     "EXPORTS",
     "FIT_SAMPLE",
@@ -107,5 +120,6 @@ __all__ = [
     "segment",
     "segment_customers",
     "segment_on_spark",
+    "run_summary",
     "write_report",
 ]

@@ -59,39 +59,37 @@ def _market_summary(con, run: dict, min_audience: int) -> dict | None:
 EVALUATION_PREFIX = "evaluation "
 
 
+def run_summary(con, run_id: int | None = None) -> dict:
+    """The report's summary of a run (the latest by default), read on ``con``: the HTML
+    report and the dashboard show the same figures."""
+    run = get_run(con, run_id)
+    run["erased_since"] = _erased_since(con, run["created_at"])
+    min_audience = load_policy(con).min_audience
+    table = features_table(run["run_id"])
+    columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    return build_summary(
+        run=run,
+        segments=flag_segments(load_segments(con, run["run_id"])),
+        assignments=load_assignments(con, run["run_id"]),
+        ingest=ingest_history(con),
+        feature_labels=feature_labels(columns),
+        predictions=load_model(con, run["run_id"], "predictions"),
+        micro_segments=load_micro_segments(con, run["run_id"]),
+        evaluations=load_models(con, run["run_id"], EVALUATION_PREFIX),
+        min_audience=min_audience,
+        markets=_market_summary(con, run, min_audience),
+        campaigns=load_campaigns(con),
+        currency=get_setting(con, CURRENCY),
+    )
+
+
 def write_report(
     workspace: Workspace, *, run_id: int | None = None, path: str | Path | None = None
 ) -> Path:
     """Write a run's self-contained HTML report; return its path."""
     with workspace.connect(read_only=True) as con:
-        run = get_run(con, run_id)
-        run["erased_since"] = _erased_since(con, run["created_at"])
-        segments = load_segments(con, run["run_id"])
-        assignments = load_assignments(con, run["run_id"])
-        ingests = ingest_history(con)
-        predictions = load_model(con, run["run_id"], "predictions")
-        micro = load_micro_segments(con, run["run_id"])
-        evaluations = load_models(con, run["run_id"], EVALUATION_PREFIX)
-        min_audience = load_policy(con).min_audience
-        currency = get_setting(con, CURRENCY)
-        markets = _market_summary(con, run, min_audience)
-        campaigns = load_campaigns(con)
-        table = features_table(run["run_id"])
-        columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
-    summary = build_summary(
-        run=run,
-        segments=flag_segments(segments),
-        assignments=assignments,
-        ingest=ingests,
-        feature_labels=feature_labels(columns),
-        predictions=predictions,
-        micro_segments=micro,
-        evaluations=evaluations,
-        min_audience=min_audience,
-        markets=markets,
-        campaigns=campaigns,
-        currency=currency,
-    )
+        summary = run_summary(con, run_id)
+    run = summary["run"]
     target = Path(path) if path else workspace.path / "reports" / f"run-{run['run_id']}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     return render_report(summary, target)

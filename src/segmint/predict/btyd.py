@@ -142,7 +142,8 @@ def _fit(name: str, summary: pd.DataFrame, weights=None):
 def fit_purchase_model(
     summary: pd.DataFrame, name: str = "BG/NBD", weights=None
 ) -> tuple[BetaGeoNBD | ModifiedBetaGeoNBD | ParetoNBD, str]:
-    """The named model, or Pareto/NBD (with a warning) where it cannot be fitted or overflows.
+    """The named model or, where it cannot be fitted or overflows, the first of the other
+    purchase models that can (with a warning naming it).
 
     ``weights``: customers per row, for a compressed summary
     (:func:`segmint.features.rfm_summary` with ``compress=True``).
@@ -151,18 +152,28 @@ def fit_purchase_model(
     -------
     model, name
         The fitted model and its name.
+
+    Raises
+    ------
+    segmint.errors.ModelError
+        When no purchase model can be fitted to the data.
     """
-    model = _fit(name, summary, weights)
-    if model is not None:
-        return model, name
-    if name != "Pareto/NBD":
-        warnings.warn(
-            f"{name} cannot be fitted to this data or its predictions overflow; using Pareto/NBD",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    f, r, t = summary["frequency"], summary["recency"], summary["T"]
-    return ParetoNBD().fit(f, r, t, weights=weights), "Pareto/NBD"
+    for candidate in [name, *(n for n in PURCHASE_MODELS if n != name)]:
+        model = _fit(candidate, summary, weights)
+        if model is None:
+            continue
+        if candidate != name:
+            warnings.warn(
+                f"{name} cannot be fitted to this data or its predictions overflow; "
+                f"using {candidate}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return model, candidate
+    raise ModelError(
+        f"no purchase model ({', '.join(PURCHASE_MODELS)}) can be fitted to these "
+        f"{len(summary):,} customers' repeat purchases"
+    )
 
 
 def lifetime_value(summary: pd.DataFrame, model_name: str = "BG/NBD") -> tuple[pd.DataFrame, dict]:

@@ -11,14 +11,20 @@ Three stages that can be used and tested on their own (the pattern of skrub's Ta
 
 from __future__ import annotations
 
-from ._html import render_html, summary_to_json, write_report
+from ._charts import sizes_chart
+from ._flow import flow_chart, flows_from_comparison
+from ._html import configure_environment, render_html, summary_to_json, write_report
 from ._summarize import PALETTE, SUMMARY_SCHEMA_VERSION, build_summary
 
 __all__ = [
     "PALETTE",
     "SUMMARY_SCHEMA_VERSION",
     "build_summary",
+    "configure_environment",
+    "flow_chart",
+    "flows_from_comparison",
     "render_html",
+    "sizes_chart",
     "summary_to_json",
     "write_report",
 ]

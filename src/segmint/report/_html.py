@@ -28,7 +28,7 @@ from ._format import (
 from ._glossary import GLOSSARY
 from ._values import _default_label
 
-__all__ = ["render_html", "summary_to_json", "write_report"]
+__all__ = ["configure_environment", "render_html", "summary_to_json", "write_report"]
 
 _REQUIRED_KEYS = ("run", "key_figures", "segments")
 
@@ -50,15 +50,9 @@ def _when(value: str | None) -> str:
     return text
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("segmint.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+def configure_environment(env: jinja2.Environment) -> jinja2.Environment:
+    """Give a Jinja environment the report's filters: the dashboard renders the report's
+    components with the same formatting."""
     env.filters.update(
         int=fmt_int,
         pct=fmt_pct,
@@ -75,6 +69,19 @@ def _environment() -> jinja2.Environment:
     # a global, not context: the components macros are imported without the page's context
     env.globals["glossary"] = GLOSSARY
     return env
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return configure_environment(
+        jinja2.Environment(
+            loader=jinja2.PackageLoader("segmint.report", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    )
 
 
 def _details(run: dict[str, Any]) -> list[tuple[str, str]]:

@@ -260,6 +260,16 @@ class Engine:
 
         return await asyncio.to_thread(call)
 
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(cursor, *args, **kwargs)`` on the reading cursor in a worker thread: it sees
+        what the flushes committed and never waits for one."""
+
+        def call() -> T:
+            with self._read_lock:
+                return fn(self._read_con, *args, **kwargs)
+
+        return await asyncio.to_thread(call)
+
     # ------------------------------------------------------------------ keys and limits
 
     def authenticate(self, token: str) -> ApiKey | None:
