@@ -230,6 +230,32 @@ def test_admin_export_is_consent_filtered_pseudonymised_and_audited(
             c.post("/segments/0/export", data={"csrf": _csrf(html), "purpose": "nope"}).status_code
             == 403
         )
+        # a member withdraws consent to analytics: left out of the list, counted, and their
+        # page (opened from a handle the session already holds) is withheld
+        handle, member = re.findall(r'href="/customers/([^"]+)">([^<]+)</a>', html)[0]
+        r = httpx.post(
+            server.url + "/v1/consent",
+            json={
+                "changes": [{"customer_id": member, "purpose": "analytics", "status": "withdrawn"}]
+            },
+            headers=keys.h("admin"),
+        )
+        assert r.status_code == 201
+        after = c.get("/segments/0").text
+        assert "1 withheld" in after and f">{member}<" not in after
+        assert c.get(f"/customers/{handle}").status_code == 451
+        # an admin erases a customer from the consent page: gone from every list at once
+        victim = members[-1]
+        r = c.post(
+            "/consent/erase",
+            data={"csrf": _csrf(c.get("/consent").text), "customer_id": victim, "confirm": "erase"},
+        )
+        assert r.status_code == 200 and "Erased" in r.text
+        assert "1 customer erased" in c.get("/consent").text
+        found = c.post(
+            "/customers/search", data={"q": victim, "csrf": _csrf(c.get("/customers").text)}
+        )
+        assert found.status_code == 200 and f">{victim}<" not in found.text
     finally:
         server.stop()
     audited = _query(
@@ -239,6 +265,29 @@ def test_admin_export_is_consent_filtered_pseudonymised_and_audited(
     )
     admin_id = keys.admin.split("_")[1]
     assert audited == [(len(rows), "email", f"key:{admin_id}")] * 2  # the refusals left none
+    erased = _query(server, "SELECT actor FROM audit_log WHERE action = 'erase'", live=True)
+    assert erased == [(f"key:{admin_id}",)]
+
+
+def test_failed_sign_ins_are_limited_per_address(dashboard_template, tmp_path_factory):
+    ws, keys = make_workspace(dashboard_template, tmp_path_factory.mktemp("limit") / "ws")
+    server = LiveServer(ws, "--auth-failures", "3").start()
+    try:
+        client = httpx.Client(base_url=server.url, timeout=60)
+        page = client.get("/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+        codes = []
+        for _ in range(5):
+            r = client.post("/login", data={"login_token": token, "key": "sgm_x_guess"})
+            codes.append(r.status_code)
+            token = re.search(r'name="login_token" value="([^"]+)"', r.text).group(1)
+            client.cookies.set("segmint_login", token, path="/login")
+        assert codes[:3] == [401] * 3 and codes[-1] == 429
+        # the right key is refused too while the address is blocked
+        r = client.post("/login", data={"login_token": token, "key": keys.read})
+        assert r.status_code == 429
+    finally:
+        server.stop()
 
 
 def test_revoked_key_ends_its_sessions(dash):

@@ -192,6 +192,8 @@ def test_search_a_customer_and_open_their_timeline(page, site):
     assert orders.count() >= 2
     assert page.locator("#customer-segment").inner_text().strip()
     assert page.locator("section[aria-labelledby=hist-h] tbody tr").count() == 2  # two runs
+    reasons = page.locator("ul.reasons li").all_inner_texts()
+    assert reasons and all(len(r) > 3 for r in reasons)  # whole reasons, not characters
     accessible(page)
     shot(page, "customer")
 

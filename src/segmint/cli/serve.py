@@ -75,7 +75,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP API: events in, live profiles, segments, alerts and webhooks out."""
+    """Serve the HTTP API and the web dashboard: events in, live profiles, segments, alerts and
+    webhooks out; the dashboard at / (sign in with a read or admin API key)."""
     import uvicorn
 
     from segmint.api import ServiceConfig, create_app
@@ -100,7 +101,9 @@ def serve(
     except SegmintError as exc:
         raise _fail(exc) from None
     app = create_app(ws, config)
-    err.print(f"segmint serving {workspace} on http://{host}:{port} (docs at /docs)")
+    err.print(
+        f"segmint serving {workspace} on http://{host}:{port} (dashboard at /, docs at /docs)"
+    )
     uvicorn.run(
         app,
         host=host,

@@ -541,10 +541,10 @@ async def customer_page(request: Request, handle: str) -> Response:
         )
     predictions = await engine.predictions(customer_id)
     if predictions and isinstance(predictions.get("churn_reasons"), str):
-        try:
-            predictions["churn_reasons"] = json.loads(predictions["churn_reasons"])
-        except ValueError:
-            pass
+        # stored as one sentence of reasons joined by "; "
+        predictions["churn_reasons"] = [
+            r.strip() for r in predictions["churn_reasons"].split(";") if r.strip()
+        ]
     recommendations = None
     if engine.consent.allows(customer_id, "personalisation"):
         try:
