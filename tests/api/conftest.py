@@ -125,6 +125,16 @@ class LiveServer:
             self.proc.wait()
 
 
+def serve_copy(template: Path, dest: Path, *extra: str) -> LiveServer:
+    """A real server on a copy of ``template``, with keys; ``template`` stays readable while
+    the server holds its copy's lock."""
+    ws, keys = make_workspace(template, dest)
+    server = LiveServer(ws, *extra).start()
+    server.keys = keys  # type: ignore[attr-defined]
+    server.template = template  # type: ignore[attr-defined]
+    return server
+
+
 @pytest.fixture(scope="module")
 def live(template_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
     """One real server per test module, with an admin, an ingest and a read key; its webhooks
@@ -170,3 +180,13 @@ def dashboard_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with ws.connect() as con:
         save_policy(con, ConsentPolicy(min_audience=5))
     return path
+
+
+@pytest.fixture(scope="module")
+def dashboard_server(dashboard_template, tmp_path_factory):
+    """One real server per test module on a copy of the dashboard's workspace."""
+    server = serve_copy(dashboard_template, tmp_path_factory.mktemp("dashboard-live") / "ws")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -11,20 +11,12 @@ import duckdb
 import httpx
 import pytest
 
-from .conftest import LiveServer, make_workspace
+from .conftest import LiveServer, serve_copy
 
 
 @pytest.fixture(scope="module")
-def dash(dashboard_template, tmp_path_factory):
-    ws, keys = make_workspace(dashboard_template, tmp_path_factory.mktemp("dash") / "ws")
-    server = LiveServer(ws).start()
-    server.keys = keys  # type: ignore[attr-defined]
-    # the server holds the workspace's lock: the tests read the template it was copied from
-    server.template = dashboard_template  # type: ignore[attr-defined]
-    try:
-        yield server
-    finally:
-        server.stop()
+def dash(dashboard_server):
+    return dashboard_server
 
 
 def _csrf(html: str) -> str:
@@ -182,9 +174,8 @@ def test_read_key_sees_no_export_and_is_refused_anyway(dash):
 def test_admin_export_is_consent_filtered_pseudonymised_and_audited(
     dashboard_template, tmp_path_factory
 ):
-    ws, keys = make_workspace(dashboard_template, tmp_path_factory.mktemp("export") / "ws")
-    server = LiveServer(ws).start()
-    server.template = dashboard_template  # type: ignore[attr-defined]
+    server = serve_copy(dashboard_template, tmp_path_factory.mktemp("export") / "ws")
+    keys = server.keys
     members = [
         r[0]
         for r in _query(
@@ -270,8 +261,10 @@ def test_admin_export_is_consent_filtered_pseudonymised_and_audited(
 
 
 def test_failed_sign_ins_are_limited_per_address(dashboard_template, tmp_path_factory):
-    ws, keys = make_workspace(dashboard_template, tmp_path_factory.mktemp("limit") / "ws")
-    server = LiveServer(ws, "--auth-failures", "3").start()
+    server = serve_copy(
+        dashboard_template, tmp_path_factory.mktemp("limit") / "ws", "--auth-failures", "3"
+    )
+    keys = server.keys
     try:
         client = httpx.Client(base_url=server.url, timeout=60)
         page = client.get("/login")

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import LiveServer, make_workspace
 from .test_drift import _baseline_weeks, _events
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
@@ -45,16 +44,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def site(dashboard_template, tmp_path_factory):
-    ws, keys = make_workspace(dashboard_template, tmp_path_factory.mktemp("browser") / "ws")
-    server = LiveServer(ws).start()
-    server.keys = keys  # type: ignore[attr-defined]
-    # the server holds the workspace's lock: the tests read the template it was copied from
-    server.template = dashboard_template  # type: ignore[attr-defined]
-    try:
-        yield server
-    finally:
-        server.stop()
+def site(dashboard_server):
+    return dashboard_server
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,9 @@ def create_app(workspace: Workspace | str | Path, config: ServiceConfig | None =
         engine.notifier = notifier
         await engine.start()
         await notifier.start()
-        app.state.dashboard.warm(engine)
+        dashboard = app.state.dashboard
+        await dashboard.warm(engine)
+        engine.on_reload.append(lambda: dashboard.warm(engine))
         try:
             yield
         finally:

@@ -64,9 +64,7 @@ def install_dashboard(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         dash: Dashboard = request.app.state.dashboard
-        return dash.render(
-            request, "message.html.j2", None, 403, title="Not allowed", message=exc.message
-        )
+        return dash.message(request, None, 403, "Not allowed", exc.message)
 
 
 def _parts(request: Request) -> tuple[Engine, Dashboard]:
@@ -190,12 +188,12 @@ async def overview(request: Request) -> Response:
     session = dash.session(request, engine)
     run_id = engine.live.run_id
     if run_id is None:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
-            title="No run yet",
-            message="Run `segmint run` or `segmint demo` to find segments.",
+            200,
+            "No run yet",
+            "Run `segmint run` or `segmint demo` to find segments.",
         )
     summary = await dash.summary(engine, run_id)
     alerts = await engine.read(list_alerts, limit=10)
@@ -243,35 +241,51 @@ def _playbook(engine: Engine, segment_id: int, micro_id: str | None) -> Any:
     return actions.current().entry(segment_id, micro_id)
 
 
-async def _members(
-    request: Request,
-    engine: Engine,
-    dash: Dashboard,
-    session: Session,
-    view: str,
-    segment_id: int,
-    micro_id: str | None,
-) -> dict:
+async def _group_page(request: Request, summary: dict, seg: dict, micro: dict | None) -> Response:
+    """A segment's page or, with ``micro``, one of its micro-segments': the profile, the
+    playbook, and a page of the members the session may see, as the query string asks."""
+    engine, dash = _parts(request)
+    session = dash.session(request, engine)
+    segment_id = seg["segment_id"]
+    micro_id = None if micro is None else micro["micro_segment_id"]
+    view = f"segment:{segment_id}" if micro is None else f"micro:{micro_id}"
     params = request.query_params
     search = session.searches.get(view)
-    sort = params.get("sort", "clv")
     desc = params.get("dir")
-    live = dash.live(engine, VIEW_PURPOSE)
     page = await engine.read(
         queries.member_page,
-        live,
+        dash.live(engine, VIEW_PURPOSE),
         engine.live.run_id,
         segment_id=segment_id,
         micro_id=micro_id,
         search=search,
-        sort=sort,
+        sort=params.get("sort", "clv"),
         descending=None if desc is None else desc == "desc",
         page=_int(params.get("page"), 1),
         size=PAGE_SIZE,
     )
     for row in page.rows:
         row["handle"] = session.handle(row["customer_id"])
-    return {"page": page, "search": search, "sorts": queries.SORTS}
+    if micro is None:
+        live_size = engine.live.live_sizes().get(segment_id, 0)
+    else:
+        live_size = engine.live.live_micro_sizes().get(micro_id, 0)
+    return dash.render(
+        request,
+        "segment.html.j2",
+        session,
+        s=summary,
+        seg=seg,
+        micro=micro,
+        micro_rows=_micro_rows(summary, segment_id) if micro is None else [],
+        live_size=live_size,
+        playbook=_playbook(engine, segment_id, micro_id),
+        base=f"/segments/{segment_id}" if micro is None else f"/micro/{micro_id}",
+        purposes=engine.consent.policy.purposes,
+        page=page,
+        search=search,
+        sorts=queries.SORTS,
+    )
 
 
 @router.get("/segments/{segment_id}")
@@ -281,29 +295,14 @@ async def segment_page(request: Request, segment_id: int) -> Response:
     summary = await dash.summary(engine, engine.live.run_id)
     seg = _find_segment(summary, segment_id)
     if seg is None:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             404,
-            title="No such segment",
-            message=f"Run {engine.live.run_id} has no segment {segment_id}.",
+            "No such segment",
+            f"Run {engine.live.run_id} has no segment {segment_id}.",
         )
-    view = f"segment:{segment_id}"
-    return dash.render(
-        request,
-        "segment.html.j2",
-        session,
-        s=summary,
-        seg=seg,
-        micro=None,
-        micro_rows=_micro_rows(summary, segment_id),
-        live_size=engine.live.live_sizes().get(segment_id, 0),
-        playbook=_playbook(engine, segment_id, None),
-        base=f"/segments/{segment_id}",
-        purposes=engine.consent.policy.purposes,
-        **await _members(request, engine, dash, session, view, segment_id, None),
-    )
+    return await _group_page(request, summary, seg, None)
 
 
 @router.get("/micro/{micro_id}")
@@ -313,33 +312,16 @@ async def micro_page(request: Request, micro_id: str) -> Response:
     summary = await dash.summary(engine, engine.live.run_id)
     found = _find_micro(summary, micro_id)
     if found is None:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             404,
-            title="No such micro-segment",
-            message=f"Run {engine.live.run_id} describes no micro-segment "
-            f"{micro_id} (small ones are counted, not described).",
+            "No such micro-segment",
+            f"Run {engine.live.run_id} describes no micro-segment {micro_id} (small ones are "
+            "counted, not described).",
         )
     section, micro = found
-    seg = _find_segment(summary, section["segment_id"])
-    return dash.render(
-        request,
-        "segment.html.j2",
-        session,
-        s=summary,
-        seg=seg,
-        micro=micro,
-        micro_rows=[],
-        live_size=engine.live.live_micro_sizes().get(micro_id, 0),
-        playbook=_playbook(engine, section["segment_id"], micro_id),
-        base=f"/micro/{micro_id}",
-        purposes=engine.consent.policy.purposes,
-        **await _members(
-            request, engine, dash, session, f"micro:{micro_id}", section["segment_id"], micro_id
-        ),
-    )
+    return await _group_page(request, summary, _find_segment(summary, section["segment_id"]), micro)
 
 
 def _view(path: str) -> tuple[str, int | None, str | None]:
@@ -502,42 +484,30 @@ async def customer_page(request: Request, handle: str) -> Response:
     session = dash.session(request, engine)
     customer_id = session.customer(handle)
     if customer_id is None:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             404,
-            title="Unknown customer",
-            message="This link belongs to another session; search again.",
+            "Unknown customer",
+            "This link belongs to another session; search again.",
         )
     try:
-        engine.check_consent(customer_id, VIEW_PURPOSE)
+        found = engine.read_customer(customer_id, _key(engine, session), VIEW_PURPOSE)
     except ConsentError:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             451,
-            title="Withheld",
-            message="This customer has not consented to analytics, or was erased.",
+            "Withheld",
+            "This customer has not consented to analytics, or was erased.",
         )
-    found = engine.live.customer(customer_id)
-    key = _key(engine, session)
-    engine.audit_later(
-        key,
-        "customer.read",
-        purpose=VIEW_PURPOSE,
-        target=engine.customer_ref(customer_id),
-        rows=int(found is not None),
-    )
     if found is None:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             404,
-            title="Unknown customer",
-            message="This customer is no longer in the live profiles.",
+            "Unknown customer",
+            "This customer is no longer in the live profiles.",
         )
     predictions = await engine.predictions(customer_id)
     if predictions and isinstance(predictions.get("churn_reasons"), str):
@@ -600,13 +570,12 @@ async def compare_page(request: Request) -> Response:
     ids = [r["run_id"] for r in runs]
     a, b = _int(params.get("a"), 0, 0), _int(params.get("b"), 0, 0)
     if a not in ids or b not in ids:
-        return dash.render(
+        return dash.message(
             request,
-            "message.html.j2",
             session,
             404,
-            title="No such run",
-            message=f"Pick two of the stored runs: {', '.join(map(str, ids))}.",
+            "No such run",
+            f"Pick two of the stored runs: {', '.join(map(str, ids))}.",
         )
     frame = dash.comparison((a, b))
     if frame is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from segmint.service import Engine
 
 __all__ = ["Dashboard", "SignInRequired", "Forbidden"]
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 #: the login form's anti-forgery cookie (there is no session yet to hold its token)
 LOGIN_COOKIE = "segmint_login"
@@ -80,7 +82,6 @@ class Dashboard:
         self._compare: dict[tuple[int, int], Any] = {}
         #: the latest ledger verification run from the consent page
         self.verification: dict | None = None
-        self._warming: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ sessions
 
@@ -145,6 +146,14 @@ class Dashboard:
         )
         return secure(HTMLResponse(html, status_code=status))
 
+    def message(
+        self, request: Request, session: Session | None, status: int, title: str, message: str
+    ) -> HTMLResponse:
+        """A page that only says something: not found, not allowed, withheld."""
+        return self.render(
+            request, "message.html.j2", session, status, title=title, message=message
+        )
+
     # ------------------------------------------------------------------ caches
 
     async def summary(self, engine: Engine, run_id: int) -> dict:
@@ -159,13 +168,15 @@ class Dashboard:
                 self._summaries = {run_id: found, **dict(list(self._summaries.items())[:3])}
         return found
 
-    def warm(self, engine: Engine) -> None:
-        """Build the served run's summary in the background as the service starts, so the
-        first page of the morning does not wait for it."""
-        if engine.live.run_id is not None:
-            self._warming = asyncio.get_running_loop().create_task(
-                self.summary(engine, engine.live.run_id)
-            )
+    async def warm(self, engine: Engine) -> None:
+        """Build the served run's summary before the first page asks for it: as the service
+        starts (before it accepts requests) and when it loads another run."""
+        if engine.live.run_id is None:
+            return
+        try:
+            await self.summary(engine, engine.live.run_id)
+        except Exception:  # the API must start whatever the pages' summary meets
+            log.exception("dashboard: the summary of run %s failed", engine.live.run_id)
 
     def live(self, engine: Engine, purpose: str) -> pa.Table:
         """Every live customer's segment now and whether ``purpose`` permits them, rebuilt

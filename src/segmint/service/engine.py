@@ -37,7 +37,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,6 +116,8 @@ class Engine:
         self.failed_auth = TokenBuckets(failures / 60.0, failures)
         self.subscribers: set[asyncio.Queue] = set()
         self.notifier: Any = None  # set by the app (change detection), fed the events
+        #: called after another run is loaded (the dashboard prepares its pages of it)
+        self.on_reload: list[Callable[[], Awaitable[None]]] = []
         self.has_predictions = False
         # the next best action: playbooks and customer facts of the run served
         self.actions: ActionIndex | None = None
@@ -550,6 +552,8 @@ class Engine:
             self._recommendations = (time.monotonic(), book)
             if self.notifier is not None:
                 await self.notifier.fit_drift()
+        for hook in self.on_reload:
+            await hook()
         self.publish({"type": "run.loaded", "run_id": state.run_id})
 
     # ------------------------------------------------------------------ reads
@@ -633,6 +637,20 @@ class Engine:
     def customer_ref(self, customer_id: str) -> str:
         """How the audit log names a customer: a keyed hash, never the id."""
         return pseudonym(self._audit_key, customer_id)
+
+    def read_customer(self, customer_id: str, key: ApiKey, purpose: str) -> dict | None:
+        """The customer's live profile for ``purpose`` (None when unknown), the read recorded
+        in the audit log; raises :class:`ConsentError` when the purpose is not permitted."""
+        self.check_consent(customer_id, purpose)
+        found = self.live.customer(customer_id)
+        self.audit_later(
+            key,
+            "customer.read",
+            purpose=purpose,
+            target=self.customer_ref(customer_id),
+            rows=int(found is not None),
+        )
+        return found
 
     def check_consent(self, customer_id: str, purpose: str) -> None:
         """Raise unless ``customer_id`` may be used for ``purpose`` now."""

@@ -32,15 +32,7 @@ async def get_customer(
     the segment with its rule and the assignment confidence, and the latest predictions where
     the workspace has them. Only for a customer ``purpose`` is permitted for (451 otherwise);
     every read is recorded in the audit log."""
-    engine.check_consent(customer_id, purpose)
-    found = engine.live.customer(customer_id)
-    engine.audit_later(
-        key,
-        "customer.read",
-        purpose=purpose,
-        target=engine.customer_ref(customer_id),
-        rows=int(found is not None),
-    )
+    found = engine.read_customer(customer_id, key, purpose)
     if found is None:
         raise NotFound(f"no customer {customer_id!r}")
     found["predictions"] = await engine.predictions(customer_id)
