@@ -33,8 +33,14 @@ from segmint.dashboard.site import (
     secure,
 )
 from segmint.errors import ConsentError, SegmintError
-from segmint.pipeline import load_campaigns
-from segmint.report import flow_chart, flows_from_comparison, sizes_chart
+from segmint.pipeline import feature_labels, load_campaigns
+from segmint.report import (
+    campaigns_section,
+    flow_chart,
+    flows_from_comparison,
+    fmt_plain,
+    sizes_chart,
+)
 from segmint.service import Engine, NotFound
 from segmint.store.alerts import list_alerts
 from segmint.store.runs import compare_runs, get_run, list_runs
@@ -509,6 +515,9 @@ async def customer_page(request: Request, handle: str) -> Response:
             "Unknown customer",
             "This customer is no longer in the live profiles.",
         )
+    features = found.get("profile", {}).get("features", {})
+    labels = feature_labels(features)
+    profile = [(labels[k], fmt_plain(v, k)) for k, v in features.items() if v is not None]
     predictions = await engine.predictions(customer_id)
     if predictions and isinstance(predictions.get("churn_reasons"), str):
         # stored as one sentence of reasons joined by "; "
@@ -540,6 +549,7 @@ async def customer_page(request: Request, handle: str) -> Response:
         handle=handle,
         customer_id=customer_id,
         c=found,
+        profile=profile,
         predictions=predictions,
         recommendations=recommendations,
         consent_now=consent_now,
@@ -626,12 +636,10 @@ async def alerts_page(request: Request) -> Response:
 async def campaigns_page(request: Request) -> Response:
     engine, dash = _parts(request)
     session = dash.session(request, engine)
-    frame = await engine.read(load_campaigns)
-    rows = [] if frame.empty else frame.to_dict("records")
-    for row in rows:
-        if isinstance(row.get("metrics"), str):
-            row["metrics"] = json.loads(row["metrics"])
-    return dash.render(request, "campaigns.html.j2", session, rows=rows)
+    campaigns = campaigns_section(await engine.read(load_campaigns)) or []
+    return dash.render(
+        request, "campaigns.html.j2", session, campaigns=campaigns, **await _names(engine, dash)
+    )
 
 
 # ---------------------------------------------------------------------- consent and audit

@@ -11,8 +11,10 @@ Three stages that can be used and tested on their own (the pattern of skrub's Ta
 
 from __future__ import annotations
 
+from ._campaigns import campaigns_section
 from ._charts import sizes_chart
 from ._flow import flow_chart, flows_from_comparison
+from ._format import fmt_plain
 from ._html import configure_environment, render_html, summary_to_json, write_report
 from ._summarize import PALETTE, SUMMARY_SCHEMA_VERSION, build_summary
 
@@ -20,9 +22,11 @@ __all__ = [
     "PALETTE",
     "SUMMARY_SCHEMA_VERSION",
     "build_summary",
+    "campaigns_section",
     "configure_environment",
     "flow_chart",
     "flows_from_comparison",
+    "fmt_plain",
     "render_html",
     "sizes_chart",
     "summary_to_json",

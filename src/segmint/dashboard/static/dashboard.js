@@ -25,6 +25,21 @@
     li.textContent = a.message;
     alerts.insertBefore(li, alerts.firstChild);
     while (alerts.children.length > 5) alerts.removeChild(alerts.lastChild);
+    var table = document.querySelector("#alerts tbody");
+    if (!table) return;
+    var empty = table.querySelector("td[colspan]");
+    if (empty) table.removeChild(empty.parentNode);
+    var row = document.createElement("tr");
+    var segment = a.segment_id === null || a.segment_id === undefined ? "all" : a.segment_id;
+    [String(a.created_at).slice(0, 16).replace("T", " "), segment, a.message, "—"].forEach(
+      function (text, i) {
+        var cell = document.createElement("td");
+        if (i === 3) cell.className = "n";
+        cell.textContent = text;
+        row.appendChild(cell);
+      }
+    );
+    table.insertBefore(row, table.firstChild);
   });
   stream.addEventListener("segment.left", function (e) {
     count(sizeCell(JSON.parse(e.data).segment_id), -1);
