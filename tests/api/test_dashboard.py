@@ -63,7 +63,15 @@ def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(dash):
     cookie = r.headers["set-cookie"]
     assert "segmint_session=" in cookie and "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
-    assert "Secure" not in cookie  # plain http on loopback; https would add it
+    assert "Secure" not in cookie  # plain http on loopback
+    # behind a TLS-terminating proxy on this host (uvicorn trusts its X-Forwarded-Proto)
+    tls = httpx.Client(base_url=dash.url, timeout=60, headers={"X-Forwarded-Proto": "https"})
+    form = tls.get("/login")
+    assert "Secure" in form.headers["set-cookie"]
+    tls_token = re.search(r'name="login_token" value="([^"]+)"', form.text).group(1)
+    tls.cookies.set("segmint_login", tls_token)
+    signed = tls.post("/login", data={"login_token": tls_token, "key": dash.keys.read})
+    assert signed.status_code == 303 and "; Secure" in signed.headers["set-cookie"]
     assert dash.keys.read not in cookie
     home = anon.get("/")
     assert home.status_code == 200 and "segments across" in home.text
