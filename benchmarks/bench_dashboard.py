@@ -4,8 +4,9 @@ Usage::
 
     python benchmarks/bench_dashboard.py [--customers 1000000] [--data-dir DIR] [--repeat 5]
 
-Builds (once per data directory) a workspace of synthetic customers (ingest + one segmentation
-run with micro-segments), starts the real service, signs in with a read key like a browser
+Builds (once per data directory) a workspace of synthetic customers (ingest + segmentation runs
+with micro-segments, ``--runs`` of them, each with one segment more, so that the overview shows
+what changed since the run before), starts the real service, signs in with a read key like a browser
 (cookie session) and times, from this process over loopback:
 
 - ``overview first``: the first ``GET /`` after the service is ready (the run's summary is
@@ -41,13 +42,14 @@ from _measure import ensure_data  # noqa: E402
 TARGET_S = 1.0
 
 
-def _workspace(data_dir: Path, n: int) -> Path:
+def _workspace(data_dir: Path, n: int, runs: int) -> Path:
     from segmint import pipeline
     from segmint.store.workspace import Workspace
 
     facts = ensure_data(n, 0, data_dir)
     path = data_dir / f"dashboard-ws-n{n}"
     if (path / "READY").is_file():
+        _more_runs(path, runs)
         return path
     shutil.rmtree(path, ignore_errors=True)
     ws = Workspace(path)
@@ -56,7 +58,28 @@ def _workspace(data_dir: Path, n: int) -> Path:
     pipeline.segment(ws, random_state=0, write_html=False)
     print(f"workspace built in {time.perf_counter() - t0:.0f} s", flush=True)
     (path / "READY").write_text("ok")
+    _more_runs(path, runs)
     return path
+
+
+def _more_runs(path: Path, runs: int) -> None:
+    """Runs with one segment more each, until the workspace holds ``runs``: the overview then
+    compares the served run with the one before."""
+    from segmint import pipeline
+    from segmint.store.workspace import Workspace
+
+    ws = Workspace(path)
+    while len(pipeline.list_runs(ws)) < runs:
+        last = pipeline.load_run(ws)
+        t0 = time.perf_counter()
+        pipeline.segment(
+            ws,
+            as_of=last.as_of,
+            n_segments=int(last.metrics["n_segments"]) + 1,
+            random_state=1,
+            write_html=False,
+        )
+        print(f"another run in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def _key(path: Path) -> str:
@@ -87,8 +110,11 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "segmint-bench")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--runs", type=int, default=2, help="Runs in the workspace (2: the overview compares)."
+    )
     args = ap.parse_args()
-    path = _workspace(args.data_dir, args.customers)
+    path = _workspace(args.data_dir, args.customers, args.runs)
     token = _key(path)
     port = _port()
     url = f"http://127.0.0.1:{port}"

@@ -161,33 +161,6 @@ async def static(name: str) -> Response:
 # ---------------------------------------------------------------------- overview
 
 
-async def _changes(engine: Engine, dash: Dashboard, run_id: int) -> dict | None:
-    """Since the run before: customers who moved, and each segment's size then and now."""
-    runs = await engine.read(list_runs)
-    earlier = [r["run_id"] for r in runs if r["run_id"] < run_id]
-    if not earlier:
-        return None
-    key = (max(earlier), run_id)
-    found = dash.comparison(key)
-    if found is None:
-        found = await engine.read(compare_runs, *key)
-        dash.remember_comparison(key, found)
-    total = int(found["customers"].sum())
-    same = int(found.loc[found["from_segment"] == found["to_segment"], "customers"].sum())
-    before = found.groupby("from_segment")["customers"].sum()
-    after = found.groupby("to_segment")["customers"].sum()
-    rows = [
-        {"segment": name, "before": int(before.get(name, 0)), "after": int(after.get(name, 0))}
-        for name in after.index
-        if not str(name).startswith("(not in run")
-    ]
-    return {
-        "previous": key[0],
-        "moved_share": (total - same) / total if total else 0.0,
-        "rows": sorted(rows, key=lambda r: -r["after"]),
-    }
-
-
 @router.get("/")
 async def overview(request: Request) -> Response:
     engine, dash = _parts(request)
@@ -211,7 +184,7 @@ async def overview(request: Request) -> Response:
         s=summary,
         live_sizes=live_sizes,
         sizes=sizes_chart(summary["segments"]) if summary["segments"] else None,
-        changes=await _changes(engine, dash, run_id),
+        changes=await dash.changes(engine, run_id),
         alerts=alerts,
     )
 

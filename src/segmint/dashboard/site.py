@@ -24,6 +24,7 @@ from segmint.dashboard.session import COOKIE, Session, Sessions
 from segmint.pipeline import run_summary
 from segmint.report import configure_environment
 from segmint.service import Engine
+from segmint.store.runs import compare_runs, list_runs
 
 __all__ = ["Dashboard", "SignInRequired", "Forbidden"]
 
@@ -169,14 +170,43 @@ class Dashboard:
         return found
 
     async def warm(self, engine: Engine) -> None:
-        """Build the served run's summary before the first page asks for it: as the service
-        starts (before it accepts requests) and when it loads another run."""
+        """Build the served run's summary and its comparison with the run before before the
+        first page asks for them: as the service starts (before it accepts requests) and when
+        it loads another run."""
         if engine.live.run_id is None:
             return
         try:
             await self.summary(engine, engine.live.run_id)
+            await self.changes(engine, engine.live.run_id)
         except Exception:  # the API must start whatever the pages' summary meets
             log.exception("dashboard: the summary of run %s failed", engine.live.run_id)
+
+    async def changes(self, engine: Engine, run_id: int) -> dict | None:
+        """Since the run before: the share of customers who moved, and each segment's size
+        then and now (None for the first run)."""
+        runs = await engine.read(list_runs)
+        earlier = [r["run_id"] for r in runs if r["run_id"] < run_id]
+        if not earlier:
+            return None
+        key = (max(earlier), run_id)
+        found = self.comparison(key)
+        if found is None:
+            found = await engine.read(compare_runs, *key)
+            self.remember_comparison(key, found)
+        total = int(found["customers"].sum())
+        same = int(found.loc[found["from_segment"] == found["to_segment"], "customers"].sum())
+        before = found.groupby("from_segment")["customers"].sum()
+        after = found.groupby("to_segment")["customers"].sum()
+        rows = [
+            {"segment": name, "before": int(before.get(name, 0)), "after": int(after.get(name, 0))}
+            for name in after.index
+            if not str(name).startswith("(not in run")
+        ]
+        return {
+            "previous": key[0],
+            "moved_share": (total - same) / total if total else 0.0,
+            "rows": sorted(rows, key=lambda r: -r["after"]),
+        }
 
     def live(self, engine: Engine, purpose: str) -> pa.Table:
         """Every live customer's segment now and whether ``purpose`` permits them, rebuilt
