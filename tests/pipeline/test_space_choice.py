@@ -51,11 +51,12 @@ def test_the_learned_axis_wins_when_something_else_than_rfm_says_who_buys():
     before, spend_before = _customers(1500, 3, "return_rate")
     history = EarlierPeriod(
         datetime(2024, 1, 1),
+        90,
         past,
         spend,
         pd.DataFrame({"all": spend}),
         previous=EarlierPeriod(
-            datetime(2023, 10, 3), before, spend_before, pd.DataFrame({"all": spend_before})
+            datetime(2023, 10, 3), 90, before, spend_before, pd.DataFrame({"all": spend_before})
         ),
     )
     model, learned = fit_segmenter(features, history, SegmentOptions(micro_segments=False))

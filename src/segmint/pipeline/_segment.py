@@ -36,7 +36,7 @@ from segmint.pipeline._features import (
     value_column,
 )
 from segmint.pipeline._options import check_method, check_space
-from segmint.pipeline._outcomes import LEARN_DAYS, EarlierPeriod, earlier_period
+from segmint.pipeline._outcomes import EarlierPeriod, earlier_period
 from segmint.pipeline._outputs import write_report
 from segmint.pipeline._progress import Progress, no_progress
 from segmint.pipeline._runs import RunResult
@@ -235,8 +235,8 @@ def fit_segmenter(
             "space": "value, behaviour and interest",
             "value_axis": axis,
             "micro_space": "expected next mix" if mix else "past category shares",
-            "learned_on": f"{history.cutoff:%Y-%m-%d} +{LEARN_DAYS}d",
-            "mix_learned_on": [f"{p.cutoff:%Y-%m-%d} +{LEARN_DAYS}d" for p in periods],
+            "learned_on": history.label,
+            "mix_learned_on": [p.label for p in periods],
             "value_r2": r2,
             "interest_r2": mix and mix[1],
             "behaviour_weight": space.behaviour_weight,
