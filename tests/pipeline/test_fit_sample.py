@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -9,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmint import pipeline
 from segmint.datasets import generate, write
 from segmint.features import build_features
-from segmint.pipeline._outcomes import earlier_period, next_period_spend
+from segmint.pipeline._outcomes import earlier_period, learn_days, next_period_spend
 from segmint.pipeline._segment import SegmentOptions, fit_segments, read_features
 from segmint.store.workspace import Workspace
 
@@ -69,3 +71,18 @@ def test_a_fit_on_a_sample_assigns_describes_and_counts_every_customer(workspace
     assert part.segments["value_share"].sum() == pytest.approx(1.0)
     # 30% of the customers find about the segments all of them find
     assert adjusted_rand_score(full.assignments["segment_id"], part.assignments["segment_id"]) > 0.6
+
+
+def test_the_earlier_period_is_half_the_data_before_the_cut_off_at_most_a_quarter(workspace):
+    with workspace.connect(read_only=True) as con:
+        features, as_of, _, _, history = read_features(con, None)
+        (first,) = con.execute("SELECT min(ts) FROM transactions").fetchone()
+        short = earlier_period(con, features, first + timedelta(days=121), None)
+        too_short = earlier_period(con, features, first + timedelta(days=89), None)
+    assert history.days == 90 and history.previous.days == 90  # two years of data
+    assert history.cutoff == as_of - timedelta(days=90)
+    assert history.label == f"{as_of - timedelta(days=90):%Y-%m-%d} +90d"
+    # four months of data: a 60-day period starting two months in
+    assert short.days == 60 and short.cutoff == first + timedelta(days=61)
+    assert too_short is None  # under a quarter of data: nothing earlier to learn from
+    assert learn_days(first, first + timedelta(days=104)) == 52

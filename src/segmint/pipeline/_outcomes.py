@@ -101,8 +101,11 @@ def next_period_spend(
 
 #: days in the earlier period segments learn from: a quarter, the horizon marketers plan for
 LEARN_DAYS = 90
-#: the shortest earlier period worth learning from: a month
-MIN_LEARN_DAYS = 30
+#: the shortest earlier period learned from: with less than a quarter of data before the cut-off
+#: there is nothing earlier to learn from, and value goes along the RFM direction (on Online
+#: Retail cut at 2011-03-01, 89 days in, a 44-day period taught an axis that kept 90% of the RFM
+#: baselines' value signal, the RFM direction 112%; neither carried twice their interest)
+MIN_LEARN_DAYS = LEARN_DAYS // 2
 #: fewer customers than this at the earlier cut-off teach nothing reliable
 MIN_LEARN_CUSTOMERS = 100
 
