@@ -24,7 +24,7 @@ from segmint.predict.evaluation import (
 )
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.schedule import CutoffSchedule
-from segmint.predict.spend import BTYD_CLV, SpendModel
+from segmint.predict.spend import BTYD_CLV, PAST_SPEND, SpendModel
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -220,11 +220,12 @@ def evaluate_spend(
     X, Y, cut = frame_parts(frames, ["spend"])
     spend = Y["spend"].to_numpy()
     train, test = _masks(cut, schedule)
-    model = SpendModel(random_state=random_state).fit(X[train], spend[train], groups=cut[train])
+    model = SpendModel(past_spend=PAST_SPEND, random_state=random_state)
+    model.fit(X[train], spend[train], groups=cut[train])
     scores = {
         "CLV (BTYD + spend model)": model.predict(X[test]),
         "BTYD CLV": X[BTYD_CLV].to_numpy()[test],
-        "past net spend": X["monetary"].to_numpy()[test],
+        "past net spend": X[PAST_SPEND].to_numpy()[test],
     }
     actual = spend[test]
     return {

@@ -22,7 +22,7 @@ from segmint.predict.churn import ChurnModel
 from segmint.predict.holdout import frame_parts
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.schedule import CutoffSchedule
-from segmint.predict.spend import SpendModel
+from segmint.predict.spend import PAST_SPEND, SpendModel
 
 __all__ = [
     "churn_scores",
@@ -147,7 +147,8 @@ def fit_spend(frames: pd.DataFrame, schedule: CutoffSchedule, *, random_state: i
     """The spend model fitted on the labelled cut-offs of ``"purchase"`` frames with the
     BTYD view added."""
     X, Y, cut, _ = _split(frames, ["spend"], schedule)
-    return SpendModel(random_state=random_state).fit(X, Y["spend"].to_numpy(), groups=cut)
+    model = SpendModel(past_spend=PAST_SPEND, random_state=random_state)
+    return model.fit(X, Y["spend"].to_numpy(), groups=cut)
 
 
 def spend_scores(
