@@ -57,7 +57,7 @@ def test_the_same_models_score_every_customer_alike_in_spark(spark, files):
         schedule, _ = prediction_schedule(con, as_of, first_ts, None)
         predictor, _, features, summary = fit_predictor(con, schedule)
     # a fixed cohort for the spend model's percentiles, as Spark's batches need
-    predictor.cohort = predictor.spend_rows(features, summary)
+    predictor.cohort = predictor.spend_cohort(features, summary)
     want = predictor.score(features, summary)
     threshold = high_value_threshold(want["clv"])
     want["high_value"], want["at_risk"] = customer_flags(want["clv"], want["churn_risk"])

@@ -114,6 +114,10 @@ def test_past_spend_reorders_the_models_forecasts_within_each_cohort():
         np.testing.assert_allclose(leaning.predict_log(X[rows], reference=reference), mixed)
         one = leaning.predict_log(X[rows].head(1), reference=reference)
         assert one[0] == pytest.approx(mixed[0])
+        # prepared once, for the many batches of a Spark scoring
+        prepared = leaning.cohort(reference)
+        batch = leaning.predict_log(X[rows].tail(7), reference=prepared)
+        np.testing.assert_allclose(batch, mixed[-7:])
     # the Poisson calibration still adds up on the training rows
     predicted = leaning.predict(X, groups=cut)
     assert predicted.sum() == pytest.approx(y.clip(lower=0).sum(), rel=1e-3)

@@ -104,7 +104,7 @@ def predict_on_spark(
             )
             progress("lifetime value", 6, steps)
             _purchase_model_of_everyone(engine, predictor, evaluation)
-            predictor.cohort = predictor.spend_rows(features, summary)
+            predictor.cohort = predictor.spend_cohort(features, summary)
             threshold = high_value_threshold(predictor.score(features, summary)["clv"])
         progress("score", 7, steps)
         out = params["output"]

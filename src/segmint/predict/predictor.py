@@ -20,9 +20,10 @@ from segmint.predict.scoring import (
     churn_scores,
     next_purchase_scores,
     propensity_scores,
+    spend_cohort,
     spend_scores,
 )
-from segmint.predict.spend import SpendModel, btyd_features, combine_clv
+from segmint.predict.spend import SpendCohort, SpendModel, btyd_features, combine_clv
 
 __all__ = ["BTYD_SCORES", "Predictor"]
 
@@ -46,8 +47,8 @@ class Predictor:
         The model whose P(alive) is stored, where it is not the purchase model's.
     alive_from_churn : bool
         P(alive) is 1 - the churn risk (no BTYD model identifies dropout).
-    cohort : DataFrame, optional
-        The spend model's rows (features and BTYD view) that it ranks each customer among;
+    cohort : SpendCohort, optional
+        The customers the spend model ranks each customer among (:meth:`spend_cohort`);
         None: the rows scored together.
     """
 
@@ -62,7 +63,7 @@ class Predictor:
     spearman: dict
     alive: object | None = None
     alive_from_churn: bool = False
-    cohort: pd.DataFrame | None = None
+    cohort: SpendCohort | None = None
 
     def spend_rows(
         self, features: pd.DataFrame, summary: pd.DataFrame, btyd: pd.DataFrame | None = None
@@ -73,6 +74,11 @@ class Predictor:
         btyd = self._btyd(summary) if btyd is None else btyd
         btyd = btyd_features(summary, btyd).set_index("customer_id")
         return features.join(btyd.reindex(features.index).fillna(0.0))
+
+    def spend_cohort(self, features: pd.DataFrame, summary: pd.DataFrame) -> SpendCohort:
+        """The spend model's cohort of these customers (e.g. a sample of everyone now), to
+        score any batch of customers among them."""
+        return spend_cohort(self.spend, self.spend_rows(features, summary))
 
     def _btyd(self, summary: pd.DataFrame) -> pd.DataFrame:
         return lifetime_value_scores(self.purchase_model, self.gamma_gamma, summary)

@@ -22,7 +22,7 @@ from segmint.predict.churn import ChurnModel
 from segmint.predict.holdout import frame_parts
 from segmint.predict.propensity import NextPurchaseModel, PropensityModel
 from segmint.predict.schedule import CutoffSchedule
-from segmint.predict.spend import PAST_SPEND, SpendModel
+from segmint.predict.spend import PAST_SPEND, SpendCohort, SpendModel
 
 __all__ = [
     "churn_scores",
@@ -38,6 +38,7 @@ __all__ = [
     "score_next_purchase",
     "score_propensity",
     "score_spend",
+    "spend_cohort",
     "spend_scores",
 ]
 
@@ -151,18 +152,23 @@ def fit_spend(frames: pd.DataFrame, schedule: CutoffSchedule, *, random_state: i
     return model.fit(X, Y["spend"].to_numpy(), groups=cut)
 
 
+def spend_cohort(model: SpendModel, rows: pd.DataFrame) -> SpendCohort:
+    """The cohort the spend model ranks batches of customers among (e.g. a sample of the
+    customers now), from its rows (features and BTYD view), prepared once."""
+    return model.cohort(rows[model.feature_names_in_].to_numpy(np.float64))
+
+
 def spend_scores(
-    model: SpendModel, X: pd.DataFrame, *, cohort: pd.DataFrame | None = None
+    model: SpendModel, X: pd.DataFrame, *, cohort: SpendCohort | None = None
 ) -> pd.Series:
     """``spend_forecast``: the spend model's typical net spend in the next horizon.
 
     The model ranks each feature within a cohort: the rows ``X`` themselves, or ``cohort``
-    (e.g. a sample of the customers now, when ``X`` is a batch of them).
+    (:func:`spend_cohort`, e.g. of a sample of the customers now, when ``X`` is a batch).
     """
     columns = model.feature_names_in_
-    reference = None if cohort is None else cohort[columns].to_numpy(np.float64)
     return pd.Series(
-        model.predict(X[columns], reference=reference), index=X.index, name="spend_forecast"
+        model.predict(X[columns], reference=cohort), index=X.index, name="spend_forecast"
     )
 
 

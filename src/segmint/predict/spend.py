@@ -29,6 +29,7 @@ against 0.511; the average alone at 13, mean 0.514), and over six of CDNOW from 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "BTYD_CLV",
     "BTYD_FEATURES",
     "PAST_SPEND",
+    "SpendCohort",
     "SpendModel",
     "btyd_features",
     "combine_clv",
@@ -87,16 +89,21 @@ def _percentiles(X: np.ndarray, groups) -> np.ndarray:
     return frame.groupby(keys).rank(pct=True).to_numpy()
 
 
-def _percentiles_in(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Each value's percentile rank among a reference cohort's values of its column, ties at
-    their mean rank: :func:`_percentiles` of a row within its own cohort, when the cohort is the
-    reference. Values equal up to rounding (a relative 1e-9) tie, so that one engine's sums
-    rank as another's. NaN stays NaN; a column the cohort never fills is 0, as
-    :func:`~segmint.predict.churn.constant_if_missing` makes it."""
+def _sorted(reference: np.ndarray) -> list[np.ndarray]:
+    """Each column of a cohort sorted, without its NaN: what :func:`_percentiles_in` ranks
+    against (sorted once, however many batches are ranked against the cohort)."""
+    return [np.sort(column[~np.isnan(column)]) for column in reference.T]
+
+
+def _percentiles_in(X: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
+    """Each value's percentile rank among a reference cohort's values of its column (``columns``:
+    :func:`_sorted` of the cohort), ties at their mean rank: :func:`_percentiles` of a row
+    within its own cohort, when the cohort is the reference. Values equal up to rounding (a
+    relative 1e-9) tie, so that one engine's sums rank as another's. NaN stays NaN; a column
+    the cohort never fills is 0, as :func:`~segmint.predict.churn.constant_if_missing` makes
+    it."""
     ranks = np.zeros(X.shape)
-    for j in range(X.shape[1]):
-        column = np.sort(reference[:, j])
-        column = column[~np.isnan(column)]
+    for j, column in enumerate(columns):
         if column.size:
             x = X[:, j]
             rounding = 1e-9 * np.abs(x)
@@ -104,6 +111,38 @@ def _percentiles_in(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
             ties = np.searchsorted(column, x + rounding, side="right") - below
             ranks[:, j] = np.where(np.isnan(x), np.nan, (below + (ties + 1) / 2) / column.size)
     return ranks
+
+
+@dataclass(frozen=True, eq=False)
+class SpendCohort:
+    """The customers a batch is ranked among (:meth:`SpendModel.cohort`), prepared once.
+
+    Attributes
+    ----------
+    features : list of ndarray
+        Each feature's values in the cohort, sorted (:func:`_sorted`).
+    log, past, mean_rank : ndarray or None
+        With ``past_spend``: the cohort's forecasts (log), past spend and mean ranks by the
+        two, each sorted.
+    """
+
+    features: list[np.ndarray]
+    log: np.ndarray | None = None
+    past: np.ndarray | None = None
+    mean_rank: np.ndarray | None = None
+
+
+def _mean_rank(log: np.ndarray, past: np.ndarray, cohort_log, cohort_past) -> np.ndarray:
+    """The mean of each row's percentile by forecast and by past spend among a cohort's sorted
+    values; by forecast alone where past spend is missing."""
+    ranks = _percentiles_in(np.column_stack([log, past]), [cohort_log, cohort_past])
+    return np.where(np.isnan(ranks[:, 1]), ranks[:, 0], ranks.mean(axis=1))
+
+
+def _blend_cohort(features: list[np.ndarray], log: np.ndarray, past: np.ndarray) -> SpendCohort:
+    log_sorted, past_sorted = np.sort(log), np.sort(past[~np.isnan(past)])
+    rank = _mean_rank(log, past, log_sorted, past_sorted)
+    return SpendCohort(features, log_sorted, past_sorted, np.sort(rank))
 
 
 class SpendModel(RegressorMixin, BaseEstimator):
@@ -212,26 +251,39 @@ class SpendModel(RegressorMixin, BaseEstimator):
         self.calibration_ = PoissonRegressor(alpha=0.0, max_iter=1000).fit(log, np.expm1(target))
         return self
 
-    def _model_log(self, X: np.ndarray, groups, reference=None) -> np.ndarray:
-        if reference is None:
+    def _model_log(self, X: np.ndarray, groups, columns=None) -> np.ndarray:
+        if columns is None:
             ranks = constant_if_missing(_percentiles(X, groups), slice(None))
         else:
-            ranks = _percentiles_in(X, reference)
+            ranks = _percentiles_in(X, columns)
         return 0.5 * (self.ridge_.predict(self._linear(X)) + self.trees_.predict(ranks))
 
-    def _log(self, X: np.ndarray, groups, reference=None) -> np.ndarray:
-        log = self._model_log(X, groups, reference)
+    def _log(self, X: np.ndarray, groups, cohort: SpendCohort | None = None) -> np.ndarray:
         j = self.past_spend_index_
+        if cohort is not None:
+            log = self._model_log(X, None, cohort.features)
+            return log if j is None else _reordered(log, X[:, j], cohort)
+        log = self._model_log(X, groups)
         if j is None:
             return log
-        if reference is not None:
-            cohort = self._model_log(reference, None, reference)
-            return _reordered(log, X[:, j], cohort, reference[:, j])
         keys = np.zeros(len(log)) if groups is None else np.asarray(groups)
         out = np.empty_like(log)
         for rows in pd.Series(np.arange(len(log))).groupby(keys).indices.values():
-            out[rows] = _reordered(log[rows], X[rows, j], log[rows], X[rows, j])
+            own = _blend_cohort([], log[rows], X[rows, j])
+            out[rows] = _reordered(log[rows], X[rows, j], own)
         return out
+
+    def cohort(self, reference) -> SpendCohort:
+        """A reference cohort (an array of the model's columns: e.g. a sample of the customers
+        now) prepared for :meth:`predict`'s ``reference``: rank many batches against one
+        cohort, and it is sorted and scored once."""
+        check_is_fitted(self)
+        reference = np.asarray(reference, dtype=np.float64)
+        features = _sorted(reference)
+        if self.past_spend_index_ is None:
+            return SpendCohort(features)
+        log = self._model_log(reference, None, features)
+        return _blend_cohort(features, log, reference[:, self.past_spend_index_])
 
     def _past_spend_index(self) -> int | None:
         if self.past_spend is None:
@@ -247,8 +299,11 @@ class SpendModel(RegressorMixin, BaseEstimator):
     def predict_log(self, X, groups=None, reference=None) -> np.ndarray:
         """The predicted ``log(1 + spend)``; percentiles are taken among the rows of ``X``
         (within each of ``groups``), so score a whole cohort at once, or among the rows of
-        ``reference`` (an array of the same columns: e.g. a sample of the cohort)."""
+        ``reference`` (an array of the same columns, e.g. a sample of the cohort, or the
+        :meth:`cohort` prepared from one)."""
         check_is_fitted(self)
+        if reference is not None and not isinstance(reference, SpendCohort):
+            reference = self.cohort(reference)
         return self._log(self._X(X, reset=False), groups, reference)
 
     def predict(self, X, groups=None, reference=None) -> np.ndarray:
@@ -257,28 +312,19 @@ class SpendModel(RegressorMixin, BaseEstimator):
         return self.calibration_.predict(log[:, None])
 
 
-def _reordered(
-    log: np.ndarray, past: np.ndarray, cohort_log: np.ndarray, cohort_past: np.ndarray
-) -> np.ndarray:
-    """The cohort's forecasts ``cohort_log``, dealt out by the mean of each row's percentile by
-    forecast and by past spend among the cohort's: the same forecasts, in another order.
+def _reordered(log: np.ndarray, past: np.ndarray, cohort: SpendCohort) -> np.ndarray:
+    """The cohort's forecasts, dealt out by the mean of each row's percentile by forecast and
+    by past spend among the cohort's: the same forecasts, in another order.
 
     A row's mean percentile is ranked among the cohort rows' own, and the row gets the cohort's
     forecast at that rank (interpolated between two cohort rows when the rows are not the
     cohort; rows tied on the mean share the one at their middle rank). A row without past
     spend keeps its rank by forecast.
     """
-
-    def mean_rank(lg, pa):
-        ranks = _percentiles_in(
-            np.column_stack([lg, pa]), np.column_stack([cohort_log, cohort_past])
-        )
-        return np.where(np.isnan(ranks[:, 1]), ranks[:, 0], ranks.mean(axis=1))
-
-    cohort_rank = mean_rank(cohort_log, cohort_past)
-    rank = _percentiles_in(mean_rank(log, past)[:, None], cohort_rank[:, None])[:, 0]
-    n = len(cohort_log)
-    return np.interp(rank * n - 1, np.arange(n), np.sort(cohort_log))
+    mean = _mean_rank(log, past, cohort.log, cohort.past)
+    rank = _percentiles_in(mean[:, None], [cohort.mean_rank])[:, 0]
+    n = cohort.log.size
+    return np.interp(rank * n - 1, np.arange(n), cohort.log)
 
 
 def combine_clv(
