@@ -77,3 +77,21 @@ def test_only_cr_and_lf_end_a_line():
     dialect = sniff(sample)
     assert dialect.delimiter == "," and dialect.header
     assert dialect.names == tuple(header.split(","))
+
+
+def test_a_line_break_inside_quotes_does_not_end_a_record():
+    # hypothesis found it: the quoted break split the second record in two, and "\x85" (a
+    # space to str.split, not to the reader) made runs of spaces the more consistent split
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    sample = (
+        header + '\r\n500000,00000,,0,2010-01-01 00:00:00,0.00,10000,France\r\n,,,,,," 0\n",'
+        "\x850\r\n500000,00000,,0,2010-01-01 00"
+    )
+    dialect = sniff(sample)
+    assert dialect.delimiter == "," and dialect.names == tuple(header.split(","))
+    # whitespace-separated text splits at spaces and tabs only, as the reader does
+    assert sniff("a b\n1\x852 3\n4\x855 6\n").names == ("a", "b")
+
+
+def test_a_quoted_record_still_open_at_the_end_of_the_sample_does_not_decide():
+    assert sniff('a;b\n1;2\n3;"4\n5\n6\n7\n8').delimiter == ";"

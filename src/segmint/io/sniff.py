@@ -9,6 +9,7 @@ what to do. Pure: text in, :class:`Dialect` out.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ DELIMITERS = {
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 #: a number written with a decimal comma (and perhaps "." between thousands): "2,55", "1.234,5"
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: what separates fields of whitespace-separated text, as the reader splits them
+_BLANKS = re.compile(r"[ \t]+")
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
 
 
@@ -70,10 +73,25 @@ def normalize_delimiter(value: str | None) -> str | None:
 
 
 def split_line(line: str, delimiter: str) -> list[str]:
-    """The fields of one line (quoted fields honoured for one-character delimiters)."""
+    """The fields of one record (quoted fields, line breaks in them too, honoured for one-character
+    delimiters)."""
     if delimiter == WHITESPACE:
-        return line.split()
-    return next(csv.reader([line], delimiter=delimiter), [])
+        return _BLANKS.split(line.strip(" \t"))
+    return next(csv.reader(io.StringIO(line, newline=""), delimiter=delimiter), [])
+
+
+def _records(lines: list[str]) -> list[str]:
+    """The lines joined into records: a line break inside a quoted field does not end one.
+
+    The last record is dropped while its quotes are still open (the sample cut it).
+    """
+    records, pending = [], ""
+    for line in lines:
+        pending += line
+        if pending.count('"') % 2 == 0:
+            records.append(pending)
+            pending = ""
+    return records
 
 
 def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = ()) -> Dialect:
@@ -101,18 +119,26 @@ def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = (
     lines = _LINE.findall(sample.lstrip("\ufeff"))
     if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
         lines = lines[:-1]
-    lines = [line.rstrip("\r\n") for line in lines if line.strip()]
     candidates = [delimiter] if delimiter else [",", ";", "\t", "|", WHITESPACE]
+    # quoted fields may hold line breaks, except in whitespace-separated text, which has no quotes
+    records = {
+        candidate: [
+            record.rstrip("\r\n")
+            for record in (lines if candidate == WHITESPACE else _records(lines))
+            if record.strip()
+        ]
+        for candidate in candidates
+    }
     best, best_score = candidates[0], (-1.0, 0, 0)
     for rank, candidate in enumerate(candidates):
-        counts = Counter(len(split_line(line, candidate)) for line in lines)
+        counts = Counter(len(split_line(line, candidate)) for line in records[candidate])
         if not counts:
             continue
         fields, seen = counts.most_common(1)[0]
-        score = (seen / len(lines) if fields > 1 else 0.0, fields, -rank)
+        score = (seen / len(records[candidate]) if fields > 1 else 0.0, fields, -rank)
         if score > best_score:
             best, best_score = candidate, score
-    rows = [split_line(line, best) for line in lines]
+    rows = [split_line(line, best) for line in records[best]]
     header = _looks_like_header(rows)
     if header:
         found = tuple(cell.strip() for cell in rows[0])
