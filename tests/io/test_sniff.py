@@ -93,5 +93,10 @@ def test_a_line_break_inside_quotes_does_not_end_a_record():
     assert sniff("a b\n1\x852 3\n4\x855 6\n").names == ("a", "b")
 
 
-def test_a_quoted_record_still_open_at_the_end_of_the_sample_does_not_decide():
-    assert sniff('a;b\n1;2\n3;"4\n5\n6\n7\n8').delimiter == ";"
+def test_a_quote_inside_a_field_is_text():
+    # inch marks in descriptions: a quote opens a quoted field only at the start of a field
+    # (counting quotes would have joined every later line to it, and seen no decimal comma)
+    sample = 'id;description;price\n1;12" ruler;3,5\n2;pen;1,0\n3;ink;2,0\n'
+    dialect = sniff(sample)
+    assert dialect.delimiter == ";" and dialect.names == ("id", "description", "price")
+    assert dialect.decimal_comma

@@ -72,26 +72,25 @@ def normalize_delimiter(value: str | None) -> str | None:
         ) from None
 
 
-def split_line(line: str, delimiter: str) -> list[str]:
-    """The fields of one record (quoted fields, line breaks in them too, honoured for one-character
-    delimiters)."""
-    if delimiter == WHITESPACE:
-        return _BLANKS.split(line.strip(" \t"))
-    return next(csv.reader(io.StringIO(line, newline=""), delimiter=delimiter), [])
+def _rows(lines: list[str], delimiter: str) -> list[list[str]]:
+    """The fields of each non-blank record of ``lines``.
 
-
-def _records(lines: list[str]) -> list[str]:
-    """The lines joined into records: a line break inside a quoted field does not end one.
-
-    The last record is dropped while its quotes are still open (the sample cut it).
+    For a one-character delimiter, as the csv module reads them: a quote opens a quoted field
+    only at the start of a field (``12" ruler`` is text), and a line break inside quotes does
+    not end a record. Whitespace-separated text has no quotes; its fields are split at runs of
+    spaces and tabs, as the reader splits them (not at every character ``str.split`` takes
+    for a space, such as U+0085).
     """
-    records, pending = [], ""
-    for line in lines:
-        pending += line
-        if pending.count('"') % 2 == 0:
-            records.append(pending)
-            pending = ""
-    return records
+    if delimiter == WHITESPACE:
+        stripped = (line.rstrip("\r\n").strip(" \t") for line in lines)
+        return [_BLANKS.split(line) for line in stripped if line.strip()]
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delimiter)
+    try:
+        rows.extend(row for row in reader if row and (len(row) > 1 or row[0].strip()))
+    except csv.Error:  # a malformed record: the ones before it decide
+        pass
+    return rows
 
 
 def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = ()) -> Dialect:
@@ -120,25 +119,17 @@ def sniff(sample: str, *, delimiter: str | None = None, names: Sequence[str] = (
     if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
         lines = lines[:-1]
     candidates = [delimiter] if delimiter else [",", ";", "\t", "|", WHITESPACE]
-    # quoted fields may hold line breaks, except in whitespace-separated text, which has no quotes
-    records = {
-        candidate: [
-            record.rstrip("\r\n")
-            for record in (lines if candidate == WHITESPACE else _records(lines))
-            if record.strip()
-        ]
-        for candidate in candidates
-    }
+    split = {candidate: _rows(lines, candidate) for candidate in candidates}
     best, best_score = candidates[0], (-1.0, 0, 0)
     for rank, candidate in enumerate(candidates):
-        counts = Counter(len(split_line(line, candidate)) for line in records[candidate])
+        counts = Counter(len(row) for row in split[candidate])
         if not counts:
             continue
         fields, seen = counts.most_common(1)[0]
-        score = (seen / len(records[candidate]) if fields > 1 else 0.0, fields, -rank)
+        score = (seen / len(split[candidate]) if fields > 1 else 0.0, fields, -rank)
         if score > best_score:
             best, best_score = candidate, score
-    rows = [split_line(line, best) for line in records[best]]
+    rows = split[best]
     header = _looks_like_header(rows)
     if header:
         found = tuple(cell.strip() for cell in rows[0])
