@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,30 +27,39 @@ def test_segments_and_micro_segments_by_id_and_name(con):
             chosen = select(con, 1, spec)
             assert (chosen.kind, chosen.key, chosen.label) == ("segment", str(sid), name)
             assert chosen.size(con) == size
-    mid, parent, name, size = con.execute(
-        "SELECT micro_segment_id, segment_id, name, size FROM micro_segments WHERE run_id = 1 "
+    # the largest micro-segment whose name no segment shares (names come from one namer)
+    mid, name, size = con.execute(
+        "SELECT micro_segment_id, name, size FROM micro_segments WHERE run_id = 1 "
+        "AND name NOT IN (SELECT name FROM segments WHERE run_id = 1) "
         "ORDER BY size DESC LIMIT 1"
     ).fetchall()[0]
     chosen = select(con, 1, mid)
     assert chosen.kind == "micro_segment" and chosen.size(con) == size
     assert select(con, 1, name).key == mid
+    # its members, whatever their segment
     members = {r[0] for r in con.execute(chosen.members, list(chosen.params)).fetchall()}
-    inside = con.execute(
-        "SELECT count(*) FROM assignments WHERE run_id = 1 AND segment_id = ? "
-        "AND customer_id IN (SELECT unnest(?))",
-        [parent, list(members)],
-    ).fetchall()[0][0]
-    assert inside == len(members)
+    assigned = con.execute(
+        "SELECT customer_id FROM assignments WHERE run_id = 1 AND micro_segment_id = ?", [mid]
+    ).fetchall()
+    assert members == {r[0] for r in assigned}
 
 
 def test_unknown_ambiguous_and_flags_without_predictions_are_refused(con):
-    names = [r[0] for r in con.execute("SELECT name FROM segments WHERE run_id = 1").fetchall()]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM segments WHERE run_id = 1 "
+            "UNION ALL SELECT name FROM micro_segments WHERE run_id = 1"
+        ).fetchall()
+    ]
     with pytest.raises(SegmintError, match="no segment 'nobody'.*high-value"):
         select(con, 1, "nobody")
     with pytest.raises(SegmintError, match="no segment"):
         select(con, 1, "")
     with pytest.raises(SegmintError, match="segmint predict"):
         select(con, 1, "high-value")
-    # a prefix several names share (every micro-segment starts with its segment's name)
+    # a prefix several names share, and no name is
+    prefixes = Counter(n[:3].casefold() for n in names)
+    shared = next(p for p, count in prefixes.items() if count > 1 and p not in names)
     with pytest.raises(SegmintError, match="more than one"):
-        select(con, 1, names[0][:3])
+        select(con, 1, shared)

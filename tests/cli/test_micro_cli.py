@@ -57,5 +57,6 @@ def test_exports_carry_micro_segment_names(ws, tmp_path):
     names = dict(zip(micro["micro_segment_id"], micro["name"], strict=True))
     assert rows["micro_segment"].notna().all()
     assert (rows["micro_segment_id"].map(names) == rows["micro_segment"]).all()
-    assert all(n.startswith(s) for n, s in zip(rows["micro_segment"], rows["segment"], strict=True))
+    # tastes across the segments: some micro-segment has customers in several segments
+    assert (rows.groupby("micro_segment_id")["segment"].nunique() > 1).any()
     assert set(micro.columns) >= {"segment", "name", "rule", "size", "value_share", "profile"}

@@ -65,3 +65,17 @@ def test_the_learned_axis_wins_when_something_else_than_rfm_says_who_buys():
     coef = model.scaler_.value_coef
     assert abs(coef["return_rate"]) > max(abs(coef[c]) for c in RFM_DIRECTION)
     assert model.selection_["usefulness"].notna().all()
+
+
+def test_a_sample_gets_as_many_micro_segments_as_its_population():
+    # about 2 x sqrt(n) micro-segments for n customers, whether all or a sample are fitted
+    features, _ = _customers(4000, 0, "return_rate")
+    options = SegmentOptions(n_segments=3)
+    alone, _ = fit_segmenter(features, None, options)
+    assert alone.micro_size is None
+    standing_in, _ = fit_segmenter(features, None, options, population=250_000)
+    assert standing_in.micro_size == 10  # 4000 / (2 * 500) = 4 rows, under the minimum
+    more, _ = fit_segmenter(features, None, options, population=10_000)
+    assert more.micro_size == 20  # 4000 / (2 * 100)
+    # 200 aimed at, against 2 * sqrt(4000) = 126 for the 4,000 alone
+    assert len(set(more.micro_labels_)) > 1.3 * len(set(alone.micro_labels_))

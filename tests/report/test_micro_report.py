@@ -21,9 +21,9 @@ def _micro(segments: pd.DataFrame, per_segment: int) -> pd.DataFrame:
         for m in range(per_segment):
             rows.append(
                 {
-                    "micro_segment_id": f"{seg.segment_id}.{m}",
+                    "micro_segment_id": f"m{seg.segment_id * per_segment + m}",
                     "segment_id": seg.segment_id,
-                    "name": f"{seg.name} · Trait {m}",
+                    "name": f"Trait {m} of {seg.segment_id}",
                     "rule": f"x > {m}",
                     "size": 1000 - m,
                     "value_share": 0.001 * m,
@@ -72,10 +72,11 @@ def test_micro_segments_top_20_by_size_then_a_count(inputs):
     first = summary["micro_segments"]["segments"][0]
     assert summary["micro_segments"]["n_total"] == 25 * len(inputs["segments"])
     assert (first["n_total"], first["n_more"], len(first["rows"])) == (25, 5, 20)
-    assert first["rows"][0]["within"] == "Trait 0"  # the segment is the heading
+    assert first["rows"][0]["name"] == f"Trait 0 of {first['segment_id']}"
     html = render_html(summary)
-    assert 'id="micro"' in html and "+5 more" in html and "Trait 19" in html
-    assert "Trait 20" not in html and 'href="#micro"' in html
+    assert 'id="micro"' in html and "+5 more" in html and "Trait 19 " in html
+    assert "Trait 20 " not in html and 'href="#micro"' in html
+    assert "centred here" in html and "In this segment" in html
 
 
 def test_micro_segments_under_the_minimum_audience_are_counted_not_described(inputs):
@@ -87,7 +88,7 @@ def test_micro_segments_under_the_minimum_audience_are_counted_not_described(inp
     assert all(r["size"] >= 990 for seg in ms["segments"] for r in seg["rows"])
     text = unescape(re.sub(r"<[^>]+>", " ", render_html(summary)))
     assert "smaller than the minimum audience of 990 customers" in text
-    assert "Trait 10 " in text and "Trait 11" not in text and "Trait 24" not in text
+    assert "Trait 10 " in text and "Trait 11 " not in text and "Trait 24 " not in text
 
 
 def test_evaluation_table_and_verdict(inputs):
@@ -130,5 +131,5 @@ def test_evaluate_then_report_shows_both_sections(tmp_path):
     text = unescape(re.sub(r"<[^>]+>", " ", html))
     assert "GBP\u00a0" in text and "segmint settings --currency" not in text
     assert 'id="evaluation"' in html and "Cut-off 2024-09-01" in text
-    assert 'id="micro"' in html and " · " in text
+    assert 'id="micro"' in html and "tastes found across all customers" in text
     assert "{" not in text[text.index("Micro-segments") :].split("Feature profiles")[0]

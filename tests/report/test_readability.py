@@ -66,9 +66,9 @@ def _full(inputs, make_micro=True):
     predictions["p_alive"] = {"model": "BG/NBD", "reason": "the purchase model"}
     micro = pd.DataFrame(
         {
-            "micro_segment_id": ["0.0", "1.0"],
+            "micro_segment_id": ["m0", "m1"],
             "segment_id": [0, 1],
-            "name": ["Loyal big spenders · Weekend", "Occasional bargain hunters · Mobile"],
+            "name": ["Weekend shoppers", "Mobile shoppers"],
             "rule": ["weekend_share > 0.5", "mobile_share > 0.7"],
             "size": [60, 40],
             "value_share": [0.2, 0.05],

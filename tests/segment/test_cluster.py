@@ -66,12 +66,16 @@ def test_soft_assignment_toy():
     np.testing.assert_allclose(p[1, 0], 1 / (1 + np.exp(-2.0)))
 
 
-def test_micro_segments_nested(blobs, fitted):
+def test_micro_segments_across_the_base(blobs, fitted):
     X, _ = blobs
-    micro = fitted.micro_labels_
-    parent = np.array([m.split(".")[0] for m in micro]).astype(int)
-    np.testing.assert_array_equal(parent, fitted.labels_)
-    assert len(set(micro)) > fitted.n_segments_
+    micro = pd.Series(fitted.micro_labels_)
+    assert micro.str.fullmatch(r"m\d+").all()
+    assert micro.nunique() > fitted.n_segments_
+    assert micro.value_counts().min() >= fitted.micro_min_size
+    # numbered from 0 without gaps: group by group over the tree's leaves
+    leaves = sum(c.shape[0] for c in fitted.micro_centers_.values())
+    assert set(micro) == {f"m{i}" for i in range(leaves)}
+    assert fitted.micro_groups_.shape[0] == len(fitted.micro_centers_) > 1
     np.testing.assert_array_equal(fitted.predict_micro(X), micro)
 
 

@@ -1,4 +1,5 @@
-"""Micro-segments described within their segment: names, rules, sizes and value shares."""
+"""Micro-segments described against all customers: names, rules, sizes, value shares and the
+segment most of their customers are in."""
 
 from __future__ import annotations
 
@@ -6,70 +7,64 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.errors import DataValidationError
 from segmint.segment import describe_micro_segments
-from segmint.segment.micro import SEPARATOR, WHOLE_SEGMENT, _rule_rows
+from segmint.segment.micro import ALL_CUSTOMERS, _rule_rows
 
 
 def _toy():
-    # segment 0 (all recent): micro 0.0 spends on garden, 0.1 on toys; segment 1 is not split
+    # two tastes across two segments: m0 spends on garden, m1 on toys; segment 0 is recent,
+    # segment 1 lapsed, and each taste has customers in both
     rng = np.random.default_rng(0)
     n = 60
-    garden = np.r_[rng.uniform(0.6, 0.9, n), rng.uniform(0.0, 0.1, n), rng.uniform(0, 1, 40)]
+    garden = np.r_[rng.uniform(0.6, 0.9, n), rng.uniform(0.0, 0.1, n)]
     X = pd.DataFrame(
         {
-            "recency_days": np.r_[rng.uniform(5, 30, 2 * n), rng.uniform(200, 300, 40)],
-            "monetary": np.r_[np.full(n, 100.0), np.full(n, 300.0), np.full(40, 50.0)],
+            "recency_days": np.r_[rng.uniform(5, 30, 40), rng.uniform(200, 300, 20)].tolist() * 2,
+            "monetary": np.r_[np.full(n, 100.0), np.full(n, 300.0)],
             "cat_share_garden": garden,
-            "cat_share_toys": np.r_[1 - garden[:n], 1 - garden[n : 2 * n], rng.uniform(0, 1, 40)],
+            "cat_share_toys": 1 - garden,
         }
     )
-    seg = np.r_[np.zeros(2 * n, int), np.ones(40, int)]
-    micro = np.r_[["0.0"] * n, ["0.1"] * n, ["1.0"] * 40]
-    return X, seg, micro
+    seg = np.r_[np.zeros(40, int), np.ones(20, int)].tolist() * 2
+    micro = np.r_[["m0"] * n, ["m1"] * n]
+    return X, np.asarray(seg), micro
 
 
-def test_names_rules_and_shares_within_the_segment():
+def test_names_rules_and_shares_against_all_customers():
     X, seg, micro = _toy()
-    out = describe_micro_segments(X, seg, micro, {0: "Active customers", 1: "Lapsed customers"})
-    by_id = {d.micro_segment_id: d for d in out}
-    garden, toys, lapsed = by_id["0.0"], by_id["0.1"], by_id["1.0"]
-    # named after the parent, then by what sets it apart from its sibling (not from everyone)
-    assert garden.name.startswith("Active customers" + SEPARATOR) and "Garden" in garden.name
-    assert toys.name.startswith("Active customers" + SEPARATOR) and "Toys" in toys.name
-    # the rule separates it from its sibling (here spend alone does), not from segment 1
-    assert garden.rule in ("monetary <= 200", "cat_share_garden > 30%", "cat_share_toys <= 60%")
+    out = describe_micro_segments(X, seg, micro)
+    garden, toys = (next(d for d in out if d.micro_segment_id == m) for m in ("m0", "m1"))
+    assert "Garden" in garden.name and "Toys" in toys.name
+    # the rule separates it from everyone else
+    assert garden.rule in ("monetary <= 200", "cat_share_garden > 35%", "cat_share_toys <= 65%")
     assert garden.rule_fidelity == 1.0 and garden.rule_precision == 1.0
-    # a segment that is not split: one micro-segment, the segment's own name and all of it
-    assert lapsed.name == "Lapsed customers" and lapsed.rule == WHOLE_SEGMENT
-    assert (lapsed.size, lapsed.segment_share) == (40, 1.0)
-    # sizes and value shares by hand: total spend 60*100 + 60*300 + 40*50 = 26,000
-    assert (garden.size, garden.share, garden.segment_share) == (60, 60 / 160, 0.5)
-    assert garden.value_share == pytest.approx(6000 / 26000)
-    assert toys.value_share == pytest.approx(18000 / 26000)
-    # what distinguishes it is measured against the segment (0.0 and 0.1 together), not
-    # against all customers: spend 100 vs the segment's 200 (everyone's: 162.5)
+    # its customers sit in both segments: the main one and its share of them
+    assert (garden.segment_id, garden.segment_share) == (0, 40 / 60)
+    # sizes and value shares by hand: total spend 60*100 + 60*300 = 24,000
+    assert (garden.size, garden.share) == (60, 0.5)
+    assert garden.value_share == pytest.approx(6000 / 24000)
+    assert toys.value_share == pytest.approx(18000 / 24000)
+    # what distinguishes it is measured against all customers: spend 100 vs everyone's 200
     top = {f["feature"]: f for f in garden.top_features}
     assert top["monetary"]["population_mean"] == pytest.approx(200.0)
     assert top["monetary"]["segment_mean"] == 100.0
-    assert garden.profile["monetary"] == 100.0
     d = garden.to_dict()
-    assert d["micro_segment_id"] == "0.0" and isinstance(d["profile"]["monetary"], float)
+    assert d["micro_segment_id"] == "m0" and isinstance(d["profile"]["monetary"], float)
 
 
-def test_order_is_by_segment_then_size_and_names_are_unique():
+def test_order_is_by_size_and_names_are_unique():
     X, seg, micro = _toy()
     micro = micro.copy()
-    micro[:10] = "0.1"  # 0.1 is now the larger
-    out = describe_micro_segments(X, seg, micro, {0: "A", 1: "B"})
-    assert [d.micro_segment_id for d in out] == ["0.1", "0.0", "1.0"]
+    micro[:10] = "m1"  # m1 is now the larger
+    out = describe_micro_segments(X, seg, micro)
+    assert [d.micro_segment_id for d in out] == ["m1", "m0"]
     assert len({d.name for d in out}) == len(out)
 
 
-def test_every_segment_needs_a_name():
-    X, seg, micro = _toy()
-    with pytest.raises(DataValidationError, match="segment 1 has no name"):
-        describe_micro_segments(X, seg, micro, {0: "A"})
+def test_customers_not_split_are_one_micro_segment_of_everyone():
+    X, seg, _ = _toy()
+    (only,) = describe_micro_segments(X, seg, ["m0"] * len(X))
+    assert only.rule == ALL_CUSTOMERS and (only.size, only.share) == (120, 1.0)
 
 
 def test_rule_rows_are_bounded_and_keep_small_micro_segments():
@@ -81,12 +76,7 @@ def test_rule_rows_are_bounded_and_keep_small_micro_segments():
     assert _rule_rows(codes[:500], 2_000, rng).size == 500
 
 
-def test_a_micro_segment_without_a_strong_trait_reads_typical():
-    from segmint.segment.micro import within_name
-
-    assert within_name("Typical customers") == "typical"
-    assert within_name("Typical customers #2") == "typical #2"
-    assert within_name("Kitchen fans") == "Kitchen fans"
+def test_a_micro_segment_without_a_strong_trait_is_named_so():
     X = pd.DataFrame({"monetary": [10.0, 10, 11, 11, 12, 12]})  # the same in both
-    out = describe_micro_segments(X, [0] * 6, ["0.0", "0.1"] * 3, {0: "Lapsed customers"})
-    assert {d.name for d in out} == {"Lapsed customers · typical", "Lapsed customers · typical #2"}
+    out = describe_micro_segments(X, [0] * 6, ["m0", "m1"] * 3)
+    assert {d.name for d in out} == {"Typical customers", "Typical customers #2"}

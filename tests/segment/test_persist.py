@@ -87,6 +87,18 @@ def test_no_micro_and_errors():
         segmenter_from_dict({"format": "pickle"})
 
 
+def test_a_model_saved_with_micro_segments_nested_in_segments_assigns_segments_only():
+    # version 1 kept micro-centres per segment, a hierarchy this version does not assign
+    X = _data()
+    model = Segmenter(n_segments=3, n_stability_resamples=0, n_init=1, micro_segments=True)
+    d = segmenter_to_dict(model.fit(X))
+    d["version"] = 1
+    d.pop("micro_groups")
+    live = segmenter_from_dict(d)
+    np.testing.assert_array_equal(live.predict(X), model.labels_)
+    assert live.assign(X)["micro_segment_id"] is None
+
+
 def test_custom_scaler_refused():
     from sklearn.preprocessing import StandardScaler
 

@@ -75,7 +75,7 @@ def test_the_space_weights_its_blocks():
     assert abs(ratio[0] - ratio[1]) < 1e-9
 
 
-def test_expected_next_mix_splits_segments_but_does_not_define_them():
+def test_micro_segments_are_found_on_past_shares_and_the_expected_mix():
     now, _, _ = _customers(seed=1)
     past, _, bought = _customers(seed=2)
     bought["games"] = 0.0  # a category nobody bought before: predicted, never an input
@@ -88,19 +88,24 @@ def test_expected_next_mix_splits_segments_but_does_not_define_them():
     space = UsefulSpace(interest_map=mix).fit(now)
     S = space.transform(now)
     assert [space.space_names_[i] for i in space.interest_dims_] == [
+        "cat_share_toys",
+        "cat_share_books",
         "next_share:toys",
         "next_share:books",
         "next_share:games",
     ]
-    assert not set(space.interest_dims_) & set(space.segment_dims_)
-    assert abs(np.sqrt(np.mean(np.sum(S[:, space.interest_dims_] ** 2, axis=1))) - 0.8) < 1e-6
+    # the expected mix is not a segment dimension; each block weighs the same
+    mix_dims = space.interest_dims_[2:]
+    assert not set(mix_dims) & set(space.segment_dims_)
+    for block in (space.interest_dims_[:2], mix_dims):
+        assert abs(np.sqrt(np.mean(np.sum(S[:, block] ** 2, axis=1))) - 0.8) < 1e-6
     model = Segmenter(scaler=space, n_segments=3, micro_segments=True, n_stability_resamples=0).fit(
         now
     )
     assert model.cluster_centers_.shape[1] == space.segment_dims_.size
     micro = pd.Series(model.micro_labels_)
     assert micro.value_counts().min() >= model.micro_min_size
-    # within a segment, micro-segments part the tastes the segment mixes
+    # micro-segments part the tastes
     purity = pd.crosstab(micro, toys_fans).max(axis=1).sum() / len(now)
     assert purity > 0.9
     # too few buyers, or no shares: nothing to learn

@@ -75,8 +75,9 @@ def _template(objective: str) -> str:
 
 
 def group_stats(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
-    """One row per segment (``micro_segment_id`` null) and per micro-segment of run ``run_id``:
-    size, value, risk, recency and tenure, reach by channel and when the group buys."""
+    """One row per segment (``micro_segment_id`` null) and per micro-segment of run ``run_id``
+    (all its customers, whatever their segment; ``segment_id`` is the segment most of them are
+    in): size, value, risk, recency and tenure, reach by channel and when the group buys."""
     features = features_table(run_id)
     has_predictions = bool(
         con.execute("SELECT count(*) FROM predictions WHERE run_id = ?", [run_id]).fetchall()[0][0]
@@ -118,7 +119,7 @@ def group_stats(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
         timing AS (
             SELECT segment_id, micro_segment_id, mode(hour) AS hour, mode(weekday) AS weekday,
                    count(DISTINCT hour) AS distinct_hours
-            FROM hours GROUP BY GROUPING SETS ((segment_id), (segment_id, micro_segment_id))
+            FROM hours GROUP BY GROUPING SETS ((segment_id), (micro_segment_id))
         ),
         groups AS (
             SELECT m.segment_id, m.micro_segment_id, count(*) AS size,
@@ -136,18 +137,17 @@ def group_stats(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
             LEFT JOIN predictions p ON p.run_id = ? AND p.customer_id = m.customer_id
             LEFT JOIN contact c ON c.customer_id = m.customer_id
             LEFT JOIN web w ON w.customer_id = m.customer_id
-            GROUP BY GROUPING SETS ((m.segment_id), (m.segment_id, m.micro_segment_id))
+            GROUP BY GROUPING SETS ((m.segment_id), (m.micro_segment_id))
         )
-        SELECT g.*, t.hour, t.weekday, t.distinct_hours,
-               coalesce(ms.name, s.name) AS name
+        SELECT g.* EXCLUDE (segment_id), t.hour, t.weekday, t.distinct_hours,
+               coalesce(ms.name, s.name) AS name, s.segment_id
         FROM groups g
-        LEFT JOIN timing t ON t.segment_id = g.segment_id
+        LEFT JOIN timing t ON t.segment_id IS NOT DISTINCT FROM g.segment_id
              AND t.micro_segment_id IS NOT DISTINCT FROM g.micro_segment_id
-        JOIN segments s ON s.run_id = ? AND s.segment_id = g.segment_id
         LEFT JOIN micro_segments ms ON ms.run_id = ? AND ms.micro_segment_id = g.micro_segment_id
-        WHERE g.segment_id IS NOT NULL
-          AND NOT (g.micro_segment_id IS NULL AND g.size = 0)
-        ORDER BY g.segment_id, g.micro_segment_id NULLS FIRST
+        JOIN segments s ON s.run_id = ? AND s.segment_id = coalesce(g.segment_id, ms.segment_id)
+        WHERE NOT (g.micro_segment_id IS NULL AND g.size = 0)
+        ORDER BY s.segment_id, g.micro_segment_id NULLS FIRST
         """,
         [run_id, run_id, run_id, run_id],
     ).df()
@@ -271,8 +271,9 @@ def derive_entry(row: dict) -> dict:
 
 def derive(stats: pd.DataFrame, min_audience: int) -> dict[int, dict]:
     """Playbooks per segment from :func:`group_stats`: the segment's entry and an entry per
-    micro-segment of at least ``min_audience`` customers (smaller ones follow their
-    segment's, and are not described)."""
+    micro-segment centred in it (most of its customers are in it) of at least ``min_audience``
+    customers (a smaller one's customers follow their own segment's, and it is not
+    described)."""
     books: dict[int, dict] = {}
     rows = stats.replace({np.nan: None}).to_dict("records")
     for row in rows:

@@ -48,7 +48,7 @@ def select(con: duckdb.DuckDBPyConnection, run_id: int, spec: str) -> Selection:
     run_id : int
         The run whose segments are meant.
     spec : str
-        A segment id (``3``), a micro-segment id (``3.1``), a segment or micro-segment name
+        A segment id (``3``), a micro-segment id (``m12``), a segment or micro-segment name
         (case-insensitive: the whole name, or a prefix only one name has), or a flag
         (``high-value``, ``at-risk``; these need ``segmint predict``).
 

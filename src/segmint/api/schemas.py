@@ -337,7 +337,7 @@ class CustomerSegment(BaseModel):
     segment: str | None
     confidence: float | None
     micro_segment_id: str | None = Field(
-        None, description="Micro-segment within the segment (`<segment>.<micro>`)."
+        None, description="Micro-segment: a taste across the segments (`m<i>`)."
     )
     micro_segment: str | None = Field(
         None, description="Its name: the segment's, then what sets it apart within it."
@@ -392,16 +392,17 @@ class SegmentList(BaseModel):
 
 class MicroSegmentOut(BaseModel):
     micro_segment_id: str
-    segment_id: int
-    name: str = Field(description="The segment's name, then what sets it apart within it.")
-    rule: str = Field(description="What separates it from the segment's other micro-segments.")
+    segment_id: int = Field(description="The segment most of its customers are in.")
+    name: str = Field(description="What sets it apart from all customers.")
+    rule: str = Field(description="What separates it from all other customers.")
     size: int = Field(description="Customers in the micro-segment in the batch run.")
     live_size: int = Field(description="Customers in the micro-segment now.")
     value_share: float | None = Field(description="Share of all customers' spend.")
     profile: dict[str, Any] = Field(
         default_factory=dict,
-        description="Rule fidelity and precision, shares, what distinguishes it within the "
-        "segment (`top_features`) and its feature means (`profile`).",
+        description="Rule fidelity and precision, shares (`segment_share`: of its customers in "
+        "`segment_id`), what distinguishes it from all customers (`top_features`) and its "
+        "feature means (`profile`).",
     )
 
 

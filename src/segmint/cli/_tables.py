@@ -51,18 +51,19 @@ def segment_table(result: pipeline.RunResult) -> Table:
 
 
 def micro_segment_table(result: pipeline.RunResult, micro: pd.DataFrame) -> Table:
-    """Micro-segments by segment: a section per segment, largest first."""
+    """Micro-segments by the segment most of their customers are in: a section per segment,
+    largest first."""
     table = Table(
-        title=f"Run {result.run_id}: {len(micro)} micro-segments "
-        f"of {micro['segment_id'].nunique()} segments (as of {result.as_of:%Y-%m-%d})",
+        title=f"Run {result.run_id}: {len(micro)} micro-segments, by the segment they centre "
+        f"in (as of {result.as_of:%Y-%m-%d})",
         title_justify="left",
     )
     table.add_column("id", justify="right")
     table.add_column("micro-segment", style="bold")
     table.add_column("customers", justify="right")
-    table.add_column("of segment", justify="right")
+    table.add_column("in segment", justify="right")
     table.add_column("revenue", justify="right")
-    table.add_column("rule within the segment (fidelity)")
+    table.add_column("rule (fidelity)")
     previous = None
     for m in micro.itertuples():
         if previous is not None and m.segment_id != previous:

@@ -29,10 +29,11 @@ def register(app: typer.Typer) -> None:
 def segments(
     segment: Annotated[
         int | None,
-        typer.Argument(help="Show this segment's micro-segments (implies --micro)."),
+        typer.Argument(help="Show the micro-segments centred in this segment (implies --micro)."),
     ] = None,
     micro: Annotated[
-        bool, typer.Option("--micro", "-m", help="List micro-segments, by segment.")
+        bool,
+        typer.Option("--micro", "-m", help="List micro-segments, by the segment they centre in."),
     ] = False,
     top: Annotated[
         int | None,
@@ -42,9 +43,10 @@ def segments(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
 ) -> None:
-    """A run's segments or, with --micro or a SEGMENT, its micro-segments: each named within
-    its segment ("<segment> · <what sets it apart>"), with its size, share of spend and the
-    rule that separates it from the segment's other micro-segments."""
+    """A run's segments or, with --micro or a SEGMENT, its micro-segments: tastes across the
+    segments, each listed under the segment most of its customers are in and named by what
+    sets it apart from everyone, with its size, the share of it in that segment, its share of
+    spend and the rule that separates it from all other customers."""
     try:
         ws = Workspace(workspace)
         if segment is None and not micro:

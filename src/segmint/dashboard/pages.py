@@ -221,8 +221,9 @@ def _playbook(engine: Engine, segment_id: int, micro_id: str | None) -> Any:
 
 
 async def _group_page(request: Request, summary: dict, seg: dict, micro: dict | None) -> Response:
-    """A segment's page or, with ``micro``, one of its micro-segments': the profile, the
-    playbook, and a page of the members the session may see, as the query string asks."""
+    """A segment's page or, with ``micro``, a micro-segment's (``seg`` is the segment most of
+    its customers are in): the profile, the playbook, and a page of the members the session
+    may see, as the query string asks."""
     engine, dash = _parts(request)
     session = dash.session(request, engine)
     segment_id = seg["segment_id"]
@@ -235,7 +236,7 @@ async def _group_page(request: Request, summary: dict, seg: dict, micro: dict | 
         queries.member_page,
         dash.live(engine, VIEW_PURPOSE),
         engine.live.run_id,
-        segment_id=segment_id,
+        segment_id=segment_id if micro is None else None,
         micro_id=micro_id,
         search=search,
         sort=params.get("sort", "clv"),
@@ -304,11 +305,11 @@ async def micro_page(request: Request, micro_id: str) -> Response:
 
 
 def _view(path: str) -> tuple[str, int | None, str | None]:
-    """``/segments/3/...`` or ``/micro/3.1/...`` -> (view key, segment id, micro id)."""
+    """``/segments/3/...`` or ``/micro/m12/...`` -> (view key, segment id, micro id)."""
     kind, ident = path.strip("/").split("/")[:2]
     if kind == "segments":
         return f"segment:{ident}", int(ident), None
-    return f"micro:{ident}", int(ident.split(".")[0]), ident
+    return f"micro:{ident}", None, ident
 
 
 @router.post("/segments/{segment_id}/search")

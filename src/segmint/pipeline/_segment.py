@@ -49,6 +49,7 @@ from segmint.segment import (
     segmenter_to_dict,
 )
 from segmint.segment.assign import assign
+from segmint.segment.cluster import MICRO_MIN_SIZE
 from segmint.segment.space import (
     INTEREST_PREFIX,
     UsefulSpace,
@@ -185,8 +186,13 @@ def fit_segmenter(
     history: EarlierPeriod | None,
     options: SegmentOptions,
     progress: Progress = no_progress,
+    population: int | None = None,
 ) -> tuple[Segmenter, dict]:
     """The fitted segmenter and how its space was learned.
+
+    ``population``: how many customers ``features`` is a sample of (None: all of them). The
+    micro-segments are as many as the whole population would give (about ``2 * sqrt(n)``:
+    customers per micro-segment grow as ``0.5 * sqrt(n)``), found on the sample.
 
     With an earlier period, segments are found in a :class:`~segmint.segment.UsefulSpace`
     whose value axis is learned on it or is the RFM direction, whichever gave the more useful
@@ -234,7 +240,7 @@ def fit_segmenter(
         learned = {
             "space": "value, behaviour and interest",
             "value_axis": axis,
-            "micro_space": "expected next mix" if mix else "past category shares",
+            "micro_space": "past shares and expected next mix" if mix else "past category shares",
             "learned_on": history.label,
             "mix_learned_on": [p.label for p in periods],
             "value_r2": r2,
@@ -246,11 +252,16 @@ def fit_segmenter(
         # no earlier quarter to learn from: value along the RFM direction, k by silhouette
         space = UsefulSpace(value_coef=rfm_axis, groups=groups, group_weights=weights)
         learned = {"space": "value, behaviour and interest", "value_axis": "RFM direction"}
+    micro_size = None
+    if population is not None and population > len(features):
+        # as many micro-segments as the whole population would have, found on the sample
+        micro_size = max(MICRO_MIN_SIZE, round(len(features) / (2 * np.sqrt(population))))
     model = Segmenter(
         method=options.method,
         n_segments=options.n_segments,
         k_range=options.k_range,
         micro_segments=options.micro_segments,
+        micro_size=micro_size,
         scaler=space or FeatureScaler(groups=groups, group_weights=weights),
         k_usefulness=usefulness,
         random_state=options.random_state,
@@ -325,7 +336,7 @@ def fit_segments(
     fit_on = features
     if len(features) > fit_sample:
         fit_on = features.sample(n=fit_sample, random_state=random_state).sort_index()
-    model, learned = fit_segmenter(fit_on, history, options, progress)
+    model, learned = fit_segmenter(fit_on, history, options, progress, population=len(features))
     projection = _map_projection(model.transform(fit_on[columns]), random_state)
     labels, micro_labels, confidence, coords = _assign_all(model, projection, features, columns)
     progress("explain", 0, 2)
@@ -341,7 +352,6 @@ def fit_segments(
         features,
         labels,
         micro_labels,
-        {d.segment_id: d.name for d in descriptions},
         value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,

@@ -1,7 +1,7 @@
 """Summary sections on micro-segments and on the stored evaluations of a run.
 
-- micro-segments: per segment, its largest micro-segments (name within the segment, size, value
-  share, rule) and how many more there are;
+- micro-segments: under the segment most of their customers are in, the largest (name, size,
+  share of them in that segment, value share, rule) and how many more there are;
 - evaluations (``segmint evaluate``): per evaluation, the groupings with their value and
   interest eta², the best per column and level, and whether the segments beat the baselines
   by issue 10's criteria.
@@ -18,13 +18,11 @@ from ._values import _int, _num, _text
 
 #: micro-segments listed per segment; the rest are counted
 MAX_MICRO_ROWS = 20
-#: between a segment's name and what sets a micro-segment apart (segment.micro.SEPARATOR)
-_SEPARATOR = " · "
 
 #: the groupings of ``segmint evaluate`` (pipeline/_evaluate.py): plain words, and what they are
 _GROUPINGS = {
     "ML segments": ("Segments", "segmint's segments, found on the data before the cut-off"),
-    "micro-segments": ("Micro-segments", "segmint's micro-segments within those segments"),
+    "micro-segments": ("Micro-segments", "segmint's micro-segments: tastes across all customers"),
     "RFM ladder": (
         "RFM score ladder",
         "the sum of the recency, frequency and spend quintile scores, cut into as many "
@@ -47,9 +45,9 @@ _MICRO_LEVEL = "micro-segments"
 def _micro_segments(
     micro: pd.DataFrame | None, rows: list[dict[str, Any]], min_audience: int = 1
 ) -> dict[str, Any] | None:
-    """Each segment's largest micro-segments (at most ``MAX_MICRO_ROWS``) and the rest's count;
-    those under ``min_audience`` customers are counted, never described (they could single
-    people out)."""
+    """The largest micro-segments (at most ``MAX_MICRO_ROWS``) centred in each segment (most of
+    their customers are in it) and the rest's count; those under ``min_audience`` customers
+    are counted, never described (they could single people out)."""
     if micro is None or micro.empty:
         return None
     small = micro["size"] < min_audience
@@ -64,14 +62,10 @@ def _micro_segments(
         found = found.sort_values(["size", "micro_segment_id"], ascending=[False, True])
         shown = []
         for m in found.head(MAX_MICRO_ROWS).to_dict("records"):
-            name = _text(m["name"])
-            prefix = seg["name"] + _SEPARATOR
             shown.append(
                 {
                     "micro_segment_id": _text(m["micro_segment_id"]),
-                    "name": name,
-                    # the segment is the section's heading: show what sets it apart within it
-                    "within": name[len(prefix) :] if name.startswith(prefix) else name,
+                    "name": _text(m["name"]),
                     "size": _int(m["size"]) or 0,
                     "segment_share": _num(m.get("segment_share")),
                     "value_share": _num(m.get("value_share")),

@@ -1,8 +1,8 @@
 """The one assignment kernel: scaled rows -> segment, membership probabilities, micro-segment.
 
 A fitted segmentation is a :class:`SegmentGeometry` (segment centres, the k-means
-soft-assignment variance or the Gaussian mixture with its relabelling, and the micro-segment
-centres of each segment). :func:`assign` is the only code that turns scaled rows into
+soft-assignment variance or the Gaussian mixture with its relabelling, and the micro-segments'
+taste groups and centres). :func:`assign` is the only code that turns scaled rows into
 assignments: :class:`~segmint.segment.Segmenter` (for its training rows and for ``predict``),
 :class:`~segmint.segment.LiveSegmenter` and the live service all call it, so a saved model
 assigns exactly as the fitted one.
@@ -100,9 +100,11 @@ class SegmentGeometry:
         The fitted mixture, in its own component order.
     order : ndarray of int or None
         gmm only: ``order[segment] = component``.
+    micro_groups : ndarray of shape (n_groups, n_micro_dims) or None
+        Centres of the taste groups micro-segments are found in; None when the model has no
+        micro-segments.
     micro_centers : dict of int to ndarray, or None
-        Micro-segment centres of each segment (one row: the segment is not split); None when
-        the model has no micro-segments.
+        Micro-segment centres of each taste group (one row: the group is not split).
     micro_dims : ndarray of int or None
         Columns of the space the micro-centres live in (the interest block of a
         :class:`~segmint.segment.space.UsefulSpace`); None: all columns.
@@ -114,6 +116,7 @@ class SegmentGeometry:
     within_variance: float | None = None
     gmm: GaussianMixture | None = None
     order: np.ndarray | None = None
+    micro_groups: np.ndarray | None = None
     micro_centers: dict[int, np.ndarray] | None = None
     micro_dims: np.ndarray | None = None
     segment_dims: np.ndarray | None = None
@@ -134,7 +137,7 @@ class Assignment(NamedTuple):
     proba: np.ndarray
     """membership probabilities, shape (n_samples, n_segments)"""
     micro_segment_id: np.ndarray | None
-    """object array of ``"<segment>.<micro>"`` strings, or None without micro-segments"""
+    """object array of ``"m<i>"`` strings, or None without micro-segments"""
 
     @property
     def confidence(self) -> np.ndarray:
@@ -159,8 +162,8 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
 
     k-means: the nearest centre, and :func:`kmeans_soft_assignments` from the same distances.
     gmm: the most probable component, relabelled to segment order, and the mixture posterior.
-    Micro-segment: the nearest micro-centre within the row's segment (on the geometry's
-    ``micro_dims``), as ``"<segment>.<micro>"``.
+    Micro-segment, whatever the segment: the nearest taste group, then the nearest micro-centre
+    within it (on the geometry's ``micro_dims``), as ``"m<i>"``, numbered group by group.
 
     Parameters
     ----------
@@ -185,18 +188,21 @@ def assign(geometry: SegmentGeometry, Z: np.ndarray, *, micro: bool = True) -> A
         proba = _softmax_of_distances(d, float(geometry.within_variance))
     micro_ids = None
     if micro and geometry.micro_centers is not None:
-        Zm = columns(Z, geometry.micro_dims)
-        micro_ids = _micro_ids(Zm, labels, geometry.micro_centers)
+        micro_ids = _micro_ids(columns(Z, geometry.micro_dims), geometry)
     return Assignment(labels, proba, micro_ids)
 
 
-def _micro_ids(Z: np.ndarray, labels: np.ndarray, micro_centers: dict) -> np.ndarray:
+def _micro_ids(Z: np.ndarray, geometry: SegmentGeometry) -> np.ndarray:
+    group = nearest(Z, geometry.micro_groups)
     micro = np.zeros(Z.shape[0], dtype=np.intp)
-    for s, centers in micro_centers.items():
-        mask = labels == s
-        if mask.any() and centers.shape[0] > 1:
-            micro[mask] = nearest(Z[mask], centers)
-    return np.char.add(np.char.add(labels.astype(str), "."), micro.astype(str)).astype(object)
+    offset = 0
+    for g in range(geometry.micro_groups.shape[0]):
+        centers = geometry.micro_centers[g]
+        mask = group == g
+        if mask.any():
+            micro[mask] = offset + (nearest(Z[mask], centers) if centers.shape[0] > 1 else 0)
+        offset += centers.shape[0]
+    return np.char.add("m", micro.astype(str)).astype(object)
 
 
 class AssignMixin:
@@ -265,7 +271,7 @@ class AssignMixin:
         return self._assign(X, micro=False).confidence
 
     def predict_micro(self, X: Any) -> np.ndarray:
-        """Micro-segment id (``"<segment>.<micro>"``) of each row.
+        """Micro-segment id (``"m<i>"``, whatever the segment) of each row.
 
         Raises
         ------

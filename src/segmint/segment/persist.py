@@ -28,7 +28,7 @@ __all__ = ["FORMAT", "LiveSegmenter", "segmenter_from_dict", "segmenter_to_dict"
 
 #: value of the ``"format"`` key of a saved segmenter
 FORMAT = "segmint.segmenter"
-_VERSION = 1
+_VERSION = 2
 
 
 def _floats(a: Any) -> Any:
@@ -54,8 +54,9 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
         ``scale``), ``cluster_centers``, ``within_variance`` (the soft-assignment variance of
         k-means, None for gmm), ``gmm`` (``covariance_type``, ``weights``, ``means``,
         ``covariances``, ``precisions_cholesky`` in the mixture's own component order and
-        ``order``, new segment id -> component; None for k-means), ``micro_centers``
-        (segment id as a string -> centres, None without micro-segments) and ``metadata``.
+        ``order``, new segment id -> component; None for k-means), ``micro_groups`` (taste
+        group centres), ``micro_centers`` (taste group as a string -> centres; both None
+        without micro-segments) and ``metadata``.
 
     Raises
     ------
@@ -82,9 +83,10 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
             "precisions_cholesky": _floats(m.precisions_cholesky_),
             "order": [int(i) for i in model.geometry_.order],
         }
-    micro = None
+    micro = groups = None
     if hasattr(model, "micro_centers_"):
         micro = {str(int(s)): _floats(c) for s, c in model.micro_centers_.items()}
+        groups = _floats(model.micro_groups_)
     dims = model.geometry_.micro_dims
     within = model.geometry_.within_variance
     return {
@@ -106,6 +108,7 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
         "cluster_centers": _floats(model.cluster_centers_),
         "within_variance": within,
         "gmm": gmm,
+        "micro_groups": groups,
         "micro_centers": micro,
         "micro_dims": None if dims is None else [int(i) for i in dims],
         "segment_dims": None
@@ -213,7 +216,11 @@ class LiveSegmenter(AssignMixin):
         The columns ``X`` must have (in this order when ``X`` is an array).
     cluster_centers : ndarray of shape (n_segments, n_features)
         Segment centres in scaled space.
+    micro_groups : ndarray or None
+        Centres of the micro-segments' taste groups (None also for a model saved before
+        micro-segments were found across segments: its micro-segments are not assigned).
     micro_centers : dict of int to ndarray or None
+        Micro-segment centres per taste group.
     metadata : dict
     scaler : FeatureScaler
         The fitted scaler, rebuilt.
@@ -240,15 +247,15 @@ class LiveSegmenter(AssignMixin):
             self.n_segments, -1
         )
         self.within_variance = d.get("within_variance")
-        micro = d.get("micro_centers")
-        self.micro_centers = (
-            None
-            if micro is None
-            else {
+        # micro-segments nested in segments (version 1) are not assigned by this version
+        micro, groups = d.get("micro_centers"), d.get("micro_groups")
+        self.micro_centers = self.micro_groups = None
+        if micro is not None and groups is not None:
+            self.micro_centers = {
                 int(s): np.asarray(c, dtype=np.float64).reshape(len(c), -1)
                 for s, c in micro.items()
             }
-        )
+            self.micro_groups = np.asarray(groups, dtype=np.float64).reshape(len(groups), -1)
         self.metadata = dict(d.get("metadata") or {})
         gmm = d["gmm"] if self.method == "gmm" else None
         self.geometry = SegmentGeometry(
@@ -256,6 +263,7 @@ class LiveSegmenter(AssignMixin):
             within_variance=None if gmm else float(self.within_variance),
             gmm=_rebuild_gmm(gmm, self.cluster_centers.shape[1]) if gmm else None,
             order=np.asarray(gmm["order"], dtype=np.intp) if gmm else None,
+            micro_groups=self.micro_groups,
             micro_centers=self.micro_centers,
             micro_dims=_dims(d.get("micro_dims")),
             segment_dims=_dims(d.get("segment_dims")),

@@ -810,7 +810,7 @@ class Engine:
 
     def _segment_event(self, kind: str, ch: Change, segment_id: int) -> dict:
         seg = self.live.segments.get(segment_id, {})
-        # the customer's micro-segment now, within the segment they are now in
+        # the customer's micro-segment now (a taste, whatever their segment)
         now = self.live.membership(ch.customer_id)
         return {
             "id": "evt_" + secrets.token_hex(8),

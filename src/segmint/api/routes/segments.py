@@ -86,14 +86,16 @@ async def segment_members(
 @router.get(
     "/{segment_id}/micro-segments",
     response_model=MicroSegmentList,
-    summary="A segment's micro-segments: names, rules, sizes and value shares",
+    summary="The micro-segments centred in a segment: names, rules, sizes and value shares",
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def segment_micro_segments(
     engine: EngineDep, key: ReadKey, segment_id: SegmentId
 ) -> MicroSegmentList:
-    """Each micro-segment is named within its segment ("<segment> · <what sets it apart>"),
-    with the rule that separates it from the segment's other micro-segments; largest first."""
+    """The micro-segments most of whose customers are in this segment (micro-segments are tastes
+    found across all customers), each named by what sets it apart from everyone, with the rule
+    that separates it from all other customers and the share of its customers in this segment;
+    largest first."""
     _segment(engine, segment_id, {})
     live = engine.live.live_micro_sizes()
     found = [m for m in engine.live.micro_segments.values() if m["segment_id"] == segment_id]
