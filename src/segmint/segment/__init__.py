@@ -1,5 +1,5 @@
-"""Segmentation: scaling, clustering with automatic k, micro-segments (named and explained
-within their segment), profiles, names, rules.
+"""Segmentation: scaling, clustering with automatic k, micro-segments (tastes across the
+segments, named and explained against all customers), profiles, names, rules.
 
 Pure in-memory code: tables or arrays in, results out (no SQL, no files, no printing).
 
