@@ -123,15 +123,15 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         base, more (see the README's Measured section).
     micro_size : int or None, default=None
         Rows per micro-segment aimed at; None: ``max(micro_min_size, 0.5 * sqrt(n_samples))``,
-        so their number grows with the data (measured: 1,995 at a million synthetic rows,
-        82-94 at about 3,000 Online Retail customers, after small clusters are folded).
+        so their number grows with the data (measured: 70-122 at about 3,000 Online Retail
+        customers, after small clusters are folded; at a million synthetic customers fitted
+        on a 200,000 sample, the pipeline sets it so the count is the whole base's: 1,973).
     micro_min_size : int, default=10
         Smallest micro-segment: smaller clusters are folded into their nearest sibling. A
         niche of ten customers is small enough to act on one by one and large enough to be
-        a pattern; measured on six Online Retail cut-offs (with the next mix learned on one
-        quarter), micro-segments on the expected next mix carried 96-105% (mean 103%) of the
-        next quarter's interest signal of k-means on log R/F/M plus past shares with as many
-        groups at a minimum of 10, 97-105% (mean 101%) at 20.
+        a pattern (measured when micro-segments were nested in segments: on six Online
+        Retail cut-offs a minimum of 10 carried 103% of the interest signal of k-means on log
+        R/F/M plus past shares with as many groups on average, 20 carried 101%).
     k_usefulness : dict of int to float or None, default=None
         A score per k (higher is better) measured outside, e.g. how well segments found on an
         earlier cut-off explained the period after it against the RFM baselines
