@@ -27,15 +27,16 @@ def test_segments_and_micro_segments_by_id_and_name(con):
             chosen = select(con, 1, spec)
             assert (chosen.kind, chosen.key, chosen.label) == ("segment", str(sid), name)
             assert chosen.size(con) == size
-    # the largest micro-segment whose name no segment shares (names come from one namer)
-    mid, name, size = con.execute(
+    micros = con.execute(
         "SELECT micro_segment_id, name, size FROM micro_segments WHERE run_id = 1 "
-        "AND name NOT IN (SELECT name FROM segments WHERE run_id = 1) "
-        "ORDER BY size DESC LIMIT 1"
-    ).fetchall()[0]
+        "ORDER BY size DESC"
+    ).fetchall()
+    # every micro-segment's name selects it: none is named as a segment is
+    for mid, name, _ in micros:
+        assert (select(con, 1, name).kind, select(con, 1, name).key) == ("micro_segment", mid)
+    mid, name, size = micros[0]
     chosen = select(con, 1, mid)
     assert chosen.kind == "micro_segment" and chosen.size(con) == size
-    assert select(con, 1, name).key == mid
     # its members, whatever their segment
     members = {r[0] for r in con.execute(chosen.members, list(chosen.params)).fetchall()}
     assigned = con.execute(

@@ -80,3 +80,19 @@ def test_a_micro_segment_without_a_strong_trait_is_named_so():
     X = pd.DataFrame({"monetary": [10.0, 10, 11, 11, 12, 12]})  # the same in both
     out = describe_micro_segments(X, [0] * 6, ["m0", "m1"] * 3)
     assert {d.name for d in out} == {"Typical customers", "Typical customers #2"}
+
+
+def test_no_micro_segment_takes_a_segment_s_name():
+    X, seg, micro = _toy()
+    alone = {d.micro_segment_id: d.name for d in describe_micro_segments(X, seg, micro)}
+    # the segments are named as the micro-segments would be: each micro name is told apart
+    # by its next trait (every word still from its profile), or numbered when none is left
+    out = describe_micro_segments(X, seg, micro, segment_names=[n.upper() for n in alone.values()])
+    for d in out:
+        assert d.name.lower() != alone[d.micro_segment_id].lower()
+        assert d.name.lower() not in {n.lower() for n in alone.values()}
+    assert len({d.name for d in out}) == len(out)
+    (only,) = describe_micro_segments(
+        X, seg, ["m0"] * len(X), segment_names=["Typical customers", "Typical customers #2"]
+    )
+    assert only.name == "Typical customers #3"

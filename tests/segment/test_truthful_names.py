@@ -53,13 +53,17 @@ def _check_micro(result) -> None:
     stored = result.micro_segments
     assert set(stored["micro_segment_id"]) == set(micro_of)
     assert stored["size"].sum() == len(micro_of) and stored["name"].is_unique
+    # a name selects one group: no micro-segment is named as a segment is
+    segment_names = list(result.segments["name"])
+    assert not {n.lower() for n in stored["name"]} & {n.lower() for n in segment_names}
     if len(stored) > 1:
         profiles = profile_segments(result.features, micro_of, value=None)
-        _check_names(profiles, dict(zip(stored["micro_segment_id"], stored["name"], strict=True)))
+        names = dict(zip(stored["micro_segment_id"], stored["name"], strict=True))
+        _check_names(profiles, names, taken=segment_names)
 
 
-def _check_names(profiles, names: dict) -> None:
-    named = name_traits(profiles)
+def _check_names(profiles, names: dict, taken: list[str] = ()) -> None:
+    named = name_traits(profiles, taken=taken)
     for seg, (name, traits) in named.items():
         assert names[seg] == name
         stats = profiles.stats.xs(seg, level="segment")
@@ -176,3 +180,18 @@ def test_attribute_values_read_as_words():
     )
     assert named[0][0] == "Horeca channel big spenders"
     assert "channel" not in named[1][0].lower()  # not "Low-channel horeca"
+
+
+def test_a_taken_name_is_not_given_again():
+    # a name given elsewhere in the run (a segment's, when naming micro-segments) is told
+    # apart by a further trait where one holds, else numbered; every word still from a trait
+    rng = np.random.default_rng(0)
+    spend = np.r_[rng.normal(100, 5, 50), rng.normal(400, 5, 50)]
+    recency = np.r_[rng.normal(40, 10, 50), rng.normal(30, 10, 50)]
+    profiles = _profile({"monetary": spend, "recency_days": recency}, [0] * 50 + [1] * 50)
+    free = {s: n for s, (n, _) in name_traits(profiles).items()}
+    named = name_traits(profiles, taken=[free[1].upper(), f"{free[1]} #2"])
+    assert named[0][0] == free[0]
+    assert named[1][0] == f"{free[1]} #3"
+    backed = {t for f, high in named[1][1] for w in trait_words(f, high) for t in _tokens(w or "")}
+    assert set(_tokens(named[1][0])) <= backed | _FILLER

@@ -355,6 +355,7 @@ def fit_segments(
         value=value or value_column(features.columns),
         labels_map=feature_labels(features.columns),
         random_state=random_state,
+        segment_names=segments["name"],
     )
     rfm = _rfm(features)
     progress("explain", 1, 2)

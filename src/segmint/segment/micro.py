@@ -17,6 +17,7 @@ most ``rule_sample`` rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from sklearn.utils import check_random_state
 
 from segmint.segment._validation import as_labels, to_python
 from segmint.segment.describe import JsonDescription
-from segmint.segment.naming import TYPICAL, name_traits
+from segmint.segment.naming import TYPICAL, name_traits, untaken
 from segmint.segment.profile import prepare_features, profile_segments
 from segmint.segment.rules import segment_rules
 
@@ -108,6 +109,7 @@ def _explained(
     labels_map: dict[str, str] | None,
     tree_sample: int,
     rng: np.random.RandomState,
+    taken: Iterable[str],
 ) -> tuple[dict, dict, dict]:
     """The micro-segments against all customers: their names (with the traits behind them),
     distinguishing features and rules, each by micro-segment id."""
@@ -123,7 +125,7 @@ def _explained(
         random_state=rng,
     )
     top = {m: found[:n_top_features] for m, found in ranked.items()}
-    return name_traits(profiles), top, rules
+    return name_traits(profiles, taken=taken), top, rules
 
 
 def describe_micro_segments(
@@ -139,6 +141,7 @@ def describe_micro_segments(
     tree_sample: int = 1_000,
     rule_features: int = 6,
     random_state: Any = 0,
+    segment_names: Iterable[str] = (),
 ) -> list[MicroSegmentDescription]:
     """Name, profile and explain every micro-segment against all customers.
 
@@ -166,6 +169,10 @@ def describe_micro_segments(
         A rule uses only the features that most distinguish its micro-segment (this many):
         it reads like the name, and thousands of trees stay fast.
     random_state : int, RandomState or None, default=0
+    segment_names : iterable of str, optional
+        The segments' names: no micro-segment is given one of them (a name that would be is
+        told apart by its next most distinctive trait, or numbered), so a name selects one
+        group.
 
     Returns
     -------
@@ -187,6 +194,7 @@ def describe_micro_segments(
     seg = np.asarray(as_labels(segment_labels, n))
     micro = np.asarray(as_labels(micro_labels, n)).astype(str)
     rng = check_random_state(random_state)
+    taken = {str(name).lower() for name in segment_names}
     ids, codes = np.unique(micro, return_inverse=True)
     sizes = np.bincount(codes, minlength=ids.size)
     segments, seg_codes = np.unique(seg, return_inverse=True)
@@ -201,7 +209,8 @@ def describe_micro_segments(
         sums = np.bincount(codes, weights=np.nan_to_num(values), minlength=ids.size)
         total = float(np.nansum(values))
     if ids.size == 1:  # not split: everyone
-        named, top, rules = {ids[0]: (TYPICAL, [])}, {ids[0]: []}, {}
+        everyone = untaken(TYPICAL, taken)
+        named, top, rules = {ids[0]: (everyone, [])}, {ids[0]: []}, {}
     else:
         named, top, rules = _explained(
             frame,
@@ -213,6 +222,7 @@ def describe_micro_segments(
             labels_map=labels_map,
             tree_sample=tree_sample,
             rng=rng,
+            taken=taken,
         )
     means = frame.groupby(codes).mean()
     out: list[MicroSegmentDescription] = []

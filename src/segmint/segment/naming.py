@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -322,8 +322,13 @@ def name_traits(
     min_lift: float = 0.25,
     disambiguation_lift: float = 0.05,
     trend_window_days: float = 90.0,
+    taken: Iterable[str] = (),
 ) -> dict[Any, tuple[str, list[Trait]]]:
     """Every segment's name (see :func:`name_segments`) and the traits its words come from.
+
+    ``taken``: names given elsewhere in the run (the segments', when naming micro-segments),
+    which no name here repeats (ignoring case): a name that would is told apart as two
+    segments' names are.
 
     Returns
     -------
@@ -348,11 +353,12 @@ def name_traits(
             names[s], used[s], more = TYPICAL, [], bool(weak[s])
             level[s] = 0
         exhausted[s] = not more
+    taken = {name.lower() for name in taken}
     for _ in range(12):
         groups: dict[str, list[Any]] = {}
         for s in segments:
             groups.setdefault(names[s].lower(), []).append(s)
-        clashes = [g for g in groups.values() if len(g) > 1]
+        clashes = [g for key, g in groups.items() if len(g) > 1 or key in taken]
         if not clashes:
             break
         progressed = False
@@ -367,13 +373,26 @@ def name_traits(
                 names[s] = new
         if not progressed:
             break
-    seen: dict[str, int] = {}
+    given = set(taken)
     for s in segments:
-        key = names[s].lower()
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            names[s] = f"{names[s]} #{seen[key]}"
+        names[s] = untaken(names[s], given)
+        given.add(names[s].lower())
     return {s: (names[s], used[s]) for s in segments}
+
+
+def untaken(name: str, taken: set[str]) -> str:
+    """``name``, else ``name #2``, ``#3``, ...: the first not in ``taken`` (lower-case names).
+
+    Examples
+    --------
+    >>> untaken("Big spenders", {"big spenders", "big spenders #2"})
+    'Big spenders #3'
+    """
+    number, out = 1, name
+    while out.lower() in taken:
+        number += 1
+        out = f"{name} #{number}"
+    return out
 
 
 def _fmt(x: float, feature: str) -> str:
