@@ -72,11 +72,24 @@ def test_micro_segments_across_the_base(blobs, fitted):
     assert micro.str.fullmatch(r"m\d+").all()
     assert micro.nunique() > fitted.n_segments_
     assert micro.value_counts().min() >= fitted.micro_min_size
-    # numbered from 0 without gaps: group by group over the tree's leaves
-    leaves = sum(c.shape[0] for c in fitted.micro_centers_.values())
-    assert set(micro) == {f"m{i}" for i in range(leaves)}
-    assert fitted.micro_groups_.shape[0] == len(fitted.micro_centers_) > 1
+    # a dozen micro-segments: one k-means, so one taste group holding them all
+    assert fitted.micro_groups_.shape[0] == len(fitted.micro_centers_) == 1
+    assert set(micro) == {f"m{i}" for i in range(fitted.micro_centers_[0].shape[0])}
     np.testing.assert_array_equal(fitted.predict_micro(X), micro)
+
+
+def test_many_micro_segments_are_a_tree(blobs, fitted):
+    X, _ = blobs
+    tree = clone(fitted).set_params(micro_flat_max=4).fit(X)
+    micro = pd.Series(tree.micro_labels_)
+    assert micro.value_counts().min() >= tree.micro_min_size
+    # numbered from 0 without gaps: group by group over the tree's leaves
+    leaves = sum(c.shape[0] for c in tree.micro_centers_.values())
+    assert set(micro) == {f"m{i}" for i in range(leaves)}
+    assert tree.micro_groups_.shape[0] == len(tree.micro_centers_) > 1
+    np.testing.assert_array_equal(tree.predict_micro(X), micro)
+    # the segments do not depend on how micro-segments are found
+    np.testing.assert_array_equal(tree.labels_, fitted.labels_)
 
 
 def test_reproducible(blobs):
