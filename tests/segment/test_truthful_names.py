@@ -62,7 +62,7 @@ def _check_micro(result) -> None:
         _check_names(profiles, names, taken=segment_names)
 
 
-def _check_names(profiles, names: dict, taken: list[str] = ()) -> None:
+def _check_names(profiles, names: dict, taken: tuple[str, ...] | list[str] = ()) -> None:
     named = name_traits(profiles, taken=taken)
     for seg, (name, traits) in named.items():
         assert names[seg] == name
