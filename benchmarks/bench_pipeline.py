@@ -54,6 +54,9 @@ from _measure import (  # noqa: E402
     run_step,
 )
 
+#: segmint.features.MONTH_DAYS (the test of this baseline checks they agree)
+MONTH_DAYS = 30
+
 STEPS = (
     "ingest",
     "features",
@@ -246,6 +249,12 @@ def pandas_features(df, customers, *, n_top, window_days, np, pd, max_levels=5):
             "previous": g["previous"].sum(),
         }
     )
+    back = (as_of.to_datetime64().astype("datetime64[D]").astype(np.int64) - orders["day"]).rename(
+        "back"
+    )
+    days = pd.concat([orders["c"], back], axis=1).drop_duplicates()
+    recent_days = days.loc[days["back"] <= window_days].groupby("c").size()
+    months = days.assign(m=(days["back"] - 1) // MONTH_DAYS)[["c", "m"]].drop_duplicates()
     gaps = orders.loc[orders["gap"] > 0].groupby("c")["gap"]
     f["gap_mean"], f["gap_std"], f["n_gaps"] = gaps.mean(), gaps.std(ddof=0), gaps.size()
     f["returned"] = (-lines.loc[ret].groupby("c")["value"].sum()).reindex(f.index).fillna(0.0)
@@ -272,6 +281,8 @@ def pandas_features(df, customers, *, n_top, window_days, np, pd, max_levels=5):
     for c in top:
         out[f"cat_share_{c}"] = (by_cat[c].fillna(0.0) / gross_pos).clip(0, 1)
     out["spend_trend"] = np.log((1 + f["recent"].clip(lower=0)) / (1 + f["previous"].clip(lower=0)))
+    out["recent_purchase_days"] = recent_days.reindex(f.index).fillna(0).astype(np.int64)
+    out["active_months"] = months.groupby("c").size()
     out.index = cust_ids[out.index]
     out = out.join(_pandas_attributes(customers, max_levels=max_levels, pd=pd))
     return out.sort_index()

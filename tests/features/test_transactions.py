@@ -54,6 +54,9 @@ EXPECTED = {
         "cat_share_books": 20.0 / 75.0,
         "cat_share_garden": 40.0 / 75.0,
         "spend_trend": math.log((1 + 40.0) / (1 + 5.0)),  # o3 recent, o2 previous
+        "recent_purchase_days": 1,  # 01-26 is 5 days back; 01-11 is 20 (window 10)
+        # 5, 20 and 30 days back: all in [as_of - 30 days, as_of)
+        "active_months": 1,
     },
     "B": {
         "recency_days": 15 + 6 * H,
@@ -71,6 +74,8 @@ EXPECTED = {
         "cat_share_books": 20.0 / 36.0,
         "cat_share_garden": 0.0,
         "spend_trend": math.log(1 / (1 + 36.0)),
+        "recent_purchase_days": 0,
+        "active_months": 1,  # two orders, one day
     },
     "D": {
         "recency_days": H,
@@ -88,6 +93,8 @@ EXPECTED = {
         "cat_share_books": 0.0,
         "cat_share_garden": 0.0,
         "spend_trend": math.log(9.0),
+        "recent_purchase_days": 1,
+        "active_months": 1,
     },
     "E": {
         "recency_days": 22 + 14 * H,
@@ -105,6 +112,8 @@ EXPECTED = {
         "cat_share_books": 0.0,
         "cat_share_garden": 0.0,
         "spend_trend": 0.0,
+        "recent_purchase_days": 0,
+        "active_months": 1,
     },
 }
 
@@ -123,6 +132,8 @@ def test_columns_and_rows(features):
         "cat_share_books",
         "cat_share_garden",
         "spend_trend",
+        "recent_purchase_days",
+        "active_months",
     ]
     # C has only a return: no row.
     assert features["customer_id"].to_pylist() == ["A", "B", "D", "E"]
@@ -153,6 +164,10 @@ def test_default_as_of_is_midnight_after_last_transaction(con, insert_transactio
     row = {r["customer_id"]: r for r in table.to_pylist()}["A"]
     assert row["frequency"] == 4
     assert row["recency_days"] == pytest.approx(15 / 24)
+    # 1, 11, 26 and 36 days back from 2024-02-06: four days in the 90-day window, and two
+    # 30-day periods (the first is 01-07 .. 02-05)
+    assert row["recent_purchase_days"] == 4
+    assert row["active_months"] == 2
 
 
 def test_as_of_before_data_is_a_clear_error(con, insert_transactions):

@@ -96,6 +96,16 @@ class Engine(ABC):
         """Each int64 element shifted right by ``bits``, as float64."""
 
     @abstractmethod
+    def count_at_most(self, values: ir.ArrayValue, limit: float) -> ir.IntegerValue:
+        """The number of distinct elements of a float list that are at most ``limit``."""
+
+    @abstractmethod
+    def count_periods_back(self, days: ir.ArrayValue, width: float) -> ir.IntegerValue:
+        """The number of distinct periods of ``width`` days that a float list of days back
+        falls in, counted back (``floor((days - 1) / width)``: 1 to ``width`` days back is
+        the first)."""
+
+    @abstractmethod
     def is_json(self, value: ir.Value) -> bool:
         """Whether a column holds JSON objects (in the type this engine keeps them in)."""
 

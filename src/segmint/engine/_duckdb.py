@@ -1,6 +1,6 @@
 """DuckDB, the default engine: the workspace's own connection, queried through Ibis.
 
-Most functions are DuckDB built-ins; the two that need a lambda are temporary macros, because
+Most functions are DuckDB built-ins; those that need a lambda are temporary macros, because
 Ibis writes lambdas in the arrow syntax that DuckDB 2 deprecates.
 """
 
@@ -28,6 +28,9 @@ _MACROS = (
     # distinct values of a sorted list: its length minus the elements equal to their predecessor
     "segmint_sorted_unique(xs) AS len(xs) - len(list_filter("
     "list_zip(list_slice(xs, 2, len(xs)), list_slice(xs, 1, -2)), lambda z: z[1] = z[2]))",
+    "segmint_count_at_most(xs, bound) AS list_unique(list_filter(xs, lambda x: x <= bound))",
+    "segmint_count_periods_back(xs, width) AS "
+    "list_unique(list_transform(xs, lambda x: floor((x - 1) / width)))",
 )
 
 #: the columns of :meth:`DuckDBEngine.json_entries`
@@ -74,6 +77,16 @@ def _shifted_doubles(values: dt.Array(dt.int64), bits: dt.int64) -> dt.Array(dt.
 @ibis.udf.scalar.builtin(name="segmint_sorted_unique")
 def _sorted_unique(values: dt.Array(dt.float64)) -> dt.int64:
     """Number of distinct elements of a sorted list."""
+
+
+@ibis.udf.scalar.builtin(name="segmint_count_at_most")
+def _count_at_most(values: dt.Array(dt.float64), limit: dt.float64) -> dt.int64:
+    """Number of distinct elements at most a limit."""
+
+
+@ibis.udf.scalar.builtin(name="segmint_count_periods_back")
+def _count_periods_back(values: dt.Array(dt.float64), width: dt.float64) -> dt.int64:
+    """Number of distinct floor((x - 1) / width) over the elements."""
 
 
 @ibis.udf.agg.builtin(name="bitstring_agg")
@@ -148,6 +161,12 @@ class DuckDBEngine(Engine):
 
     def shifted_doubles(self, values, bits: int):
         return _shifted_doubles(values, bits)
+
+    def count_at_most(self, values, limit: float):
+        return _count_at_most(values, float(limit))
+
+    def count_periods_back(self, days, width: float):
+        return _count_periods_back(days, float(width))
 
     def is_json(self, value) -> bool:
         return value.type().is_json()

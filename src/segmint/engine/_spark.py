@@ -146,6 +146,12 @@ class SparkEngine(Engine):
     def shifted_doubles(self, values, bits: int):
         return values.map(lambda x: (x >> bits).cast("float64"))
 
+    def count_at_most(self, values, limit: float):
+        return values.filter(lambda x: x <= float(limit)).unique().length()
+
+    def count_periods_back(self, days, width: float):
+        return days.map(lambda x: ((x - 1.0) / float(width)).floor()).unique().length()
+
     def is_json(self, value) -> bool:
         return value.type().is_string()  # JSON objects as text (see read_tables)
 

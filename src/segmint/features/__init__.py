@@ -33,6 +33,7 @@ from segmint.features.training import (
 from segmint.features.transactions import (
     CORE_FEATURES,
     MIN_CATEGORY_COVERAGE,
+    MONTH_DAYS,
     build_features,
     category_columns,
     default_as_of,
@@ -43,6 +44,7 @@ from segmint.features.transactions import (
 
 __all__ = [
     "CORE_FEATURES",
+    "MONTH_DAYS",
     "FEATURE_LABELS",
     "MIN_CATEGORY_COVERAGE",
     "SOURCES",

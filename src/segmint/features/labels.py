@@ -34,6 +34,8 @@ FEATURE_LABELS: dict[str, str] = {
     "n_categories": "number of different categories bought",
     "top_category_share": "share of spend in favourite category",
     "spend_trend": "recent spend trend",
+    "recent_purchase_days": "purchase days in the last 90 days",
+    "active_months": "months with a purchase",
     "customer_value": "customer value",
     "has_web": "visits the website or app",
     "web_sessions": "website/app visits",

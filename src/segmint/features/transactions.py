@@ -56,6 +56,7 @@ __all__ = [
     "default_as_of",
     "to_naive_utc",
     "CORE_FEATURES",
+    "MONTH_DAYS",
     "MIN_CATEGORY_COVERAGE",
 ]
 
@@ -86,6 +87,8 @@ MIN_CATEGORY_COVERAGE = 0.5
 
 #: bits of an order key below its day: ``(day << 44) | (top 44 bits of the order-id hash)``
 ORDER_BITS = 44
+#: ``active_months`` counts periods of this many days back from ``as_of`` with a purchase
+MONTH_DAYS = 30
 
 _REQUIRED = ("customer_id", "order_id", "ts", "product_id", "quantity", "amount", "is_return")
 _SECONDS_PER_DAY = 86400.0
@@ -254,6 +257,13 @@ def build_features(
         - ``cat_share_<slug>``: spend in that category / gross purchase spend;
         - ``spend_trend``: ``ln((1 + S_recent) / (1 + S_previous))`` where the spends are gross
           purchase lines timed in ``[as_of - w, as_of)`` and ``[as_of - 2w, as_of - w)``;
+        - ``recent_purchase_days``: distinct purchase days (UTC calendar days) in the last
+          ``w`` days before ``as_of``: how often a customer buys now, where ``frequency``
+          counts since the first order;
+        - ``active_months``: periods of 30 days, counted back from ``as_of`` (``[as_of - 30
+          days, as_of)`` is the first), with a purchase: how steadily they have bought
+          (twelve orders in one month and one a month for a year have one frequency, and 1
+          against 12 active months);
         - ``attr_*``: numeric customer attributes (see
           :func:`segmint.features.attributes.attribute_features`).
 
@@ -555,7 +565,13 @@ def _assemble(
         frequency=per_customer["_orders"].length(),
         _days=engine.shifted_doubles(per_customer["_orders"], ORDER_BITS),
     )
-    per_customer = per_customer.mutate(n_gaps=engine.sorted_unique(per_customer["_days"]) - 1)
+    days_back = per_customer["_days"]  # ascending: the most recent order first
+    per_customer = per_customer.mutate(
+        n_gaps=engine.sorted_unique(days_back) - 1,
+        # a midnight as_of (the default) puts yesterday 1 day back: the window's days are 1..w
+        recent_days=engine.count_at_most(days_back, trend_window_days),
+        active_months=engine.count_periods_back(days_back, MONTH_DAYS),
+    )
     gap_sum, gap_sum_squares = _gap_moments(engine, per_customer["_days"])
     n_gaps = per_customer["n_gaps"].nullif(0)
     gap_mean = gap_sum / n_gaps
@@ -616,4 +632,6 @@ def _assemble(
         ),
         **{name: share(j[name]).cast("float64") for name in share_columns},
         spend_trend=((1.0 + recent) / (1.0 + previous)).ln(),
+        recent_purchase_days=j["recent_days"].cast("int64"),
+        active_months=j["active_months"].cast("int64"),
     )

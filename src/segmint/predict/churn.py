@@ -197,6 +197,8 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "n_categories": ("{v} categories bought (typical {m})", "int"),
     "top_category_share": ("{v} of spend in favourite category (typical {m})", "pct"),
     "spend_trend": ("recent spend trend {v} (typical {m}; below 0 = spending less)", "num"),
+    "recent_purchase_days": ("bought on {v} days in the last 90 (typical {m})", "int"),
+    "active_months": ("bought in {v} months so far (typical {m})", "int"),
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from segmint.features import MONTH_DAYS
+
 US_PER_DAY = 86_400_000_000
 _US_PER_S = 1_000_000.0
 _SECONDS_PER_DAY = 86_400.0
@@ -124,4 +126,14 @@ def features_from_aggregates(
         previous = np.bincount(owner[prev_m], weights=spend[prev_m], minlength=m)
         trend = np.log((1.0 + np.maximum(recent, 0.0)) / (1.0 + np.maximum(previous, 0.0)))
         out["spend_trend"] = np.where(has, trend, np.nan)
+        recent_days = np.bincount(owner[recent_m], minlength=m).astype(np.float64)
+        out["recent_purchase_days"] = np.where(has, recent_days, np.nan)
+        # 30-day periods back from as_of's day (the day before it in the first): days ascend
+        # per owner, so periods descend
+        before = day < as_of_day
+        p_owner, period = owner[before], (as_of_day - 1 - day[before]) // MONTH_DAYS
+        new = np.ones(p_owner.size, dtype=bool)
+        new[1:] = (p_owner[1:] != p_owner[:-1]) | (period[1:] != period[:-1])
+        months = np.bincount(p_owner[new], minlength=m).astype(np.float64)
+        out["active_months"] = np.where(has, months, np.nan)
     return out

@@ -14,7 +14,8 @@ orders              key (customer, order id) -> the order's time: a repeated ord
                     counted twice and a late line joins its order's day
 order days          key (customer, day) -> purchase spend that day: distinct order days give
                     the inter-purchase gaps exactly (also for a day arriving out of order),
-                    and day ranges give ``spend_trend``
+                    and day ranges give ``spend_trend``, ``recent_purchase_days`` and
+                    ``active_months``
 category spend      key (customer, category) -> spend: n_categories, top and cat shares
 products            key hash(customer, product, category): distinct products (exact up to
                     64-bit hash collisions, about 1e-6 for ten million pairs)
@@ -30,7 +31,8 @@ half applied as events, gives the batch features of all the data) holds under tw
 assumptions:
 
 - ``as_of`` is not before the events applied (features describe the current state measured at
-  ``as_of``; events after ``as_of`` are not removed). ``spend_trend`` windows are bucketed by
+  ``as_of``; events after ``as_of`` are not removed). The windows (``spend_trend``,
+  ``recent_purchase_days``, ``active_months``) are bucketed by
   UTC day, so it is exact when ``as_of`` is a midnight (the batch default).
 - The lines of one order share its timestamp (true of invoices and order events). A line that
   arrives for an already known order joins that order with the order's time.
@@ -69,9 +71,11 @@ __all__ = ["FEATURE_COLUMNS", "ProfileStore", "category_columns"]
 
 _NO_TS = np.iinfo(np.int64).min
 
+#: the columns after ``cat_share_*``, as the batch orders them
+_WINDOW_FEATURES = ("spend_trend", "recent_purchase_days", "active_months")
 #: the batch feature columns the store computes, besides ``cat_share_*`` (which follow
-#: ``top_category_share``) and ``spend_trend`` (last)
-FEATURE_COLUMNS = (*CORE_FEATURES, "spend_trend")
+#: ``top_category_share``)
+FEATURE_COLUMNS = (*CORE_FEATURES, *_WINDOW_FEATURES)
 
 
 class ProfileStore:
@@ -500,7 +504,7 @@ class ProfileStore:
         share_cols = self._share_columns(columns)
         values = self._compute(idx, scalar_us(as_of), share_cols)
         if columns is None:
-            names = [*CORE_FEATURES, *share_cols, "spend_trend"]
+            names = [*CORE_FEATURES, *share_cols, *_WINDOW_FEATURES]
         else:
             unknown = [c for c in columns if c not in values]
             if unknown:
