@@ -69,8 +69,22 @@ def test_a_fit_on_a_sample_assigns_describes_and_counts_every_customer(workspace
     assert part.segments["size"].sum() == len(features)
     assert part.micro_segments["size"].sum() == len(features)
     assert part.segments["value_share"].sum() == pytest.approx(1.0)
-    # 30% of the customers find about the segments all of them find
-    assert adjusted_rand_score(full.assignments["segment_id"], part.assignments["segment_id"]) > 0.6
+    # k is chosen on the sample's own earlier period, which may choose another k (measured: 3
+    # on everyone, 5 on this 30%); with the same k, 30% of the customers find about the
+    # segments all of them find (measured ARI 0.82)
+    k = len(full.segments)
+    same_k = fit_segments(
+        features,
+        as_of,
+        fingerprint,
+        SegmentOptions(n_segments=k),
+        history=sampled,
+        fit_sample=900,
+    )
+    agreement = adjusted_rand_score(
+        full.assignments["segment_id"], same_k.assignments["segment_id"]
+    )
+    assert agreement > 0.7
 
 
 def test_the_earlier_period_is_half_the_data_before_the_cut_off_at_most_a_quarter(workspace):
