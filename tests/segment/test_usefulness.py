@@ -94,15 +94,19 @@ def test_micro_segments_are_found_on_past_shares_and_the_expected_mix():
         "next_share:books",
         "next_share:games",
     ]
-    # the expected mix is not a segment dimension; each block weighs the same
-    mix_dims = space.interest_dims_[2:]
-    assert not set(mix_dims) & set(space.segment_dims_)
-    for block in (space.interest_dims_[:2], mix_dims):
-        assert abs(np.sqrt(np.mean(np.sum(S[:, block] ** 2, axis=1))) - 0.8) < 1e-6
+
+    # past and expected shares split the interest block: each weighs 0.8 / sqrt(2), both 0.8
+    def rms(block):
+        return np.sqrt(np.mean(np.sum(S[:, block] ** 2, axis=1)))
+
+    for block in (space.interest_dims_[:2], space.interest_dims_[2:]):
+        assert abs(rms(block) - 0.8 / np.sqrt(2)) < 1e-6
+    assert abs(rms(space.interest_dims_) - 0.8) < 1e-6
     model = Segmenter(scaler=space, n_segments=3, micro_segments=True, n_stability_resamples=0).fit(
         now
     )
-    assert model.cluster_centers_.shape[1] == space.segment_dims_.size
+    # segments are found on the expected mix too
+    assert model.cluster_centers_.shape[1] == S.shape[1]
     micro = pd.Series(model.micro_labels_)
     assert micro.value_counts().min() >= model.micro_min_size
     # micro-segments part the tastes
@@ -126,10 +130,12 @@ def _scored_customers():
 def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
     space, rfm, spend, bought = _scored_customers()
     scores = usefulness_by_k(space, rfm, spend, bought, (2, 8), random_state=0)
-    assert set(scores) == set(range(2, 9))
+    # interest is asked of them: fewer than five segments are not scored while five are allowed
+    assert set(scores) == set(range(5, 9))
     # six planted groups (three tiers x two tastes): from k = 6 both bars are met
     assert scores[6] >= 1.0
-    assert scores[2] < scores[6]
+    few = usefulness_by_k(space, rfm, spend, bought, (2, 4), random_state=0)
+    assert set(few) == {2, 3, 4} and few[2] < scores[6]
     # value only, a space of one axis: interest cannot be asked of it
     value_only = usefulness_by_k(space[:, :1], rfm, spend, bought.iloc[:, :1], (3, 3))
     assert value_only[3] > 0.5
@@ -141,12 +147,12 @@ def test_usefulness_rewards_value_and_interest_and_refuses_tiny_segments():
 
 def test_usefulness_memo_fits_the_baselines_once_for_several_spaces():
     space, rfm, spend, bought = _scored_customers()
-    alone = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0)
+    alone = usefulness_by_k(space, rfm, spend, bought, (2, 4), random_state=0)
     memo: dict = {}
-    first = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0, memo=memo)
-    assert first == alone and {k for k, _ in memo} == {2, 3, 4, 5}
+    first = usefulness_by_k(space, rfm, spend, bought, (2, 4), random_state=0, memo=memo)
+    assert first == alone and {k for k, _ in memo} == {2, 3, 4}
     # the second space is scored against the stored measures, not new fits: doubling them
     # halves every score
     doubled = {key: (value * 2, interest * 2) for key, (value, interest) in memo.items()}
-    again = usefulness_by_k(space, rfm, spend, bought, (2, 5), random_state=0, memo=doubled)
+    again = usefulness_by_k(space, rfm, spend, bought, (2, 4), random_state=0, memo=doubled)
     assert again == pytest.approx({k: s / 2 for k, s in first.items()})

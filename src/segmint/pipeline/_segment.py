@@ -305,7 +305,7 @@ def _usefulness(
     past = history.features[features.columns]
     fitted = clone(space).fit(features)
     return usefulness_by_k(
-        fitted.transform(past)[:, fitted.segment_dims_],
+        fitted.transform(past),
         (past["recency_days"], past["frequency"], past["monetary"]),
         history.next_spend,
         history.next_categories,

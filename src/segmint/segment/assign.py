@@ -109,7 +109,9 @@ class SegmentGeometry:
         Columns of the space the micro-centres live in (the interest block of a
         :class:`~segmint.segment.space.UsefulSpace`); None: all columns.
     segment_dims : ndarray of int or None
-        Columns of the space the segment centres live in; None: all columns.
+        Columns of the space the segment centres live in; None: all columns (every model
+        fitted now; runs stored before segments were found on the expected next mix keep
+        theirs, and are still assigned with it).
     """
 
     centers: np.ndarray

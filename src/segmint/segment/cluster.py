@@ -162,8 +162,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     n_segments_ : int
         Number of segments of the final model.
     cluster_centers_ : ndarray of shape (n_segments_, n_features)
-        Segment centres (k-means centres, or mixture means) in scaled space (on the scaler's
-        ``segment_dims_`` when it declares them).
+        Segment centres (k-means centres, or mixture means) in scaled space.
     confidence_ : ndarray of shape (n_samples,)
         Highest membership probability of each training row (see :meth:`predict_proba`).
     scaler_ : transformer
@@ -388,11 +387,6 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._progress("scale", 0, 1)
         self.scaler_ = clone(self.scaler) if self.scaler is not None else FeatureScaler()
         Z = np.asarray(self.scaler_.fit_transform(frame), dtype=np.float64)
-        # a space may hold columns that only split segments into micro-segments
-        segment_dims = getattr(self.scaler_, "segment_dims_", None)
-        if segment_dims is not None and segment_dims.size == Z.shape[1]:
-            segment_dims = None
-        Zseg = columns(Z, segment_dims)
         self._feature_names = list(frame.columns)
         self.n_features_in_ = frame.shape[1]
         if had_names:
@@ -405,7 +399,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             sample_idx = np.sort(rng.choice(n, self.selection_sample, replace=False))
         else:
             sample_idx = np.arange(n)
-        Zs = Zseg[sample_idx]
+        Zs = Z[sample_idx]
         n_distinct = np.unique(Zs, axis=0).shape[0] if Zs.shape[0] <= 50_000 else Zs.shape[0]
 
         if self.n_segments is not None:
@@ -455,10 +449,10 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         if sample_idx.size == n and self.method_ != "minibatch":
             model = sample_models[k]
         else:
-            model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Zseg)
+            model = self._make_model(k, seed, init=sample_models[k], full=True).fit(Z)
         self.model_ = model
         self.n_iter_ = int(getattr(model, "n_iter_", 0))
-        self._finalise(Z, model, k, segment_dims)
+        self._finalise(Z, model, k)
         self._progress("fit", 1, 1)
 
         self._progress("stability", 0, 1)
@@ -497,14 +491,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._progress("select", len(ks), len(ks))
         return rows, models
 
-    def _finalise(self, Z: np.ndarray, model: Any, k: int, segment_dims: Any) -> None:
+    def _finalise(self, Z: np.ndarray, model: Any, k: int) -> None:
         """Relabel by descending size, then assign the training rows with the shared kernel."""
-        Zseg = columns(Z, segment_dims)
-        raw = (
-            model.predict_proba(Zseg).argmax(axis=1)
-            if self.method_ == "gmm"
-            else model.predict(Zseg)
-        )
+        raw = model.predict_proba(Z).argmax(axis=1) if self.method_ == "gmm" else model.predict(Z)
         counts = np.bincount(raw, minlength=k)
         order = np.argsort(-counts, kind="stable")  # new id -> model id
         if (counts == 0).any():
@@ -512,16 +501,12 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_segments_ = k
         if self.method_ == "gmm":
             self.cluster_centers_ = model.means_[order].copy()
-            self.geometry_ = SegmentGeometry(
-                self.cluster_centers_, gmm=model, order=order, segment_dims=segment_dims
-            )
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, gmm=model, order=order)
         else:
             self.cluster_centers_ = model.cluster_centers_[order].copy()
-            inertia = float(sq_distances(Zseg, self.cluster_centers_).min(axis=1).sum())
-            within = inertia / (Zseg.shape[0] * Zseg.shape[1]) or 1.0
-            self.geometry_ = SegmentGeometry(
-                self.cluster_centers_, within_variance=within, segment_dims=segment_dims
-            )
+            inertia = float(sq_distances(Z, self.cluster_centers_).min(axis=1).sum())
+            within = inertia / (Z.shape[0] * Z.shape[1]) or 1.0
+            self.geometry_ = SegmentGeometry(self.cluster_centers_, within_variance=within)
         found = assign(self.geometry_, Z)
         self.labels_ = found.segment_id
         self.confidence_ = found.confidence

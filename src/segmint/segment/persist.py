@@ -111,9 +111,6 @@ def segmenter_to_dict(model: Segmenter, *, metadata: dict | None = None) -> dict
         "micro_groups": groups,
         "micro_centers": micro,
         "micro_dims": None if dims is None else [int(i) for i in dims],
-        "segment_dims": None
-        if model.geometry_.segment_dims is None
-        else [int(i) for i in model.geometry_.segment_dims],
         "metadata": dict(metadata or {}),
     }
 
@@ -266,6 +263,7 @@ class LiveSegmenter(AssignMixin):
             micro_groups=self.micro_groups,
             micro_centers=self.micro_centers,
             micro_dims=_dims(d.get("micro_dims")),
+            # runs stored before segments were found on the expected next mix
             segment_dims=_dims(d.get("segment_dims")),
         )
 
