@@ -224,7 +224,9 @@ def test_live_segment_change_and_alert_without_reload(page, site):
     # the alerts page, open beside it, gets its new rows live too
     alerts_page = page.context.new_page()
     alerts_page.goto(site.url + "/alerts")
-    assert "No alerts yet" in alerts_page.locator("#alerts").inner_text()
+    # the comeback above may already have moved a small segment's spend (an alert of its own);
+    # the shift planted below must arrive live, without a reload
+    assert "christmas" not in alerts_page.locator("#alerts").inner_text()
     # six ordinary weeks, then three in which everybody buys christmas items: an alert
     for k in range(6):
         body = {"events": _events(weeks[k % len(weeks)], week, f"st{k}")}
@@ -244,10 +246,9 @@ def test_live_segment_change_and_alert_without_reload(page, site):
     stored = api.get("/v1/alerts", headers=site.keys.h("read")).json()["alerts"]
     assert alert.inner_text().strip() in {a["message"] for a in stored}
     assert any("christmas" in a["message"] for a in stored)
-    sync_api.expect(alerts_page.locator("#alerts tbody tr").first).not_to_contain_text(
-        "No alerts yet", timeout=10_000
+    sync_api.expect(alerts_page.locator("#alerts tbody")).to_contain_text(
+        "christmas", timeout=10_000
     )
-    assert alerts_page.locator("#alerts tbody tr").count() >= 1
     assert page.evaluate("window.__notReloaded === true")
     shot(page, "live-update")
 
