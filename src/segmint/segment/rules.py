@@ -290,6 +290,8 @@ def segment_rules(
     names = list(X.columns)
     position = {f: i for i, f in enumerate(names)}
     values = X.to_numpy()
+    # the trees split float32 (sklearn converts): converted once, not once per tree
+    values32 = values.astype(np.float32)
     n = values.shape[0]
     # plain arrays: thousands of micro-segments' rules are measured on these
     by_name = {f: np.ascontiguousarray(values[:, i]) for f, i in position.items()}
@@ -315,12 +317,19 @@ def segment_rules(
         idx = np.concatenate([pos_s, neg_s])
         y = member[idx]
         use = names if columns is None else columns.get(seg, names)
+        # class_weight="balanced", computed here: sklearn's costs more than thousands of
+        # micro-segments' trees do, as does checking arrays already made right
+        balanced = np.where(y, idx.size / (2 * y.sum()), idx.size / (2 * (idx.size - y.sum())))
         tree = DecisionTreeClassifier(
             max_depth=max_depth,
-            class_weight="balanced",
             min_samples_leaf=max(1, int(min_leaf_share * idx.size)),
             random_state=int(rng.randint(np.iinfo(np.int32).max)),
-        ).fit(values[np.ix_(idx, [position[f] for f in use])], y)
+        ).fit(
+            np.asfortranarray(values32[np.ix_(idx, [position[f] for f in use])]),
+            y,
+            sample_weight=balanced,
+            check_input=False,
+        )
         paths = _leaf_paths(tree, use)
         # weighted share of members in each node (class_weight="balanced")
         pos_col = list(tree.classes_).index(True) if True in tree.classes_ else None
