@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -107,3 +108,41 @@ def test_customer_ids_give_active_buyers():
     obs, lines = det._observe([0, 0, 1], ["a", None, "b"], [1.0, 2.0, 3.0], ["x", "x", "y"])
     assert obs[(0, "size")] == 1 and obs[(1, "size")] == 1
     assert obs[(0, "category_share:a")] == pytest.approx(1 / 3) and lines == {0: 2, 1: 1}
+
+
+def _buyers_period(rng, buyers=40, week_orders=None):
+    """One period of segment 0: each of ``buyers`` customers buys about three lines from the
+    usual mix; ``week_orders`` adds (customer, category, amount) lines."""
+    n = buyers * 3
+    cust = rng.integers(0, buyers, n).astype(str).astype(object)
+    cat = CATS[rng.choice(len(CATS), n, p=MIX)]
+    amt = rng.lognormal(3.0, 0.3, n)
+    for who, category, amount in week_orders or []:
+        cust = np.append(cust, who)
+        cat = np.append(cat, category)
+        amt = np.append(amt, amount)
+    return np.zeros(len(amt), dtype=int), cat, amt, cust
+
+
+def test_one_buyers_big_order_is_not_a_segment_shift():
+    rng = np.random.default_rng(3)
+    det = DriftDetector(baseline_periods=20, segment_names={0: "Home fans"})
+    for t in range(20):
+        seg, cat, amt, cust = _buyers_period(rng)
+        det.update(t, seg, cat, amt, customer_ids=cust)
+    assert (0, "value") in det.charts_ and (0, "category_share:toys") in det.charts_
+    # a lapsed customer comes back with one huge order of toys: spend and toys share jump
+    seg, cat, amt, cust = _buyers_period(rng, week_orders=[("lapsed", "toys", 3000.0)])
+    value = det.charts_[0, "value"]
+    assert amt.sum() > value.mean + 10 * value.sd  # the period itself is far out of control
+    assert det.update(20, seg, cat, amt, customer_ids=cust) == []
+    # without buyer ids the same period does signal: the guard is what kept it quiet
+    blind = DriftDetector.from_dict(json.loads(json.dumps(det.to_dict())))
+    blind.charts_ = {key: replace(c, ewma=c.mean) for key, c in det.charts_.items()}
+    assert {a.metric for a in blind.update(20, seg, cat, amt)} >= {"value", "category_share:toys"}
+    # the same extra toys spread over twenty of the segment's buyers is a shift
+    spread = [(str(b), "toys", 150.0) for b in range(20)]
+    seg, cat, amt, cust = _buyers_period(rng, week_orders=spread)
+    alerts = det.update(21, seg, cat, amt, customer_ids=cust)
+    toys = [a for a in alerts if a.metric == "category_share:toys"]
+    assert toys and toys[0].direction == "up" and toys[0].evidence["buyers"] >= 20

@@ -18,6 +18,12 @@ Brook & Evans (1972) for normal observations, equals ``arl0`` -- 370.4 by defaul
 weekly periods). With ``lambda = 0.2`` that gives ``L = 2.86``. After a signal the chart
 restarts at :math:`\\mu_0`, so false alarms stay a renewal process with that mean spacing.
 
+A spend or category-share signal must also hold without any one buyer (when buyers are
+given): the period is charted again leaving out, in turn, each buyer of the segment, and when
+leaving out one of them brings the EWMA back inside its limits there is no alert and the chart
+keeps that value. A lapsed customer's large comeback order in a small segment is news about
+that customer, not a shift of the segment.
+
 Caveats, stated rather than hidden: the ARL holds for independent, roughly normal period
 values (shares over many lines are; tiny segments are not) and for a baseline long enough that
 :math:`\\mu_0, \\sigma_0` are well estimated -- with few baseline periods the realised false
@@ -122,7 +128,8 @@ class Alert:
     evidence : dict
         ``value`` (latest period), ``baseline_mean``, ``baseline_sd``, ``baseline_periods``,
         ``ewma``, ``lower``/``upper`` (control limits of the EWMA, in the metric's units),
-        ``n`` (purchase lines of the segment in the period), ``lam``, ``L``, ``arl0``.
+        ``n`` (purchase lines of the segment in the period), ``lam``, ``L``, ``arl0``, and
+        for spend and share alerts raised with buyer ids, ``buyers`` (distinct buyers).
     """
 
     segment_id: int
@@ -367,7 +374,8 @@ class DriftDetector:
         segment_ids, categories, amounts : array-like, shape (n,)
             Segment of the buyer, category and amount of each purchase line of the period.
         customer_ids : array-like, shape (n,), optional
-            Buyers (``size`` = distinct active buyers when ``sizes`` is not given).
+            Buyers (``size`` = distinct active buyers when ``sizes`` is not given); with them
+            a spend or share alert must hold without any one buyer (see the module notes).
         sizes : mapping of int to int, optional
             Members of each segment at the end of the period.
 
@@ -376,6 +384,16 @@ class DriftDetector:
         list of Alert
         """
         obs, lines = self._observe(segment_ids, categories, amounts, customer_ids, sizes)
+        period = None
+        if customer_ids is not None:
+            period = pd.DataFrame(
+                {
+                    "segment": np.asarray(segment_ids, dtype=np.int64).ravel(),
+                    "buyer": np.asarray(customer_ids, dtype=object).ravel(),
+                    "category": np.asarray(categories, dtype=object).ravel(),
+                    "amount": np.asarray(amounts, dtype=np.float64).ravel(),
+                }
+            )
         if self.charts_ is None:
             self._buffer.append(obs)
             if len(self._buffer) >= self.baseline_periods:
@@ -395,15 +413,49 @@ class DriftDetector:
                 x = 0.0  # a watched segment without any purchase spent nothing
             else:
                 continue
-            chart.ewma = lam * x + (1 - lam) * chart.ewma
+            before = chart.ewma
+            chart.ewma = lam * x + (1 - lam) * before
             lower, upper = chart.mean - k * chart.sd, chart.mean + k * chart.sd
             if lower <= chart.ewma <= upper:
                 continue
-            alerts.append(
-                self._alert(s, metric, chart, x, lower, upper, lines.get(s, 0), period_start)
-            )
+            buyers = None
+            if period is not None and metric != "size":
+                mine = period[period["segment"] == s]
+                buyers = int(mine["buyer"].nunique())
+                steadiest = self._without_one_buyer(metric, mine, chart, before)
+                if steadiest is None or lower <= steadiest <= upper:
+                    # one customer's orders are that customer's news, not the segment's
+                    chart.ewma = before if steadiest is None else steadiest
+                    continue
+            alert = self._alert(s, metric, chart, x, lower, upper, lines.get(s, 0), period_start)
+            if buyers is not None:
+                alert.evidence["buyers"] = buyers
+            alerts.append(alert)
             chart.ewma = chart.mean  # restart after a signal
         return alerts
+
+    def _without_one_buyer(
+        self, metric: str, lines: pd.DataFrame, chart: _Chart, before: float
+    ) -> float | None:
+        """The chart's EWMA had the period been bought without the one buyer whose absence
+        brings it closest to the target; None when nothing is left to measure without any
+        one of them (a share bought by a single customer)."""
+        codes, _ = pd.factorize(lines["buyer"])
+        amount = lines["amount"].to_numpy()
+        spend = np.bincount(codes, weights=amount)
+        if metric == "value":
+            without = amount.sum() - spend
+        else:
+            here = (lines["category"] == metric.split(":", 1)[1]).to_numpy()
+            in_category = np.bincount(codes[here], weights=amount[here], minlength=spend.size)
+            rest = amount.sum() - spend
+            with np.errstate(invalid="ignore", divide="ignore"):
+                without = np.where(rest > 0, (amount[here].sum() - in_category) / rest, np.nan)
+            without = without[np.isfinite(without)]
+            if without.size == 0:
+                return None
+        ewma = self.lam * without + (1 - self.lam) * before
+        return float(ewma[np.argmin(np.abs(ewma - chart.mean))])
 
     def _alert(self, s, metric, chart, x, lower, upper, n, period_start) -> Alert:
         name = self.segment_names.get(s, f"segment {s}")

@@ -755,7 +755,8 @@ class Engine:
         return found
 
     def raise_alert(self, alert: dict) -> None:
-        """Store an alert with its webhook notification, and announce it to the stream."""
+        """Store an alert with its webhook notification, then announce it to the stream (a
+        client told of an alert finds it in ``GET /v1/alerts``)."""
         message = {
             "id": alert["alert_id"],
             "type": "alert",
@@ -765,13 +766,13 @@ class Engine:
 
         async def store() -> None:
             await self.db(record_alert, alert, notification=message)
+            self.publish(message)
             if self.sender is not None:
                 self.sender.wake()
 
         task = asyncio.get_running_loop().create_task(store())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        self.publish(message)
 
     def _notifications(self, changes: list[Change]) -> list[dict]:
         out = []
