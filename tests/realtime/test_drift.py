@@ -146,3 +146,18 @@ def test_one_buyers_big_order_is_not_a_segment_shift():
     alerts = det.update(21, seg, cat, amt, customer_ids=cust)
     toys = [a for a in alerts if a.metric == "category_share:toys"]
     assert toys and toys[0].direction == "up" and toys[0].evidence["buyers"] >= 20
+
+
+def test_a_segment_that_stops_buying_still_signals_with_buyer_ids():
+    rng = np.random.default_rng(4)
+    det = DriftDetector(baseline_periods=20)
+    for t in range(20):
+        seg, cat, amt, cust = _buyers_period(rng)
+        det.update(
+            t, np.r_[seg, seg + 1], np.r_[cat, cat], np.r_[amt, amt], customer_ids=np.r_[cust, cust]
+        )
+    # segment 1 buys nothing this period: nobody to leave out, its spend drop is an alert
+    seg, cat, amt, cust = _buyers_period(rng)
+    alerts = det.update(20, seg, cat, amt, customer_ids=cust)
+    drop = [a for a in alerts if a.segment_id == 1 and a.metric == "value"]
+    assert drop and drop[0].direction == "down" and "buyers" not in drop[0].evidence

@@ -384,16 +384,6 @@ class DriftDetector:
         list of Alert
         """
         obs, lines = self._observe(segment_ids, categories, amounts, customer_ids, sizes)
-        period = None
-        if customer_ids is not None:
-            period = pd.DataFrame(
-                {
-                    "segment": np.asarray(segment_ids, dtype=np.int64).ravel(),
-                    "buyer": np.asarray(customer_ids, dtype=object).ravel(),
-                    "category": np.asarray(categories, dtype=object).ravel(),
-                    "amount": np.asarray(amounts, dtype=np.float64).ravel(),
-                }
-            )
         if self.charts_ is None:
             self._buffer.append(obs)
             if len(self._buffer) >= self.baseline_periods:
@@ -419,8 +409,15 @@ class DriftDetector:
             if lower <= chart.ewma <= upper:
                 continue
             buyers = None
-            if period is not None and metric != "size":
-                mine = period[period["segment"] == s]
+            if customer_ids is not None and metric != "size" and lines.get(s, 0) > 0:
+                # a segment that bought nothing has no buyer to leave out: its alert stands
+                mine = pd.DataFrame(
+                    {
+                        "buyer": np.asarray(customer_ids, dtype=object).ravel(),
+                        "category": np.asarray(categories, dtype=object).ravel(),
+                        "amount": np.asarray(amounts, dtype=np.float64).ravel(),
+                    }
+                )[np.asarray(segment_ids, dtype=np.int64).ravel() == s]
                 buyers = int(mine["buyer"].nunique())
                 steadiest = self._without_one_buyer(metric, mine, chart, before)
                 if steadiest is None or lower <= steadiest <= upper:
