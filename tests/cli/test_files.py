@@ -114,19 +114,22 @@ def test_cdnow_master_log_run_and_predict_with_one_command_each(shared_data, tmp
     assert "lifetime value: Pareto/NBD + Gamma-Gamma" in said
     assert "purchase model chosen by held-out error among BG/NBD" in said
     assert "category propensity" not in said
-    # evaluate: segments found before 1997-10-01 against the RFM baselines on the quarter after
-    # (value only: no categories); measured .199 against .134 (ladder) and .195 (log RFM)
-    args = ["evaluate", "--cutoff", "1997-10-01", "-w", str(ws), "--json"]
-    result = runner.invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    rows = {
-        r["grouping"]: r
-        for r in json.loads(result.stdout)["groupings"]
-        if r["level"] == "ML segments"
-    }
-    assert all(r["interest_eta2"] is None for r in rows.values())
-    best = max(rows[b]["value_eta2"] for b in ("RFM ladder", "k-means log RFM"))
-    assert rows["ML segments"]["value_eta2"] >= 0.95 * best
+    # evaluate: segments found before each cut-off against the RFM baselines on the quarter
+    # after (value only: no categories); measured .205 against .134 (ladder) and .195 (log
+    # RFM) at 1997-10-01, .238 against .153 and .209 at 1998-01-01 (10 of 11 monthly
+    # cut-offs from 1997-05-01 meet the bar; the README says which does not and why)
+    for cutoff in ("1997-10-01", "1998-01-01"):
+        args = ["evaluate", "--cutoff", cutoff, "-w", str(ws), "--json"]
+        result = runner.invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        rows = {
+            r["grouping"]: r
+            for r in json.loads(result.stdout)["groupings"]
+            if r["level"] == "ML segments"
+        }
+        assert all(r["interest_eta2"] is None for r in rows.values())
+        best = max(rows[b]["value_eta2"] for b in ("RFM ladder", "k-means log RFM"))
+        assert rows["ML segments"]["value_eta2"] >= 0.95 * best, cutoff
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
