@@ -86,9 +86,9 @@ def usefulness_by_k(
         k-means fits per k, each from its own random start; the score is the worst of them.
     random_state : int
     memo : dict, optional
-        The baselines' measures by (k, start), filled as they are computed. Pass one dict to
-        the calls that score several spaces on the same customers, outcomes and arguments:
-        each baseline's k-means is then fitted once, not once per space (scores unchanged).
+        The baselines' measures by k, filled as they are computed. Pass one dict to the calls
+        that score several spaces on the same customers, outcomes and arguments: each
+        baseline's k-means is then fitted once, not once per space (scores unchanged).
     """
     rng = np.random.RandomState(random_state)
     n = space.shape[0]
@@ -105,7 +105,6 @@ def usefulness_by_k(
         lo = max(lo, MIN_INTEREST_SEGMENTS)
     with threadpool_limits(limits=1):
         for k in range(lo, min(hi, len(idx) - 1) + 1):
-            ladder = rfm_ladder(r, f, m, k)
             draws = []
             for _ in range(n_draws):
                 seed = int(rng.randint(SEED_MAX))
@@ -113,10 +112,16 @@ def usefulness_by_k(
                 if np.bincount(ours, minlength=k).min() < MIN_SEGMENT_SHARE * len(idx):
                     draws.append(0.0)
                     break
-                if (k, seed) not in memo:
-                    baselines = (ladder, kmeans_rfm(r, f, m, k, random_state=seed))
-                    memo[k, seed] = _best(baselines, spend, bought if interest else None)
-                draws.append(_score(ours, memo[k, seed], spend, bought if interest else None))
+                if k not in memo:
+                    # one baseline per k, as `evaluate` measures against one: fitted with
+                    # each draw's seed it moved with the draw (the groups of two seeds agree
+                    # at ARI 0.5-1.0), and took 30 fits, 5 s of a run on 1M customers
+                    baselines = (
+                        rfm_ladder(r, f, m, k),
+                        kmeans_rfm(r, f, m, k, random_state=random_state),
+                    )
+                    memo[k] = _best(baselines, spend, bought if interest else None)
+                draws.append(_score(ours, memo[k], spend, bought if interest else None))
             scores[k] = float(min(draws))
     return scores
 
