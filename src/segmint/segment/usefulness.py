@@ -115,7 +115,7 @@ def usefulness_by_k(
                 if k not in memo:
                     # one baseline per k, as `evaluate` measures against one: fitted with
                     # each draw's seed it moved with the draw (the groups of two seeds agree
-                    # at ARI 0.5-1.0), and took 30 fits, 5 s of a run on 1M customers
+                    # at ARI 0.45-1.0), and took 30 fits, 5 s of a run on 1M customers
                     baselines = (
                         rfm_ladder(r, f, m, k),
                         kmeans_rfm(r, f, m, k, random_state=random_state),
