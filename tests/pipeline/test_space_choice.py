@@ -6,7 +6,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from segmint.errors import DataValidationError
 from segmint.pipeline._outcomes import EarlierPeriod
 from segmint.pipeline._segment import SegmentOptions, fit_segmenter
 from segmint.segment.space import RFM_DIRECTION, UsefulSpace
@@ -79,3 +81,21 @@ def test_a_sample_gets_as_many_micro_segments_as_its_population():
     assert more.micro_size == 20  # 4000 / (2 * 100)
     # 200 aimed at, against 2 * sqrt(4000) = 126 for the 4,000 alone
     assert len(set(more.micro_labels_)) > 1.3 * len(set(alone.micro_labels_))
+
+
+def test_a_feature_no_customer_has_takes_no_part(caplog):
+    # customer, date and amount only (CDNOW): the favourite category's share is empty for all
+    features, spend = _customers(800, 4, "return_rate")
+    past, _ = _customers(800, 5, "return_rate")
+    for frame in (features, past):
+        frame["top_category_share"] = np.nan
+    history = EarlierPeriod(datetime(2024, 1, 1), 90, past, spend, pd.DataFrame({"all": spend}))
+    with caplog.at_level("WARNING"):
+        model, learned = fit_segmenter(features, history, SegmentOptions(micro_segments=False))
+    assert "top_category_share" not in list(model.feature_names_in_)
+    assert "return_rate" in list(model.feature_names_in_)
+    assert "entirely missing" not in caplog.text
+    assert learned["micro_space"] == "value and behaviour (no categories)"
+    empty = features[[]].assign(tenure_days=np.nan)
+    with pytest.raises(DataValidationError, match="no feature to segment on has a value"):
+        fit_segmenter(empty, None, SegmentOptions(micro_segments=False))

@@ -201,7 +201,16 @@ def fit_segmenter(
     direction and k by silhouette; without recency, frequency and monetary (customers only),
     or with ``space="behaviour"``, every behaviour feature equally, k by silhouette.
     """
-    columns = clustering_columns(list(features.columns), options.use_attributes)
+    # a feature no customer has a value for (the favourite category's share, on data without
+    # categories) tells no one apart: left out, not scaled as a constant
+    columns = [
+        c
+        for c in clustering_columns(list(features.columns), options.use_attributes)
+        if features[c].notna().any()
+    ]
+    if not columns:
+        msg = "no feature to segment on has a value for any customer"
+        raise DataValidationError(msg)
     # a categorical attribute's one-hot columns weigh as one feature, a source's as a few
     by_source = source_groups(columns)
     groups = {**attribute_groups(columns), **by_source}
@@ -240,7 +249,7 @@ def fit_segmenter(
         learned = {
             "space": "value, behaviour and interest",
             "value_axis": axis,
-            "micro_space": "past shares and expected next mix" if mix else "past category shares",
+            "micro_space": _micro_space(columns, mix is not None),
             "learned_on": history.label,
             "mix_learned_on": [p.label for p in periods],
             "value_r2": r2,
@@ -268,6 +277,15 @@ def fit_segmenter(
         callback=progress,
     ).fit(features[columns])
     return model, learned
+
+
+def _micro_space(columns: list[str], mix_learned: bool) -> str:
+    """What micro-segments are found on (``UsefulSpace.interest_dims_``), in words."""
+    if mix_learned:
+        return "past shares and expected next mix"
+    if any(c.startswith(INTEREST_PREFIX) for c in columns):
+        return "past category shares"
+    return "value and behaviour (no categories)"
 
 
 #: buyers per earlier period the expected next mix is learned on (a random subset above it)
@@ -331,12 +349,12 @@ def fit_segments(
     The segmenter is fitted on at most ``fit_sample`` customers (a random sample above it);
     every customer is assigned, described and counted.
     """
-    columns = clustering_columns(list(features.columns), options.use_attributes)
     random_state = options.random_state
     fit_on = features
     if len(features) > fit_sample:
         fit_on = features.sample(n=fit_sample, random_state=random_state).sort_index()
     model, learned = fit_segmenter(fit_on, history, options, progress, population=len(features))
+    columns = [str(c) for c in model.feature_names_in_]
     projection = _map_projection(model.transform(fit_on[columns]), random_state)
     labels, micro_labels, confidence, coords = _assign_all(model, projection, features, columns)
     progress("explain", 0, 2)

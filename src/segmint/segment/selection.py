@@ -115,5 +115,6 @@ def _by_usefulness(table: pd.DataFrame, usefulness: dict[int, float]) -> tuple[i
     return k, (
         f"k={k} has the best silhouette ({chosen['silhouette']:.3f}) among k={ks}, which "
         f"{met} on the period after an earlier cut-off (usefulness {usefulness[k]:.2f}; "
-        "1 = at least 95% of the better RFM baseline's value signal and twice its interest)"
+        "1 = at least 95% of the better RFM baseline's value signal and, where there are "
+        "categories, twice its interest)"
     )
