@@ -47,6 +47,21 @@ def test_without_an_earlier_quarter_value_runs_along_the_rfm_direction():
     assert "value_axis" not in learned and not isinstance(model.scaler_, UsefulSpace)
 
 
+def test_without_an_earlier_quarter_but_with_categories_five_segments_hold_value_and_taste():
+    features, _ = _customers(900, 6, "return_rate")
+    toys = np.random.default_rng(6).uniform(0, 1, len(features))
+    features = features.assign(cat_share_toys=toys, cat_share_books=1 - toys)
+    model, _ = fit_segmenter(features, None, SegmentOptions(micro_segments=False))
+    assert model.n_segments_ == 5
+    assert model.selection_reason_.startswith("k=5 is the fewest segments that hold value")
+    assert len(model.selection_) == 1 and model.selection_["chosen"].all()
+    # a number the user asks for, or a range without five in it, still rules
+    asked, _ = fit_segmenter(features, None, SegmentOptions(n_segments=8, micro_segments=False))
+    assert asked.n_segments_ == 8 and asked.selection_reason_ == "k=8 fixed by n_segments"
+    few, _ = fit_segmenter(features, None, SegmentOptions(k_range=(2, 4), micro_segments=False))
+    assert few.n_segments_ == 4
+
+
 def test_the_learned_axis_wins_when_something_else_than_rfm_says_who_buys():
     features, _ = _customers(1500, 1, "return_rate")
     past, spend = _customers(1500, 2, "return_rate")

@@ -93,6 +93,9 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         mixture with ``covariance_type`` covariances.
     n_segments : int or None, default=None
         Fixed number of segments; None selects it from ``k_range``.
+    n_segments_reason : str or None, default=None
+        Why ``n_segments`` is what it is, when a caller fixed it by a rule of its own
+        (``selection_reason_``; None: "fixed by n_segments").
     k_range : tuple of (int, int), default=(2, 10)
         Smallest and largest k tried (inclusive).
     selection_sample : int, default=20000
@@ -215,6 +218,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         *,
         method: str = "auto",
         n_segments: int | None = None,
+        n_segments_reason: str | None = None,
         k_range: tuple[int, int] = (2, 10),
         selection_sample: int = 20_000,
         silhouette_sample: int = 5_000,
@@ -235,6 +239,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     ) -> None:
         self.method = method
         self.n_segments = n_segments
+        self.n_segments_reason = n_segments_reason
         self.k_range = k_range
         self.selection_sample = selection_sample
         self.silhouette_sample = silhouette_sample
@@ -424,6 +429,7 @@ class Segmenter(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             gmm=self.method_ == "gmm",
             tie_tolerance=self.tie_tolerance,
             usefulness=self.k_usefulness,
+            fixed_reason=self.n_segments_reason,
         )
         for row in rows:
             row["chosen"] = row["k"] == k

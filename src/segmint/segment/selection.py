@@ -36,6 +36,7 @@ def choose_k(
     gmm: bool,
     tie_tolerance: float,
     usefulness: dict[int, float] | None = None,
+    fixed_reason: str | None = None,
 ) -> tuple[int, str]:
     """The chosen k among candidate fits, and why.
 
@@ -52,13 +53,15 @@ def choose_k(
         A held-out usefulness score per k (1 = the bar met); when given, the best silhouette
         among the k that met it (or, when none did, that came within ``NEAR_USEFUL`` of the
         best score) decides.
+    fixed_reason : str or None
+        Why the one k tried was fixed (a single row; None: "fixed by n_segments").
 
     Returns
     -------
     (int, str)
     """
     if len(rows) == 1:
-        return rows[0]["k"], f"k={rows[0]['k']} fixed by n_segments"
+        return rows[0]["k"], f"k={rows[0]['k']} {fixed_reason or 'fixed by n_segments'}"
     table = pd.DataFrame(rows)
     if usefulness:
         return _by_usefulness(table, usefulness)
