@@ -219,6 +219,7 @@ def fit_segmenter(
     weights = source_weights(by_source) or None
     space, usefulness, learned = None, None, {"space": "all behaviour features, equally"}
     n_segments, n_segments_reason = options.n_segments, None
+    categorised = any(c.startswith(INTEREST_PREFIX) for c in columns)
     rfm_axis = rfm_value_coefficients(columns)
     if history is not None and options.space == "useful":
         past = history.features[columns]
@@ -252,7 +253,7 @@ def fit_segmenter(
         learned = {
             "space": "value, behaviour and interest",
             "value_axis": axis,
-            "micro_space": _micro_space(columns, mix is not None),
+            "micro_space": _micro_space(categorised, mix is not None),
             "learned_on": history.label,
             "mix_learned_on": [p.label for p in periods],
             "value_r2": r2,
@@ -261,10 +262,11 @@ def fit_segmenter(
             "interest_weight": space.interest_weight,
         }
     elif options.space == "useful" and rfm_axis:
-        # no earlier quarter to learn from: value along the RFM direction, k by silhouette
+        # no earlier quarter to learn from: value along the RFM direction, and k by silhouette
+        # or, with categories, the fewest segments that hold value and a taste
         space = UsefulSpace(value_coef=rfm_axis, groups=groups, group_weights=weights)
         learned = {"space": "value, behaviour and interest", "value_axis": "RFM direction"}
-        if n_segments is None and any(c.startswith(INTEREST_PREFIX) for c in columns):
+        if n_segments is None and categorised:
             n_segments, n_segments_reason = _segments_without_history(options.k_range)
     micro_size = None
     if population is not None and population > len(features):
@@ -305,11 +307,11 @@ def _segments_without_history(k_range: tuple[int, int]) -> tuple[int, str]:
     )
 
 
-def _micro_space(columns: list[str], mix_learned: bool) -> str:
+def _micro_space(categorised: bool, mix_learned: bool) -> str:
     """What micro-segments are found on (``UsefulSpace.interest_dims_``), in words."""
     if mix_learned:
         return "past shares and expected next mix"
-    if any(c.startswith(INTEREST_PREFIX) for c in columns):
+    if categorised:
         return "past category shares"
     return "value and behaviour (no categories)"
 
