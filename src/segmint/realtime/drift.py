@@ -392,6 +392,7 @@ class DriftDetector:
             return []
         alerts = []
         lam, k = self.lam, self._halfwidth
+        by_segment: dict[int, pd.DataFrame] | None = None  # the period's lines, split once
         for (s, metric), chart in self.charts_.items():
             if metric.startswith("category_share:"):
                 if (s, "_has_spend") not in obs:
@@ -411,13 +412,9 @@ class DriftDetector:
             buyers = None
             if customer_ids is not None and metric != "size" and lines.get(s, 0) > 0:
                 # a segment that bought nothing has no buyer to leave out: its alert stands
-                mine = pd.DataFrame(
-                    {
-                        "buyer": np.asarray(customer_ids, dtype=object).ravel(),
-                        "category": np.asarray(categories, dtype=object).ravel(),
-                        "amount": np.asarray(amounts, dtype=np.float64).ravel(),
-                    }
-                )[np.asarray(segment_ids, dtype=np.int64).ravel() == s]
+                if by_segment is None:
+                    by_segment = _lines_by_segment(segment_ids, categories, amounts, customer_ids)
+                mine = by_segment[s]
                 buyers = int(mine["buyer"].nunique())
                 steadiest = self._without_one_buyer(metric, mine, chart, before)
                 if steadiest is None or lower <= steadiest <= upper:
@@ -529,3 +526,18 @@ class DriftDetector:
         det._segments_seen = {int(s) for s in d.get("segments_seen", [])}
         det._buffer = [{(int(s), m): float(v) for s, m, v in obs} for obs in d.get("buffer", [])]
         return det
+
+
+def _lines_by_segment(
+    segment_ids: Any, categories: Any, amounts: Any, customer_ids: Any
+) -> dict[int, pd.DataFrame]:
+    """A period's purchase lines (buyer, category, amount) per segment."""
+    lines = pd.DataFrame(
+        {
+            "segment": np.asarray(segment_ids, dtype=np.int64).ravel(),
+            "buyer": np.asarray(customer_ids, dtype=object).ravel(),
+            "category": np.asarray(categories, dtype=object).ravel(),
+            "amount": np.asarray(amounts, dtype=np.float64).ravel(),
+        }
+    )
+    return {int(s): group for s, group in lines.groupby("segment", sort=False)}
