@@ -14,6 +14,7 @@ from segmint.predict import (
     simulate_bg_nbd,
 )
 from segmint.predict._base import compress
+from segmint.predict.beta_geo import _bracket_by_quadrature
 from segmint.predict.likelihoods import (
     GammaGammaObjective,
     ParetoObjective,
@@ -169,6 +170,35 @@ def test_bg_nbd_large_frequency_is_finite():
     m = MODELS[0]
     e = m.expected_purchases(52.0, [500.0], [38.0], [39.0])
     assert np.isfinite(e).all() and e[0] > 0
+
+
+@pytest.mark.parametrize("model", [BetaGeoNBD, ModifiedBetaGeoNBD])
+def test_one_dropout_rate_for_everyone_gives_finite_expected_purchases(model):
+    # a and b in the thousands and millions (fitted on data whose customers all drop out at
+    # about the same rate): scipy's 2F1 overflows in the closed form. The dropout probability
+    # is then all but fixed at p = a / (a + b'), where a customer alive now with x purchases
+    # and Gamma(r + x, alpha + T) rate expects (1 - (1 + p u)^-(r + x)) / p, u = t / (alpha + T)
+    r, alpha, a, b = 1.84, 13.97, 14694.7, 5182429.2
+    m = model.from_params({"r": r, "alpha": alpha, "a": a, "b": b})
+    x, tx, T = np.array([0.0, 2.0, 9.0, 40.0]), np.array([0.0, 20.0, 30.0, 38.0]), 40.0
+    alive = m.p_alive(x, tx, np.full(4, T))
+    got = m.expected_purchases(52.0, x, tx, np.full(4, T)) / alive
+    p = a / (a + b + x + (0.0 if model is BetaGeoNBD else 1.0))
+    u = 52.0 / (alpha + T)
+    fixed = (1 - (1 + p * u) ** -(r + x)) / p
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, fixed, rtol=1e-3)
+
+
+def test_expected_purchases_far_from_overflow_are_the_closed_form():
+    # the quadrature taken where the closed form overflows agrees with it where it does not
+    x, tx, T = np.arange(0.0, 30.0), np.linspace(0.0, 35.0, 30), np.full(30, 36.0)
+    tx[0] = 0.0
+    for a, b in [(0.79, 2.43), (300.0, 9000.0)]:
+        m = BetaGeoNBD.from_params({"r": 0.8, "alpha": 5.0, "a": a, "b": b})
+        closed = m._bracket(np.full(30, 52.0), x, 5.0 + T)
+        by_quadrature = _bracket_by_quadrature(0.8, a, b + x, x, 52.0 / (5.0 + T))
+        np.testing.assert_allclose(by_quadrature, closed, rtol=5e-5)
 
 
 def test_expected_purchases_conditional_matches_simulation():

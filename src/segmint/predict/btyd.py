@@ -128,7 +128,8 @@ def alive_model(summary: pd.DataFrame, holdout: dict):
 
 def _fit(name: str, summary: pd.DataFrame, weights=None):
     """The named model fitted on ``summary``, or None where it fails or its predictions
-    overflow (BG/NBD can converge to enormous a and b, a dropout rate it cannot pin down)."""
+    overflow (a guard: BG/NBD's enormous a and b, one dropout rate for everyone, are
+    predicted by quadrature where the closed form overflows)."""
     f, r, t = summary["frequency"], summary["recency"], summary["T"]
     try:
         model = PURCHASE_MODELS[name]().fit(f, r, t, weights=weights)
