@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from scipy.integrate import quad
-from scipy.special import gammaln
+from scipy.special import gammaln, hyp2f1
 
 from segmint.predict import (
     BetaGeoBetaBinom,
@@ -191,13 +191,23 @@ def test_one_dropout_rate_for_everyone_gives_finite_expected_purchases(model):
 
 
 def test_expected_purchases_far_from_overflow_are_the_closed_form():
-    # the quadrature taken where the closed form overflows agrees with it where it does not
-    x, tx, T = np.arange(0.0, 30.0), np.linspace(0.0, 35.0, 30), np.full(30, 36.0)
-    tx[0] = 0.0
-    for a, b in [(0.79, 2.43), (300.0, 9000.0)]:
-        m = BetaGeoNBD.from_params({"r": 0.8, "alpha": 5.0, "a": a, "b": b})
-        closed = m._bracket(np.full(30, 52.0), x, 5.0 + T)
-        by_quadrature = _bracket_by_quadrature(0.8, a, b + x, x, 52.0 / (5.0 + T))
+    # the quadrature taken where the closed form overflows agrees with it where it does not:
+    # [FHL05a] eq. 10's bracket written out with scipy's 2F1, every row finite here
+    r, alpha, t = 0.8, 5.0, 52.0
+    x, T = np.arange(0.0, 30.0), np.linspace(1.0, 60.0, 30)
+    for a, b in [(0.79, 2.43), (30.0, 900.0)]:
+        c = a + b + x - 1.0
+        closed = (
+            c
+            / (a - 1)
+            * (
+                1
+                - ((alpha + T) / (alpha + T + t)) ** (r + x)
+                * hyp2f1(r + x, b + x, c, t / (alpha + T + t))
+            )
+        )
+        assert np.isfinite(closed).all()
+        by_quadrature = _bracket_by_quadrature(r, a, b + x, x, t / (alpha + T))
         np.testing.assert_allclose(by_quadrature, closed, rtol=5e-5)
 
 

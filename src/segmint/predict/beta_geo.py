@@ -143,8 +143,8 @@ class _GeoNBD(BTYDModel):
         lost = ~np.isfinite(bracket)
         if lost.any():
             # huge a and b (a dropout rate the same for everyone): scipy's 2F1 overflows where
-            # (1 - z)^(a-1) underflows; the bracket is then taken as its expectation instead
-            # the posterior of the dropout probability is Beta(a, c - a + 1): E[1/p] = c/(a-1)
+            # (1 - z)^(a-1) underflows; the bracket is then taken as its expectation over the
+            # dropout probability's posterior, Beta(a, c - a + 1) (E[1/p] = c / (a - 1))
             shape = bracket.shape
             b_post, x, u = (
                 np.broadcast_to(v, shape)[lost] for v in (c - a + 1.0, x, t / alpha_plus_T)
